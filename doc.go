@@ -1,0 +1,2 @@
+// Package correio runs many email mailboxes at once for a host application.
+package correio
