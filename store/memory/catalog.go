@@ -1,0 +1,233 @@
+// Package memory holds correio's state in process memory: the mailbox and
+// contract catalog now, the engines' stores as they arrive. It is meant for
+// tests, examples and hosts that keep their own durable copy; nothing
+// survives a restart.
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/mailbox"
+)
+
+// ErrNotFound is returned for an unknown mailbox or contract.
+var ErrNotFound = errors.New("memory: not found")
+
+// Catalog holds mailboxes, contracts and the system mailbox, applying the
+// contract package's rules on every change. It implements routing.Catalog
+// and contract.View and is safe for concurrent use.
+//
+// Values it returns are shared snapshots: callers must not modify them
+// (Clone and save a copy instead).
+type Catalog struct {
+	mu        sync.RWMutex
+	mailboxes map[mailbox.ID]*mailbox.Mailbox
+	contracts map[contract.ID]*contract.Contract
+	owner     map[mailbox.ID]contract.ID // inbound mailbox -> contract
+	system    mailbox.ID
+	version   uint64
+}
+
+// NewCatalog returns an empty catalog.
+func NewCatalog() *Catalog {
+	return &Catalog{
+		mailboxes: map[mailbox.ID]*mailbox.Mailbox{},
+		contracts: map[contract.ID]*contract.Contract{},
+		owner:     map[mailbox.ID]contract.ID{},
+	}
+}
+
+// view adapts the catalog's maps to contract.View; callers hold the lock.
+type view struct{ c *Catalog }
+
+func (v view) Mailbox(id mailbox.ID) (*mailbox.Mailbox, bool) {
+	m, ok := v.c.mailboxes[id]
+	return m, ok
+}
+func (v view) InboundOwner(id mailbox.ID) (contract.ID, bool) {
+	o, ok := v.c.owner[id]
+	return o, ok
+}
+func (v view) SystemMailbox() (mailbox.ID, bool) { return v.c.system, v.c.system != "" }
+func (v view) ContractsUsing(id mailbox.ID) []contract.ID {
+	var out []contract.ID
+	for _, c := range v.c.contracts {
+		if c.OutboundMailbox == id || slices.Contains(c.InboundMailboxes, id) {
+			out = append(out, c.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// PutMailbox validates m and adds or replaces it. A change of kind is
+// refused while a contract or the system setting uses the mailbox.
+func (c *Catalog) PutMailbox(_ context.Context, m *mailbox.Mailbox) error {
+	if m.ID == "" {
+		return &mailbox.ValidationError{Errors: []*mailbox.FieldError{{Path: "id", Code: mailbox.CodeRequired, Message: "id is required"}}}
+	}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := contract.CheckMailboxUpdate(view{c}, c.mailboxes[m.ID], m); err != nil {
+		return err
+	}
+	c.mailboxes[m.ID] = m.Clone()
+	c.version++
+	return nil
+}
+
+// DeleteMailbox removes a mailbox no contract uses and that is not the
+// system mailbox.
+func (c *Catalog) DeleteMailbox(_ context.Context, id mailbox.ID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.mailboxes[id]; !ok {
+		return fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+	}
+	if err := contract.CheckMailboxRemoval(view{c}, id); err != nil {
+		return err
+	}
+	delete(c.mailboxes, id)
+	c.version++
+	return nil
+}
+
+// PutContract adds or replaces a contract after contract.CheckSave.
+func (c *Catalog) PutContract(_ context.Context, ct *contract.Contract) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := contract.CheckSave(view{c}, ct); err != nil {
+		return err
+	}
+	if old, ok := c.contracts[ct.ID]; ok {
+		for _, id := range old.InboundMailboxes {
+			delete(c.owner, id)
+		}
+	}
+	cp := ct.Clone()
+	c.contracts[ct.ID] = cp
+	for _, id := range cp.InboundMailboxes {
+		c.owner[id] = cp.ID
+	}
+	c.version++
+	return nil
+}
+
+// DeleteContract removes a contract; its inbound mailboxes become unowned.
+func (c *Catalog) DeleteContract(_ context.Context, id contract.ID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, ok := c.contracts[id]
+	if !ok {
+		return fmt.Errorf("%w: contract %q", ErrNotFound, id)
+	}
+	for _, m := range old.InboundMailboxes {
+		delete(c.owner, m)
+	}
+	delete(c.contracts, id)
+	c.version++
+	return nil
+}
+
+// SetSystemMailbox names the system outbound mailbox; it must be registered
+// and outbound. An empty id clears the setting.
+func (c *Catalog) SetSystemMailbox(_ context.Context, id mailbox.ID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id != "" {
+		if err := contract.CheckSystemMailbox(view{c}, id); err != nil {
+			return err
+		}
+	}
+	c.system = id
+	c.version++
+	return nil
+}
+
+// Mailbox implements routing.Catalog.
+func (c *Catalog) Mailbox(id mailbox.ID) (*mailbox.Mailbox, bool) {
+	c.mu.RLock()
+	m, ok := c.mailboxes[id]
+	c.mu.RUnlock()
+	return m, ok
+}
+
+// Contract implements routing.Catalog.
+func (c *Catalog) Contract(id contract.ID) (*contract.Contract, bool) {
+	c.mu.RLock()
+	ct, ok := c.contracts[id]
+	c.mu.RUnlock()
+	return ct, ok
+}
+
+// SystemMailbox implements routing.Catalog.
+func (c *Catalog) SystemMailbox() (mailbox.ID, bool) {
+	c.mu.RLock()
+	id := c.system
+	c.mu.RUnlock()
+	return id, id != ""
+}
+
+// InboundOwner implements routing.Catalog.
+func (c *Catalog) InboundOwner(id mailbox.ID) (contract.ID, bool) {
+	c.mu.RLock()
+	o, ok := c.owner[id]
+	c.mu.RUnlock()
+	return o, ok
+}
+
+// ContractsUsing returns the contracts using mailbox id, sorted.
+func (c *Catalog) ContractsUsing(id mailbox.ID) []contract.ID {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return view{c}.ContractsUsing(id)
+}
+
+// Mailboxes returns every mailbox, sorted by ID.
+func (c *Catalog) Mailboxes() []*mailbox.Mailbox {
+	c.mu.RLock()
+	out := make([]*mailbox.Mailbox, 0, len(c.mailboxes))
+	for _, m := range c.mailboxes {
+		out = append(out, m)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *mailbox.Mailbox) int { return cmpString(string(a.ID), string(b.ID)) })
+	return out
+}
+
+// Contracts returns every contract, sorted by ID.
+func (c *Catalog) Contracts() []*contract.Contract {
+	c.mu.RLock()
+	out := make([]*contract.Contract, 0, len(c.contracts))
+	for _, ct := range c.contracts {
+		out = append(out, ct)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *contract.Contract) int { return cmpString(string(a.ID), string(b.ID)) })
+	return out
+}
+
+// Version increases on every change, so a cache can tell it is stale.
+func (c *Catalog) Version() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.version
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,125 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Dialer makes network connections. *net.Dialer implements it; a host
+// replaces it to go through a proxy, and tests to inject faults.
+type Dialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// Resolver looks host names up. *net.Resolver implements it.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// AddressPolicy decides whether a mailbox may connect to an address. It is
+// given the host as configured and every address it resolved to.
+type AddressPolicy interface {
+	Allow(host string, addr netip.Addr) error
+}
+
+// AddressPolicyFunc adapts a function to AddressPolicy.
+type AddressPolicyFunc func(host string, addr netip.Addr) error
+
+// Allow implements AddressPolicy.
+func (f AddressPolicyFunc) Allow(host string, addr netip.Addr) error { return f(host, addr) }
+
+// ErrAddressRefused is wrapped by the policies below.
+var ErrAddressRefused = errors.New("transport: address refused by policy")
+
+// AllowAll lets every address through (the default: mailboxes configured
+// by an administrator).
+var AllowAll AddressPolicy = AddressPolicyFunc(func(string, netip.Addr) error { return nil })
+
+// PublicOnly refuses loopback, private, link-local, multicast and
+// unspecified addresses: use it for mailboxes an end user typed in, so the
+// library cannot be turned against the host's own network.
+var PublicOnly AddressPolicy = AddressPolicyFunc(func(host string, a netip.Addr) error {
+	a = a.Unmap()
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || !a.IsValid() ||
+		isCGNAT(a) {
+		return fmt.Errorf("%w: %s resolves to non-public %s", ErrAddressRefused, host, a)
+	}
+	return nil
+})
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+func isCGNAT(a netip.Addr) bool { return a.Is4() && cgnat.Contains(a) }
+
+// Net bundles how a transport reaches servers. The zero Net dials with a
+// net.Dialer, the system resolver, AllowAll and a 30 s dial timeout.
+type Net struct {
+	Dialer   Dialer
+	Resolver Resolver
+	Policy   AddressPolicy
+	// DialTimeout bounds each dial (default 30 s).
+	DialTimeout time.Duration
+}
+
+// DefaultDialTimeout bounds a dial when Net.DialTimeout is zero.
+const DefaultDialTimeout = 30 * time.Second
+
+// Dial resolves host, checks every address against the policy, then dials
+// the checked addresses in order (never the name again, so DNS cannot
+// change the answer between the check and the dial). Errors are *Error of
+// class Policy or Temporary.
+func (n Net) Dial(ctx context.Context, protocol, host string, port int) (net.Conn, error) {
+	server := net.JoinHostPort(host, fmt.Sprint(port))
+	timeout := n.DialTimeout
+	if timeout <= 0 {
+		timeout = DefaultDialTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	policy := n.Policy
+	if policy == nil {
+		policy = AllowAll
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		res := n.Resolver
+		if res == nil {
+			res = net.DefaultResolver
+		}
+		addrs, err = res.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, &Error{Class: Temporary, Protocol: protocol, Op: "resolve", Server: server, Err: err, Hint: "check the server host name"}
+		}
+	}
+	for _, a := range addrs {
+		if err := policy.Allow(host, a); err != nil {
+			return nil, &Error{Class: Policy, Protocol: protocol, Op: "dial", Server: server, Err: err, Hint: "this server address is not allowed"}
+		}
+	}
+	d := n.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	var lastErr error
+	for _, a := range addrs {
+		conn, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
+		if err == nil {
+			return conn, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no address")
+	}
+	return nil, &Error{Class: Temporary, Protocol: protocol, Op: "dial", Server: server, Err: lastErr, Hint: "the server cannot be reached; check host, port and firewall"}
+}
