@@ -282,6 +282,7 @@ func (s *SMTPServer) Close() error {
 	s.close.Do(func() {
 		close(s.done)
 		err = s.srv.Close()
+		_ = s.ln.Close() // Serve may not have registered it yet
 		s.mu.Lock()
 		for c := range s.held {
 			_ = c.Close()
