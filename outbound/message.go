@@ -63,8 +63,10 @@ type Message struct {
 	// InReplyTo and References are Message-IDs without angle brackets.
 	InReplyTo  string
 	References []string
-	// Thread is the workflow thread id (for example "REQ-123"); its token
-	// is added to the subject so a reply finds the request again.
+	// Thread is the workflow thread id as its token carries it (for
+	// example "123", tagged "[#REQ-123]" with the default format); the
+	// token is added to the subject so a reply finds the request again,
+	// and routing.SentIndex finds the message by it.
 	Thread string
 	// Contract the message is sent for (recorded; used by failover).
 	Contract contract.ID

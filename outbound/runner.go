@@ -13,7 +13,8 @@ import (
 type Flow struct {
 	// Contract the flow runs for; empty when none.
 	Contract contract.ID
-	// Thread is the request id put in the subject token ("REQ-123").
+	// Thread is the request id the subject token carries ("123" for
+	// "[#REQ-123]").
 	Thread string
 	// Vars are the template variables.
 	Vars workflow.Vars

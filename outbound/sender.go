@@ -465,20 +465,24 @@ func (s *Sender) dispatch() time.Time {
 			if !s.sem.TryAcquire(1) {
 				return next // a finishing worker wakes us
 			}
-			failover := false
-			if ok, until := st.breaker.Allow(); !ok {
-				if s.failoverDue(st, now) {
-					failover = true
-				} else {
-					s.sem.Release(1)
-					earliest(until)
-					break
-				}
+			ok, until := st.breaker.Allow()
+			if !ok && !s.failoverDue(st, now) {
+				s.sem.Release(1)
+				earliest(until)
+				break
+			}
+			// With the breaker open, only the failover runs: it moves the
+			// eligible records and parks the others until the breaker
+			// probes again.
+			var parkUntil time.Time
+			if !ok {
+				parkUntil = until
+				want = 1
 			}
 			st.active++
 			want--
 			s.wg.Add(1)
-			go s.work(d.Mailbox, st, failover)
+			go s.work(d.Mailbox, st, parkUntil)
 		}
 	}
 	return next
@@ -495,7 +499,8 @@ func (s *Sender) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(s.sendCtx), time.Minute)
 }
 
-func (s *Sender) work(id mailbox.ID, st *boxState, failover bool) {
+func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
+	failover := !parkUntil.IsZero()
 	defer func() {
 		s.mu.Lock()
 		st.active--
@@ -526,8 +531,17 @@ func (s *Sender) work(id mailbox.ID, st *boxState, failover bool) {
 		return
 	}
 	if failover {
-		s.failover(recs, token, st, mb)
+		for _, r := range s.failover(recs, token, st, mb) {
+			r.NextAttempt = parkUntil
+			s.update(r, token)
+		}
 		return
+	}
+	if s.failoverDue(st, now) {
+		if recs = s.failover(recs, token, st, mb); len(recs) == 0 {
+			st.breaker.Abandon()
+			return
+		}
 	}
 	if !mb.Enabled {
 		st.breaker.Abandon()
@@ -545,6 +559,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, failover bool) {
 				s.release(r, token)
 				continue
 			}
+			r.Attempts++
 			s.retry(r, token, err, nil)
 		}
 		return
@@ -787,25 +802,24 @@ func (s *Sender) release(r *Record, token string) {
 	}
 }
 
-// failover moves records routed to a contract's mailbox to the system
-// mailbox; the others wait for their mailbox's breaker.
-func (s *Sender) failover(recs []*Record, token string, st *boxState, from *mailbox.Mailbox) {
+// failover moves the records routed to a contract's mailbox to the system
+// mailbox and returns the others (still claimed).
+func (s *Sender) failover(recs []*Record, token string, st *boxState, from *mailbox.Mailbox) []*Record {
 	sysID, ok := s.o.Catalog.SystemMailbox()
-	var sys *mailbox.Mailbox
-	if ok && sysID != from.ID {
-		sys, ok = s.o.Catalog.Mailbox(sysID)
-		ok = ok && sys.Outbound != nil && sys.Enabled
-	} else {
-		ok = false
+	if !ok || sysID == from.ID {
+		return recs
 	}
-	_, until := st.breaker.Allow()
-	if until.IsZero() {
-		until = s.clk.Now().Add(s.o.BreakerCooldown)
+	sys, ok := s.o.Catalog.Mailbox(sysID)
+	if !ok || sys.Outbound == nil || !sys.Enabled {
+		return recs
 	}
+	s.mu.Lock()
+	since := st.downSince
+	s.mu.Unlock()
+	var rest []*Record
 	for _, r := range recs {
-		if !ok || r.Rule != routing.RuleContract {
-			r.NextAttempt = until
-			s.update(r, token)
+		if r.Rule != routing.RuleContract {
+			rest = append(rest, r)
 			continue
 		}
 		d := routing.Decision{Mailbox: sys, Rule: routing.RuleFailover, Contract: r.Contract}
@@ -816,8 +830,9 @@ func (s *Sender) failover(recs []*Record, token string, st *boxState, from *mail
 		r.NextAttempt = s.clk.Now()
 		s.update(r, token)
 		s.emit(Event{Kind: EventRerouted, ID: r.ID, MessageID: r.MessageID, Mailbox: r.Mailbox, Attempt: r.Attempts,
-			Reason: "mailbox " + string(from.ID) + " down since " + st.downSince.Format(time.RFC3339), Rule: r.Rule, Decision: r.DecisionReason})
+			Reason: "mailbox " + string(from.ID) + " failing since " + since.Format(time.RFC3339), Rule: r.Rule, Decision: r.DecisionReason})
 	}
+	return rest
 }
 
 // HealthState summarises a mailbox's delivery health.
