@@ -691,17 +691,6 @@ func (s *Sender) sendOne(ctx context.Context, conn *smtp.Conn, mb *mailbox.Mailb
 			s.connFailed(st, err)
 		}
 	}
-	base := Event{ID: r.ID, MessageID: r.MessageID, Mailbox: r.Mailbox, Attempt: r.Attempts, Rule: r.Rule, Decision: r.DecisionReason}
-	if len(delivered) > 0 {
-		e := base
-		e.Kind, e.Recipients, e.Reason = EventDelivered, delivered, res.Response
-		s.emit(e)
-	}
-	if len(refused) > 0 {
-		e := base
-		e.Kind, e.Recipients, e.Reason = EventFailed, refused, refusedReason
-		s.emit(e)
-	}
 	switch {
 	case len(r.Pending()) == 0:
 		r.State = Sent
@@ -726,6 +715,18 @@ func (s *Sender) sendOne(ctx context.Context, conn *smtp.Conn, mb *mailbox.Mailb
 			}
 		}
 		s.retry(r, token, tmp, nil)
+	}
+	// Events go out once the outcome is stored.
+	base := Event{ID: r.ID, MessageID: r.MessageID, Mailbox: r.Mailbox, Attempt: r.Attempts, Rule: r.Rule, Decision: r.DecisionReason}
+	if len(delivered) > 0 {
+		e := base
+		e.Kind, e.Recipients, e.Reason = EventDelivered, delivered, res.Response
+		s.emit(e)
+	}
+	if len(refused) > 0 {
+		e := base
+		e.Kind, e.Recipients, e.Reason = EventFailed, refused, refusedReason
+		s.emit(e)
 	}
 }
 

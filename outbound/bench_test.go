@@ -1,0 +1,137 @@
+package outbound_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store/memory"
+)
+
+// BenchmarkOutbound sends 2,000 messages of about 5 KB per iteration to one
+// in-process server: through the Sender (memory Outbox, one mailbox with 4
+// connections) and, in the same run against the same server, with raw
+// go-mail (a) a new connection per message and (b) 4 reused connections,
+// each with 4 concurrent senders. Not part of CI; see BENCHMARKS.md.
+//
+//	go test -run '^$' -bench BenchmarkOutbound -benchtime 3x ./outbound
+func BenchmarkOutbound(b *testing.B) {
+	const total, conns = 2000, 4
+	srv, err := mailtest.NewSMTPServer(mailtest.SMTPOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	body := strings.Repeat("The quick brown fox jumps over the lazy dog. 0123456789\r\n", 90) // ~5 KB
+	waitFor := func(b *testing.B, n int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if _, err := srv.WaitMessages(ctx, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	b.Run("sender", func(b *testing.B) {
+		ctx := context.Background()
+		cat := memory.NewCatalog()
+		mb := outboundBox("bench", srv)
+		mb.Outbound.MaxConnections = conns
+		if err := cat.PutMailbox(ctx, mb); err != nil {
+			b.Fatal(err)
+		}
+		s, err := outbound.New(outbound.Options{Outbox: memory.NewOutbox(), Catalog: cat, MaxConcurrency: conns})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		defer s.Stop(ctx)
+		b.ResetTimer()
+		for range b.N {
+			base := len(srv.Messages())
+			for range total {
+				if _, err := s.Enqueue(ctx, outbound.Message{Mailbox: "bench", To: []outbound.Address{{Address: "a@example.org"}}, Subject: "Request opened", Text: body}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			waitFor(b, base+total)
+		}
+		b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "msgs/s")
+	})
+
+	newMsg := func(b *testing.B) *gomail.Msg {
+		m := gomail.NewMsg()
+		if err := m.From("desk@bench.example.com"); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.To("a@example.org"); err != nil {
+			b.Fatal(err)
+		}
+		m.Subject("Request opened")
+		m.SetMessageID()
+		m.SetDate()
+		m.SetGenHeader("Auto-Submitted", "auto-generated")
+		m.SetBodyString(gomail.TypeTextPlain, body)
+		return m
+	}
+	newClient := func(b *testing.B) *gomail.Client {
+		c, err := gomail.NewClient(srv.Host(), gomail.WithPort(srv.Port()), gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithHELO("bench"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	parallel := func(b *testing.B, work func(b *testing.B, n int)) {
+		var wg sync.WaitGroup
+		for range conns {
+			wg.Go(func() { work(b, total/conns) })
+		}
+		wg.Wait()
+	}
+
+	b.Run("gomail-new-conn", func(b *testing.B) {
+		for range b.N {
+			base := len(srv.Messages())
+			parallel(b, func(b *testing.B, n int) {
+				c := newClient(b)
+				for range n {
+					if err := c.DialAndSend(newMsg(b)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			waitFor(b, base+total)
+		}
+		b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "msgs/s")
+	})
+
+	b.Run("gomail-4-reused", func(b *testing.B) {
+		for range b.N {
+			base := len(srv.Messages())
+			parallel(b, func(b *testing.B, n int) {
+				c := newClient(b)
+				if err := c.DialWithContext(context.Background()); err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				for range n {
+					if err := c.Send(newMsg(b)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			waitFor(b, base+total)
+		}
+		b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "msgs/s")
+	})
+}
