@@ -2,6 +2,7 @@ package outbound_test
 
 import (
 	"context"
+	"crypto/tls"
 	"strings"
 	"sync"
 	"testing"
@@ -9,25 +10,41 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
+	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/transport/smtp"
 )
 
 // BenchmarkOutbound sends 2,000 messages of about 5 KB per iteration to one
 // in-process server: through the Sender (memory Outbox, one mailbox with 4
 // connections) and, in the same run against the same server, with raw
 // go-mail (a) a new connection per message and (b) 4 reused connections,
-// each with 4 concurrent senders. Not part of CI; see BENCHMARKS.md.
+// both with 4 concurrent senders. It runs over STARTTLS (the default
+// security) and over plaintext. Not part of CI; see BENCHMARKS.md.
 //
 //	go test -run '^$' -bench BenchmarkOutbound -benchtime 3x ./outbound
 func BenchmarkOutbound(b *testing.B) {
+	b.Run("starttls", func(b *testing.B) { benchOutbound(b, true) })
+	b.Run("plain", func(b *testing.B) { benchOutbound(b, false) })
+}
+
+func benchOutbound(b *testing.B, useTLS bool) {
 	const total, conns = 2000, 4
-	srv, err := mailtest.NewSMTPServer(mailtest.SMTPOptions{})
+	opts := mailtest.SMTPOptions{}
+	if useTLS {
+		opts.Security = mailtest.SMTPStartTLS
+	}
+	srv, err := mailtest.NewSMTPServer(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Close()
+	ca, err := mailtest.DefaultCA()
+	if err != nil {
+		b.Fatal(err)
+	}
 	body := strings.Repeat("The quick brown fox jumps over the lazy dog. 0123456789\r\n", 90) // ~5 KB
 	waitFor := func(b *testing.B, n int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -42,16 +59,22 @@ func BenchmarkOutbound(b *testing.B) {
 		cat := memory.NewCatalog()
 		mb := outboundBox("bench", srv)
 		mb.Outbound.MaxConnections = conns
+		if useTLS {
+			mb.Outbound.Server.Security = mailbox.SecuritySTARTTLS
+			mb.Outbound.Server.AllowPlaintext = false
+		}
 		if err := cat.PutMailbox(ctx, mb); err != nil {
 			b.Fatal(err)
 		}
-		s, err := outbound.New(outbound.Options{Outbox: memory.NewOutbox(), Catalog: cat, MaxConcurrency: conns})
+		tr := smtp.New(smtp.Options{RootCAs: ca.Pool()})
+		s, err := outbound.New(outbound.Options{Outbox: memory.NewOutbox(), Catalog: cat, MaxConcurrency: conns, Transport: tr})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := s.Start(ctx); err != nil {
 			b.Fatal(err)
 		}
+		defer tr.Close()
 		defer s.Stop(ctx)
 		b.ResetTimer()
 		for range b.N {
@@ -82,7 +105,12 @@ func BenchmarkOutbound(b *testing.B) {
 		return m
 	}
 	newClient := func(b *testing.B) *gomail.Client {
-		c, err := gomail.NewClient(srv.Host(), gomail.WithPort(srv.Port()), gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithHELO("bench"))
+		policy := gomail.NoTLS
+		if useTLS {
+			policy = gomail.TLSMandatory
+		}
+		c, err := gomail.NewClient(srv.Host(), gomail.WithPort(srv.Port()), gomail.WithTLSPolicy(policy), gomail.WithHELO("bench"),
+			gomail.WithTLSConfig(&tls.Config{RootCAs: ca.Pool(), ServerName: srv.Host(), MinVersion: tls.VersionTLS12}))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -22,13 +22,14 @@ import (
 type Outbox struct {
 	mu       sync.Mutex
 	recs     map[string]*outbound.Record
+	queued   map[string]*outbound.Record // the Queued subset of recs
 	byMsgID  map[string]string // Message-ID (lower case) -> record ID
 	byThread map[string]string // thread (lower case) -> latest record ID
 }
 
 // NewOutbox returns an empty outbox.
 func NewOutbox() *Outbox {
-	return &Outbox{recs: map[string]*outbound.Record{}, byMsgID: map[string]string{}, byThread: map[string]string{}}
+	return &Outbox{recs: map[string]*outbound.Record{}, queued: map[string]*outbound.Record{}, byMsgID: map[string]string{}, byThread: map[string]string{}}
 }
 
 var (
@@ -80,6 +81,11 @@ func (o *Outbox) Put(ctx context.Context, r *outbound.Record) error {
 }
 
 func (o *Outbox) index(r *outbound.Record) {
+	if r.State == outbound.Queued {
+		o.queued[r.ID] = r
+	} else {
+		delete(o.queued, r.ID)
+	}
 	o.byMsgID[strings.ToLower(r.MessageID)] = r.ID
 	if r.Message.Thread != "" {
 		o.byThread[strings.ToLower(r.Message.Thread)] = r.ID
@@ -98,7 +104,7 @@ func (o *Outbox) Claim(_ context.Context, c outbound.Claim) ([]*outbound.Record,
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var due []*outbound.Record
-	for _, r := range o.recs {
+	for _, r := range o.queued {
 		if r.Mailbox == c.Mailbox && r.State == outbound.Queued && !r.NextAttempt.After(c.Now) && !claimed(r, c.Now) {
 			due = append(due, r)
 		}
@@ -167,7 +173,7 @@ func (o *Outbox) ReleaseStale(_ context.Context, now time.Time) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
-	for _, r := range o.recs {
+	for _, r := range o.queued {
 		if r.ClaimToken != "" && !now.Before(r.ClaimedUntil) {
 			r.ClaimToken, r.ClaimedUntil = "", time.Time{}
 			n++
@@ -187,10 +193,7 @@ func (o *Outbox) Due(_ context.Context, now time.Time) ([]outbound.Due, time.Tim
 			next = t
 		}
 	}
-	for _, r := range o.recs {
-		if r.State != outbound.Queued {
-			continue
-		}
+	for _, r := range o.queued {
 		switch {
 		case claimed(r, now):
 			later(r.ClaimedUntil)
@@ -213,8 +216,8 @@ func (o *Outbox) Stats(_ context.Context, mb mailbox.ID) (outbound.QueueStats, e
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var qs outbound.QueueStats
-	for _, r := range o.recs {
-		if r.Mailbox == mb && r.State == outbound.Queued {
+	for _, r := range o.queued {
+		if r.Mailbox == mb {
 			qs.Depth++
 			if qs.Oldest.IsZero() || r.EnqueuedAt.Before(qs.Oldest) {
 				qs.Oldest = r.EnqueuedAt
