@@ -80,6 +80,10 @@ type SMTPFaults struct {
 	// HangInData reads the whole message and then never answers, until
 	// the server closes: a server slower than any deadline.
 	HangInData bool
+	// DropAfterData records the message, then closes the connection
+	// instead of answering: the client cannot know the message arrived
+	// (the in-flight case a retry may duplicate).
+	DropAfterData bool
 }
 
 // SMTPOptions configure an SMTPServer. The zero value is a plaintext
@@ -331,7 +335,11 @@ func (l *faultListener) Accept() (net.Conn, error) {
 			go func() {
 				defer s.wg.Done()
 				e := f.Greeting.smtpError()
-				_, _ = fmt.Fprintf(c, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+				if f.Greeting.Enhanced != "" {
+					_, _ = fmt.Fprintf(c, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+				} else {
+					_, _ = fmt.Fprintf(c, "%d %s\r\n", e.Code, e.Message)
+				}
 				_ = c.Close()
 			}()
 			continue
@@ -436,6 +444,10 @@ func (ss *session) Data(r io.Reader) error {
 		From: ss.from, To: append([]string(nil), ss.to...), Data: buf.Bytes(),
 		User: ss.user, Mechanism: ss.mech, TLS: isTLS, Helo: ss.conn.Hostname(),
 	})
+	if f.DropAfterData {
+		_ = ss.conn.Conn().Close()
+		return errors.New("mailtest: connection dropped after DATA")
+	}
 	return nil
 }
 

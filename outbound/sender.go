@@ -567,7 +567,17 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	defer conn.Release()
 	s.connOK(st)
 	for i, r := range recs {
-		if s.stopping.Load() || !s.waitRate(st, mb) {
+		ok, later := s.waitRate(st, mb)
+		if !later.IsZero() {
+			// The rate limit is far off: give the rest back, due then,
+			// rather than hold the claims past their lease.
+			for _, rest := range recs[i:] {
+				rest.NextAttempt = later
+				s.update(rest, token)
+			}
+			return
+		}
+		if s.stopping.Load() || !ok {
 			for _, rest := range recs[i:] {
 				s.release(rest, token)
 			}
@@ -583,11 +593,13 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	}
 }
 
-// waitRate waits for the mailbox's rate limit; false when stopping.
-func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) bool {
+// waitRate waits for the mailbox's rate limit. It returns false when the
+// Sender is stopping, and a time instead of waiting when the wait would be
+// longer than half the claim lease.
+func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
 	cfg := mb.Outbound.RateLimit
 	if cfg.Unlimited() {
-		return true
+		return true, time.Time{}
 	}
 	s.mu.Lock()
 	if st.limiter == nil || st.rateCfg != cfg {
@@ -600,16 +612,20 @@ func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) bool {
 	r := lim.ReserveN(now, 1)
 	d := r.DelayFrom(now)
 	if d <= 0 {
-		return true
+		return true, time.Time{}
+	}
+	if d > s.o.Lease/2 {
+		r.CancelAt(now)
+		return false, now.Add(d)
 	}
 	t := s.clk.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C():
-		return true
+		return true, time.Time{}
 	case <-s.runCtx.Done():
 		r.CancelAt(s.clk.Now())
-		return false
+		return false, time.Time{}
 	}
 }
 

@@ -620,3 +620,79 @@ func TestFailoverOffByDefault(t *testing.T) {
 }
 
 func netWithTimeout(d time.Duration) transport.Net { return transport.Net{DialTimeout: d} }
+
+func TestInFlightDuplicateKeepsMessageID(t *testing.T) {
+	srv := startServer(t, mailtest.SMTPOptions{Faults: mailtest.SMTPFaults{DropAfterData: true}})
+	h := newHarness(t, outbound.Options{}, smtp.Options{}, outboundBox("mb1", srv))
+	id := h.enqueue(simple("mb1", "a@example.org"))
+	h.next(outbound.EventDeferred)
+	srv.SetFaults(mailtest.SMTPFaults{})
+	h.clk.Advance(outbound.DefaultRetryMax)
+	h.next(outbound.EventDelivered)
+	got := wait(t, srv, 2)
+	// The server had the message when the reply was lost: the retry
+	// duplicates it, and only it, with the same Message-ID.
+	if len(got) != 2 || messageID(t, got[0].Data) != messageID(t, got[1].Data) || messageID(t, got[0].Data) != h.record(id).MessageID {
+		t.Fatalf("%d messages", len(got))
+	}
+}
+
+func TestBreakerOpensAndCostsNothingWhileOpen(t *testing.T) {
+	srv := startServer(t, mailtest.SMTPOptions{Faults: mailtest.SMTPFaults{Greeting: &mailtest.Reply{Code: 421}}})
+	h := newHarness(t, outbound.Options{BreakerThreshold: 2, BreakerCooldown: time.Hour, RetryBase: time.Second, RetryMax: time.Second}, smtp.Options{}, outboundBox("mb1", srv))
+	h.enqueue(simple("mb1", "a@example.org"))
+	h.next(outbound.EventDeferred)
+	h.clk.Advance(2 * time.Second)
+	h.next(outbound.EventDeferred)
+	hl, _ := h.s.Health(context.Background(), "mb1")
+	if hl.State != outbound.HealthOpen || srv.Connections() != 2 {
+		t.Fatalf("health %+v after %d connections", hl, srv.Connections())
+	}
+	// The retry is due, but the open breaker keeps the mailbox off the
+	// network; a message enqueued now waits too.
+	h.clk.Advance(time.Minute)
+	h.enqueue(simple("mb1", "b@example.org"))
+	select {
+	case e := <-h.events:
+		t.Fatalf("event while the breaker is open: %+v", e)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if srv.Connections() != 2 {
+		t.Fatalf("connected while open: %d", srv.Connections())
+	}
+	// After the cooldown one probe goes through and, once the server is
+	// back, everything queued is delivered.
+	srv.SetFaults(mailtest.SMTPFaults{})
+	h.clk.Advance(2 * time.Hour)
+	h.next(outbound.EventDelivered)
+	h.next(outbound.EventDelivered)
+	if hl, _ := h.s.Health(context.Background(), "mb1"); hl.State != outbound.HealthOK || hl.QueueDepth != 0 || !hl.DownSince.IsZero() {
+		t.Fatalf("health %+v", hl)
+	}
+}
+
+func TestBatchesShareOneConnectionAndRateLimit(t *testing.T) {
+	srv := startServer(t, mailtest.SMTPOptions{})
+	mb := outboundBox("mb1", srv)
+	mb.Outbound.MaxConnections = 1
+	mb.Outbound.RateLimit = mailbox.Rate{N: 5, Per: time.Hour}
+	h := newHarness(t, outbound.Options{BatchSize: 3}, smtp.Options{}, mb)
+	for range 8 {
+		h.enqueue(simple("mb1", "a@example.org"))
+	}
+	wait(t, srv, 5)
+	// The sixth message waits for the rate limit: it is handed back to the
+	// queue, due when the limit allows (an hour is longer than half the
+	// lease). Wait for the dispatcher to park on that time.
+	for h.clk.Waiters() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if n := len(srv.Messages()); n != 5 {
+		t.Fatalf("rate limit let %d through", n)
+	}
+	h.clk.Advance(time.Hour)
+	wait(t, srv, 8)
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("MaxConnections 1 but %d connections", n)
+	}
+}

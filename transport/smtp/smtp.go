@@ -513,8 +513,10 @@ func (s *session) step(ctx context.Context, timeout time.Duration, op string, f 
 	return nil
 }
 
-// quit says QUIT (bounded by timeout; zero skips it) and closes.
+// quit says QUIT (bounded by timeout, at most 5 s; zero skips it) and
+// closes.
 func (s *session) quit(timeout time.Duration) {
+	timeout = min(timeout, 5*time.Second)
 	if timeout > 0 {
 		_ = s.raw.SetDeadline(time.Now().Add(timeout))
 		_ = s.cl.Quit()
