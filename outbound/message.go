@@ -85,6 +85,7 @@ type InputError struct {
 	Err   error
 }
 
+// Error names the field and the cause.
 func (e *InputError) Error() string { return "outbound: " + e.Field + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.

@@ -125,7 +125,8 @@ type Claim struct {
 	Now time.Time
 	// Lease is how long the claim holds.
 	Lease time.Duration
-	// Max records to claim (oldest NextAttempt first).
+	// Max records to claim (0: no cap), ordered by NextAttempt, then
+	// EnqueuedAt, then ID.
 	Max int
 	// Token marks the claimed records; later updates present it.
 	Token string
@@ -177,6 +178,17 @@ type Outbox interface {
 	Stats(ctx context.Context, mb mailbox.ID) (QueueStats, error)
 	// Get returns a record by ID.
 	Get(ctx context.Context, id string) (*Record, error)
+	// List returns the records matching f, oldest first (an
+	// administrator's view of the queue and of dead messages).
+	List(ctx context.Context, f ListFilter) ([]*Record, error)
+}
+
+// ListFilter selects records for Outbox.List; zero fields match all.
+type ListFilter struct {
+	Mailbox mailbox.ID
+	State   State
+	// Limit caps the result (0: no cap).
+	Limit int
 }
 
 // Suppressions is the list of recipients not to send to (hard bounces,

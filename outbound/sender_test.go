@@ -255,7 +255,7 @@ func TestHeaderInjectionIsTyped(t *testing.T) {
 	if _, err := h.s.Enqueue(context.Background(), simple("nope", "a@example.org")); !errors.Is(err, routing.ErrNotOutbound) {
 		t.Errorf("unknown mailbox: %v", err)
 	}
-	if recs, _ := h.ob.List(context.Background(), 0); len(recs) != 0 {
+	if recs, _ := h.ob.List(context.Background(), outbound.ListFilter{}); len(recs) != 0 {
 		t.Fatalf("refused input stored: %d records", len(recs))
 	}
 }

@@ -23,8 +23,8 @@ type Outbox struct {
 	mu       sync.Mutex
 	recs     map[string]*outbound.Record
 	queued   map[string]*outbound.Record // the Queued subset of recs
-	byMsgID  map[string]string // Message-ID (lower case) -> record ID
-	byThread map[string]string // thread (lower case) -> latest record ID
+	byMsgID  map[string]string           // Message-ID (lower case) -> record ID
+	byThread map[string]string           // thread (lower case) -> latest record ID
 }
 
 // NewOutbox returns an empty outbox.
@@ -113,7 +113,10 @@ func (o *Outbox) Claim(_ context.Context, c outbound.Claim) ([]*outbound.Record,
 		if d := a.NextAttempt.Compare(b.NextAttempt); d != 0 {
 			return d
 		}
-		return a.EnqueuedAt.Compare(b.EnqueuedAt)
+		if d := a.EnqueuedAt.Compare(b.EnqueuedAt); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
 	})
 	if c.Max > 0 && len(due) > c.Max {
 		due = due[:c.Max]
@@ -238,15 +241,14 @@ func (o *Outbox) Get(_ context.Context, id string) (*outbound.Record, error) {
 	return clone(r), nil
 }
 
-// List returns every record in state st (all states when st is zero),
-// oldest first.
-func (o *Outbox) List(_ context.Context, st outbound.State) ([]*outbound.Record, error) {
+// List implements outbound.Outbox.
+func (o *Outbox) List(_ context.Context, f outbound.ListFilter) ([]*outbound.Record, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []*outbound.Record
 	for _, r := range o.recs {
-		if st == 0 || r.State == st {
-			out = append(out, clone(r))
+		if (f.State == 0 || r.State == f.State) && (f.Mailbox == "" || r.Mailbox == f.Mailbox) {
+			out = append(out, r)
 		}
 	}
 	slices.SortFunc(out, func(a, b *outbound.Record) int {
@@ -255,6 +257,12 @@ func (o *Outbox) List(_ context.Context, st outbound.State) ([]*outbound.Record,
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	for i, r := range out {
+		out[i] = clone(r)
+	}
 	return out, nil
 }
 
