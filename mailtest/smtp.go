@@ -143,17 +143,19 @@ type SMTPServer struct {
 	authFail int
 	held     map[net.Conn]struct{}
 	hung     int
+	sessions map[*session]struct{}
 }
 
 // NewSMTPServer starts a server on 127.0.0.1 with a random port. Close it
 // when done (t.Cleanup(s.Close)).
 func NewSMTPServer(opts SMTPOptions) (*SMTPServer, error) {
 	s := &SMTPServer{
-		opts:    opts,
-		faults:  opts.Faults,
-		done:    make(chan struct{}),
-		changed: make(chan struct{}),
-		held:    map[net.Conn]struct{}{},
+		opts:     opts,
+		faults:   opts.Faults,
+		done:     make(chan struct{}),
+		changed:  make(chan struct{}),
+		held:     map[net.Conn]struct{}{},
+		sessions: map[*session]struct{}{},
 	}
 	domain := opts.Domain
 	if domain == "" {
@@ -383,15 +385,34 @@ type session struct {
 }
 
 func (s *SMTPServer) newSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: s, conn: c}, nil
+	ss := &session{s: s, conn: c}
+	s.mu.Lock()
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+	return ss, nil
+}
+
+// DropConnections closes every open SMTP session without a word, as a
+// server restarting or timing idle clients out does.
+func (s *SMTPServer) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		_ = ss.conn.Conn().Close()
+	}
 }
 
 func (ss *session) authRequired() bool {
 	return len(ss.s.opts.Users) > 0 || len(ss.s.opts.Tokens) > 0
 }
 
-func (ss *session) Reset()        { ss.from, ss.to = "", nil }
-func (ss *session) Logout() error { return nil }
+func (ss *session) Reset() { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error {
+	ss.s.mu.Lock()
+	delete(ss.s.sessions, ss)
+	ss.s.mu.Unlock()
+	return nil
+}
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.authRequired() && ss.user == "" {

@@ -547,7 +547,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 		st.breaker.Abandon()
 		err := &transport.Error{Class: transport.Temporary, Protocol: "smtp", Op: "send", Err: routing.ErrMailboxDisabled, Hint: "enable the mailbox"}
 		for _, r := range recs {
-			s.retry(r, token, err, nil)
+			s.retry(r, token, err)
 		}
 		return
 	}
@@ -560,7 +560,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 				continue
 			}
 			r.Attempts++
-			s.retry(r, token, err, nil)
+			s.retry(r, token, err)
 		}
 		return
 	}
@@ -720,7 +720,7 @@ func (s *Sender) sendOne(ctx context.Context, conn *smtp.Conn, mb *mailbox.Mailb
 		// The whole message was refused (MAIL FROM, DATA): dead at once.
 		s.kill(r, token, err.Error(), err)
 	case err != nil:
-		s.retry(r, token, err, nil)
+		s.retry(r, token, err)
 	default:
 		// Some recipients were deferred (4xx at RCPT): retry those.
 		var tmp error
@@ -730,7 +730,7 @@ func (s *Sender) sendOne(ctx context.Context, conn *smtp.Conn, mb *mailbox.Mailb
 				break
 			}
 		}
-		s.retry(r, token, tmp, nil)
+		s.retry(r, token, tmp)
 	}
 	// Events go out once the outcome is stored.
 	base := Event{ID: r.ID, MessageID: r.MessageID, Mailbox: r.Mailbox, Attempt: r.Attempts, Rule: r.Rule, Decision: r.DecisionReason}
@@ -764,7 +764,7 @@ func errString(err error) string {
 
 // retry schedules the next attempt with backoff, or kills the record once
 // it would exceed MaxAge.
-func (s *Sender) retry(r *Record, token string, err error, _ *smtp.Result) {
+func (s *Sender) retry(r *Record, token string, err error) {
 	now := s.clk.Now()
 	attempt := max(r.Attempts-1, 0)
 	next := now.Add(s.policy.Delay(attempt))
@@ -926,7 +926,7 @@ func (s *Sender) HealthAll(ctx context.Context) ([]Health, error) {
 		ids[id] = true
 	}
 	s.mu.Unlock()
-	due, _, err := s.o.Outbox.Due(ctx, time.Time{}.Add(1<<62))
+	due, _, err := s.o.Outbox.Due(ctx, s.clk.Now().Add(100*365*24*time.Hour))
 	if err != nil {
 		return nil, err
 	}

@@ -404,7 +404,15 @@ func TestAuthFailureDeferredAndRedacted(t *testing.T) {
 	h := newHarness(t, outbound.Options{}, smtp.Options{RootCAs: ca.Pool()}, mb)
 	h.enqueue(simple("mb1", "a@example.org"))
 	e := h.next(outbound.EventDeferred)
+	all, err := h.s.HealthAll(context.Background())
+	if err != nil || len(all) != 1 || all[0].Mailbox != "mb1" || all[0].OldestQueued != 0 {
+		t.Fatalf("health of all: %+v %v", all, err)
+	}
+	h.clk.Advance(time.Minute)
 	hl, _ := h.s.Health(context.Background(), "mb1")
+	if hl.OldestQueued != time.Minute {
+		t.Fatalf("oldest queued %v", hl.OldestQueued)
+	}
 	if !strings.Contains(hl.LastError, "auth") || strings.Contains(hl.LastError+e.Reason, "hunter2") || hl.State != outbound.HealthFailing || hl.QueueDepth != 1 {
 		t.Fatalf("health %+v", hl)
 	}

@@ -353,3 +353,42 @@ func TestPolicyRefusesLoopback(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestPooledConnectionDroppedByServerIsRedialed(t *testing.T) {
+	s := startServer(t, mailtest.SMTPOptions{})
+	mb := box(s, mailbox.SecurityPlaintext)
+	tr := newTransport(t, nil, smtp.Options{})
+	ctx := context.Background()
+	if _, err := tr.Send(ctx, mb, env("a@example.org"), msg); err != nil {
+		t.Fatal(err)
+	}
+	s.DropConnections() // the idle pooled connection dies server-side
+	if _, err := tr.Send(ctx, mb, env("b@example.org"), msg); err != nil {
+		t.Fatalf("send over a dropped pooled connection: %v", err)
+	}
+	if s.Connections() != 2 || len(s.Messages()) != 2 {
+		t.Fatalf("connections %d messages %d", s.Connections(), len(s.Messages()))
+	}
+	if st := tr.Stats("mb"); st.Live != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSettingsChangeRetiresThePool(t *testing.T) {
+	s := startServer(t, mailtest.SMTPOptions{})
+	mb := box(s, mailbox.SecurityPlaintext)
+	tr := newTransport(t, nil, smtp.Options{})
+	ctx := context.Background()
+	if _, err := tr.Send(ctx, mb, env("a@example.org"), msg); err != nil {
+		t.Fatal(err)
+	}
+	changed := mb.Clone()
+	changed.Outbound.HELOName = "new.example.com"
+	if _, err := tr.Send(ctx, changed, env("a@example.org"), msg); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Messages()
+	if s.Connections() != 2 || got[1].Helo != "new.example.com" {
+		t.Fatalf("connections %d helo %q", s.Connections(), got[1].Helo)
+	}
+}
