@@ -488,6 +488,8 @@ func (s *Sender) dispatch() time.Time {
 	return next
 }
 
+// failoverDue reports whether st's mailbox has failed longer than the
+// failover delay; callers hold s.mu.
 func (s *Sender) failoverDue(st *boxState, now time.Time) bool {
 	return s.o.FailoverAfter > 0 && !st.downSince.IsZero() && now.Sub(st.downSince) >= s.o.FailoverAfter
 }
@@ -537,7 +539,10 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 		}
 		return
 	}
-	if s.failoverDue(st, now) {
+	s.mu.Lock()
+	due := s.failoverDue(st, now)
+	s.mu.Unlock()
+	if due {
 		if recs = s.failover(recs, token, st, mb); len(recs) == 0 {
 			st.breaker.Abandon()
 			return
@@ -553,7 +558,9 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	}
 	conn, err := s.tr.Conn(ctx, mb)
 	if err != nil {
-		s.connFailed(st, err)
+		if ctx.Err() == nil {
+			s.connFailed(st, err)
+		}
 		for _, r := range recs {
 			if ctx.Err() != nil {
 				s.release(r, token)

@@ -167,7 +167,7 @@ func (t *Transport) Conn(ctx context.Context, mb *mailbox.Mailbox) (*Conn, error
 			if c.timer != nil {
 				c.timer.Stop()
 			}
-			c.ctxMailbox = mb
+			c.mb = mb
 			c.held = true
 			return c, nil
 		}
@@ -182,7 +182,7 @@ func (t *Transport) Conn(ctx context.Context, mb *mailbox.Mailbox) (*Conn, error
 				p.mu.Unlock()
 				return nil, err
 			}
-			return &Conn{t: t, p: p, s: s, ctxMailbox: mb, held: true}, nil
+			return &Conn{t: t, p: p, s: s, mb: mb, held: true}, nil
 		}
 		ch := p.wake
 		p.mu.Unlock()
@@ -338,14 +338,14 @@ func (p *pool) expire(c *Conn) {
 // not safe for concurrent use: one goroutine sends over it, then releases
 // it.
 type Conn struct {
-	t          *Transport
-	p          *pool
-	s          *session
-	ctxMailbox *mailbox.Mailbox
-	used       bool
-	broken     bool
-	held       bool
-	timer      *time.Timer
+	t      *Transport
+	p      *pool
+	s      *session
+	mb     *mailbox.Mailbox
+	used   bool
+	broken bool
+	held   bool
+	timer  *time.Timer
 }
 
 // Release returns the connection to its pool (or closes it when it broke).
@@ -386,7 +386,7 @@ func (c *Conn) Send(ctx context.Context, env Envelope, body io.WriterTo) (Result
 		if err := c.s.step(ctx, c.t.opts.CommandTimeout, "rset", func() error { return c.s.cl.Reset() }); err != nil {
 			// The server may have dropped the idle connection: dial again.
 			c.s.quit(0)
-			s, _, derr := c.t.dial(ctx, c.ctxMailbox, nil)
+			s, _, derr := c.t.dial(ctx, c.mb, nil)
 			if derr != nil {
 				c.broken = true
 				return res, derr
