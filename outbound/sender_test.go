@@ -704,3 +704,23 @@ func TestBatchesShareOneConnectionAndRateLimit(t *testing.T) {
 		t.Fatalf("MaxConnections 1 but %d connections", n)
 	}
 }
+
+func TestUntrustedCertificateDeferredWithHint(t *testing.T) {
+	srv := startServer(t, mailtest.SMTPOptions{Security: mailtest.SMTPStartTLS})
+	other, err := mailtest.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := outboundBox("mb1", srv)
+	mb.Outbound.Server.Security = mailbox.SecuritySTARTTLS
+	mb.Outbound.Server.AllowPlaintext = false
+	h := newHarness(t, outbound.Options{}, smtp.Options{RootCAs: other.Pool()}, mb)
+	id := h.enqueue(simple("mb1", "a@example.org"))
+	e := h.next(outbound.EventDeferred)
+	if !errors.Is(e.Err, transport.ErrTLS) || !strings.Contains(e.Reason, "not trusted") {
+		t.Fatalf("event %+v", e)
+	}
+	if r := h.record(id); r.State != outbound.Queued || len(srv.Messages()) != 0 {
+		t.Fatalf("record %+v", r)
+	}
+}
