@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/emersion/go-message/charset"
 )
 
 // Message is a parsed message. Text bodies are decoded to UTF-8; attachment
@@ -224,9 +223,10 @@ type parser struct {
 	nparts int
 	warned map[WarningCode]int
 
-	text, html *Part
-	reports    []*Part
-	originals  []*Part
+	texts     []*Part
+	html      *Part
+	reports   []*Part
+	originals []*Part
 }
 
 const maxWarningsPerCode = 5
@@ -264,15 +264,25 @@ func (p *parser) run(size int64) error {
 	if len(m.Header.Fields) == 0 && binary {
 		return &ParseError{Reason: ReasonBinary, Err: ErrUnreadable}
 	}
-	if len(m.Header.Fields) == 0 && p.text == nil && p.html == nil && len(m.Parts) == 0 {
+	if len(m.Header.Fields) == 0 && len(p.texts) == 0 && p.html == nil && len(m.Parts) == 0 {
 		return &ParseError{Reason: ReasonNoHeader, Err: ErrUnreadable}
 	}
 	p.fillHeaderFields()
-	if p.text != nil {
-		m.Text = p.decodeText(p.text)
+	if len(p.texts) > 0 {
+		var sb strings.Builder
+		for i, tp := range p.texts {
+			if i > 0 {
+				sb.WriteString("\n\n")
+			}
+			sb.WriteString(p.decodeText(tp, p.opts.MaxTextBytes-sb.Len()))
+			if sb.Len() >= p.opts.MaxTextBytes {
+				break
+			}
+		}
+		m.Text = sb.String()
 	}
 	if p.html != nil {
-		m.HTML = p.decodeText(p.html)
+		m.HTML = p.decodeText(p.html, p.opts.MaxTextBytes)
 	}
 	for _, rp := range p.reports {
 		if b := p.readCapped(rp, 256<<10); b != nil {
@@ -497,7 +507,21 @@ func (p *parser) readHeader(top bool) (Header, int64, *stop) {
 			return h, ln.start, nil
 		}
 		p.warn(WarnMalformedHeader, ln.start, "%q", clip(string(bytes.ToValidUTF8(b, nil)), 60))
+		if cur != nil && looksContinued(cur, b) {
+			// A folded line that lost its indentation.
+			add([]byte(" "), ln.start)
+			add(b, ln.start)
+		}
 	}
+}
+
+var paramLineRe = regexp.MustCompile(`^[ \t]*[A-Za-z0-9_-]+\*?[0-9]*\*?[ \t]*=`)
+
+// looksContinued reports whether a line that is not a header field continues
+// the field in cur although it is not indented (seen in broken generators).
+func looksContinued(cur, b []byte) bool {
+	c := bytes.TrimRight(cur, " \t")
+	return len(c) > 0 && (c[len(c)-1] == ';' || c[len(c)-1] == ',') || paramLineRe.Match(b)
 }
 
 type entity struct {
@@ -546,7 +570,7 @@ func (p *parser) parseEntity(depth int, parentType string) stop {
 		p.msg.ContentType = e.mediaType
 	}
 	if hst != nil {
-		p.leaf(e, depth, bodyStart, bodyStart)
+		p.leaf(e, parentType, depth, bodyStart, bodyStart)
 		return *hst
 	}
 	if strings.HasPrefix(e.mediaType, "multipart/") {
@@ -561,7 +585,7 @@ func (p *parser) parseEntity(depth int, parentType string) stop {
 		}
 	}
 	end, st := p.scanBody(bodyStart)
-	p.leaf(e, depth, bodyStart, end)
+	p.leaf(e, parentType, depth, bodyStart, end)
 	return st
 }
 
@@ -594,7 +618,7 @@ func (p *parser) multipart(e *entity, depth int, bodyStart int64, boundary strin
 	}
 }
 
-func (p *parser) leaf(e *entity, depth int, start, end int64) {
+func (p *parser) leaf(e *entity, parentType string, depth int, start, end int64) {
 	if p.nparts > p.opts.MaxParts {
 		return
 	}
@@ -636,10 +660,11 @@ func (p *parser) leaf(e *entity, depth int, start, end int64) {
 		"message/rfc822-headers", "message/global-headers":
 		p.originals = append(p.originals, pt)
 	}
-	if pt.Disposition != "attachment" && (pt.Filename == "" || pt.Disposition == "inline") {
+	if pt.Disposition != "attachment" {
 		switch {
-		case pt.ContentType == "text/plain" && p.text == nil:
-			p.text = pt
+		case pt.ContentType == "text/plain" && len(p.texts) == 0 && (pt.Filename == "" || pt.Disposition == ""),
+			pt.ContentType == "text/plain" && pt.Filename == "" && parentType != "multipart/alternative":
+			p.texts = append(p.texts, pt)
 			return
 		case pt.ContentType == "text/html" && p.html == nil:
 			p.html = pt
@@ -650,14 +675,18 @@ func (p *parser) leaf(e *entity, depth int, start, end int64) {
 }
 
 // decodeText decodes a text part to UTF-8, bounded by Options.MaxTextBytes.
-func (p *parser) decodeText(pt *Part) string {
-	limit := p.opts.MaxTextBytes
-	rc, err := pt.Open()
-	if err != nil {
+func (p *parser) decodeText(pt *Part, limit int) string {
+	if limit <= 0 {
+		p.warn(WarnTextTruncated, pt.Offset, "%s dropped, text over %d bytes", pt.ContentType, p.opts.MaxTextBytes)
 		return ""
 	}
-	defer rc.Close()
-	raw, _ := io.ReadAll(io.LimitReader(rc, int64(limit)+1))
+	var src io.Reader = pt.Raw()
+	if pt.TransferEncoding == "base64" && !looksBase64(pt.Raw()) {
+		p.warn(WarnBadEncoding, pt.Offset, "%s declared base64 but is not, read as is", pt.ContentType)
+	} else {
+		src, _ = transferDecoder(pt.TransferEncoding, src)
+	}
+	raw, _ := io.ReadAll(io.LimitReader(src, int64(limit)+1))
 	truncated := false
 	if len(raw) > limit {
 		raw = raw[:limit]
@@ -665,26 +694,9 @@ func (p *parser) decodeText(pt *Part) string {
 	}
 	cs := strings.ToLower(strings.Trim(pt.Params["charset"], " \t\"'"))
 	var s string
-	switch cs {
-	case "", "us-ascii", "ascii", "utf-8", "utf8", "unknown-8bit", "x-unknown", "default":
-		var guessed bool
-		s, guessed = fixText(raw)
-		if guessed {
-			p.warn(WarnUndeclared8Bit, pt.Offset, "%s body is not valid UTF-8 (charset %q), read as windows-1252", pt.ContentType, cs)
-		}
-	default:
-		cr, err := charset.Reader(cs, bytes.NewReader(raw))
-		var out []byte
-		if err == nil {
-			out, err = io.ReadAll(cr)
-		}
-		if err != nil {
-			var guessed bool
-			s, guessed = fixText(raw)
-			p.warn(WarnUnknownCharset, pt.Offset, "charset %q (guessed windows-1252: %v)", clip(cs, 40), guessed)
-		} else {
-			s = strings.ToValidUTF8(string(out), "\uFFFD")
-		}
+	s, code := decodeCharset(cs, raw)
+	if code != "" {
+		p.warn(code, pt.Offset, "%s in charset %q decoded by guess", pt.ContentType, clip(cs, 40))
 	}
 	if len(s) > limit {
 		n := limit
