@@ -27,7 +27,8 @@ type Kind int
 // loop, a loop over an auto-reply, an auto-reply over list mail.
 const (
 	KindNormal    Kind = iota // written by a person, may be answered
-	KindBounce                // delivery status notification (failure, delay or success report)
+	KindBounce                // delivery failure notification (hard or soft bounce)
+	KindDeliveryReport        // delivery status notification without failure (delay warning, success notice)
 	KindFeedback              // abuse/feedback report (RFC 5965 ARF)
 	KindLoop                  // our own mail came back
 	KindAutoReply             // vacation notice, read receipt or other automatic answer
@@ -41,6 +42,8 @@ func (k Kind) String() string {
 		return "normal"
 	case KindBounce:
 		return "bounce"
+	case KindDeliveryReport:
+		return "delivery-report"
 	case KindFeedback:
 		return "feedback"
 	case KindLoop:
@@ -57,7 +60,8 @@ func (k Kind) String() string {
 type Classification struct {
 	// Kind is the primary class.
 	Kind Kind
-	// Bounce describes the delivery report when Kind is KindBounce.
+	// Bounce describes the delivery report when Kind is KindBounce or
+	// KindDeliveryReport.
 	Bounce *Bounce
 	// AutoReply, Loop, List and Bulk report the individual findings (several
 	// may be true; Kind picks one).
@@ -190,8 +194,10 @@ func Classify(m *Message, opts ClassifyOptions) Classification {
 	}
 
 	switch {
-	case b != nil:
+	case b != nil && b.failed():
 		c.Kind, c.Bounce = KindBounce, b
+	case b != nil:
+		c.Kind, c.Bounce = KindDeliveryReport, b
 	case feedback:
 		c.Kind = KindFeedback
 	case c.Loop:
@@ -215,7 +221,8 @@ var (
 	enhancedStatusRe = regexp.MustCompile(`(?:^|[^\d.])([245]\.\d{1,3}\.\d{1,3})(?:[^\d.]|\.\s|\.$|$)`)
 	replyCodeRe      = regexp.MustCompile(`(?:^|[^\d.\w-])([45][0-5]\d)(?:[ -]|$)`)
 	emailRe          = regexp.MustCompile(`[A-Za-z0-9._%+=/'!#$&*?^{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+`)
-	origMarkerRe     = regexp.MustCompile(`(?i)(original message|returned message|message (text )?follows|headers? (of the )?(original|returned|your) message|copy of the (original )?message|below this line|text you sent follows|message (you sent|that you sent)|undelivered message|first \d+ lines|rfc822|message headers follow|^\s*received:\s|^\s*return-path:\s)`)
+	origMarkerRe     = regexp.MustCompile(`(?i)^\s*[-=*_#>]{2,}.*(original|returned|copy of|headers? of|message headers|undelivered message|rfc ?822)|^\s*(original message( headers?)? (is |are )?(follows|below|attached)|below (this line )?is a copy|the (original|returned) message (headers? )?(is|are|follows)|received:\s|return-path:\s)`)
+	embeddedDSNRe    = regexp.MustCompile(`(?im)^[ \t]*(reporting-mta|final-recipient|original-recipient)[ \t]*:`)
 	headerLineRe     = regexp.MustCompile(`(?im)^\s*message-id\s*:\s*(<[^<>\s]+>)`)
 )
 
@@ -257,6 +264,18 @@ func detectBounce(m *Message, sig func(string)) *Bounce {
 		}
 		finishBounce(b, m, notice, text)
 		return b
+	}
+
+	// A delivery status report pasted into the text (vendor formats).
+	if loc := embeddedDSNRe.FindStringIndex(notice); loc != nil {
+		if r := parseReport("message/delivery-status", []byte(notice[loc[0]:])); len(r.Recipients) > 0 && r.Recipients[0].Action+r.Recipients[0].Status != "" {
+			m2 := *m
+			m2.Report = r
+			if b := detectBounce(&m2, sig); b != nil {
+				b.Format = "text-report"
+				return b
+			}
+		}
 	}
 
 	score := 0
@@ -322,10 +341,18 @@ func detectBounce(m *Message, sig func(string)) *Bounce {
 		}
 	}
 	st := firstStatus(notice)
+	delayed := st == "" || st[0] == '4'
+	for _, r := range b.Recipients {
+		delayed = delayed && (r.Status == "" || r.Status[0] == '4') && (r.ReplyCode == "" || r.ReplyCode[0] == '4')
+	}
+	delayed = delayed && (delayRe.MatchString(m.Subject) || delayRe.MatchString(notice)) && len(failed) == 0
 	for i := range b.Recipients {
 		r := &b.Recipients[i]
 		if r.Status == "" {
 			r.Status = st
+		}
+		if delayed {
+			r.Action = "delayed"
 		}
 		r.Permanent = permanent(r.Action, r.Status, r.ReplyCode)
 	}
@@ -335,6 +362,23 @@ func detectBounce(m *Message, sig func(string)) *Bounce {
 	finishBounce(b, m, notice, text)
 	return b
 }
+
+// failed reports whether the report is about at least one failed delivery.
+func (b *Bounce) failed() bool {
+	if len(b.Recipients) == 0 {
+		return true
+	}
+	for _, r := range b.Recipients {
+		switch r.Action {
+		case "delayed", "delivered", "relayed", "expanded":
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+var delayRe = regexp.MustCompile(`(?i)delay|warning|still (being )?(tried|retried)|will (keep )?(retry|trying)|not yet (been )?delivered|(no|not) need to resend`)
 
 // finishBounce fills the summary fields of b.
 func finishBounce(b *Bounce, m *Message, notice, text string) {

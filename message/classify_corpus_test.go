@@ -36,7 +36,7 @@ func TestCorpusClassify(t *testing.T) {
 		switch {
 		case e.Category == "bounce":
 			bounces++
-			if c.Kind == KindBounce || c.Kind == KindFeedback {
+			if c.Kind == KindBounce {
 				bounceHits++
 			} else {
 				t.Logf("bounce missed: %s kind=%s signals=%v", e.Path, c.Kind, c.Signals)
@@ -49,7 +49,7 @@ func TestCorpusClassify(t *testing.T) {
 				t.Logf("auto-reply missed: %s kind=%s signals=%v", e.Path, c.Kind, c.Signals)
 			}
 		case negative[e.Category]:
-			if c.Kind == KindBounce || c.AutoReply {
+			if c.Kind == KindBounce || c.Kind == KindAutoReply {
 				fp++
 				t.Errorf("false positive: %s (%s) taken for %s, signals %v", e.Path, e.Category, c.Kind, c.Signals)
 			}

@@ -595,10 +595,12 @@ func (p *parser) multipart(e *entity, depth int, bodyStart int64, boundary strin
 	}
 	p.stack = append(p.stack, []byte(strings.TrimRight(boundary, " \t")))
 	mine := len(p.stack) - 1
-	_, st := p.scanBody(bodyStart)
+	preEnd, st := p.scanBody(bodyStart)
+	children := 0
 	for {
 		switch {
 		case st.idx == mine && !st.close:
+			children++
 			p.nparts++
 			if p.nparts > p.opts.MaxParts {
 				p.warn(WarnPartLimit, p.lr.off, "more than %d parts", p.opts.MaxParts)
@@ -613,6 +615,10 @@ func (p *parser) multipart(e *entity, depth int, bodyStart int64, boundary strin
 		default:
 			p.warn(WarnUnclosedMultipart, p.lr.off, "%s boundary %q", e.mediaType, clip(boundary, 70))
 			p.stack = p.stack[:mine]
+			if children == 0 {
+				// Not a single boundary line: read the body as text.
+				p.leaf(&entity{mediaType: "text/plain", params: map[string]string{}, header: Header{}}, e.mediaType, depth+1, bodyStart, preEnd)
+			}
 			return st
 		}
 	}
