@@ -26,13 +26,13 @@ type Kind int
 // Kinds, in the order Classify decides them: a delivery report wins over a
 // loop, a loop over an auto-reply, an auto-reply over list mail.
 const (
-	KindNormal    Kind = iota // written by a person, may be answered
-	KindBounce                // delivery failure notification (hard or soft bounce)
-	KindDeliveryReport        // delivery status notification without failure (delay warning, success notice)
-	KindFeedback              // abuse/feedback report (RFC 5965 ARF)
-	KindLoop                  // our own mail came back
-	KindAutoReply             // vacation notice, read receipt or other automatic answer
-	KindList                  // mailing list or bulk mail
+	KindNormal         Kind = iota // written by a person, may be answered
+	KindBounce                     // delivery failure notification (hard or soft bounce)
+	KindDeliveryReport             // delivery status notification without failure (delay warning, success notice)
+	KindFeedback                   // abuse/feedback report (RFC 5965 ARF)
+	KindLoop                       // our own mail came back
+	KindAutoReply                  // vacation notice, read receipt or other automatic answer
+	KindList                       // mailing list or bulk mail
 )
 
 // String returns a stable lower-case name for the kind.
@@ -214,10 +214,10 @@ func Classify(m *Message, opts ClassifyOptions) Classification {
 var autoReplySubjectRe = regexp.MustCompile(`(?i)^\s*(auto(matic)?[ _-]?(reply|response|antwort|answer)|out of (the )?office|abwesenheitsnotiz|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|resposta autom[áa]tica|vacation reply|away from (the )?office)\b|^\s*(autoreply|auto-reply|automatic reply|out of office( reply)?)\s*:`)
 
 var (
-	bounceSenderRe  = regexp.MustCompile(`(?i)^(mailer[-_]?daemon|postmaster|mail[-_]?delivery[-_]?(system|subsystem)?|bounces?|mdaemon|nobody[-_]?bounce|returned[-_]?mail|mail[-_]?administrator|mailadmin|mail\.?daemon)$`)
-	bounceNameRe    = regexp.MustCompile(`(?i)mail delivery (sub)?system|mailer[- ]daemon|postmaster|delivery status notification|mail administrator|mail delivery service`)
-	bounceSubjectRe = regexp.MustCompile(`(?i)undeliver|undelivered|delivery (status notification|fail|failure|problem|notification|error|report)|returned mail|returning message|failure notice|non[- ]?delivery|could not (be )?deliver|not (been )?delivered|delivery has failed|mail (system )?error|delivery failed|failed delivery|mail delivery|unable to deliver|permanent(ly)? (error|failure)|rejected|message (was )?blocked|bounced?|warning: could not send|delayed mail|delivery delayed|message delayed|returned to sender|undeliverable|nondeliverable|delivery notification|mail failure|mail could not|message not delivered|failed to deliver|error sending|user unknown|not reachable|unzustellbar|nicht zustellbar|non remis|no entregado|erro na entrega|返送|エラー|未配信|配送|送信できません`)
-	bounceBodyRe    = regexp.MustCompile(`(?i)could not be delivered|couldn't be delivered|was not delivered|wasn't delivered|undeliverable|undelivered|delivery (to the following|has failed|failed|failure|problem|error|attempts? (will continue|failed))|permanent(ly)? (error|failure|fatal)|fatal errors?|user unknown|unknown user|no such (user|mailbox|recipient|address)|mailbox (unavailable|is full|full|not found|disabled|does not exist|quota)|quota exceeded|over quota|recipient (address )?rejected|address rejected|unable to deliver|i'?m sorry to (have to )?inform you|not able to deliver|wasn't able to deliver|following (recipient|address|destination)|message (could not|cannot|can ?not) be (delivered|sent)|this is the mail system at|this message was created automatically by mail delivery software|returned to sender|delivery status notification|host unknown|domain (not found|does not exist)|relay(ing)? (access )?denied|message (has been|was) (rejected|blocked|refused)|rejected (your|the) message|i'?m afraid i wasn'?t able|transcript of (the )?session|could not deliver|failed to deliver|delivery to .{1,80} failed|not delivered to|has been delayed|will retry|still (trying|being retried)|送信できません|配送できません|届きませんでした|宛先|見つかりません`)
+	bounceSenderRe   = regexp.MustCompile(`(?i)^(mailer[-_]?daemon|postmaster|mail[-_]?delivery[-_]?(system|subsystem)?|bounces?|mdaemon|nobody[-_]?bounce|returned[-_]?mail|mail[-_]?administrator|mailadmin|mail\.?daemon)$`)
+	bounceNameRe     = regexp.MustCompile(`(?i)mail delivery (sub)?system|mailer[- ]daemon|postmaster|delivery status notification|mail administrator|mail delivery service`)
+	bounceSubjectRe  = regexp.MustCompile(`(?i)undeliver|undelivered|delivery (status notification|fail|failure|problem|notification|error|report)|returned mail|returning message|failure notice|non[- ]?delivery|could not (be )?deliver|not (been )?delivered|delivery has failed|mail (system )?error|delivery failed|failed delivery|mail delivery|unable to deliver|permanent(ly)? (error|failure)|rejected|message (was )?blocked|bounced?|warning: could not send|delayed mail|delivery delayed|message delayed|returned to sender|undeliverable|nondeliverable|delivery notification|mail failure|mail could not|message not delivered|failed to deliver|error sending|user unknown|not reachable|unzustellbar|nicht zustellbar|non remis|no entregado|erro na entrega|返送|エラー|未配信|配送|送信できません`)
+	bounceBodyRe     = regexp.MustCompile(`(?i)could not be delivered|couldn't be delivered|was not delivered|wasn't delivered|undeliverable|undelivered|delivery (to the following|has failed|failed|failure|problem|error|attempts? (will continue|failed))|permanent(ly)? (error|failure|fatal)|fatal errors?|user unknown|unknown user|no such (user|mailbox|recipient|address)|mailbox (unavailable|is full|full|not found|disabled|does not exist|quota)|quota exceeded|over quota|recipient (address )?rejected|address rejected|unable to deliver|i'?m sorry to (have to )?inform you|not able to deliver|wasn't able to deliver|following (recipient|address|destination)|message (could not|cannot|can ?not) be (delivered|sent)|this is the mail system at|this message was created automatically by mail delivery software|returned to sender|delivery status notification|host unknown|domain (not found|does not exist)|relay(ing)? (access )?denied|message (has been|was) (rejected|blocked|refused)|rejected (your|the) message|i'?m afraid i wasn'?t able|transcript of (the )?session|could not deliver|failed to deliver|delivery to .{1,80} failed|not delivered to|has been delayed|will retry|still (trying|being retried)|送信できません|配送できません|届きませんでした|宛先|見つかりません`)
 	enhancedStatusRe = regexp.MustCompile(`(?:^|[^\d.])([245]\.\d{1,3}\.\d{1,3})(?:[^\d.]|\.\s|\.$|$)`)
 	replyCodeRe      = regexp.MustCompile(`(?:^|[^\d.\w-])([45][0-5]\d)(?:[ -]|$)`)
 	emailRe          = regexp.MustCompile(`[A-Za-z0-9._%+=/'!#$&*?^{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+`)

@@ -284,6 +284,9 @@ func (p *parser) run(size int64) error {
 	if p.html != nil {
 		m.HTML = p.decodeText(p.html, p.opts.MaxTextBytes)
 	}
+	if len(m.Header.Fields) == 0 && strings.TrimSpace(m.Text) == "" && m.HTML == "" && len(m.Parts) == 0 {
+		return &ParseError{Reason: ReasonNoHeader, Err: ErrUnreadable}
+	}
 	for _, rp := range p.reports {
 		if b := p.readCapped(rp, 256<<10); b != nil {
 			m.Report = parseReport(rp.ContentType, b)
