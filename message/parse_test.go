@@ -152,7 +152,7 @@ func TestLeniency(t *testing.T) {
 		},
 		{
 			name: "lost folding",
-			raw: "Content-Type: multipart/mixed;\nboundary=\"zz\"\n\n--zz\nContent-Type: text/plain\n\nok\n--zz--\n",
+			raw:  "Content-Type: multipart/mixed;\nboundary=\"zz\"\n\n--zz\nContent-Type: text/plain\n\nok\n--zz--\n",
 			text: "ok", warnings: []WarningCode{WarnMalformedHeader},
 		},
 		{
