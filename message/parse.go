@@ -244,9 +244,10 @@ func (p *parser) warn(code WarningCode, off int64, format string, args ...any) {
 
 func (p *parser) run(size int64) error {
 	sr := io.NewSectionReader(p.ra, 0, size)
-	br := bufio.NewReaderSize(sr, readBufSize)
+	bufSize := int(min(max(size, 4096), readBufSize))
+	br := bufio.NewReaderSize(sr, bufSize)
 	sep := byte('\n')
-	head, err := br.Peek(readBufSize)
+	head, err := br.Peek(bufSize)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		return &ParseError{Reason: ReasonIO, Err: errors.Join(ErrIO, err)}
 	}
