@@ -222,6 +222,7 @@ var (
 	replyCodeRe      = regexp.MustCompile(`(?:^|[^\d.\w-])([45][0-5]\d)(?:[ -]|$)`)
 	emailRe          = regexp.MustCompile(`[A-Za-z0-9._%+=/'!#$&*?^{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+`)
 	origMarkerRe     = regexp.MustCompile(`(?i)^\s*[-=*_#>]{2,}.*(original|returned|copy of|headers? of|message headers|undelivered message|rfc ?822)|^\s*(original message( headers?)? (is |are )?(follows|below|attached)|below (this line )?is a copy|the (original|returned) message (headers? )?(is|are|follows)|received:\s|return-path:\s)`)
+	smtpReplyLineRe  = regexp.MustCompile(`(?m)^[ \t]*[45][0-5]\d[ -]+\S`)
 	embeddedDSNRe    = regexp.MustCompile(`(?im)^[ \t]*(reporting-mta|final-recipient|original-recipient)[ \t]*:`)
 	headerLineRe     = regexp.MustCompile(`(?im)^\s*message-id\s*:\s*(<[^<>\s]+>)`)
 )
@@ -313,6 +314,17 @@ func detectBounce(m *Message, sig func(string)) *Bounce {
 	if bounceBodyRe.MatchString(notice) {
 		score += 2
 		sig("body:delivery-failure")
+	}
+	if smtpReplyLineRe.MatchString(notice) {
+		score++
+		sig("body:smtp-reply-line")
+	}
+	for _, l := range strings.Split(notice, "\n") {
+		if emailRe.MatchString(l) && bounceBodyRe.MatchString(l) {
+			score++
+			sig("body:failure-near-address")
+			break
+		}
 	}
 	recips := scanRecipients(notice)
 	if len(recips) > 0 {

@@ -25,7 +25,7 @@ func realStatuses(expected string) []string {
 
 func TestCorpusClassify(t *testing.T) {
 	corpus := loadCorpus(t)
-	var bounces, bounceHits, statusWant, statusHit, autoWant, autoHit, fp int
+	var bounces, bounceHits, bounceReports, statusWant, statusHit, autoWant, autoHit, fp int
 	negative := map[string]bool{"plain": true, "multipart": true, "charset": true, "attachment": true}
 	for _, e := range corpus {
 		m, err := ParseBytes(e.Data, Options{})
@@ -39,6 +39,9 @@ func TestCorpusClassify(t *testing.T) {
 			if c.Kind == KindBounce {
 				bounceHits++
 			} else {
+				if c.Kind == KindDeliveryReport {
+					bounceReports++
+				}
 				t.Logf("bounce missed: %s kind=%s signals=%v", e.Path, c.Kind, c.Signals)
 			}
 		case e.Category == "autoreply":
@@ -85,6 +88,7 @@ func TestCorpusClassify(t *testing.T) {
 	}
 	pct := func(a, b int) float64 { return 100 * float64(a) / float64(max(b, 1)) }
 	t.Logf("bounce recall: %d/%d (%.1f%%)", bounceHits, bounces, pct(bounceHits, bounces))
+	t.Logf("  of the rest, delay/success reports (KindDeliveryReport): %d", bounceReports)
 	t.Logf("status code match: %d/%d (%.1f%%)", statusHit, statusWant, pct(statusHit, statusWant))
 	t.Logf("auto-reply recall: %d/%d", autoHit, autoWant)
 	t.Logf("false positives in plain/multipart/charset/attachment: %d", fp)

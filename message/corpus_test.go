@@ -3,6 +3,7 @@ package message
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,14 +63,19 @@ func TestCorpusParse(t *testing.T) {
 		t.Fatalf("corpus has %d messages, want >= 500", len(corpus))
 	}
 	ours, theirs := 0, 0
+	warnings := map[WarningCode]int{}
 	for _, e := range corpus {
 		m, err := ParseBytes(e.Data, Options{})
 		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Reason == "" {
+				t.Errorf("%s: error without a reason: %v", e.Path, err)
+			}
 			t.Logf("correio rejects %s: %v", e.Path, err)
 		} else {
 			ours++
-			if testing.Verbose() && len(m.Warnings) > 0 {
-				t.Logf("%s: %v", e.Path, m.Warnings)
+			for _, w := range m.Warnings {
+				warnings[w.Code]++
 			}
 		}
 		if _, err := enmime.ReadEnvelope(bytes.NewReader(e.Data)); err != nil {
@@ -78,6 +84,7 @@ func TestCorpusParse(t *testing.T) {
 			theirs++
 		}
 	}
+	t.Logf("warnings on the corpus: %v", warnings)
 	t.Logf("parsed: correio %d/%d, enmime %d/%d", ours, len(corpus), theirs, len(corpus))
 	if ours < theirs {
 		t.Errorf("correio parsed %d messages, fewer than enmime's %d", ours, theirs)

@@ -511,6 +511,16 @@ func (p *parser) readHeader(top bool) (Header, int64, *stop) {
 			return h, ln.start, nil
 		}
 		p.warn(WarnMalformedHeader, ln.start, "%q", clip(string(bytes.ToValidUTF8(b, nil)), 60))
+		if bytes.HasPrefix(b, []byte("--")) {
+			// The header block may have ended without its blank line: a
+			// boundary of this entity's own multipart starts the body.
+			flush()
+			_, params, _ := parseMediaType(h.Get("Content-Type"))
+			if bd := params["boundary"]; bd != "" && bytes.HasPrefix(b[2:], []byte(bd)) {
+				p.lr.unread(ln)
+				return h, ln.start, nil
+			}
+		}
 		if cur != nil && looksContinued(cur, b) {
 			// A folded line that lost its indentation.
 			add([]byte(" "), ln.start)

@@ -350,3 +350,11 @@ func TestNoPanicOnTruncations(t *testing.T) {
 	}
 	_ = bytes.MinRead
 }
+
+func TestHeaderWithoutBlankLine(t *testing.T) {
+	raw := "Subject: x\nContent-Type: multipart/mixed; boundary=\"q\"\nThis is MIME.\n--q\nContent-Type: text/plain\n\nhello\n--q--\n"
+	m := mustParse(t, raw, Options{})
+	if m.Text != "hello" || m.Header.Get("Content-Type") == "text/plain" {
+		t.Errorf("Text %q, warnings %v", m.Text, m.Warnings)
+	}
+}
