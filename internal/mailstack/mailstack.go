@@ -57,6 +57,10 @@ type User struct {
 type Options struct {
 	Domains []string
 	Users   []User
+	// OAuth2IntrospectionURL, when set, enables XOAUTH2 and OAUTHBEARER in
+	// Dovecot (and so in Postfix submission, which authenticates through
+	// Dovecot) against this RFC 7662 endpoint (see TokenServer).
+	OAuth2IntrospectionURL string
 }
 
 // Stack is a running Dovecot + Postfix pair.
@@ -192,6 +196,15 @@ func (s *Stack) writeDovecot() error {
 	if err := s.writeUsers(); err != nil {
 		return err
 	}
+	mechs, oauthPassdb := "plain login", ""
+	if u := s.opts.OAuth2IntrospectionURL; u != "" {
+		mechs = "plain login xoauth2 oauthbearer"
+		ext := fmt.Sprintf("introspection_mode = post\nintrospection_url = %s\nusername_attribute = username\nactive_attribute = active\nactive_value = true\nforce_introspection = yes\ntimeout_msecs = 5000\n", u)
+		if err := os.WriteFile(s.path("dovecot", "oauth2.conf.ext"), []byte(ext), 0o644); err != nil {
+			return err
+		}
+		oauthPassdb = fmt.Sprintf("passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = %s\n}\n", s.path("dovecot", "oauth2.conf.ext"))
+	}
 	conf := fmt.Sprintf(`protocols = imap lmtp
 listen = %[1]s
 base_dir = %[2]s/dovecot/run
@@ -204,11 +217,11 @@ ssl_cert = <%[2]s/cert.pem
 ssl_key = <%[2]s/key.pem
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = %[8]s
 auth_verbose = yes
 login_trusted_networks =
 mail_location = maildir:~/Maildir
-passdb {
+%[9]spassdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%%u %[2]s/dovecot/users
 }
@@ -255,7 +268,7 @@ protocol lmtp {
 protocol imap {
   mail_max_userip_connections = 200
 }
-`, Host, s.Dir, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.opts.Domains[0], MailUser)
+`, Host, s.Dir, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.opts.Domains[0], MailUser, mechs, oauthPassdb)
 	return os.WriteFile(s.path("dovecot.conf"), []byte(conf), 0o644)
 }
 
