@@ -212,14 +212,14 @@ func TestDatabaseEnforcesRules(t *testing.T) {
 	}
 	db := sqlite.RawDB(s)
 	for _, stmt := range []string{
-		"INSERT INTO correio_contracts (id, name, outbound_mailbox) VALUES ('b', 'B', 'in')",             // outbound mailbox is inbound
-		"INSERT INTO correio_contracts (id, name, outbound_mailbox) VALUES ('b', 'B', 'ghost')",          // not registered
+		"INSERT INTO correio_contracts (id, name, outbound_mailbox) VALUES ('b', 'B', 'in')",                                                                         // outbound mailbox is inbound
+		"INSERT INTO correio_contracts (id, name, outbound_mailbox) VALUES ('b', 'B', 'ghost')",                                                                      // not registered
 		"INSERT INTO correio_contracts (id, name) VALUES ('b', 'B'); INSERT INTO correio_contract_inbound (mailbox_id, contract_id, position) VALUES ('in', 'b', 0)", // owned twice
-		"INSERT INTO correio_contract_inbound (mailbox_id, contract_id, position) VALUES ('out', 'a', 1)", // outbound as inbound
-		"UPDATE correio_mailboxes SET kind = 'inbound' WHERE id = 'out'",                                  // kind change while used
-		"DELETE FROM correio_mailboxes WHERE id = 'in'",                                                   // removal while used
-		"INSERT INTO correio_system (singleton, mailbox_id) VALUES (1, 'in')",                            // system must be outbound
-		"UPDATE correio_mailboxes SET kind = 'other' WHERE id = 'in'",                                    // unknown kind
+		"INSERT INTO correio_contract_inbound (mailbox_id, contract_id, position) VALUES ('out', 'a', 1)",                                                            // outbound as inbound
+		"UPDATE correio_mailboxes SET kind = 'inbound' WHERE id = 'out'",                                                                                             // kind change while used
+		"DELETE FROM correio_mailboxes WHERE id = 'in'",                                                                                                              // removal while used
+		"INSERT INTO correio_system (singleton, mailbox_id) VALUES (1, 'in')",                                                                                        // system must be outbound
+		"UPDATE correio_mailboxes SET kind = 'other' WHERE id = 'in'",                                                                                                // unknown kind
 	} {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {

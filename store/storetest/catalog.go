@@ -107,7 +107,9 @@ func Outbound(id mailbox.ID) *mailbox.Mailbox {
 
 type staticTokens struct{}
 
-func (staticTokens) Token(context.Context) (mailbox.Secret, error) { return mailbox.NewSecret("t"), nil }
+func (staticTokens) Token(context.Context) (mailbox.Secret, error) {
+	return mailbox.NewSecret("t"), nil
+}
 
 // RunCatalog runs the catalog conformance suite.
 func RunCatalog(t *testing.T, h CatalogHarness) {

@@ -417,7 +417,7 @@ func (c *Core) load(ctx context.Context) (*Snapshot, error) {
 		if err := q.QueryRow(ctx, "SELECT version FROM correio_catalog_version WHERE singleton = 1").Scan(&version); err != nil {
 			return err
 		}
-		rs, err := q.Query(ctx, "SELECT id, kind, description, address, enabled, settings, secret, oauth2_refresh FROM correio_mailboxes")
+		rs, err := q.Query(ctx, "SELECT id, kind, description, address, enabled, CAST(settings AS TEXT), secret, oauth2_refresh FROM correio_mailboxes")
 		if err != nil {
 			return err
 		}
