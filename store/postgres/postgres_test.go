@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-		"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/internal/pgtest"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/postgres"
