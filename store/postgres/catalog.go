@@ -93,3 +93,8 @@ func (c *Catalog) Mailboxes() []*mailbox.Mailbox { return c.core.Snapshot().Mail
 
 // Contracts returns every contract, sorted by ID.
 func (c *Catalog) Contracts() []*contract.Contract { return c.core.Snapshot().Contracts() }
+
+// Reseal re-encrypts every secret sealed with a retired key of the
+// secrets.Keyring, so the old key can be dropped after a rotation; it
+// returns how many values it rewrote.
+func (c *Catalog) Reseal(ctx context.Context) (int, error) { return c.core.Reseal(ctx) }

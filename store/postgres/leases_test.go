@@ -191,3 +191,34 @@ func TestCheckFenceBlocksTakeover(t *testing.T) {
 		t.Fatalf("takeover after commit: %v", err)
 	}
 }
+
+// BenchmarkLeaseRenew10k renews 10,000 leases of one replica with one
+// statement per round; ClaimFairShare is the full round (heartbeat, count,
+// renew, no claims needed).
+func BenchmarkLeaseRenew10k(b *testing.B) {
+	ctx := context.Background()
+	s := open(b, pgtest.Database(b), postgres.Options{CheckInterval: -1})
+	l := s.Leases()
+	mbs := mailboxes(10000)
+	held, err := l.ClaimFairShare(ctx, "A", mbs, time.Minute)
+	if err != nil || len(held) != len(mbs) {
+		b.Fatalf("claimed %d, %v", len(held), err)
+	}
+	b.Run("Renew", func(b *testing.B) {
+		for b.Loop() {
+			got, err := l.Renew(ctx, "A", mbs, time.Minute)
+			if err != nil || len(got) != len(mbs) {
+				b.Fatalf("renewed %d, %v", len(got), err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(len(mbs)), "µs/lease")
+	})
+	b.Run("ClaimFairShare", func(b *testing.B) {
+		for b.Loop() {
+			got, err := l.ClaimFairShare(ctx, "A", mbs, time.Minute)
+			if err != nil || len(got) != len(mbs) {
+				b.Fatalf("held %d, %v", len(got), err)
+			}
+		}
+	})
+}

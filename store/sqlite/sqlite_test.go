@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
@@ -230,5 +231,65 @@ func TestDatabaseEnforcesRules(t *testing.T) {
 		if err == nil {
 			t.Errorf("the database accepted: %s", stmt)
 		}
+	}
+}
+
+func TestKeyRotationReseal(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "rot.db")
+	s := open(t, p) // key k1
+	if err := s.Catalog().PutMailbox(ctx, storetest.FullOutbound("out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Catalog().SaveRefreshToken(ctx, "out", mailbox.NewSecret("refresh")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	both, _ := secrets.NewKeyring("k2", map[string][]byte{"k1": bytes.Repeat([]byte{7}, 32), "k2": bytes.Repeat([]byte{8}, 32)})
+	s2, err := sqlite.Open(ctx, p, sqlite.Options{Secrets: both, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s2.Catalog().Reseal(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("Reseal = %d, %v; want 2 values rewritten", n, err)
+	}
+	if n, _ := s2.Catalog().Reseal(ctx); n != 0 {
+		t.Fatalf("second Reseal rewrote %d", n)
+	}
+	s2.Close()
+	onlyNew, _ := secrets.NewKeyring("k2", map[string][]byte{"k2": bytes.Repeat([]byte{8}, 32)})
+	s3, err := sqlite.Open(ctx, p, sqlite.Options{Secrets: onlyNew, CheckInterval: -1})
+	if err != nil {
+		t.Fatalf("open with only the new key after reseal: %v", err)
+	}
+	defer s3.Close()
+	m, _ := s3.Catalog().Mailbox("out")
+	if m.Outbound.Credentials.Password.Reveal() != storetest.OutboundPassword {
+		t.Fatal("password lost in the rotation")
+	}
+}
+
+// TestChangesFromAnotherProcess: a second Store on the same file (as another
+// process would) sees writes once its version check runs.
+func TestChangesFromAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "two.db")
+	a := open(t, p)
+	opts := testOptions(t)
+	opts.CheckInterval = 5 * time.Millisecond
+	b, err := sqlite.Open(ctx, p, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.Catalog().PutMailbox(ctx, storetest.Outbound("out")); err != nil {
+		t.Fatal(err)
+	}
+	for b.Catalog().Version() < a.Catalog().Version() {
+		time.Sleep(time.Millisecond)
+	}
+	if _, ok := b.Catalog().Mailbox("out"); !ok {
+		t.Fatal("b does not see a's mailbox at a's version")
 	}
 }

@@ -155,16 +155,26 @@ func (v *queryView) SystemMailbox() (mailbox.ID, bool) {
 	return mailbox.ID(id), true
 }
 
+// patch derives the next snapshot from the current one after a write.
+type patch func(s *Snapshot) *Snapshot
+
 // write runs fn in a write transaction after bumping the catalog version,
-// then refreshes the snapshot so the writer reads its own write.
-func (c *Core) write(ctx context.Context, fn func(q Q, v *queryView) error) error {
+// then updates the snapshot so the writer reads its own write: by applying
+// fn's patch when no other writer came in between (a write costs no reload
+// of the whole catalog), by a full reload otherwise.
+func (c *Core) write(ctx context.Context, fn func(q Q, v *queryView) (patch, error)) error {
+	var (
+		version int64
+		p       patch
+	)
 	err := c.D.Write(ctx, func(q Q) error {
-		var version int64
+		p = nil
 		if err := q.QueryRow(ctx, "UPDATE correio_catalog_version SET version = version + 1 WHERE singleton = 1 RETURNING version").Scan(&version); err != nil {
 			return fmt.Errorf("store: bump catalog version: %w", err)
 		}
 		v := &queryView{ctx: ctx, q: q, noR: c.D.NoRows}
-		if err := fn(q, v); err != nil {
+		var err error
+		if p, err = fn(q, v); err != nil {
 			return err
 		}
 		if c.D.Changed != nil {
@@ -175,6 +185,15 @@ func (c *Core) write(ctx context.Context, fn func(q Q, v *queryView) error) erro
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	if cur := c.snap.Load(); p != nil && cur != nil && cur.Version == version-1 {
+		next := p(cur)
+		next.Version = version
+		c.snap.Store(next)
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
 	return c.Refresh(ctx)
 }
 
@@ -193,52 +212,65 @@ func (c *Core) PutMailbox(ctx context.Context, m *mailbox.Mailbox) error {
 	if err != nil {
 		return err
 	}
-	return c.write(ctx, func(q Q, v *queryView) error {
+	return c.write(ctx, func(q Q, v *queryView) (patch, error) {
 		old, _ := v.Mailbox(m.ID)
 		if v.err != nil {
-			return v.err
+			return nil, v.err
 		}
 		err := contract.CheckMailboxUpdate(v, old, m)
 		if v.err != nil {
-			return v.err
+			return nil, v.err
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		_, err = q.Exec(ctx, `INSERT INTO correio_mailboxes (id, kind, description, address, enabled, settings, secret)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, description = excluded.description,
 				address = excluded.address, enabled = excluded.enabled, settings = excluded.settings, secret = excluded.secret`,
 			row.ID, row.Kind, row.Description, row.Address, row.Enabled, row.Settings, row.Secret)
-		if err != nil && c.D.Violation(err) == ForeignKey {
-			return &contract.RuleError{Mailbox: m.ID, Path: "kind", Err: fmt.Errorf("%w (refused by the database)", contract.ErrKindChangeInUse)}
+		if err != nil {
+			if c.D.Violation(err) == ForeignKey {
+				return nil, &contract.RuleError{Mailbox: m.ID, Path: "kind", Err: fmt.Errorf("%w (refused by the database)", contract.ErrKindChangeInUse)}
+			}
+			return nil, err
 		}
-		return err
+		// The snapshot gets the mailbox as a reload would read it back, so a
+		// row that cannot be read back is never committed.
+		var refresh []byte
+		if err := q.QueryRow(ctx, "SELECT oauth2_refresh FROM correio_mailboxes WHERE id = ?", row.ID).Scan(&refresh); err != nil {
+			return nil, err
+		}
+		back, err := Decode(ctx, c.Codec, c.Tokens, row, refresh)
+		if err != nil {
+			return nil, err
+		}
+		return func(s *Snapshot) *Snapshot { return s.withMailbox(back) }, nil
 	})
 }
 
 // DeleteMailbox removes a mailbox no contract uses and that is not the
 // system mailbox.
 func (c *Core) DeleteMailbox(ctx context.Context, id mailbox.ID) error {
-	return c.write(ctx, func(q Q, v *queryView) error {
+	return c.write(ctx, func(q Q, v *queryView) (patch, error) {
 		if _, ok := v.Mailbox(id); !ok {
 			if v.err != nil {
-				return v.err
+				return nil, v.err
 			}
-			return fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
 		}
 		err := contract.CheckMailboxRemoval(v, id)
 		if v.err != nil {
-			return v.err
+			return nil, v.err
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		_, err = q.Exec(ctx, "DELETE FROM correio_mailboxes WHERE id = ?", string(id))
 		if err != nil && c.D.Violation(err) == ForeignKey {
-			return &contract.RuleError{Mailbox: id, Err: fmt.Errorf("%w (refused by the database)", contract.ErrMailboxInUse)}
+			return nil, &contract.RuleError{Mailbox: id, Err: fmt.Errorf("%w (refused by the database)", contract.ErrMailboxInUse)}
 		}
-		return err
+		return func(s *Snapshot) *Snapshot { return s.withoutMailbox(id) }, err
 	})
 }
 
@@ -247,13 +279,14 @@ func (c *Core) PutContract(ctx context.Context, ct *contract.Contract) error {
 	if ct == nil {
 		return &contract.RuleError{Path: "id", Err: fmt.Errorf("%w: contract is nil", contract.ErrInvalid)}
 	}
-	return c.write(ctx, func(q Q, v *queryView) error {
+	cp := ct.Clone()
+	return c.write(ctx, func(q Q, v *queryView) (patch, error) {
 		err := contract.CheckSave(v, ct)
 		if v.err != nil {
-			return v.err
+			return nil, v.err
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var out any
 		if ct.OutboundMailbox != "" {
@@ -263,63 +296,64 @@ func (c *Core) PutContract(ctx context.Context, ct *contract.Contract) error {
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, outbound_mailbox = excluded.outbound_mailbox`,
 			string(ct.ID), ct.Name, out); err != nil {
 			if c.D.Violation(err) == ForeignKey {
-				return &contract.RuleError{Contract: ct.ID, Mailbox: ct.OutboundMailbox, Path: "outbound_mailbox", Err: fmt.Errorf("%w (refused by the database)", contract.ErrWrongKind)}
+				return nil, &contract.RuleError{Contract: ct.ID, Mailbox: ct.OutboundMailbox, Path: "outbound_mailbox", Err: fmt.Errorf("%w (refused by the database)", contract.ErrWrongKind)}
 			}
-			return err
+			return nil, err
 		}
 		if _, err := q.Exec(ctx, "DELETE FROM correio_contract_inbound WHERE contract_id = ?", string(ct.ID)); err != nil {
-			return err
+			return nil, err
 		}
 		for i, id := range ct.InboundMailboxes {
 			if _, err := q.Exec(ctx, "INSERT INTO correio_contract_inbound (mailbox_id, contract_id, position) VALUES (?, ?, ?)",
 				string(id), string(ct.ID), i); err != nil {
 				switch c.D.Violation(err) {
 				case Unique:
-					return &contract.RuleError{Contract: ct.ID, Mailbox: id, Path: "inbound_mailboxes", Err: fmt.Errorf("%w (refused by the database)", contract.ErrInboundTaken)}
+					return nil, &contract.RuleError{Contract: ct.ID, Mailbox: id, Path: "inbound_mailboxes", Err: fmt.Errorf("%w (refused by the database)", contract.ErrInboundTaken)}
 				case ForeignKey:
-					return &contract.RuleError{Contract: ct.ID, Mailbox: id, Path: "inbound_mailboxes", Err: fmt.Errorf("%w (refused by the database)", contract.ErrWrongKind)}
+					return nil, &contract.RuleError{Contract: ct.ID, Mailbox: id, Path: "inbound_mailboxes", Err: fmt.Errorf("%w (refused by the database)", contract.ErrWrongKind)}
 				}
-				return err
+				return nil, err
 			}
 		}
-		return nil
+		return func(s *Snapshot) *Snapshot { return s.withContract(cp) }, nil
 	})
 }
 
 // DeleteContract removes a contract; its inbound mailboxes become unowned.
 func (c *Core) DeleteContract(ctx context.Context, id contract.ID) error {
-	return c.write(ctx, func(q Q, v *queryView) error {
+	return c.write(ctx, func(q Q, v *queryView) (patch, error) {
 		n, err := q.Exec(ctx, "DELETE FROM correio_contracts WHERE id = ?", string(id))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n == 0 {
-			return fmt.Errorf("%w: contract %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: contract %q", ErrNotFound, id)
 		}
-		return nil
+		return func(s *Snapshot) *Snapshot { return s.withoutContract(id) }, nil
 	})
 }
 
 // SetSystemMailbox names the system outbound mailbox; empty clears it.
 func (c *Core) SetSystemMailbox(ctx context.Context, id mailbox.ID) error {
-	return c.write(ctx, func(q Q, v *queryView) error {
+	set := func(s *Snapshot) *Snapshot { return s.withSystem(id) }
+	return c.write(ctx, func(q Q, v *queryView) (patch, error) {
 		if id == "" {
 			_, err := q.Exec(ctx, "DELETE FROM correio_system")
-			return err
+			return set, err
 		}
 		err := contract.CheckSystemMailbox(v, id)
 		if v.err != nil {
-			return v.err
+			return nil, v.err
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		_, err = q.Exec(ctx, `INSERT INTO correio_system (singleton, mailbox_id) VALUES (1, ?)
 			ON CONFLICT (singleton) DO UPDATE SET mailbox_id = excluded.mailbox_id`, string(id))
 		if err != nil && c.D.Violation(err) == ForeignKey {
-			return &contract.RuleError{Mailbox: id, Path: "system_mailbox", Err: fmt.Errorf("%w (refused by the database)", contract.ErrWrongKind)}
+			return nil, &contract.RuleError{Mailbox: id, Path: "system_mailbox", Err: fmt.Errorf("%w (refused by the database)", contract.ErrWrongKind)}
 		}
-		return err
+		return set, err
 	})
 }
 
@@ -506,4 +540,73 @@ func Rebind(q string) string {
 		b.WriteByte(q[i])
 	}
 	return b.String()
+}
+
+// resealer is implemented by codecs that can tell a value sealed with a
+// retired key (secrets.Keyring).
+type resealer interface{ NeedsReseal(sealed []byte) bool }
+
+// Reseal rewrites every secret sealed with a key other than the codec's
+// current one, so the old key can be dropped after a rotation. It returns
+// how many values it rewrote. Values the codec cannot open fail the whole
+// pass (nothing is rewritten).
+func (c *Core) Reseal(ctx context.Context) (int, error) {
+	rs, ok := c.Codec.(resealer)
+	if !ok {
+		return 0, nil
+	}
+	n := 0
+	err := c.D.Write(ctx, func(q Q) error {
+		n = 0
+		type item struct {
+			id            string
+			secret, fresh []byte
+		}
+		var items []item
+		rows, err := q.Query(ctx, "SELECT id, secret, oauth2_refresh FROM correio_mailboxes")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var it item
+			if err := rows.Scan(&it.id, &it.secret, &it.fresh); err != nil {
+				rows.Close()
+				return err
+			}
+			if (len(it.secret) > 0 && rs.NeedsReseal(it.secret)) || (len(it.fresh) > 0 && rs.NeedsReseal(it.fresh)) {
+				items = append(items, it)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		redo := func(at secrets.Place, b []byte) ([]byte, error) {
+			if len(b) == 0 || !rs.NeedsReseal(b) {
+				return b, nil
+			}
+			s, err := c.Codec.Open(ctx, at, b)
+			if err != nil {
+				return nil, fmt.Errorf("store: reseal mailbox %q %s: %w", at.Mailbox, at.Field, err)
+			}
+			n++
+			return c.Codec.Seal(ctx, at, s)
+		}
+		for _, it := range items {
+			id := mailbox.ID(it.id)
+			sec, err := redo(PasswordPlace(id), it.secret)
+			if err != nil {
+				return err
+			}
+			fr, err := redo(RefreshPlace(id), it.fresh)
+			if err != nil {
+				return err
+			}
+			if _, err := q.Exec(ctx, "UPDATE correio_mailboxes SET secret = ?, oauth2_refresh = ? WHERE id = ?", sec, fr, it.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
 }

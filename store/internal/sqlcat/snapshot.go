@@ -82,3 +82,50 @@ func (s *Snapshot) Mailboxes() []*mailbox.Mailbox { return slices.Clone(s.mbList
 
 // Contracts returns every contract sorted by ID (a fresh slice).
 func (s *Snapshot) Contracts() []*contract.Contract { return slices.Clone(s.ctList) }
+
+// The with* methods build the next snapshot from s with one change (the
+// version is set by the caller); s itself is not modified.
+
+func (s *Snapshot) withMailbox(m *mailbox.Mailbox) *Snapshot {
+	mbs := make([]*mailbox.Mailbox, 0, len(s.mbList)+1)
+	for _, o := range s.mbList {
+		if o.ID != m.ID {
+			mbs = append(mbs, o)
+		}
+	}
+	return NewSnapshot(s.Version, append(mbs, m), slices.Clone(s.ctList), s.system)
+}
+
+func (s *Snapshot) withoutMailbox(id mailbox.ID) *Snapshot {
+	mbs := make([]*mailbox.Mailbox, 0, len(s.mbList))
+	for _, o := range s.mbList {
+		if o.ID != id {
+			mbs = append(mbs, o)
+		}
+	}
+	return NewSnapshot(s.Version, mbs, slices.Clone(s.ctList), s.system)
+}
+
+func (s *Snapshot) withContract(c *contract.Contract) *Snapshot {
+	cts := make([]*contract.Contract, 0, len(s.ctList)+1)
+	for _, o := range s.ctList {
+		if o.ID != c.ID {
+			cts = append(cts, o)
+		}
+	}
+	return NewSnapshot(s.Version, slices.Clone(s.mbList), append(cts, c), s.system)
+}
+
+func (s *Snapshot) withoutContract(id contract.ID) *Snapshot {
+	cts := make([]*contract.Contract, 0, len(s.ctList))
+	for _, o := range s.ctList {
+		if o.ID != id {
+			cts = append(cts, o)
+		}
+	}
+	return NewSnapshot(s.Version, slices.Clone(s.mbList), cts, s.system)
+}
+
+func (s *Snapshot) withSystem(id mailbox.ID) *Snapshot {
+	return NewSnapshot(s.Version, slices.Clone(s.mbList), slices.Clone(s.ctList), id)
+}
