@@ -79,7 +79,10 @@ type Options struct {
 // is installed.
 func BinDir() string {
 	if d := os.Getenv(BinEnv); d != "" {
-		return d
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d
+		}
+		return ""
 	}
 	if _, err := os.Stat("/usr/lib/postgresql/15/bin/postgres"); err == nil {
 		return "/usr/lib/postgresql/15/bin"
@@ -317,6 +320,9 @@ func Database(t testing.TB) string {
 // Main runs the tests and stops the shared server afterwards. Call it from
 // TestMain.
 func Main(m *testing.M) {
+	if os.Getenv(SkipEnv) == "1" {
+		fmt.Fprintln(os.Stderr, "pgtest: WARNING: "+SkipEnv+"=1, the PostgreSQL tests of this package are SKIPPED (CI must run them)")
+	}
 	code := m.Run()
 	sharedMu.Lock()
 	s := shared
