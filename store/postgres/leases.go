@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/mailbox"
@@ -204,6 +205,24 @@ func (l *Leases) ClaimFairShare(ctx context.Context, owner string, mailboxes []m
 	all := ids(mailboxes)
 	now := l.now()
 	var held []Lease
+	var err error
+	// Replicas claiming at the same moment can deadlock on each other's
+	// rows; PostgreSQL then aborts one, which simply tries again.
+	for attempt := 0; ; attempt++ {
+		held, err = l.claimRound(ctx, owner, all, now, ttl)
+		var pe *pgconn.PgError
+		if err == nil || attempt == 4 || !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim leases: %w", err)
+	}
+	return held, nil
+}
+
+func (l *Leases) claimRound(ctx context.Context, owner string, all []string, now any, ttl time.Duration) ([]Lease, error) {
+	var held []Lease
 	err := pgx.BeginFunc(ctx, l.db.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO correio_lease_replicas (owner, seen_at) VALUES ($2, `+nowSQL+`)
@@ -252,9 +271,11 @@ func (l *Leases) ClaimFairShare(ctx context.Context, owner string, mailboxes []m
 			_, err := tx.Exec(ctx, "DELETE FROM correio_leases WHERE owner = $1 AND mailbox_id = ANY($2::text[])", owner, drop)
 			return err
 		case len(held) < share:
-			// Candidates are ordered by a hash of mailbox and owner, so
+			// Candidates are picked by a hash of mailbox and owner, so
 			// replicas claiming at the same moment mostly pick different
 			// mailboxes; a collision is settled by the conflict clause.
+			// They are inserted in mailbox order, so concurrent claims
+			// lock rows in the same order.
 			rows, err := tx.Query(ctx, `
 				WITH cand AS (
 					SELECT m.id FROM unnest($2::text[]) AS m(id)
@@ -263,7 +284,7 @@ func (l *Leases) ClaimFairShare(ctx context.Context, owner string, mailboxes []m
 					ORDER BY hashtext(m.id || $3) LIMIT $5
 				)
 				INSERT INTO correio_leases AS l (mailbox_id, owner, token, expires_at)
-				SELECT id, $3, nextval('correio_lease_token'), `+nowSQL+` + $4::interval FROM cand
+				SELECT id, $3, nextval('correio_lease_token'), `+nowSQL+` + $4::interval FROM cand ORDER BY id
 				ON CONFLICT (mailbox_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at
 				WHERE l.expires_at <= `+nowSQL+`
 				RETURNING mailbox_id, token, expires_at`, now, all, owner, ttl, share-len(held))
@@ -287,10 +308,7 @@ func (l *Leases) ClaimFairShare(ctx context.Context, owner string, mailboxes []m
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: claim leases: %w", err)
-	}
-	return held, nil
+	return held, err
 }
 
 // CheckFence verifies, inside the caller's transaction, that token is still

@@ -222,3 +222,73 @@ func BenchmarkLeaseRenew10k(b *testing.B) {
 		}
 	})
 }
+
+// TestLeasesConcurrentReplicas: four replicas run lease rounds at the same
+// time. No mailbox is ever held by two, and once every replica ran a round
+// after the others, every mailbox is held and the shares are fair.
+func TestLeasesConcurrentReplicas(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, pgtest.Database(t), postgres.Options{CheckInterval: -1})
+	fake := clock.NewFake(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	l := s.Leases()
+	l.Clock = fake
+	const ttl = time.Minute
+	mbs := mailboxes(202)
+	owners := []string{"r1", "r2", "r3", "r4"}
+	// Every replica joins first (a round over no mailbox records its
+	// heartbeat), so all count four replicas.
+	for _, o := range owners {
+		if got, err := l.ClaimFairShare(ctx, o, nil, ttl); err != nil || len(got) != 0 {
+			t.Fatalf("join: %v, %v", got, err)
+		}
+	}
+	held := make([][]postgres.Lease, len(owners))
+	for round := 0; round < 3; round++ {
+		errs := make(chan error, len(owners))
+		for i, o := range owners {
+			go func() {
+				var err error
+				held[i], err = l.ClaimFairShare(ctx, o, mbs, ttl)
+				errs <- err
+			}()
+		}
+		for range owners {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[mailbox.ID]string{}
+		for i, ls := range held {
+			for _, le := range ls {
+				if prev, ok := seen[le.Mailbox]; ok {
+					t.Fatalf("round %d: mailbox %s held by %s and %s", round, le.Mailbox, prev, owners[i])
+				}
+				seen[le.Mailbox] = owners[i]
+			}
+		}
+	}
+	// Settle: sequential rounds (the first releases any excess, the second
+	// picks up what was released).
+	total := 0
+	for range 2 {
+		for i, o := range owners {
+			var err error
+			if held[i], err = l.ClaimFairShare(ctx, o, mbs, ttl); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range owners {
+		got, err := l.Renew(ctx, owners[i], mbs, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 51 {
+			t.Fatalf("%s holds %d, above its share of 51", owners[i], len(got))
+		}
+		total += len(got)
+	}
+	if total != len(mbs) {
+		t.Fatalf("%d of %d mailboxes held after settling", total, len(mbs))
+	}
+}

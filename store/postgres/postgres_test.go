@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/correio-dev/correio/contract"
@@ -199,5 +200,34 @@ func TestDatabaseEnforcesRules(t *testing.T) {
 		if err == nil {
 			t.Errorf("the database accepted: %s", stmt)
 		}
+	}
+}
+
+// TestListenerReconnects: the notification connection is killed; the
+// watcher reconnects, reloads, and later changes still arrive (the version
+// check fallback is an hour away, so only the reconnect can deliver them).
+func TestListenerReconnects(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	a := open(t, dsn, options(t))
+	opts := options(t)
+	opts.CheckInterval = time.Hour
+	b := open(t, dsn, opts)
+	var killed bool
+	for !killed {
+		// Wait for b's LISTEN, then terminate that backend.
+		err := a.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`).Scan(&killed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtimeGosched()
+	}
+	if err := a.Catalog().PutMailbox(ctx, storetest.Outbound("after-kill")); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, b, a.Catalog().Version())
+	if _, ok := b.Catalog().Mailbox("after-kill"); !ok {
+		t.Fatal("b missed the change made while its listener was down")
 	}
 }
