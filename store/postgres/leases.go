@@ -47,6 +47,15 @@ type Lease struct {
 // Time comes from the database (clock_timestamp()) unless Clock is set, so
 // replicas with skewed clocks agree on expiry; tests set Clock to a
 // clock.Fake to expire leases without sleeping.
+//
+// Why not cirello.io/pglock: it keeps one heartbeat goroutine per lock and
+// renews each lock in its own SERIALIZABLE transaction, so 10,000 mailboxes
+// cost 10,000 goroutines and 10,000 transactions per heartbeat period; its
+// record version number changes on every heartbeat, so it cannot serve as a
+// fencing token checked at checkpoint commit; it has no notion of a fair
+// share; and it goes through database/sql and lib/pq rather than pgx. Here a
+// replica renews all its leases with one statement (about 7 µs per lease,
+// see BenchmarkLeaseRenew10k) and tokens change only on acquisition.
 type Leases struct {
 	db    *Store
 	Clock clock.Clock
