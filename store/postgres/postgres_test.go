@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/internal/pgtest"
