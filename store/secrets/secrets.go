@@ -159,16 +159,32 @@ func (f ResolverFunc) ResolveSecret(ctx context.Context, ref string) (mailbox.Se
 // whose Secret values hold a reference (mailbox.NewSecret("vault:...")),
 // the store keeps the reference, and reading the catalog resolves it
 // through Resolver. The value itself never reaches the database.
+//
+// Mailboxes read back from a catalog hold the resolved value, not the
+// reference: to save a changed copy, set the reference again. Seal resolves
+// every reference before storing it, so a resolved value (a password) saved
+// by mistake is refused instead of being stored in clear, and a mistyped
+// reference is reported when the mailbox is saved.
 type References struct {
 	Resolver Resolver
 }
 
+// ErrBadReference: Seal could not resolve what it was asked to store.
+var ErrBadReference = errors.New("secrets: not a resolvable reference (a secret value saved where a reference is expected?)")
+
 const refPrefix = "ref:"
 
-// Seal implements Codec: it stores the reference.
-func (r References) Seal(_ context.Context, _ Place, s mailbox.Secret) ([]byte, error) {
+// Seal implements Codec: it checks that the reference resolves and stores
+// the reference.
+func (r References) Seal(ctx context.Context, _ Place, s mailbox.Secret) ([]byte, error) {
 	if strings.ContainsAny(s.Reveal(), "\r\n\x00") {
-		return nil, fmt.Errorf("%w: a reference cannot hold control characters", ErrCorrupt)
+		return nil, fmt.Errorf("%w: a reference cannot hold control characters", ErrBadReference)
+	}
+	if r.Resolver == nil {
+		return nil, errors.New("secrets: References has no Resolver")
+	}
+	if _, err := r.Resolver.ResolveSecret(ctx, s.Reveal()); err != nil {
+		return nil, ErrBadReference // the resolver's error may quote the value
 	}
 	return []byte(refPrefix + s.Reveal()), nil
 }

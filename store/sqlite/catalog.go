@@ -5,7 +5,13 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store/internal/sqlcat"
+)
+
+var (
+	_ routing.Catalog = (*Catalog)(nil)
+	_ contract.View   = (*Catalog)(nil)
 )
 
 // Catalog is the durable mailbox and contract catalog. It has the method set

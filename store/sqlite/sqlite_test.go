@@ -293,3 +293,47 @@ func TestChangesFromAnotherProcess(t *testing.T) {
 		t.Fatal("b does not see a's mailbox at a's version")
 	}
 }
+
+func TestReferencesCodec(t *testing.T) {
+	ctx := context.Background()
+	vault := map[string]string{"vault:mail/out": "the-real-password-55"}
+	codec := secrets.References{Resolver: secrets.ResolverFunc(func(_ context.Context, ref string) (mailbox.Secret, error) {
+		v, ok := vault[ref]
+		if !ok {
+			return mailbox.Secret{}, errors.New("no such path " + ref)
+		}
+		return mailbox.NewSecret(v), nil
+	})}
+	p := filepath.Join(t.TempDir(), "ref.db")
+	s, err := sqlite.Open(ctx, p, sqlite.Options{Secrets: codec, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := storetest.Outbound("out")
+	m.Outbound.Credentials.Password = mailbox.NewSecret("vault:mail/out")
+	if err := s.Catalog().PutMailbox(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Catalog().Mailbox("out")
+	if got.Outbound.Credentials.Password.Reveal() != "the-real-password-55" {
+		t.Fatal("reference not resolved on read")
+	}
+	// Saving the read-back copy would store the resolved value: refused.
+	again := got.Clone()
+	again.Description = "changed"
+	err = s.Catalog().PutMailbox(ctx, again)
+	if !errors.Is(err, secrets.ErrBadReference) || strings.Contains(err.Error(), "the-real-password-55") {
+		t.Fatalf("re-saving a resolved value: err = %v, want ErrBadReference without the value", err)
+	}
+	if err := s.Catalog().PutMailbox(ctx, storetest.Outbound("typo")); !errors.Is(err, secrets.ErrBadReference) {
+		t.Fatalf("unresolvable reference: err = %v", err)
+	}
+	s.Close()
+	raw, _ := os.ReadFile(p)
+	wal, _ := os.ReadFile(p + "-wal")
+	all := append(raw, wal...)
+	if bytes.Contains(all, []byte("the-real-password-55")) || !bytes.Contains(all, []byte("ref:vault:mail/out")) {
+		t.Fatal("the database holds the value, or not the reference")
+	}
+}
