@@ -74,6 +74,11 @@ func (l *Leases) now() any {
 
 const nowSQL = "COALESCE($1::timestamptz, clock_timestamp())"
 
+// Mailbox lists are joined with unnest($n::text[]) rather than tested with
+// = ANY($n): pgx prepares statements, and under a generic plan = ANY over
+// a 10,000-element parameter is a linear scan per row (10,000 x 10,000
+// comparisons), while the join hashes it.
+
 func ids(mbs []mailbox.ID) []string {
 	out := make([]string, 0, len(mbs))
 	for _, m := range mbs {
@@ -157,9 +162,10 @@ func (l *Leases) Renew(ctx context.Context, owner string, mailboxes []mailbox.ID
 		return nil, err
 	}
 	rows, err := l.db.pool.Query(ctx, `
-		UPDATE correio_leases SET expires_at = `+nowSQL+` + $4::interval
-		WHERE owner = $3 AND mailbox_id = ANY($2::text[])
-		RETURNING mailbox_id, token, expires_at`, l.now(), ids(mailboxes), owner, ttl)
+		UPDATE correio_leases l SET expires_at = `+nowSQL+` + $4::interval
+		FROM unnest($2::text[]) AS m(id)
+		WHERE l.owner = $3 AND l.mailbox_id = m.id
+		RETURNING l.mailbox_id, l.token, l.expires_at`, l.now(), ids(mailboxes), owner, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: renew leases: %w", err)
 	}
@@ -177,7 +183,7 @@ func (l *Leases) Release(ctx context.Context, owner string, mailboxes []mailbox.
 	if mailboxes == nil {
 		_, err = l.db.pool.Exec(ctx, "DELETE FROM correio_leases WHERE owner = $1", owner)
 	} else {
-		_, err = l.db.pool.Exec(ctx, "DELETE FROM correio_leases WHERE owner = $1 AND mailbox_id = ANY($2::text[])", owner, ids(mailboxes))
+		_, err = l.db.pool.Exec(ctx, "DELETE FROM correio_leases l USING unnest($2::text[]) AS m(id) WHERE l.owner = $1 AND l.mailbox_id = m.id", owner, ids(mailboxes))
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: release leases: %w", err)
@@ -237,10 +243,12 @@ func (l *Leases) claimRound(ctx context.Context, owner string, all []string, now
 		b.Queue(`INSERT INTO correio_lease_replicas (owner, seen_at) VALUES ($2, `+nowSQL+`)
 			ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at`, now, owner)
 		b.Queue(`SELECT count(*) FROM correio_lease_replicas WHERE seen_at > `+nowSQL+` - $2::interval`, now, ttl)
-		b.Queue(`DELETE FROM correio_leases WHERE owner = $1 AND NOT (mailbox_id = ANY($2::text[]))`, owner, all)
-		b.Queue(`UPDATE correio_leases SET expires_at = `+nowSQL+` + $4::interval
-			WHERE owner = $3 AND mailbox_id = ANY($2::text[])
-			RETURNING mailbox_id, token, expires_at`, now, all, owner, ttl)
+		b.Queue(`DELETE FROM correio_leases l WHERE l.owner = $1
+			AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS m(id) WHERE m.id = l.mailbox_id)`, owner, all)
+		b.Queue(`UPDATE correio_leases l SET expires_at = `+nowSQL+` + $4::interval
+			FROM unnest($2::text[]) AS m(id)
+			WHERE l.owner = $3 AND l.mailbox_id = m.id
+			RETURNING l.mailbox_id, l.token, l.expires_at`, now, all, owner, ttl)
 		br := tx.SendBatch(ctx, b)
 		var replicas int
 		if _, err := br.Exec(); err != nil {
@@ -277,7 +285,7 @@ func (l *Leases) claimRound(ctx context.Context, owner string, all []string, now
 			for _, e := range excess {
 				drop = append(drop, string(e.Mailbox))
 			}
-			_, err := tx.Exec(ctx, "DELETE FROM correio_leases WHERE owner = $1 AND mailbox_id = ANY($2::text[])", owner, drop)
+			_, err := tx.Exec(ctx, "DELETE FROM correio_leases l USING unnest($2::text[]) AS m(id) WHERE l.owner = $1 AND l.mailbox_id = m.id", owner, drop)
 			return err
 		case len(held) < share:
 			// Candidates are picked by a hash of mailbox and owner, so
