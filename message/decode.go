@@ -1,0 +1,156 @@
+package message
+
+import (
+	"bufio"
+	"io"
+	"strings"
+)
+
+// base64Reader decodes base64 leniently: characters outside the alphabet
+// (line breaks, spaces, stray padding, garbage) are skipped and a trailing
+// partial group is decoded as far as it goes.
+type base64Reader struct {
+	r    io.Reader
+	in   [4096]byte
+	quad [4]byte
+	nq   int
+	out  []byte
+	buf  [3072 + 3]byte
+	err  error
+}
+
+var b64val = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	const alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < len(alpha); i++ {
+		t[alpha[i]] = byte(i)
+	}
+	t['-'], t['_'] = 62, 63 // URL-safe alphabet, seen in the wild
+	return t
+}()
+
+func (d *base64Reader) Read(p []byte) (int, error) {
+	for len(d.out) == 0 {
+		if d.err != nil {
+			return 0, d.err
+		}
+		n, err := d.r.Read(d.in[:])
+		o := d.buf[:0]
+		for _, c := range d.in[:n] {
+			v := b64val[c]
+			if v == 0xff {
+				continue
+			}
+			d.quad[d.nq] = v
+			d.nq++
+			if d.nq == 4 {
+				o = append(o, d.quad[0]<<2|d.quad[1]>>4, d.quad[1]<<4|d.quad[2]>>2, d.quad[2]<<6|d.quad[3])
+				d.nq = 0
+			}
+		}
+		if err != nil {
+			switch d.nq {
+			case 2:
+				o = append(o, d.quad[0]<<2|d.quad[1]>>4)
+			case 3:
+				o = append(o, d.quad[0]<<2|d.quad[1]>>4, d.quad[1]<<4|d.quad[2]>>2)
+			}
+			d.nq = 0
+			d.err = err
+		}
+		d.out = o
+	}
+	n := copy(p, d.out)
+	d.out = d.out[n:]
+	return n, nil
+}
+
+// qpReader decodes quoted-printable leniently, line by line: malformed escapes
+// are kept literally instead of failing.
+type qpReader struct {
+	br  *bufio.Reader
+	out []byte
+	err error
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func (q *qpReader) Read(p []byte) (int, error) {
+	for len(q.out) == 0 {
+		if q.err != nil {
+			return 0, q.err
+		}
+		line, err := q.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			err = nil
+		}
+		q.err = err
+		q.out = q.out[:0]
+		// Split off the line ending and trailing whitespace.
+		end := len(line)
+		hardBreak := false
+		if end > 0 && line[end-1] == '\n' {
+			end--
+			hardBreak = true
+			if end > 0 && line[end-1] == '\r' {
+				end--
+			}
+		}
+		body := line[:end]
+		if hardBreak {
+			for len(body) > 0 && (body[len(body)-1] == ' ' || body[len(body)-1] == '\t') {
+				body = body[:len(body)-1]
+			}
+		}
+		soft := false
+		if len(body) > 0 && body[len(body)-1] == '=' {
+			soft = true
+			body = body[:len(body)-1]
+		}
+		for i := 0; i < len(body); i++ {
+			c := body[i]
+			if c == '=' && i+2 < len(body) {
+				h, ok1 := unhex(body[i+1])
+				l, ok2 := unhex(body[i+2])
+				if ok1 && ok2 {
+					q.out = append(q.out, h<<4|l)
+					i += 2
+					continue
+				}
+			}
+			q.out = append(q.out, c)
+		}
+		if hardBreak && !soft {
+			q.out = append(q.out, '\n')
+		}
+	}
+	n := copy(p, q.out)
+	q.out = q.out[n:]
+	return n, nil
+}
+
+// transferDecoder wraps r with a decoder for the Content-Transfer-Encoding
+// enc. known is false for an unknown encoding (r is returned as is).
+func transferDecoder(enc string, r io.Reader) (io.Reader, bool) {
+	switch strings.ToLower(strings.TrimSpace(enc)) {
+	case "base64":
+		return &base64Reader{r: r}, true
+	case "quoted-printable":
+		return &qpReader{br: bufio.NewReaderSize(r, 8192)}, true
+	case "", "7bit", "8bit", "binary":
+		return r, true
+	}
+	return r, false
+}

@@ -1,0 +1,68 @@
+package message_test
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/correio-dev/correio/message"
+)
+
+func ExampleParse() {
+	raw := "From: =?iso-8859-1?Q?Andr=E9?= <andre@example.org>\r\n" +
+		"Subject: =?utf-8?Q?Printer_=C3=A0_l'=C3=A9tage?=\r\n" +
+		"Message-ID: <q1@example.org>\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n" +
+		"\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nIl ne marche plus, voir la pi\xe8ce jointe.\r\n" +
+		"--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"../log.txt\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\nZXJyb3IgNDI=\r\n" +
+		"--b--\r\n"
+	// The poller spools each message; any io.ReaderAt works (*os.File too).
+	r := strings.NewReader(raw)
+	m, err := message.Parse(r, r.Size(), message.Options{})
+	if err != nil {
+		fmt.Println("unreadable:", err)
+		return
+	}
+	fmt.Println(m.From[0].Name, "|", m.Subject, "|", m.MessageID)
+	fmt.Println(m.Text)
+	for _, p := range m.Parts {
+		rc, _ := p.Open() // decoded on the fly from the raw message
+		body, _ := io.ReadAll(rc)
+		rc.Close()
+		fmt.Printf("%s %q %s\n", p.ContentType, p.Filename, body)
+	}
+	// Output:
+	// André | Printer à l'étage | q1@example.org
+	// Il ne marche plus, voir la pièce jointe.
+	// text/plain "log.txt" error 42
+}
+
+func ExampleClassify() {
+	raw := "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n" +
+		"Subject: Undelivered Mail Returned to Sender\r\n" +
+		"Auto-Submitted: auto-replied\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=R\r\n\r\n" +
+		"--R\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--R\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n" +
+		"Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n" +
+		"Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n" +
+		"--R\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <sent-42@helpdesk.example.com>\r\n\r\n" +
+		"--R--\r\n"
+	m, err := message.ParseBytes([]byte(raw), message.Options{})
+	if err != nil {
+		fmt.Println("unreadable:", err)
+		return
+	}
+	c := message.Classify(m, message.ClassifyOptions{OwnAddresses: []string{"helpdesk@example.com"}})
+	fmt.Println(c.Kind, "auto-answer allowed:", c.AutoAnswerAllowed)
+	fmt.Println("hard:", c.Bounce.Permanent, "original:", c.Bounce.OriginalMessageID)
+	for _, r := range c.Bounce.Recipients {
+		fmt.Println(r.Address, r.Action, r.Status, r.ReplyCode)
+	}
+	// Output:
+	// bounce auto-answer allowed: false
+	// hard: true original: sent-42@helpdesk.example.com
+	// gone@example.org failed 5.1.1 550
+}

@@ -1,0 +1,35 @@
+package message
+
+import (
+	"testing"
+)
+
+// FuzzParse checks that no input makes Parse or Classify panic or hang, and
+// that every part's byte range stays inside the input.
+func FuzzParse(f *testing.F) {
+	for _, e := range loadCorpus(f) {
+		if len(e.Data) <= 64<<10 {
+			f.Add(e.Data)
+		}
+	}
+	f.Add([]byte(nested(40)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		opts := Options{MaxDepth: 8, MaxParts: 64, MaxTextBytes: 64 << 10}
+		m, err := ParseBytes(data, opts)
+		if err != nil {
+			if m != nil {
+				t.Fatal("message and error both returned")
+			}
+			return
+		}
+		for _, p := range m.Parts {
+			if p.Offset < 0 || p.Length < 0 || p.Offset+p.Length > int64(len(data)) {
+				t.Fatalf("part range %d+%d outside %d bytes", p.Offset, p.Length, len(data))
+			}
+		}
+		if len(m.Parts) > opts.MaxParts || len(m.Text) > opts.MaxTextBytes || len(m.HTML) > opts.MaxTextBytes {
+			t.Fatalf("limits exceeded: %d parts, %d text, %d html", len(m.Parts), len(m.Text), len(m.HTML))
+		}
+		_ = Classify(m, ClassifyOptions{OwnAddresses: []string{"a@example.com"}})
+	})
+}
