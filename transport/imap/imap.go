@@ -357,9 +357,11 @@ func (s *Session) Select(ctx context.Context, folder string) (Folder, error) {
 
 // Info is what List returns for one message.
 type Info struct {
-	UID   UID
-	Size  int64
-	Seen  bool
+	UID  UID
+	Size int64
+	Seen bool
+	// Date is the server's INTERNALDATE (when the message arrived).
+	Date  time.Time
 	Flags []goimap.Flag
 }
 
@@ -370,7 +372,7 @@ func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
 	err := s.do(ctx, "list", s.cfg.timeout(), func() error {
 		var set goimap.UIDSet
 		set.AddRange(after+1, 0)
-		cmd := s.c.Fetch(set, &goimap.FetchOptions{UID: true, RFC822Size: true, Flags: true})
+		cmd := s.c.Fetch(set, &goimap.FetchOptions{UID: true, RFC822Size: true, Flags: true, InternalDate: true})
 		for {
 			msg := cmd.Next()
 			if msg == nil {
@@ -384,7 +386,7 @@ func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
 			if b.UID <= after {
 				continue // "n:*" always matches the last message
 			}
-			in := Info{UID: b.UID, Size: b.RFC822Size, Flags: b.Flags}
+			in := Info{UID: b.UID, Size: b.RFC822Size, Flags: b.Flags, Date: b.InternalDate}
 			for _, f := range b.Flags {
 				if f == goimap.FlagSeen {
 					in.Seen = true
