@@ -347,6 +347,7 @@ type worker struct {
 
 	fence   int64
 	senders map[string][]time.Time
+	pauses  int // consecutive temporary handler failures
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -376,6 +377,11 @@ func (w *worker) run(ctx context.Context) {
 				h.ConsecutiveFailures++
 				return StatePaused, msg
 			})
+			if !p.sleep(ctx, p.o.Backoff.Delay(w.pauses)) {
+				return
+			}
+			w.pauses++
+			continue
 		} else {
 			open := w.br.Failure()
 			p.log.Warn("inbound: mailbox failed", "mailbox", string(w.mb.ID), "err", msg)
@@ -401,8 +407,12 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) success(attempt *int) {
 	*attempt = 0
 	w.br.Success()
+	paused := w.pauses > 0
 	w.p.update(w.mb.ID, func(h *Health) (State, string) {
-		h.LastSuccess, h.LastError, h.ConsecutiveFailures = w.p.clk.Now(), "", 0
+		h.LastSuccess = w.p.clk.Now()
+		if !paused {
+			h.LastError, h.ConsecutiveFailures = "", 0
+		}
 		return "", ""
 	})
 }
@@ -689,9 +699,11 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 		if err := st.Commit(bg, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Handled, At: p.clk.Now(), Fence: w.fence}); err != nil {
 			return false, err
 		}
+		w.pauses = 0
 		p.update(w.mb.ID, func(h *Health) (State, string) {
 			h.Handled++
 			h.LastSuccess = p.clk.Now()
+			h.LastError, h.ConsecutiveFailures = "", 0
 			return "", ""
 		})
 		return false, nil
