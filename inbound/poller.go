@@ -810,4 +810,3 @@ func (w *worker) thread(ctx context.Context, m *message.Message) (*ThreadMatch, 
 	}
 	return &ThreadMatch{Ref: routing.ThreadRef{Thread: id}, By: "token"}, nil
 }
-

@@ -264,7 +264,10 @@ func TestBadServersDoNotStallOthers(t *testing.T) {
 		return true
 	})
 	for _, i := range []int{3, 9, 15} {
-		eventually(t, "state back to waiting", func() bool { h, _ := r.p.Health(mbs[i].ID); return h.State == inbound.StateWaiting && h.ConsecutiveFailures == 0 })
+		eventually(t, "state back to waiting", func() bool {
+			h, _ := r.p.Health(mbs[i].ID)
+			return h.State == inbound.StateWaiting && h.ConsecutiveFailures == 0
+		})
 	}
 	if dd := rec.dupes(); len(dd) > 0 {
 		t.Fatalf("duplicates %v", dd)
@@ -420,7 +423,12 @@ func TestThreadContractAndLoopGuard(t *testing.T) {
 	st := memory.NewInboundStore()
 	rec := newRecorder()
 	got := map[string]*inbound.Delivery{}
-	rec.hook = func(d *inbound.Delivery) error { rec.mu.Lock(); got[d.Message.MessageID] = d; rec.mu.Unlock(); return nil }
+	rec.hook = func(d *inbound.Delivery) error {
+		rec.mu.Lock()
+		got[d.Message.MessageID] = d
+		rec.mu.Unlock()
+		return nil
+	}
 	o := fastOptions(st, rec)
 	o.Catalog = cat
 	o.Sent = sentIndex{
