@@ -658,6 +658,11 @@ func (s *Session) classify(op string, err error) error {
 	var tlsRec tls.RecordHeaderError
 	var certErr *tls.CertificateVerificationError
 	switch {
+	case (op == "tls" || op == "starttls") && !errors.Is(err, ErrTimeout) && !errors.Is(err, context.Canceled):
+		e.Class, e.Hint = transport.TLS, "the TLS handshake failed or the server offers no STARTTLS; check the security setting, port and certificate"
+		if errors.As(err, &certErr) {
+			e.Hint = "the server certificate is not trusted for this host name"
+		}
 	case errors.As(err, &ie):
 		e.Message = string(ie.Type)
 		if ie.Code != "" {
@@ -680,7 +685,7 @@ func (s *Session) classify(op string, err error) error {
 		}
 	case errors.As(err, &certErr):
 		e.Class, e.Hint = transport.TLS, "the server certificate is not trusted for this host name"
-	case errors.As(err, &tlsRec) || op == "tls" || op == "starttls" && !isNetErr(err):
+	case errors.As(err, &tlsRec):
 		e.Class, e.Hint = transport.TLS, "the TLS handshake failed; check the security setting and port"
 	case errors.Is(err, ErrTimeout):
 		e.Class, e.Hint = transport.Temporary, "the server did not answer in time"
