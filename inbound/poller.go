@@ -176,6 +176,7 @@ func (p *Poller) Add(m *mailbox.Mailbox) error {
 	w := &worker{p: p, mb: m, br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.o.Backoff, Clock: p.clk}, done: make(chan struct{})}
 	p.workers[m.ID] = w
 	if !m.Enabled {
+		w.closed = true
 		close(w.done)
 		p.setLocked(h, StateDisabled, "")
 		return nil
@@ -201,19 +202,27 @@ func (p *Poller) Remove(id mailbox.ID) {
 func (p *Poller) stop(id mailbox.ID) {
 	p.mu.Lock()
 	w := p.workers[id]
+	var cancel context.CancelFunc
+	if w != nil {
+		cancel = w.cancel
+		if !w.started && !w.closed { // added before Run, never started
+			w.closed = true
+			close(w.done)
+		}
+	}
 	p.mu.Unlock()
 	if w == nil {
 		return
 	}
-	if w.cancel != nil {
-		w.cancel()
+	if cancel != nil {
+		cancel()
 	}
 	<-w.done
 }
 
 func (p *Poller) startLocked(w *worker) {
 	ctx, cancel := context.WithCancel(p.ctx)
-	w.cancel = cancel
+	w.cancel, w.started = cancel, true
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -344,6 +353,8 @@ type worker struct {
 	br     *breaker.Breaker
 	cancel context.CancelFunc
 	done   chan struct{}
+	// started and closed are guarded by Poller.mu.
+	started, closed bool
 
 	fence   int64
 	senders map[string][]time.Time

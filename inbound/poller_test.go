@@ -508,3 +508,23 @@ func TestChangeDisableRemoveWhileRunning(t *testing.T) {
 		t.Fatal("removed mailbox still in health")
 	}
 }
+
+func TestAddTwiceAndRemoveBeforeRun(t *testing.T) {
+	p, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mb("a", "a", "127.0.0.1", 1)
+	p.Add(m)
+	p.Add(m) // replaces the worker that never started
+	p.Remove("a")
+	if len(p.HealthAll()) != 0 {
+		t.Fatal("removed mailbox still listed")
+	}
+	if err := p.Add(&mailbox.Mailbox{ID: "o", Kind: mailbox.Outbound}); !errors.Is(err, inbound.ErrNotInbound) {
+		t.Fatalf("outbound mailbox: %v", err)
+	}
+	if _, err := inbound.New(inbound.Options{}); err == nil {
+		t.Fatal("New without store and handler")
+	}
+}

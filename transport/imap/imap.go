@@ -153,16 +153,16 @@ func Dial(ctx context.Context, cfg *Config, m *mailbox.Mailbox) (*Session, error
 		DebugWriter: cfg.Debug,
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				// Any EXISTS wakes the waiter: counting is unreliable
+				// once other clients expunge, and a spurious wake costs
+				// one cheap UID FETCH.
 				if d.NumMessages != nil {
 					s.mu.Lock()
-					grew := *d.NumMessages > s.num
 					s.num = *d.NumMessages
 					s.mu.Unlock()
-					if grew {
-						select {
-						case s.exists <- struct{}{}:
-						default:
-						}
+					select {
+					case s.exists <- struct{}{}:
+					default:
 					}
 				}
 			},
