@@ -296,6 +296,16 @@ func (s *imapSession) Close() error {
 	return nil
 }
 
+// Idle sends the updates queued since the last command before waiting, as
+// real servers do (the memory backend only sends updates arriving during
+// IDLE).
+func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if err := s.UserSession.Poll(w, true); err != nil {
+		return err
+	}
+	return s.UserSession.Idle(w, stop)
+}
+
 func (s *imapSession) Login(username, password string) error {
 	if err := s.srv.login(username, func() bool { return s.srv.passwords[username] == password }); err != nil {
 		return err

@@ -587,8 +587,10 @@ func (s *Session) takeExists() bool {
 // or ctx ends (false, nil). The connection deadline covers the whole wait
 // plus Timeout, so a server that vanished while idle is noticed.
 func (s *Session) Idle(ctx context.Context, renew <-chan time.Time, max time.Duration) (bool, error) {
-	if s.takeExists() {
-		return true, nil
+	// A NOOP first flushes updates the server queued since the last
+	// command (not every server sends them when IDLE starts).
+	if grew, err := s.Noop(ctx); err != nil || grew {
+		return grew, err
 	}
 	if max <= 0 {
 		max = DefaultIdleRenew
