@@ -340,6 +340,10 @@ func redact(m *mailbox.Mailbox, err error) string {
 	return s
 }
 
+// classify is message.Classify; benchmarks swap it to measure the engine
+// apart from classification.
+var classify = message.Classify
+
 // errPaused wraps a temporary handler failure.
 type errPaused struct{ err error }
 
@@ -357,6 +361,7 @@ type worker struct {
 	started, closed bool
 
 	fence   int64
+	own     []string // our addresses, refreshed per session
 	senders map[string][]time.Time
 	pauses  int // consecutive temporary handler failures
 }
@@ -486,6 +491,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 		}
 	}
 	w.success(attempt)
+	w.own = w.ownAddresses()
 	useIdle := s.Caps().Idle && in.Idle != mailbox.IdleOff
 	for {
 		if err := w.sync(ctx, s, folder, &cp); err != nil {
@@ -556,20 +562,45 @@ func (w *worker) batch(ctx context.Context, s *imap.Session, folder string, cp *
 			total += i.Size
 		}
 	}
-	var spools []*imap.Spool
+	// The fetch streams in a goroutine while messages are handed off here,
+	// so the server sends the next messages while the host works. The
+	// channel holds the whole batch: the fetch never waits on the handler.
+	arrived := make(chan *imap.Spool, len(want))
+	var fetchErr error
+	fetched := make(chan struct{})
 	if len(want) > 0 {
-		var err error
-		spools, err = s.Fetch(ctx, want, total)
-		if err != nil {
-			return err
+		go func() {
+			defer close(fetched)
+			fetchErr = s.FetchEach(ctx, want, total, func(sp *imap.Spool) { arrived <- sp })
+			close(arrived)
+		}()
+	} else {
+		close(arrived)
+		close(fetched)
+	}
+	byUID := map[imap.UID]*imap.Spool{}
+	// spool waits for uid's message; nil with a nil error means the server
+	// no longer has it, nil with an error that the fetch failed first.
+	spool := func(uid imap.UID) (*imap.Spool, error) {
+		for {
+			if sp, ok := byUID[uid]; ok {
+				delete(byUID, uid)
+				return sp, nil
+			}
+			sp, ok := <-arrived
+			if !ok {
+				<-fetched
+				return nil, fetchErr
+			}
+			byUID[sp.UID] = sp
 		}
 	}
-	byUID := make(map[imap.UID]*imap.Spool, len(spools))
-	for _, sp := range spools {
-		byUID[sp.UID] = sp
-	}
 	defer func() {
-		for _, sp := range spools {
+		<-fetched
+		for sp := range arrived {
+			_ = sp.Close()
+		}
+		for _, sp := range byUID {
 			_ = sp.Close()
 		}
 	}()
@@ -594,13 +625,18 @@ func (w *worker) batch(ctx context.Context, s *imap.Session, folder string, cp *
 				quarantine = append(quarantine, i.UID)
 			}
 		default:
-			sp := byUID[i.UID]
+			sp, err := spool(i.UID)
+			if err != nil {
+				failure = err
+				break
+			}
 			if sp == nil { // expunged by someone else meanwhile
 				failure = p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 				break
 			}
 			var q bool
 			q, failure = w.deliver(ctx, folder, next, sp)
+			_ = sp.Close()
 			if failure == nil {
 				if q {
 					quarantine = append(quarantine, i.UID)
@@ -613,6 +649,12 @@ func (w *worker) batch(ctx context.Context, s *imap.Session, folder string, cp *
 			break
 		}
 		*cp = next
+	}
+	// The session is free again once the fetch ended (a stopped batch
+	// closes the connection through ctx, or the fetch finishes).
+	<-fetched
+	if failure == nil && fetchErr != nil {
+		failure = fetchErr
 	}
 	// Post-actions of what was committed, even when the batch stopped.
 	if err := w.postActions(bg, s, post, quarantine); err != nil && failure == nil {
@@ -691,7 +733,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}
 	d.Contract = d.MailboxContract
-	d.Classification = message.Classify(m, message.ClassifyOptions{LoopHeader: routing.LoopHeader, OwnAddresses: w.ownAddresses()})
+	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: routing.LoopHeader, OwnAddresses: w.own})
 	d.SenderFlood = w.flood(m)
 	th, err := w.thread(ctx, m)
 	if err != nil {

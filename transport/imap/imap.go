@@ -415,8 +415,27 @@ func sortInfos(in []Info) {
 // announced sizes (one extra Timeout per 16 MiB).
 func (s *Session) Fetch(ctx context.Context, uids []UID, sizes int64) ([]*Spool, error) {
 	var out []*Spool
+	err := s.FetchEach(ctx, uids, sizes, func(sp *Spool) { out = append(out, sp) })
+	if err != nil {
+		closeSpools(out)
+		return nil, err
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].UID < out[j-1].UID; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out, nil
+}
+
+// FetchEach is Fetch handing each spool to fn as soon as it is complete,
+// in the server's order, so the caller can process a message while the
+// next ones arrive. fn owns the spool and must not block for long: the
+// command deadline runs. A spool handed to fn is a complete message even
+// when FetchEach later fails.
+func (s *Session) FetchEach(ctx context.Context, uids []UID, sizes int64, fn func(*Spool)) error {
 	d := s.cfg.timeout() * time.Duration(1+sizes/(16<<20))
-	err := s.do(ctx, "fetch", d, func() error {
+	return s.do(ctx, "fetch", d, func() error {
 		set := goimap.UIDSetNum(uids...)
 		section := &goimap.FetchItemBodySection{Peek: true}
 		cmd := s.c.Fetch(set, &goimap.FetchOptions{UID: true, BodySection: []*goimap.FetchItemBodySection{section}})
@@ -446,30 +465,21 @@ func (s *Session) Fetch(ctx context.Context, uids []UID, sizes int64) ([]*Spool,
 						// Close it without touching the command again
 						// (its decoder belongs to the reader goroutine).
 						_ = s.c.Close()
-						closeSpools(out)
-						out = nil
 						return err
 					}
 				}
 			}
 			if sp != nil {
+				if uid == 0 {
+					_ = sp.Close()
+					continue
+				}
 				sp.UID = uid
-				out = append(out, sp)
+				fn(sp)
 			}
 		}
-		if err := cmd.Close(); err != nil {
-			closeSpools(out)
-			out = nil
-			return err
-		}
-		return nil
+		return cmd.Close()
 	})
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].UID < out[j-1].UID; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out, err
 }
 
 func closeSpools(sp []*Spool) {

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -41,12 +40,14 @@ func newSpool(r io.Reader, size, memLimit int64, dir string) (*Spool, error) {
 	h := sha256.New()
 	sp := &Spool{}
 	if size >= 0 && size <= memLimit {
-		buf := bytes.NewBuffer(make([]byte, 0, size))
-		n, err := io.Copy(io.MultiWriter(buf, h), r)
-		if err != nil {
+		// The literal size is known: one exact allocation.
+		buf := make([]byte, size)
+		n, err := io.ReadFull(r, buf)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return nil, err
 		}
-		sp.mem, sp.size = buf.Bytes(), n
+		h.Write(buf[:n])
+		sp.mem, sp.size = buf[:n], int64(n)
 	} else {
 		f, err := os.CreateTemp(dir, "correio-spool-*")
 		if err != nil {
