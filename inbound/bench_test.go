@@ -13,8 +13,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -96,7 +96,7 @@ func BenchmarkIngest(b *testing.B) {
 				var n atomic.Int64
 				done := make(chan struct{})
 				p, _ := inbound.New(inbound.Options{
-					Store:     memory.NewInboundStore(),
+					Store: memory.NewInboundStore(),
 					Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
 						if n.Add(1) == ingestN {
 							close(done)

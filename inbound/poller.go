@@ -520,8 +520,16 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 }
 
 // sync hands off every message above the checkpoint.
+//
+// A producer goroutine fetches the messages batch by batch (one UID FETCH
+// each) while this goroutine hands them off in UID order, so the server
+// keeps sending while the host works. At most two batches are in flight, and
+// the channel holds both, so a FETCH never waits on the handler (its
+// deadline only measures the server). Post-actions are applied per batch
+// on the same session, concurrently with the next FETCH.
 func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *Checkpoint) error {
 	p := w.p
+	in := w.mb.Inbound
 	infos, err := s.List(ctx, imap.UID(cp.LastUID))
 	if err != nil {
 		return err
@@ -534,50 +542,57 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 		p.update(w.mb.ID, func(h *Health) (State, string) { h.Lag = max(lag, 0); return "", "" })
 	}
 	p.update(w.mb.ID, func(*Health) (State, string) { return StateFetching, "" })
-	for len(infos) > 0 && ctx.Err() == nil {
-		n := min(len(infos), p.o.BatchSize)
-		batch := infos[:n]
-		infos = infos[n:]
-		if err := w.batch(ctx, s, folder, cp, batch); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *worker) batch(ctx context.Context, s *imap.Session, folder string, cp *Checkpoint, batch []imap.Info) error {
-	p := w.p
-	in := w.mb.Inbound
 	if err := p.handoff.Acquire(ctx, 1); err != nil {
 		return nil
 	}
 	defer p.handoff.Release(1)
-	bg := context.WithoutCancel(ctx)
+
 	maxSize := in.MaxMessageSizeOrDefault()
-	var want []imap.UID
-	var total int64
-	for _, i := range batch {
-		if (in.StartFrom != mailbox.StartUnseen || !i.Seen) && i.Size <= maxSize {
-			want = append(want, i.UID)
-			total += i.Size
-		}
+	wanted := func(i imap.Info) bool {
+		return (in.StartFrom != mailbox.StartUnseen || !i.Seen) && i.Size <= maxSize
 	}
-	// The fetch streams in a goroutine while messages are handed off here,
-	// so the server sends the next messages while the host works. The
-	// channel holds the whole batch: the fetch never waits on the handler.
-	arrived := make(chan *imap.Spool, len(want))
+	bs := p.o.BatchSize
+	var batches [][]imap.Info
+	for len(infos) > 0 {
+		n := min(len(infos), bs)
+		batches = append(batches, infos[:n])
+		infos = infos[n:]
+	}
+
+	// Producer.
+	fctx, stopFetch := context.WithCancel(ctx)
+	arrived := make(chan *imap.Spool, 2*bs)
+	tokens := make(chan struct{}, 2) // batches in flight
 	var fetchErr error
 	fetched := make(chan struct{})
-	if len(want) > 0 {
-		go func() {
-			defer close(fetched)
-			fetchErr = s.FetchEach(ctx, want, total, func(sp *imap.Spool) { arrived <- sp })
-			close(arrived)
-		}()
-	} else {
-		close(arrived)
-		close(fetched)
-	}
+	go func() {
+		defer close(fetched)
+		defer close(arrived)
+		for _, batch := range batches {
+			var want []imap.UID
+			var total int64
+			for _, i := range batch {
+				if wanted(i) {
+					want = append(want, i.UID)
+					total += i.Size
+				}
+			}
+			select {
+			case tokens <- struct{}{}:
+			case <-fctx.Done():
+				return
+			}
+			if len(want) == 0 {
+				continue
+			}
+			if err := s.FetchEach(fctx, want, total, func(sp *imap.Spool) { arrived <- sp }); err != nil {
+				if fctx.Err() == nil {
+					fetchErr = err
+				}
+				return
+			}
+		}
+	}()
 	byUID := map[imap.UID]*imap.Spool{}
 	// spool waits for uid's message; nil with a nil error means the server
 	// no longer has it, nil with an error that the fetch failed first.
@@ -590,12 +605,20 @@ func (w *worker) batch(ctx context.Context, s *imap.Session, folder string, cp *
 			sp, ok := <-arrived
 			if !ok {
 				<-fetched
+				if fetchErr == nil && ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
 				return nil, fetchErr
+			}
+			if sp.UID < uid { // not wanted any more (cannot happen; be safe)
+				_ = sp.Close()
+				continue
 			}
 			byUID[sp.UID] = sp
 		}
 	}
 	defer func() {
+		stopFetch()
 		<-fetched
 		for sp := range arrived {
 			_ = sp.Close()
@@ -604,63 +627,72 @@ func (w *worker) batch(ctx context.Context, s *imap.Session, folder string, cp *
 			_ = sp.Close()
 		}
 	}()
-	var post, quarantine []imap.UID
+
+	bg := context.WithoutCancel(ctx)
 	var failure error
-	for _, i := range batch {
-		if ctx.Err() != nil {
-			break
-		}
-		next := Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID)}
-		switch {
-		case in.StartFrom == mailbox.StartUnseen && i.Seen:
-			// Someone read it; "unseen only" skips it.
-			if err := p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence); err != nil {
-				failure = err
+	for _, batch := range batches {
+		var post, quarantine []imap.UID
+		for _, i := range batch {
+			if ctx.Err() != nil {
+				break
 			}
-		case i.Size > maxSize:
-			key := fmt.Sprintf("toolarge:%d:%d", cp.UIDValidity, i.UID)
-			reason := fmt.Sprintf("message of %d bytes exceeds the mailbox limit of %d bytes", i.Size, maxSize)
-			failure = w.quarantine(bg, folder, next, key, i.Size, reason, nil)
-			if failure == nil {
+			var q, handed bool
+			q, handed, failure = w.one(ctx, folder, cp, i, spool)
+			if failure != nil {
+				break
+			}
+			if q {
 				quarantine = append(quarantine, i.UID)
+			} else if handed {
+				post = append(post, i.UID)
 			}
-		default:
-			sp, err := spool(i.UID)
-			if err != nil {
-				failure = err
-				break
-			}
-			if sp == nil { // expunged by someone else meanwhile
-				failure = p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
-				break
-			}
-			var q bool
-			q, failure = w.deliver(ctx, folder, next, sp)
-			_ = sp.Close()
-			if failure == nil {
-				if q {
-					quarantine = append(quarantine, i.UID)
-				} else {
-					post = append(post, i.UID)
-				}
-			}
+			*cp = Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID)}
 		}
-		if failure != nil {
+		// Post-actions of what was committed, even when the batch stopped.
+		if err := w.postActions(bg, s, post, quarantine); err != nil && failure == nil {
+			failure = err
+		}
+		if failure != nil || ctx.Err() != nil {
 			break
 		}
-		*cp = next
-	}
-	// The session is free again once the fetch ended (a stopped batch
-	// closes the connection through ctx, or the fetch finishes).
-	<-fetched
-	if failure == nil && fetchErr != nil {
-		failure = fetchErr
-	}
-	// Post-actions of what was committed, even when the batch stopped.
-	if err := w.postActions(bg, s, post, quarantine); err != nil && failure == nil {
-		failure = err
+		<-tokens // this batch is done: let the producer start another
 	}
 	return failure
+}
+
+// one processes message i: skips it, quarantines it, or hands it off. It
+// returns whether it was quarantined or handed (for post-actions).
+func (w *worker) one(ctx context.Context, folder string, cp *Checkpoint, i imap.Info, spool func(imap.UID) (*imap.Spool, error)) (quarantined, handed bool, err error) {
+	p := w.p
+	in := w.mb.Inbound
+	bg := context.WithoutCancel(ctx)
+	next := Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID)}
+	maxSize := in.MaxMessageSizeOrDefault()
+	switch {
+	case in.StartFrom == mailbox.StartUnseen && i.Seen:
+		// Someone read it; "unseen only" skips it.
+		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+	case i.Size > maxSize:
+		key := fmt.Sprintf("toolarge:%d:%d", cp.UIDValidity, i.UID)
+		reason := fmt.Sprintf("message of %d bytes exceeds the mailbox limit of %d bytes", i.Size, maxSize)
+		if err := w.quarantine(bg, folder, next, key, i.Size, reason, nil); err != nil {
+			return false, false, err
+		}
+		return true, false, nil
+	}
+	sp, err := spool(i.UID)
+	if err != nil {
+		return false, false, err
+	}
+	if sp == nil { // expunged by someone else meanwhile
+		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+	}
+	defer sp.Close()
+	q, err := w.deliver(ctx, folder, next, sp)
+	if err != nil {
+		return false, false, err
+	}
+	return q, !q, nil
 }
 
 func (w *worker) postActions(ctx context.Context, s *imap.Session, done, quarantined []imap.UID) error {
