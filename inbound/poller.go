@@ -50,7 +50,9 @@ type Options struct {
 	Clock clock.Clock
 	// Logger (default discard).
 	Logger *slog.Logger
-	// OnEvent receives every health change. It must not block.
+	// OnEvent receives every health change, in order, outside the
+	// Poller's lock (it may call Health). It should return quickly: the
+	// mailbox that changed waits for it.
 	OnEvent func(Event)
 	// Leaser hands out fencing tokens (optional).
 	Leaser Leaser
@@ -98,6 +100,8 @@ type Poller struct {
 	workers map[mailbox.ID]*worker
 	health  map[mailbox.ID]*Health
 	hosts   map[string]*semaphore.Weighted
+	pending []Event
+	emitMu  sync.Mutex // orders OnEvent calls
 	wg      sync.WaitGroup
 }
 
@@ -166,6 +170,7 @@ func (p *Poller) Add(m *mailbox.Mailbox) error {
 	}
 	m = m.Clone()
 	p.stop(m.ID)
+	defer p.flushEvents()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := p.health[m.ID]
@@ -255,6 +260,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 	}
 	p.mu.Unlock()
+	p.flushEvents()
 	return nil
 }
 
@@ -280,22 +286,41 @@ func (p *Poller) HealthAll() []Health {
 	return out
 }
 
+// setLocked changes h's state; the event is queued and delivered by
+// flushEvents once the lock is released, so OnEvent may call back into
+// the Poller.
 func (p *Poller) setLocked(h *Health, s State, errText string) {
 	changed := h.State != s
 	if changed {
 		h.State, h.Since = s, p.clk.Now()
 	}
 	if (changed || errText != "") && p.o.OnEvent != nil {
-		p.o.OnEvent(Event{Health: *h, Err: errText})
+		p.pending = append(p.pending, Event{Health: *h, Err: errText})
+	}
+}
+
+// flushEvents delivers queued events, in order, outside the lock.
+func (p *Poller) flushEvents() {
+	if p.o.OnEvent == nil {
+		return
+	}
+	p.emitMu.Lock()
+	defer p.emitMu.Unlock()
+	p.mu.Lock()
+	evs := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	for _, e := range evs {
+		p.o.OnEvent(e)
 	}
 }
 
 // update changes a mailbox's health under the lock.
 func (p *Poller) update(id mailbox.ID, f func(h *Health) (State, string)) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	h := p.health[id]
 	if h == nil {
+		p.mu.Unlock()
 		return
 	}
 	s, e := f(h)
@@ -303,6 +328,8 @@ func (p *Poller) update(id mailbox.ID, f func(h *Health) (State, string)) {
 		s = h.State
 	}
 	p.setLocked(h, s, e)
+	p.mu.Unlock()
+	p.flushEvents()
 }
 
 func (p *Poller) host(h string) *semaphore.Weighted {

@@ -40,8 +40,15 @@ func TestHandOffIdleAndSeen(t *testing.T) {
 	o := fastOptions(st, rec)
 	o.Catalog = cat
 	var events atomic.Int64
-	o.OnEvent = func(inbound.Event) { events.Add(1) }
+	var pp atomic.Pointer[inbound.Poller]
+	o.OnEvent = func(e inbound.Event) {
+		events.Add(1)
+		if p := pp.Load(); p != nil {
+			p.Health(e.Health.Mailbox) // calling back from OnEvent must not deadlock
+		}
+	}
 	r := start(t, o, m)
+	pp.Store(r.p)
 	eventually(t, "12 hand-offs", func() bool { return rec.count("support") == 12 })
 
 	// IDLE wakes the session on APPEND.
@@ -486,6 +493,9 @@ func TestChangeDisableRemoveWhileRunning(t *testing.T) {
 	r := start(t, fastOptions(st, rec), a, b)
 	eventually(t, "b handed", func() bool { return rec.count("b") == 1 })
 	eventually(t, "a down on auth", func() bool { h, _ := r.p.Health("a"); return h.State == inbound.StateDown })
+	if h, _ := r.p.Health("a"); !strings.Contains(h.LastError, "auth") || strings.Contains(h.LastError, "wrong") {
+		t.Fatalf("last error %q", h.LastError)
+	}
 	// Fix a's password while running; b is not touched.
 	a2 := a.Clone()
 	a2.Inbound.Credentials.Password = mailbox.NewSecret("pw-a")
