@@ -538,3 +538,55 @@ func TestAddTwiceAndRemoveBeforeRun(t *testing.T) {
 		t.Fatal("New without store and handler")
 	}
 }
+
+func TestMessageMovedBackNotHandedTwice(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("mv", "pw-mv")
+	srv.Append("mv", "INBOX", rawMsg("mv", 1))
+	m := mb("mv", "mv", srv.Host(), srv.Port())
+	m.Inbound.PostAction = mailbox.PostMove
+	m.Inbound.MoveTo = "Processed"
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	r := start(t, fastOptions(st, rec), m)
+	eventually(t, "handed and moved", func() bool {
+		s, err := srv.Status("mv", "Processed")
+		return rec.count("mv") == 1 && err == nil && *s.NumMessages == 1
+	})
+	// A person moves it back to the INBOX (same bytes, new UID).
+	srv.Append("mv", "INBOX", rawMsg("mv", 1))
+	eventually(t, "recognised and moved again", func() bool {
+		h, _ := r.p.Health("mv")
+		s, _ := srv.Status("mv", "Processed")
+		return h.Duplicates == 1 && *s.NumMessages == 2
+	})
+	if rec.count("mv") != 1 {
+		t.Fatalf("moved-back message handed again: %d", rec.count("mv"))
+	}
+}
+
+func TestPollModeOnTheClock(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("p", "pw-p")
+	srv.Append("p", "INBOX", rawMsg("p", 1))
+	fc := clock.NewFake(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	o := fastOptions(memory.NewInboundStore(), newRecorder())
+	rec := o.Handler.(*recorder)
+	o.Clock = fc
+	m := mb("p", "p", srv.Host(), srv.Port())
+	m.Inbound.Idle = mailbox.IdleOff
+	m.Inbound.PollInterval = 5 * time.Minute
+	r := start(t, o, m)
+	eventually(t, "first message", func() bool { return rec.count("p") == 1 })
+	eventually(t, "waiting on the poll timer", func() bool {
+		h, _ := r.p.Health("p")
+		return h.State == inbound.StateWaiting && !h.Idle && fc.Waiters() > 0
+	})
+	srv.Append("p", "INBOX", rawMsg("p", 2))
+	fc.Advance(4 * time.Minute)
+	if rec.count("p") != 1 {
+		t.Fatal("polled before the interval")
+	}
+	fc.Advance(time.Minute)
+	eventually(t, "second message after the poll interval", func() bool { return rec.count("p") == 2 })
+}

@@ -289,3 +289,25 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("refused login: %v", err)
 	}
 }
+
+func TestIdleRenews(t *testing.T) {
+	srv := newServer(t, nil)
+	s := dial(t, inbound(srv.Host(), srv.Port()))
+	ctx := context.Background()
+	s.Select(ctx, "INBOX")
+	renew := make(chan time.Time, 1)
+	renew <- time.Now() // the renewal timer fired
+	woke, err := s.Idle(ctx, renew, time.Minute)
+	if err != nil || woke {
+		t.Fatalf("woke %v err %v", woke, err)
+	}
+	// The session is usable again after the IDLE ended.
+	if _, err := s.List(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if woke, err := s.Idle(cctx, nil, time.Minute); woke || err == nil {
+		t.Fatalf("cancelled context: woke %v err %v", woke, err)
+	}
+}
