@@ -13,6 +13,11 @@ type State string
 const (
 	StateStarting   State = "starting"
 	StateConnecting State = "connecting"
+	// StateQueued: waiting for a connection slot (MaxConnections or
+	// MaxConnectionsPerHost reached). Sessions hold their slot while they
+	// wait for mail (IDLE or poll), so size the caps to the mailboxes that
+	// must run at once.
+	StateQueued State = "queued"
 	// StateWaiting: connected, waiting for new mail (IDLE or poll).
 	StateWaiting State = "waiting"
 	// StateFetching: fetching and handing messages off.

@@ -467,14 +467,16 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 	in := w.mb.Inbound
 	p.update(w.mb.ID, func(*Health) (State, string) { return StateConnecting, "" })
 	hostSem := p.host(strings.ToLower(in.Server.Host))
-	if err := hostSem.Acquire(ctx, 1); err != nil {
-		return nil
+	for _, sem := range []*semaphore.Weighted{hostSem, p.conns} {
+		if !sem.TryAcquire(1) {
+			p.update(w.mb.ID, func(*Health) (State, string) { return StateQueued, "" })
+			if err := sem.Acquire(ctx, 1); err != nil {
+				return nil
+			}
+			p.update(w.mb.ID, func(*Health) (State, string) { return StateConnecting, "" })
+		}
+		defer sem.Release(1)
 	}
-	defer hostSem.Release(1)
-	if err := p.conns.Acquire(ctx, 1); err != nil {
-		return nil
-	}
-	defer p.conns.Release(1)
 	if p.o.Leaser != nil {
 		f, err := p.o.Leaser.Fence(ctx, w.mb.ID)
 		if err != nil {

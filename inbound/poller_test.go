@@ -590,3 +590,27 @@ func TestPollModeOnTheClock(t *testing.T) {
 	fc.Advance(time.Minute)
 	eventually(t, "second message after the poll interval", func() bool { return rec.count("p") == 2 })
 }
+
+func TestPerHostCapQueues(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("c1", "pw-c1")
+	srv.AddUser("c2", "pw-c2")
+	srv.Append("c1", "INBOX", rawMsg("c1", 1))
+	srv.Append("c2", "INBOX", rawMsg("c2", 1))
+	o := fastOptions(memory.NewInboundStore(), newRecorder())
+	rec := o.Handler.(*recorder)
+	o.MaxConnectionsPerHost = 1
+	r := start(t, o, mb("c1", "c1", srv.Host(), srv.Port()), mb("c2", "c2", srv.Host(), srv.Port()))
+	eventually(t, "one handed, the other queued", func() bool {
+		h1, _ := r.p.Health("c1")
+		h2, _ := r.p.Health("c2")
+		return rec.total() == 1 && (h1.State == inbound.StateQueued || h2.State == inbound.StateQueued)
+	})
+	// Freeing the slot (the first mailbox removed) lets the second run.
+	first := mailbox.ID("c1")
+	if rec.count("c2") == 1 {
+		first = "c2"
+	}
+	r.p.Remove(first)
+	eventually(t, "the queued mailbox runs", func() bool { return rec.total() == 2 })
+}
