@@ -686,6 +686,12 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 		}
 		<-tokens // this batch is done: let the producer start another
 	}
+	if failure == nil && ctx.Err() == nil {
+		// Let the last FETCH finish before the deferred stopFetch: a
+		// cancelled fetch closes the connection.
+		<-fetched
+		failure = fetchErr
+	}
 	return failure
 }
 
