@@ -488,6 +488,10 @@ type session struct {
 	cl     *gm.Client
 	server string
 	greet  *greetingRecorder
+	// implicit is the TLS connection of implicit TLS. The protocol client
+	// reads through the greeting recorder above it, so it does not see the
+	// *tls.Conn itself.
+	implicit *tls.Conn
 }
 
 func (s *session) interrupt() { _ = s.raw.SetDeadline(time.Unix(1, 0)) }
@@ -629,15 +633,19 @@ func (t *Transport) dialOnce(ctx context.Context, mb *mailbox.Mailbox, rep *Prob
 		name = host
 	}
 	tlsCfg := &tls.Config{ServerName: name, RootCAs: t.opts.RootCAs, MinVersion: tls.VersionTLS12}
-	s.greet = &greetingRecorder{Conn: raw}
-	var conn net.Conn = s.greet
+	var conn net.Conn = raw
 	if sec == mailbox.SecurityTLS {
 		tc := tls.Client(conn, tlsCfg)
 		if err := s.step(ctx, t.opts.CommandTimeout, "tls", func() error { return tc.HandshakeContext(ctx) }); err != nil {
 			return nil, err
 		}
 		conn = tc
+		s.implicit = tc
 	}
+	// The greeting is the first line read above TLS (with implicit TLS the
+	// raw connection carries the handshake first).
+	s.greet = &greetingRecorder{Conn: conn}
+	conn = s.greet
 	if err := s.step(ctx, t.opts.CommandTimeout, "greeting", func() error {
 		var err error
 		s.cl, err = gm.NewClient(conn, host)
@@ -658,7 +666,11 @@ func (t *Transport) dialOnce(ctx context.Context, mb *mailbox.Mailbox, rep *Prob
 			return nil, err
 		}
 	}
-	if st, ok := s.cl.TLSConnectionState(); ok {
+	if s.implicit != nil {
+		st := s.implicit.ConnectionState()
+		rep.TLSVersion = tls.VersionName(st.Version)
+		rep.TLSCipher = tls.CipherSuiteName(st.CipherSuite)
+	} else if st, ok := s.cl.TLSConnectionState(); ok {
 		rep.TLSVersion = tls.VersionName(st.Version)
 		rep.TLSCipher = tls.CipherSuiteName(st.CipherSuite)
 	}
@@ -714,7 +726,9 @@ func (t *Transport) auth(ctx context.Context, s *session, o *mailbox.OutboundSet
 	}
 	rep.AuthMechanism = wire
 	host := o.Server.Host
-	plain := o.Server.AllowPlaintext
+	// PLAIN and LOGIN refuse a connection the protocol client does not see
+	// as TLS unless told otherwise: implicit TLS is TLS.
+	plain := o.Server.AllowPlaintext || s.implicit != nil
 	var a gm.Auth
 	switch mech {
 	case mailbox.AuthPlain:

@@ -345,6 +345,20 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// Regression: over implicit TLS the greeting was read from the raw
+// connection, so the report held TLS handshake bytes instead of "220 ...".
+func TestProbeImplicitTLSGreeting(t *testing.T) {
+	s := startServer(t, mailtest.SMTPOptions{Security: mailtest.SMTPImplicitTLS, Domain: "mx.example.net"})
+	tr := newTransport(t, ca(t), smtp.Options{})
+	rep, err := tr.Probe(context.Background(), box(s, mailbox.SecurityTLS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.Greeting, "220 mx.example.net") || rep.TLSVersion == "" {
+		t.Fatalf("greeting %q tls %q", rep.Greeting, rep.TLSVersion)
+	}
+}
+
 func TestPolicyRefusesLoopback(t *testing.T) {
 	s := startServer(t, mailtest.SMTPOptions{})
 	tr := newTransport(t, nil, smtp.Options{Net: transport.Net{Policy: transport.PublicOnly}})
