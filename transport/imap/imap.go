@@ -226,7 +226,8 @@ func (s *Session) login(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = s.c.Authenticate(&xoauth2{user: cr.Username, token: tok})
+		x := &xoauth2{user: cr.Username, token: tok}
+		err = x.authenticate(s.c)
 		if err == nil || !isAuthFailure(err) {
 			return err
 		}
@@ -239,15 +240,16 @@ func (s *Session) login(ctx context.Context) error {
 		if tok, err = cr.OAuth2.Token(ctx); err != nil {
 			return err
 		}
-		return s.c.Authenticate(&xoauth2{user: cr.Username, token: tok})
+		return (&xoauth2{user: cr.Username, token: tok}).authenticate(s.c)
 	}
 	return &transport.Error{Class: transport.Auth, Err: fmt.Errorf("mechanism %q not supported over IMAP", mech), Hint: "use plain, login or xoauth2"}
 }
 
 // xoauth2 is the client side of the XOAUTH2 SASL mechanism.
 type xoauth2 struct {
-	user  string
-	token mailbox.Secret
+	user    string
+	token   mailbox.Secret
+	refused bool
 }
 
 func (x *xoauth2) Start() (string, []byte, error) {
@@ -255,10 +257,37 @@ func (x *xoauth2) Start() (string, []byte, error) {
 }
 
 // Next answers the server's error challenge with an empty response, after
-// which the server fails the command.
-func (x *xoauth2) Next([]byte) ([]byte, error) { return []byte{}, nil }
+// which the server fails the command. It records that the server refused
+// the token.
+func (x *xoauth2) Next([]byte) ([]byte, error) {
+	x.refused = true
+	return []byte{}, nil
+}
+
+// authenticate runs AUTHENTICATE XOAUTH2. A server that refused the token
+// (it sent the error challenge) fails the command with NO, or, like Dovecot,
+// with BAD because imapclient encodes the empty answer as "=": either way
+// the token was refused, so the error is returned as the Auth class.
+func (x *xoauth2) authenticate(c *imapclient.Client) error {
+	err := c.Authenticate(x)
+	if err == nil || !x.refused {
+		return err
+	}
+	var ie *goimap.Error
+	if errors.As(err, &ie) && ie.Type == goimap.StatusResponseTypeBad {
+		return &transport.Error{Class: transport.Auth, Op: "login", Message: "token refused: " + ie.Text, Err: errTokenRefused,
+			Hint: "the server refused the OAuth2 access token; re-authorise the mailbox if refreshing does not help"}
+	}
+	return err
+}
+
+// errTokenRefused is the cause of a refused XOAUTH2 token.
+var errTokenRefused = errors.New("imap: XOAUTH2 token refused")
 
 func isAuthFailure(err error) bool {
+	if errors.Is(err, errTokenRefused) {
+		return true
+	}
 	var ie *goimap.Error
 	if !errors.As(err, &ie) {
 		return false
