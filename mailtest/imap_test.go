@@ -119,4 +119,20 @@ func TestProxyModes(t *testing.T) {
 	if s, err := read(c4, 5); s != "hello" || err != nil {
 		t.Fatalf("back to pass: %q %v", s, err)
 	}
+	// The server's greeting passes; the client's 8 bytes cross the limit
+	// of 4 and the connection is reset.
+	p.ResetUpstreamAfter(4)
+	c5, _ := net.Dial("tcp", p.Addr)
+	if s, err := read(c5, 5); s != "hello" || err != nil {
+		t.Fatalf("reset-upstream greeting: %q %v", s, err)
+	}
+	c5.Write([]byte("abcdefgh"))
+	if s, err := read(c5, 8); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("reset-upstream: connection alive (%q %v)", s, err)
+	}
+	c6, _ := net.Dial("tcp", p.Addr)
+	c6.Write([]byte("12345678"))
+	if s, err := read(c6, 13); s != "hello12345678" || err != nil {
+		t.Fatalf("back to pass after reset-upstream: %q %v", s, err)
+	}
 }

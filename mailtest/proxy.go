@@ -56,6 +56,7 @@ type Proxy struct {
 	mode      FaultMode
 	delay     time.Duration
 	dropAfter int64 // >0: bytes still allowed downstream before a drop
+	upAfter   int64 // >0: bytes still allowed upstream before a reset
 	conns     map[*proxyConn]struct{}
 	accepted  int
 	closed    bool
@@ -121,7 +122,7 @@ func (p *Proxy) Accepted() int {
 func (p *Proxy) SetMode(m FaultMode) {
 	p.mu.Lock()
 	p.mode = m
-	p.dropAfter = 0
+	p.dropAfter, p.upAfter = 0, 0
 	close(p.changed)
 	p.changed = make(chan struct{})
 	var kill []*proxyConn
@@ -155,6 +156,17 @@ func (p *Proxy) DropAfter(n int64) {
 	if n <= 0 {
 		p.dropAfter = 1
 	}
+	p.mu.Unlock()
+}
+
+// ResetUpstreamAfter lets the next n bytes from the client through (over all
+// connections), then resets the connection that carries the byte after them,
+// and returns to Pass. Set it before a client sends a large message to cut
+// the SMTP DATA in the middle of the body.
+func (p *Proxy) ResetUpstreamAfter(n int64) {
+	p.SetMode(Pass)
+	p.mu.Lock()
+	p.upAfter = max(n, 1)
 	p.mu.Unlock()
 }
 
@@ -307,22 +319,26 @@ func (p *Proxy) pipe(pc *proxyConn, dst, src net.Conn, downstream bool) {
 			p.mu.Lock()
 			mode, delay := p.mode, p.delay
 			chunk := buf[:n]
+			counter := &p.dropAfter
+			if !downstream {
+				counter = &p.upAfter
+			}
 			drop := false
-			if downstream && p.dropAfter > 0 {
-				if int64(n) > p.dropAfter {
-					chunk = buf[:p.dropAfter]
+			if *counter > 0 {
+				if int64(n) > *counter {
+					chunk = buf[:*counter]
 					drop = true
-					p.dropAfter = 0
+					*counter = 0
 				} else {
-					p.dropAfter -= int64(n)
-					if p.dropAfter == 0 {
-						p.dropAfter = -1 // the next byte drops
+					*counter -= int64(n)
+					if *counter == 0 {
+						*counter = -1 // the next byte drops
 					}
 				}
-			} else if downstream && p.dropAfter < 0 {
+			} else if *counter < 0 {
 				chunk = nil
 				drop = true
-				p.dropAfter = 0
+				*counter = 0
 			}
 			p.mu.Unlock()
 			if mode == Latency && delay > 0 {
@@ -334,7 +350,7 @@ func (p *Proxy) pipe(pc *proxyConn, dst, src net.Conn, downstream bool) {
 				}
 			}
 			if drop {
-				pc.close(false)
+				pc.close(!downstream)
 				return
 			}
 		}
