@@ -391,6 +391,17 @@ type worker struct {
 	own     []string // our addresses, refreshed per session
 	senders map[string][]time.Time
 	pauses  int // consecutive temporary handler failures
+
+	// pending are post-actions of committed messages that failed (the
+	// connection broke between the commit and the post-action): the
+	// checkpoint has passed them, so they are applied on the next session
+	// of the same UIDVALIDITY. Only the worker's goroutine uses them.
+	pending pendingPost
+}
+
+type pendingPost struct {
+	uidValidity       uint32
+	done, quarantined []imap.UID
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -518,6 +529,9 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 		if err := st.SetCheckpoint(bg, w.mb.ID, folder, cp, w.fence); err != nil {
 			return err
 		}
+	}
+	if err := w.applyPending(bg, s, f.UIDValidity); err != nil {
+		return err
 	}
 	w.success(attempt)
 	w.own = w.ownAddresses()
@@ -677,9 +691,15 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 			}
 			*cp = Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID)}
 		}
-		// Post-actions of what was committed, even when the batch stopped.
-		if err := w.postActions(bg, s, post, quarantine); err != nil && failure == nil {
-			failure = err
+		// Post-actions of what was committed, even when the batch stopped;
+		// kept for the next session when they fail.
+		if err := w.postActions(bg, s, post, quarantine); err != nil {
+			w.pending.uidValidity = cp.UIDValidity
+			w.pending.done = append(w.pending.done, post...)
+			w.pending.quarantined = append(w.pending.quarantined, quarantine...)
+			if failure == nil {
+				failure = err
+			}
 		}
 		if failure != nil || ctx.Err() != nil {
 			break
@@ -728,6 +748,26 @@ func (w *worker) one(ctx context.Context, folder string, cp *Checkpoint, i imap.
 		return false, false, err
 	}
 	return q, !q, nil
+}
+
+// applyPending applies the post-actions a broken session left behind, when
+// the folder's UIDVALIDITY is still theirs (otherwise the UIDs mean other
+// messages now, and they are dropped).
+func (w *worker) applyPending(ctx context.Context, s *imap.Session, uidValidity uint32) error {
+	pd := w.pending
+	if len(pd.done) == 0 && len(pd.quarantined) == 0 {
+		return nil
+	}
+	if pd.uidValidity != uidValidity {
+		w.p.log.Warn("inbound: UIDVALIDITY changed; dropping pending post-actions", "mailbox", string(w.mb.ID), "messages", len(pd.done)+len(pd.quarantined))
+		w.pending = pendingPost{}
+		return nil
+	}
+	if err := w.postActions(ctx, s, pd.done, pd.quarantined); err != nil {
+		return err
+	}
+	w.pending = pendingPost{}
+	return nil
 }
 
 func (w *worker) postActions(ctx context.Context, s *imap.Session, done, quarantined []imap.UID) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -613,4 +614,33 @@ func TestPerHostCapQueues(t *testing.T) {
 	}
 	r.p.Remove(first)
 	eventually(t, "the queued mailbox runs", func() bool { return rec.total() == 2 })
+}
+
+// Regression: when the connection broke between the commit of a batch and
+// its post-action, the post-action was lost (the checkpoint had passed the
+// messages, so they stayed unseen for good). It is now applied on the next
+// session.
+func TestPostActionAfterBrokenConnection(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("cut", "pw-cut")
+	for i := range 5 {
+		if _, err := srv.Append("cut", "INBOX", rawMsg("cut", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	px := newProxy(t, srv.Addr)
+	rec := newRecorder()
+	var once sync.Once
+	rec.hook = func(*inbound.Delivery) error {
+		// The server drops the connection while the host handles the first
+		// message: the batch is committed, its post-action cannot run.
+		once.Do(px.CloseConns)
+		return nil
+	}
+	start(t, fastOptions(memory.NewInboundStore(), rec), mb("cut", "cut", px.Host(), px.Port()))
+	eventually(t, "all handed", func() bool { return rec.count("cut") == 5 })
+	eventually(t, "all marked seen", func() bool { st, _ := srv.Status("cut", "INBOX"); return *st.NumUnseen == 0 })
+	if d := rec.dupes(); len(d) > 0 || px.Accepted() < 2 {
+		t.Fatalf("dupes %v, %d connections", d, px.Accepted())
+	}
 }

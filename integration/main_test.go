@@ -350,7 +350,7 @@ func startPoller(t testing.TB, o inbound.Options, mbs ...*mailbox.Mailbox) *inbo
 // never a speed.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("never happened: %s", what)
