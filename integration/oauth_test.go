@@ -116,7 +116,7 @@ func TestOAuth2SMTP(t *testing.T) {
 	snd := startSender(t, cat, tr, outbound.Options{})
 	send := func(subject string) *outbound.Record {
 		t.Helper()
-		id, err := snd.Enqueue(ctx, outbound.Message{Mailbox: m.ID, To: []outbound.Address{{Address: "bo@example.test"}}, Subject: subject, Text: "sent with XOAUTH2"})
+		id, err := snd.Enqueue(ctx, outbound.Message{Mailbox: m.ID, To: []outbound.Address{{Address: box(21)}}, Subject: subject, Text: "sent with XOAUTH2"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func TestOAuth2SMTP(t *testing.T) {
 		t.Fatalf("%d tokens after one expiry, want 2", n)
 	}
 	for _, r := range []*outbound.Record{first} {
-		msgs := waitFolder(t, s, "bo@example.test", "INBOX", "the XOAUTH2 message", func(ms []serverMsg) bool {
+		msgs := waitFolder(t, s, box(21), "INBOX", "the XOAUTH2 message", func(ms []serverMsg) bool {
 			_, ok := byMessageID(ms, r.MessageID)
 			return ok
 		})
