@@ -475,5 +475,3 @@ func (a *App) anyErrorMessage(p *page, err error) string {
 	}
 	return p.T("err.store", err.Error())
 }
-
-

@@ -70,4 +70,3 @@ func (a *App) messagesPage(w http.ResponseWriter, r *http.Request) {
 	p.Data = d
 	a.render(w, http.StatusOK, "messages", p)
 }
-
