@@ -110,6 +110,8 @@ type MessageLog struct {
 	FromEngines bool
 }
 
+var defaultTokens = workflow.TokenFormat{}.MustCompile()
+
 // recordEngine resolves and renders email steps and records the decision,
 // without sending: the engine the helpdesk falls back to when no outbound
 // Sender is wired. Received mail is recorded by Receive.
@@ -158,6 +160,11 @@ func (e *recordEngine) Send(ctx context.Context, c *workflow.EmailConnector, f S
 	body, err := tpl.Render(f.Vars)
 	if err != nil {
 		return res, err
+	}
+	if f.Thread != "" {
+		if tagged, err := defaultTokens.Tag(body.Subject, f.Thread); err == nil {
+			body.Subject = tagged
+		}
 	}
 	res.Subject = body.Subject
 	res.Recorded = true
