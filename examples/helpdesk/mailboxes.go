@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -116,6 +117,8 @@ type mailboxFormData struct {
 	ID     mailbox.ID
 	V      url.Values
 	HasPwd bool // the saved mailbox has a password (left empty keeps it)
+	// Retype: a password was typed in a form that came back rejected.
+	Retype bool
 	Probe  *probeView
 }
 
@@ -127,6 +130,17 @@ type probeView struct {
 	Class    string
 	Hint     string
 	Detail   string
+}
+
+// PwdHelp is the catalog key of the help under the password fields.
+func (d *mailboxFormData) PwdHelp() string {
+	switch {
+	case d.Retype:
+		return "form.password.again"
+	case d.HasPwd:
+		return "form.password.keep"
+	}
+	return "form.password.never"
 }
 
 // Val returns a form value.
@@ -316,6 +330,18 @@ func fieldMessage(lang string, fe *mailbox.FieldError) string {
 }
 
 func (p *page) addFieldErrors(errs []*mailbox.FieldError) {
+	// In the order of the form, so the summary reads top to bottom.
+	order := func(path string) int {
+		field, _ := placeOf(path)
+		for i, f := range formFields {
+			if f.Path == field {
+				return i
+			}
+		}
+		return len(formFields)
+	}
+	errs = slices.Clone(errs)
+	slices.SortStableFunc(errs, func(a, b *mailbox.FieldError) int { return order(a.Path) - order(b.Path) })
 	for _, fe := range errs {
 		field, label := placeOf(fe.Path)
 		l := fe.Path
@@ -362,6 +388,7 @@ func (a *App) mailboxSave(w http.ResponseWriter, r *http.Request) {
 	if isNew {
 		d.ID = ""
 	}
+	d.Retype = r.PostForm.Get("inbound.credentials.password") != "" || r.PostForm.Get("outbound.credentials.password") != ""
 	p.Data, p.Form = d, v
 
 	m, errs := mailboxFromForm(r.PostForm, id, old)
