@@ -35,8 +35,9 @@ type Engine interface {
 // errProbeUnavailable is returned by engines that cannot probe.
 var errProbeUnavailable = errors.New("helpdesk: connection test not available")
 
-// ProbeResult is the report of a connection test, as label/value rows
-// (labels are protocol terms: "Server", "TLS", "Capabilities" ...).
+// ProbeResult is the report of a connection test, as rows of a catalog key
+// ("probe.server") and a value; a "probe.security" value is a
+// mailbox.Security.
 type ProbeResult struct {
 	Rows     [][2]string
 	Warnings []string
@@ -62,8 +63,10 @@ type SendResult struct {
 	Decision  routing.Decision
 	Expansion workflow.Expansion
 	Subject   string
-	// IDs are the queued messages; empty when Recorded.
-	IDs []string
+	// IDs are the outbox records queued and MessageIDs their Message-IDs;
+	// empty when Recorded.
+	IDs        []string
+	MessageIDs []string
 	// Recorded says the engine only recorded the decision (no sender).
 	Recorded bool
 }
@@ -89,6 +92,8 @@ type ReceivedItem struct {
 	From     string
 	Subject  string
 	Thread   string
+	// Key is the inbound engine's idempotency key of the message.
+	Key string
 }
 
 // QuarantinedItem is a message put aside, with its reason.

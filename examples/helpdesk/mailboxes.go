@@ -439,7 +439,17 @@ func (a *App) putError(p *page, err error) {
 
 func (a *App) probe(r *http.Request, p *page, m *mailbox.Mailbox) *probeView {
 	rep, err := a.engine.Probe(r.Context(), m)
-	v := &probeView{Rows: rep.Rows, Warnings: rep.Warnings}
+	v := &probeView{Warnings: rep.Warnings}
+	for _, row := range rep.Rows {
+		val := row[1]
+		if row[0] == "probe.security" {
+			if val == "" {
+				val = "default"
+			}
+			val = p.T("form.security." + val)
+		}
+		v.Rows = append(v.Rows, [2]string{p.T(row[0]), val})
+	}
 	switch {
 	case err == nil:
 		v.OK = true

@@ -41,6 +41,7 @@ type sendView struct {
 	Invalid   []string
 	Subject   string
 	IDs       []string
+	MsgIDs    []string
 	Recorded  bool
 }
 
@@ -121,7 +122,7 @@ func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
 		f.Vars["Contract"] = ct.Name
 	}
 	res, err := a.engine.Send(r.Context(), c, f)
-	sv := &sendView{OK: err == nil, IDs: res.IDs, Recorded: res.Recorded, Subject: res.Subject}
+	sv := &sendView{OK: err == nil, IDs: res.IDs, MsgIDs: res.MessageIDs, Recorded: res.Recorded, Subject: res.Subject}
 	if res.Decision.Mailbox != nil {
 		sv.Mailbox = res.Decision.Mailbox.Description
 		sv.Rule = res.Decision.Rule.String()
