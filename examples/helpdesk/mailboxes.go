@@ -123,13 +123,14 @@ type mailboxFormData struct {
 }
 
 type probeView struct {
-	OK       bool
-	Message  string
-	Rows     [][2]string
-	Warnings []string
-	Class    string
-	Hint     string
-	Detail   string
+	OK        bool
+	Message   string
+	Rows      [][2]string
+	Warnings  []string
+	Class     string // transport.Class name ("auth")
+	ClassText string
+	Hint      string
+	Detail    string
 }
 
 // PwdHelp is the catalog key of the help under the password fields.
@@ -458,11 +459,14 @@ func (a *App) probe(r *http.Request, p *page, m *mailbox.Mailbox) *probeView {
 		v.Message = p.T("form.test.unavailable")
 	default:
 		v.Message = p.T("form.test.failed")
-		var te *transport.Error
-		if errors.As(err, &te) {
-			v.Class = te.Class.String()
-			v.Hint = te.Hint
+		// The class says what went wrong and what to do, in the page's
+		// language; the library's own (English) text is the detail.
+		v.Class = transport.ClassOf(err).String()
+		if _, ok := catalog[langEN]["class."+v.Class]; !ok {
+			v.Class = "unknown"
 		}
+		v.ClassText = p.T("class." + v.Class)
+		v.Hint = p.T("class." + v.Class + ".hint")
 		v.Detail = err.Error()
 	}
 	return v
