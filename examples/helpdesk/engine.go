@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/workflow"
 )
 
@@ -30,6 +32,17 @@ type Engine interface {
 	// catalog (an inbound mailbox starts or stops being polled).
 	MailboxSaved(m *mailbox.Mailbox)
 	MailboxRemoved(id mailbox.ID)
+}
+
+// engineOptions configure the engines. The zero value is what the command
+// uses by default; tests trust their in-process servers' CA.
+type engineOptions struct {
+	// RootCAs replaces the system roots for IMAP and SMTP (tests).
+	RootCAs *x509.CertPool
+	// Policy refuses addresses mailboxes may not connect to; nil allows
+	// all (mailboxes typed by administrators). transport.PublicOnly suits
+	// mailboxes end users type in.
+	Policy transport.AddressPolicy
 }
 
 // errProbeUnavailable is returned by engines that cannot probe.

@@ -12,7 +12,7 @@ type engines struct {
 	*recordEngine
 }
 
-func startEngines(_ context.Context, cat Catalog, dir workflow.Directory, _ *slog.Logger) (*engines, error) {
+func startEngines(_ context.Context, cat Catalog, dir workflow.Directory, _ *slog.Logger, _ engineOptions) (*engines, error) {
 	return &engines{recordEngine: newRecordEngine(cat, dir)}, nil
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/transport"
 )
 
 func main() {
@@ -49,6 +50,8 @@ type config struct {
 	Postgres string
 	KeyFile  string
 	Verbose  bool
+	// PublicOnly refuses mailbox servers on loopback or private addresses.
+	PublicOnly bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -61,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL URL; when set, the Postgres store is used instead of SQLite")
 	fs.StringVar(&c.KeyFile, "key-file", "", "file holding the 32-byte key that encrypts mailbox passwords, hex (default: helpdesk.key beside -db; created on first run); $HELPDESK_SECRET_KEY overrides it")
 	fs.BoolVar(&c.Verbose, "v", false, "log engine events")
+	fs.BoolVar(&c.PublicOnly, "public-only", false, "refuse mailbox servers on loopback, private or link-local addresses (for mailboxes end users type in)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -95,7 +99,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer closeStore()
 
 	dir := builtinDirectory()
-	eng, err := startEngines(ctx, cat, dir, log)
+	var eo engineOptions
+	if cfg.PublicOnly {
+		eo.Policy = transport.PublicOnly
+	}
+	eng, err := startEngines(ctx, cat, dir, log, eo)
 	if err != nil {
 		return err
 	}
