@@ -70,8 +70,19 @@ func (e *testEnv) do(method, target string, form url.Values, hdr ...string) resp
 	}
 	rec := httptest.NewRecorder()
 	e.app.ServeHTTP(rec, req)
-	return resp{code: rec.Code, body: rec.Body.String(), hdr: rec.Header()}
+	out := rec.Body.String()
+	// A catalog key shown as itself is a missing translation.
+	visible := scriptRE.ReplaceAllString(out, "")
+	if m := rawKeyRE.FindStringSubmatch(visible); m != nil {
+		e.t.Errorf("%s %s shows the untranslated key %q", method, target, m[1])
+	}
+	return resp{code: rec.Code, body: out, hdr: rec.Header()}
 }
+
+var (
+	scriptRE = regexp.MustCompile(`(?s)<script.*?</script>`)
+	rawKeyRE = regexp.MustCompile(`(?:^|[^\w.@/-])((?:app|nav|lang|common|kind|mailboxes|form|err|rule|health|contracts|wf|resolve|messages|probe|class)\.[a-zA-Z_][\w.-]*)`)
+)
 
 // fieldErrors returns the text of the errors shown under a field.
 func fieldErrors(body, path string) []string {
