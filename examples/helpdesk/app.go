@@ -49,6 +49,7 @@ type App struct {
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	mux    *http.ServeMux
+	csrf   *http.CrossOriginProtection
 
 	mu   sync.Mutex
 	step url.Values // the email step being edited
@@ -70,7 +71,7 @@ func NewApp(cat Catalog, engine Engine, dir *directory, log *slog.Logger) (*App,
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cat: cat, engine: engine, dir: dir, msgs: msgs, log: log, mux: http.NewServeMux()}
+	a := &App{cat: cat, engine: engine, dir: dir, msgs: msgs, log: log, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
 	if err := a.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -81,7 +82,9 @@ func NewApp(cat Catalog, engine Engine, dir *directory, log *slog.Logger) (*App,
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	a.mux.ServeHTTP(w, r)
+	w.Header().Set("X-Frame-Options", "DENY")
+	// Forms change settings: refuse cross-site POSTs (CSRF).
+	a.csrf.Handler(a.mux).ServeHTTP(w, r)
 }
 
 func (a *App) routes() {

@@ -552,3 +552,14 @@ func TestKeyFileCreatedPrivateAndReused(t *testing.T) {
 		t.Fatal("bad key accepted")
 	}
 }
+
+func TestCrossSiteFormPostRefused(t *testing.T) {
+	e := newTestEnv(t, nil)
+	r := e.do("POST", "/mailboxes/new", outboundForm(), "Sec-Fetch-Site", "cross-site")
+	if r.code != http.StatusForbidden || len(e.cat.Mailboxes()) != 0 {
+		t.Fatalf("cross-site POST: %d, %d mailboxes", r.code, len(e.cat.Mailboxes()))
+	}
+	if r = e.do("POST", "/mailboxes/new", outboundForm(), "Sec-Fetch-Site", "same-origin"); r.code != http.StatusSeeOther {
+		t.Fatalf("same-origin POST: %d", r.code)
+	}
+}
