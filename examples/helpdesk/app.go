@@ -49,7 +49,7 @@ type App struct {
 	log    *slog.Logger
 	pages  map[string]*template.Template
 	mux    *http.ServeMux
-	csrf   *http.CrossOriginProtection
+	h      http.Handler
 
 	mu   sync.Mutex
 	step url.Values // the email step being edited
@@ -71,7 +71,9 @@ func NewApp(cat Catalog, engine Engine, dir *directory, log *slog.Logger) (*App,
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cat: cat, engine: engine, dir: dir, msgs: msgs, log: log, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
+	a := &App{cat: cat, engine: engine, dir: dir, msgs: msgs, log: log, mux: http.NewServeMux()}
+	// Forms change settings: refuse cross-site POSTs (CSRF).
+	a.h = http.NewCrossOriginProtection().Handler(a.mux)
 	if err := a.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -83,8 +85,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
-	// Forms change settings: refuse cross-site POSTs (CSRF).
-	a.csrf.Handler(a.mux).ServeHTTP(w, r)
+	a.h.ServeHTTP(w, r)
 }
 
 func (a *App) routes() {
