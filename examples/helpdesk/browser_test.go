@@ -174,13 +174,13 @@ func TestBrowserFlow(t *testing.T) {
 	if err != nil || len(offered) != 1 || offered[0] != string(out.ID) {
 		t.Fatalf("outbound mailboxes offered %q (%v), want only %s", offered, err, out.ID)
 	}
-	do("save the contract",
+	do("fill the contract",
 		chromedp.SendKeys(css("#f-name"), "ACME Ltda"),
 		chromedp.SetValue(css("#f-outbound-mailbox"), string(out.ID)),
 		chromedp.Click(css(`input[name="inbound_mailboxes"][value="`+string(in.ID)+`"]`)),
-		chromedp.Click(css("#save")),
-		chromedp.WaitVisible(css("#contracts")),
 	)
+	screenshot(t, ctx, shots, "contract")
+	do("save the contract", chromedp.Click(css("#save")), chromedp.WaitVisible(css("#contracts")))
 	cs := e.cat.Contracts()
 	if len(cs) != 1 || cs[0].OutboundMailbox != out.ID || len(cs[0].InboundMailboxes) != 1 {
 		t.Fatalf("contracts %+v", cs)
