@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
 )
 
 // chromiumPath finds the browser the test drives.
@@ -85,9 +87,58 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	}
 }
 
+// mailServers are the in-process servers the mailboxes of the browser
+// test point at.
+type mailServers struct {
+	smtp *mailtest.SMTPServer
+}
+
+func newMailServers(t *testing.T) *mailServers {
+	t.Helper()
+	sm, err := mailtest.NewSMTPServer(mailtest.SMTPOptions{Users: map[string]string{"mailer": "smtp-password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sm.Close() })
+	return &mailServers{smtp: sm}
+}
+
+// newEngineEnv is the helpdesk with the real engines over a SQLite store.
+func newEngineEnv(t *testing.T) *testEnv {
+	t.Helper()
+	e := newTestEnv(t, nil)
+	eng, err := newEngines(context.Background(), e.cat, e.app.dir, nil, engineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	e.app.engine = eng
+	return e
+}
+
+// reloadUntil reloads the page until sel's text contains want (the engines
+// work in the background); the test's context bounds the wait.
+func reloadUntil(t *testing.T, ctx context.Context, sel, want string) string {
+	t.Helper()
+	var last string
+	for ctx.Err() == nil {
+		if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+		last, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.AtLeast(0)))
+		if strings.Contains(last, want) {
+			return last
+		}
+		_ = chromedp.Do(ctx, chromedp.Sleep(100*time.Millisecond))
+	}
+	t.Fatalf("%s never showed %q; last: %q", sel, want, last)
+	return ""
+}
+
 func TestBrowserFlow(t *testing.T) {
 	ctx := newBrowser(t)
-	e := newTestEnv(t, nil)
+	ms := newMailServers(t)
+	e := newEngineEnv(t)
 	srv := httptest.NewServer(e.app)
 	t.Cleanup(srv.Close)
 	shots := t.TempDir()
@@ -136,7 +187,7 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("summary %q", got)
 	}
 	screenshot(t, ctx, shots, "mailbox-errors")
-	do("fix the description and save",
+	do("save the inbound mailbox",
 		chromedp.SendKeys(css("#f-description"), "Support inbox"),
 		chromedp.SendKeys(css("#f-inbound-credentials-password"), "imap-password"),
 		chromedp.Click(css("#save")),
@@ -153,12 +204,24 @@ func TestBrowserFlow(t *testing.T) {
 		chromedp.WaitVisible(css("#kind-outbound")),
 		chromedp.Click(css("#kind-outbound")),
 		chromedp.SendKeys(css("#f-description"), "ACME outgoing"),
-		chromedp.SendKeys(css("#f-outbound-server-host"), "smtp.acme.example"),
-		chromedp.SendKeys(css("#f-outbound-server-port"), "587"),
+		chromedp.SendKeys(css("#f-outbound-server-host"), ms.smtp.Host()),
+		chromedp.SendKeys(css("#f-outbound-server-port"), strconv.Itoa(ms.smtp.Port())),
+		chromedp.SetValue(css("#f-outbound-server-security"), "plaintext"),
+		chromedp.Click(css("#f-outbound-server-allow-plaintext")),
 		chromedp.SendKeys(css("#f-outbound-credentials-username"), "mailer"),
-		chromedp.SendKeys(css("#f-outbound-credentials-password"), "smtp-password"),
+		chromedp.SendKeys(css("#f-outbound-credentials-password"), "wrong-password"),
 		chromedp.SendKeys(css("#f-outbound-from-name"), "ACME Support"),
 		chromedp.SendKeys(css("#f-outbound-from-address"), "support@acme.example"),
+		chromedp.Click(css("#test-connection")),
+		chromedp.WaitVisible(css("#probe-result")),
+	)
+	// A wrong password: the probe's classified error and its hint.
+	if got := text("#probe-result"); !strings.Contains(got, "Connection test failed.") || !strings.Contains(got, "auth") {
+		t.Fatalf("outbound probe with a wrong password: %q", got)
+	}
+	screenshot(t, ctx, shots, "probe")
+	do("save the outbound mailbox with the right password",
+		chromedp.SendKeys(css("#f-outbound-credentials-password"), "smtp-password"),
 		chromedp.Click(css("#save")),
 		chromedp.WaitVisible(css("#mailboxes")),
 	)
@@ -201,11 +264,25 @@ func TestBrowserFlow(t *testing.T) {
 	if got := text("#decision-mailbox"); got != "ACME outgoing" {
 		t.Fatalf("mailbox %q", got)
 	}
+	if got := text("#queued-ids"); got == "" {
+		t.Fatal("no queued message IDs shown")
+	}
 	screenshot(t, ctx, shots, "workflow")
 
-	// It is listed under the contract on the Messages page.
-	do("open the messages", chromedp.Navigate(u("/messages")), chromedp.WaitVisible(css(`section[data-contract="`+string(ct.ID)+`"]`)))
-	got := text(`section[data-contract="` + string(ct.ID) + `"] table.sent`)
+	// The SMTP server receives it.
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	msgs, err := ms.smtp.WaitMessages(wctx, 1)
+	if err != nil || len(msgs) == 0 {
+		t.Fatalf("SMTP server got nothing: %v", err)
+	}
+	if !strings.Contains(string(msgs[0].Data), "[#REQ-1001]") {
+		t.Fatalf("sent message lacks the thread token:\n%s", msgs[0].Data)
+	}
+	// It is listed under the contract on the Messages page, sent.
+	sec := `section[data-contract="` + string(ct.ID) + `"]`
+	do("open the messages", chromedp.Navigate(u("/messages")), chromedp.WaitVisible(css(sec)))
+	got := reloadUntil(t, wctx, sec+" table.sent", "sent")
 	if !strings.Contains(got, "Request 1001 opened") || !strings.Contains(got, "ana.souza@cliente.example") {
 		t.Fatalf("sent messages of the contract: %q", got)
 	}
