@@ -235,6 +235,15 @@ func (p *page) Invalid(path string) string {
 	return "invalid"
 }
 
+// Health names a health state; a state this version does not know shows
+// as the engine names it.
+func (p *page) Health(state string) string {
+	if _, ok := catalog[langEN]["health."+state]; !ok {
+		return state
+	}
+	return p.T("health." + state)
+}
+
 // SwitchURL is the current page in another language.
 func (p *page) SwitchURL(lang string) string {
 	return p.Path + "?lang=" + url.QueryEscape(lang)
