@@ -90,17 +90,24 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 // mailServers are the in-process servers the mailboxes of the browser
 // test point at.
 type mailServers struct {
+	imap *mailtest.IMAPServer
 	smtp *mailtest.SMTPServer
 }
 
 func newMailServers(t *testing.T) *mailServers {
 	t.Helper()
+	im, err := mailtest.NewIMAPServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { im.Close() })
+	im.AddUser("support", "imap-password")
 	sm, err := mailtest.NewSMTPServer(mailtest.SMTPOptions{Users: map[string]string{"mailer": "smtp-password"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	return &mailServers{smtp: sm}
+	return &mailServers{imap: im, smtp: sm}
 }
 
 // newEngineEnv is the helpdesk with the real engines over a SQLite store.
@@ -170,8 +177,13 @@ func TestBrowserFlow(t *testing.T) {
 	if err != nil || !hidden {
 		t.Fatalf("outbound fieldset not hidden for an inbound mailbox (%v)", err)
 	}
+	// The in-process servers speak plaintext: the form needs the explicit
+	// opt-in.
 	fillInbound := []chromedp.Action[chromedp.Void]{
-		chromedp.SendKeys(css("#f-inbound-server-host"), "imap.acme.example"),
+		chromedp.SendKeys(css("#f-inbound-server-host"), ms.imap.Host()),
+		chromedp.SendKeys(css("#f-inbound-server-port"), strconv.Itoa(ms.imap.Port())),
+		chromedp.SetValue(css("#f-inbound-server-security"), "plaintext"),
+		chromedp.Click(css("#f-inbound-server-allow-plaintext")),
 		chromedp.SendKeys(css("#f-inbound-credentials-username"), "support"),
 		chromedp.SendKeys(css("#f-inbound-credentials-password"), "imap-password"),
 	}
@@ -187,8 +199,18 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("summary %q", got)
 	}
 	screenshot(t, ctx, shots, "mailbox-errors")
-	do("save the inbound mailbox",
+	// Test the connection: the IMAP probe logs in and reports the folder.
+	do("test the inbound connection",
 		chromedp.SendKeys(css("#f-description"), "Support inbox"),
+		chromedp.SendKeys(css("#f-inbound-credentials-password"), "imap-password"),
+		chromedp.Click(css("#test-connection")),
+		chromedp.WaitVisible(css("#probe-result")),
+	)
+	if got := text("#probe-result"); !strings.Contains(got, "Connection test succeeded.") || !strings.Contains(got, "INBOX") {
+		t.Fatalf("inbound probe: %q", got)
+	}
+	screenshot(t, ctx, shots, "probe-imap")
+	do("save the inbound mailbox",
 		chromedp.SendKeys(css("#f-inbound-credentials-password"), "imap-password"),
 		chromedp.Click(css("#save")),
 		chromedp.WaitVisible(css("#mailboxes")),
@@ -269,7 +291,7 @@ func TestBrowserFlow(t *testing.T) {
 	}
 	screenshot(t, ctx, shots, "workflow")
 
-	// The SMTP server receives it.
+	// The SMTP server receives it, and the customer answers.
 	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer wcancel()
 	msgs, err := ms.smtp.WaitMessages(wctx, 1)
@@ -279,12 +301,26 @@ func TestBrowserFlow(t *testing.T) {
 	if !strings.Contains(string(msgs[0].Data), "[#REQ-1001]") {
 		t.Fatalf("sent message lacks the thread token:\n%s", msgs[0].Data)
 	}
-	// It is listed under the contract on the Messages page, sent.
+	reply := "From: Ana Souza <ana.souza@cliente.example>\r\nTo: support@acme.example\r\n" +
+		"Subject: Re: Request 1001 opened [#REQ-1001]\r\nMessage-ID: <reply-1@cliente.example>\r\n\r\nStill jammed.\r\n"
+	if _, err := ms.imap.Append("support", "INBOX", []byte(reply)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Both are listed under the contract on the Messages page: the message
+	// sent, and the reply matched to request 1001.
 	sec := `section[data-contract="` + string(ct.ID) + `"]`
 	do("open the messages", chromedp.Navigate(u("/messages")), chromedp.WaitVisible(css(sec)))
 	got := reloadUntil(t, wctx, sec+" table.sent", "sent")
 	if !strings.Contains(got, "Request 1001 opened") || !strings.Contains(got, "ana.souza@cliente.example") {
 		t.Fatalf("sent messages of the contract: %q", got)
+	}
+	got = reloadUntil(t, wctx, sec+" table.received", "Re: Request 1001")
+	if !strings.Contains(got, "ana.souza@cliente.example") {
+		t.Fatalf("received messages of the contract: %q", got)
+	}
+	if got := text(sec + " table.received td.thread"); got != "1001" {
+		t.Fatalf("reply matched to request %q, want 1001", got)
 	}
 	screenshot(t, ctx, shots, "messages")
 

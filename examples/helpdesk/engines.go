@@ -2,27 +2,36 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/transport/smtp"
 	"github.com/correio-dev/correio/workflow"
 )
 
-// engines wires correio's engines for the helpdesk: an outbound Sender
-// delivering what the email step enqueues, with a Runner that resolves,
-// expands and renders the step.
+// engines wires correio's engines for the helpdesk: an inbound Poller
+// reading every inbound mailbox of the catalog and handing messages to the
+// helpdesk, and an outbound Sender delivering what the email step
+// enqueues, with a Runner that resolves, expands and renders the step.
 //
-// The outbox lives in memory here (store/memory), so a restart forgets the
-// queue; a production host plugs a durable adapter of outbound.Outbox in
-// its place.
+// The outbox and the poller's state live in memory here (store/memory), so
+// a restart forgets the queue and reads the inboxes again (the poller's
+// keys make a host's idempotent handler see no duplicate); a production
+// host plugs durable adapters of outbound.Outbox and inbound.Store in
+// their place.
 type engines struct {
 	cat    Catalog
 	log    *slog.Logger
@@ -31,6 +40,14 @@ type engines struct {
 	sender *outbound.Sender
 	runner *outbound.Runner
 	cancel context.CancelFunc
+
+	imapCfg *imap.Config
+	inStore *memory.InboundStore
+	poller  *inbound.Poller
+	done    chan struct{}
+
+	mu       sync.Mutex
+	received []ReceivedItem
 }
 
 func startEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log *slog.Logger, o engineOptions) (*engines, error) {
@@ -46,6 +63,13 @@ func newEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log *s
 		cat:    cat,
 		log:    log,
 		outbox: memory.NewOutbox(),
+
+		inStore: memory.NewInboundStore(),
+		done:    make(chan struct{}),
+	}
+	e.imapCfg = &imap.Config{Net: netw, Timeout: 30 * time.Second, Logger: log}
+	if o.RootCAs != nil {
+		e.imapCfg.TLSConfig = &tls.Config{RootCAs: o.RootCAs}
 	}
 	e.smtpTr = smtp.New(smtp.Options{Net: netw, RootCAs: o.RootCAs, CommandTimeout: 30 * time.Second, Logger: log})
 	sender, err := outbound.New(outbound.Options{
@@ -62,25 +86,84 @@ func newEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log *s
 	}
 	e.sender = sender
 	e.runner = &outbound.Runner{Resolver: routing.NewResolver(cat), Directory: dir, Sender: sender}
+	poller, err := inbound.New(inbound.Options{
+		Store:   e.inStore,
+		Handler: inbound.HandlerFunc(e.handle),
+		Catalog: cat,
+		Sent:    e.outbox,
+		IMAP:    e.imapCfg,
+		Logger:  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.poller = poller
+	for _, m := range cat.Mailboxes() {
+		if m.Kind == mailbox.Inbound {
+			if err := poller.Add(m); err != nil {
+				return nil, err
+			}
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
 	if err := sender.Start(runCtx); err != nil {
 		cancel()
 		return nil, err
 	}
+	go func() {
+		defer close(e.done)
+		_ = poller.Run(runCtx)
+	}()
 	return e, nil
 }
 
-// Close stops the sender (a message in flight is finished or released).
+// Close stops the poller (in-flight hand-offs finish) and the sender (a
+// message in flight is finished or released).
 func (e *engines) Close() {
 	e.cancel()
+	<-e.done
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = e.sender.Stop(ctx)
 }
 
-func (e *engines) MailboxSaved(*mailbox.Mailbox) {}
-func (e *engines) MailboxRemoved(mailbox.ID)     {}
+// handle is the helpdesk's inbound.Handler: a real host creates a ticket
+// or a comment here, in its own transaction, keyed by d.Key so a repeated
+// hand-off changes nothing.
+func (e *engines) handle(_ context.Context, d *inbound.Delivery) error {
+	it := ReceivedItem{At: time.Now(), Contract: d.Contract, Mailbox: d.Mailbox.ID, Subject: d.Message.Subject, Key: d.Key}
+	if len(d.Message.From) > 0 {
+		it.From = d.Message.From[0].String()
+	}
+	if d.Thread != nil {
+		it.Thread = d.Thread.Ref.Thread
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.received {
+		if r.Key == d.Key {
+			return nil
+		}
+	}
+	e.received = append(e.received, it)
+	return nil
+}
+
+// MailboxSaved starts (or restarts with the new settings) the polling of
+// an inbound mailbox; the sender reads outbound settings at every batch.
+func (e *engines) MailboxSaved(m *mailbox.Mailbox) {
+	if m.Kind == mailbox.Inbound {
+		if err := e.poller.Add(m); err != nil {
+			e.log.Error("poller add", "mailbox", m.ID, "err", err)
+		}
+		return
+	}
+	e.poller.Remove(m.ID) // it may have been inbound before
+}
+
+// MailboxRemoved stops polling a removed mailbox.
+func (e *engines) MailboxRemoved(id mailbox.ID) { e.poller.Remove(id) }
 
 func (e *engines) Probe(ctx context.Context, m *mailbox.Mailbox) (ProbeResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -88,7 +171,27 @@ func (e *engines) Probe(ctx context.Context, m *mailbox.Mailbox) (ProbeResult, e
 	var res ProbeResult
 	switch m.Kind {
 	case mailbox.Inbound:
-		return res, errProbeUnavailable
+		rep, err := imap.Probe(ctx, e.imapCfg, m)
+		res.Rows = [][2]string{{"probe.server", rep.Server}, {"probe.security", string(rep.Security)}, {"probe.folder", rep.Folder}}
+		if err == nil {
+			var caps []string
+			for _, c := range []struct {
+				on   bool
+				name string
+			}{{rep.Caps.Idle, "IDLE"}, {rep.Caps.Move, "MOVE"}, {rep.Caps.UIDPlus, "UIDPLUS"}, {rep.Caps.CondStore, "CONDSTORE"}} {
+				if c.on {
+					caps = append(caps, c.name)
+				}
+			}
+			res.Rows = append(res.Rows,
+				[2]string{"probe.messages", fmt.Sprint(rep.Messages)},
+				[2]string{"probe.unseen", fmt.Sprint(rep.Unseen)},
+				[2]string{"probe.uidvalidity", fmt.Sprint(rep.UIDValidity)},
+				[2]string{"probe.caps", strings.Join(caps, " ")},
+				[2]string{"probe.time", rep.Elapsed.Round(time.Millisecond).String()})
+		}
+		res.Warnings = rep.Warnings
+		return res, err
 	case mailbox.Outbound:
 		rep, err := e.smtpTr.Probe(ctx, m)
 		res.Rows = [][2]string{{"probe.server", rep.Server}, {"probe.security", string(rep.Security)}}
@@ -111,6 +214,9 @@ func (e *engines) Probe(ctx context.Context, m *mailbox.Mailbox) (ProbeResult, e
 
 func (e *engines) Health(ctx context.Context) map[mailbox.ID]HealthView {
 	out := map[mailbox.ID]HealthView{}
+	for _, h := range e.poller.HealthAll() {
+		out[h.Mailbox] = HealthView{State: string(h.State), Detail: h.LastError}
+	}
 	hs, err := e.sender.HealthAll(ctx)
 	if err != nil {
 		e.log.Error("health", "err", err)
@@ -157,6 +263,18 @@ func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
 			it.To = append(it.To, rc.Address.Address)
 		}
 		log.Sent = append(log.Sent, it)
+	}
+	e.mu.Lock()
+	log.Received = slices.Clone(e.received)
+	e.mu.Unlock()
+	for _, m := range e.cat.Mailboxes() {
+		if m.Kind != mailbox.Inbound {
+			continue
+		}
+		owner, _ := e.cat.InboundOwner(m.ID)
+		for _, q := range e.inStore.Quarantined(m.ID) {
+			log.Quarantined = append(log.Quarantined, QuarantinedItem{At: q.At, Contract: owner, Mailbox: m.ID, Reason: q.Reason, Size: q.Size, Key: q.Key})
+		}
 	}
 	return log, nil
 }

@@ -63,3 +63,29 @@ func TestTestConnectionRespectsAddressPolicy(t *testing.T) {
 		t.Fatalf("the probe connected %d times despite the policy", n)
 	}
 }
+
+func TestTestConnectionInboundProbe(t *testing.T) {
+	ms := newMailServers(t)
+	e := newEngineEnv(t)
+	if _, err := ms.imap.Append("support", "INBOX", []byte("From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{
+		"action": {"test"}, "description": {"In"}, "kind": {"inbound"},
+		"inbound.server.host": {ms.imap.Host()}, "inbound.server.port": {strconv.Itoa(ms.imap.Port())},
+		"inbound.server.security": {"plaintext"}, "inbound.server.allow_plaintext": {"on"},
+		"inbound.credentials.username": {"support"}, "inbound.credentials.password": {"imap-password"},
+	}
+	r := e.do("POST", "/mailboxes/new", form, "Accept-Language", "pt-BR")
+	if !strings.Contains(r.body, "Teste de conexão bem-sucedido.") || !strings.Contains(r.body, "<dt>Mensagens</dt><dd>1</dd>") {
+		t.Fatalf("IMAP probe report missing:\n%s", r.body)
+	}
+	form.Set("inbound.folder", "Nope")
+	r = e.do("POST", "/mailboxes/new", form)
+	if !strings.Contains(r.body, "Connection test failed.") {
+		t.Fatalf("missing folder not reported:\n%s", r.body)
+	}
+	if len(e.cat.Mailboxes()) != 0 {
+		t.Fatal("a test saved the mailbox")
+	}
+}
