@@ -330,8 +330,8 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("pt-BR title %q", got)
 	}
 	do("mailboxes in pt-BR", chromedp.Navigate(u("/mailboxes")), chromedp.WaitVisible(css("#mailboxes")))
-	if got := text("#mailboxes"); !strings.Contains(got, "Entrada") || !strings.Contains(got, "Saída") {
-		t.Fatalf("pt-BR list %q", got)
+	if got := text("#mailboxes"); !strings.Contains(got, "Entrada") || !strings.Contains(got, "Saída") || !strings.Contains(got, "OK") {
+		t.Fatalf("pt-BR list (with the outbound mailbox's health OK) %q", got)
 	}
 	screenshot(t, ctx, shots, "mailboxes-pt")
 	t.Log("screenshots in", shots, fmt.Sprintf("and %s/helpdesk-*.png", os.TempDir()))
