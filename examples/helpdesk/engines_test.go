@@ -4,10 +4,14 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -87,5 +91,84 @@ func TestTestConnectionInboundProbe(t *testing.T) {
 	}
 	if len(e.cat.Mailboxes()) != 0 {
 		t.Fatal("a test saved the mailbox")
+	}
+}
+
+// waitPage reloads a page until it contains want; the deadline bounds the
+// wait for the engines' background work.
+func waitPage(t *testing.T, e *testEnv, target, want string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for {
+		r := e.do("GET", target, nil)
+		if strings.Contains(r.body, want) {
+			return r.body
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never showed %q:\n%s", target, want, r.body)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestReceivedAndQuarantinedListedByContract(t *testing.T) {
+	ms := newMailServers(t)
+	e := newEngineEnv(t)
+	ctx := context.Background()
+	in := &mailbox.Mailbox{ID: "mb-in", Description: "Support inbox", Kind: mailbox.Inbound, Enabled: true,
+		Inbound: &mailbox.InboundSettings{
+			Server:         mailbox.Server{Host: ms.imap.Host(), Port: ms.imap.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+			Credentials:    mailbox.Credentials{Username: "support", Password: mailbox.NewSecret("imap-password")},
+			MaxMessageSize: 400,
+		}}
+	if err := e.cat.PutMailbox(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cat.PutContract(ctx, &contract.Contract{ID: "ct-acme", Name: "ACME", InboundMailboxes: []mailbox.ID{in.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	e.app.engine.MailboxSaved(in)
+	small := "From: Bia <bia@cliente.example>\r\nSubject: Printer again\r\nMessage-ID: <s1@cliente.example>\r\n\r\nHi\r\n"
+	big := "From: Bia <bia@cliente.example>\r\nSubject: Huge\r\nMessage-ID: <b1@cliente.example>\r\n\r\n" + strings.Repeat("x", 1000) + "\r\n"
+	for _, m := range []string{small, big} {
+		if _, err := ms.imap.Append("support", "INBOX", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := waitPage(t, e, "/messages", "Printer again")
+	sec := regexp.MustCompile(`(?s)<section class="contract card" data-contract="ct-acme".*?</section>`).FindString(body)
+	if !strings.Contains(sec, "Printer again") || !strings.Contains(sec, "bia@cliente.example") {
+		t.Fatalf("received message not under its contract:\n%s", sec)
+	}
+	body = waitPage(t, e, "/messages", "Support inbox</td><td>")
+	q := regexp.MustCompile(`(?s)<section class="card" id="quarantine".*?</section>`).FindString(body)
+	if !strings.Contains(q, "Support inbox") || strings.Contains(q, tr(langEN, "messages.quarantine.empty")) {
+		t.Fatalf("oversized message not listed in quarantine:\n%s", q)
+	}
+	// The list shows the inbound mailbox's health from the poller.
+	r := e.do("GET", "/mailboxes", nil)
+	if strings.Contains(regexp.MustCompile(`(?s)<tr data-mailbox="mb-in">.*?</tr>`).FindString(r.body), `health-unknown`) {
+		t.Fatal("inbound mailbox health unknown")
+	}
+}
+
+func TestKindChangeOfAMailboxInUseRefusedBesideKind(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.do("POST", "/mailboxes/new", outboundForm())
+	out := e.mailboxByDescription("ACME outgoing")
+	e.do("POST", "/mailboxes/"+string(out.ID)+"/system", url.Values{})
+	if id, _ := e.cat.SystemMailbox(); id != out.ID {
+		t.Fatal("system mailbox not set")
+	}
+	form := inboundForm()
+	form.Set("description", "ACME outgoing")
+	r := e.do("POST", "/mailboxes/"+string(out.ID), form)
+	if got := fieldErrors(r.body, "kind"); len(got) != 1 || !strings.Contains(got[0], "The kind cannot change while the mailbox is used") {
+		t.Fatalf("kind errors %q", got)
+	}
+	if m, _ := e.cat.Mailbox(out.ID); m.Kind != mailbox.Outbound {
+		t.Fatal("kind changed")
 	}
 }
