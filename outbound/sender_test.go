@@ -451,8 +451,10 @@ func TestIsolationBlackholedAmongTen(t *testing.T) {
 	for i := 1; i < 10; i++ {
 		wait(t, servers[i], perBox)
 	}
-	if servers[0].Stalled() == 0 {
-		t.Fatal("the blackholed server holds no pending attempt")
+	for deadline := time.Now().Add(10 * time.Second); servers[0].Stalled() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the blackholed server holds no pending attempt")
+		}
 	}
 	for _, id := range stuck {
 		if r := h.record(id); r.State != outbound.Queued || r.Attempts != 0 {
