@@ -514,7 +514,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	case "CRAM-MD5":
 		return &cramServer{users: users, check: check, domain: ss.s.srv.Domain}, nil
 	case "XOAUTH2":
-		return &xoauth2Server{check: func(user, token string) error {
+		return &smtpXOAUTH2{check: func(user, token string) error {
 			want, ok := ss.s.opts.Tokens[user]
 			return check(user, ok && token != "" && hmac.Equal([]byte(want), []byte(token)))
 		}}, nil
@@ -571,22 +571,13 @@ func (c *cramServer) Next(resp []byte) ([]byte, bool, error) {
 	return nil, true, c.check(user, known && hmac.Equal([]byte(want), []byte(digest)))
 }
 
-type xoauth2Server struct {
+type smtpXOAUTH2 struct {
 	check func(user, token string) error
 }
 
-func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
+func (x *smtpXOAUTH2) Next(resp []byte) ([]byte, bool, error) {
 	if resp == nil {
 		return []byte{}, false, nil
 	}
-	var user, token string
-	for _, kv := range strings.Split(string(resp), "\x01") {
-		if v, ok := strings.CutPrefix(kv, "user="); ok {
-			user = v
-		}
-		if v, ok := strings.CutPrefix(kv, "auth=Bearer "); ok {
-			token = v
-		}
-	}
-	return nil, true, x.check(user, token)
+	return nil, true, x.check(parseXOAUTH2(resp))
 }

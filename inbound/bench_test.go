@@ -1,0 +1,410 @@
+package inbound_test
+
+// Benchmarks (not run by `go test` without -bench). Figures are in
+// BENCHMARKS.md at the repository root, with the command to reproduce them.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	gomessage "github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset"
+
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/message"
+	"github.com/correio-dev/correio/store/memory"
+	imapt "github.com/correio-dev/correio/transport/imap"
+)
+
+// sample returns a ~5.6 KB multipart message: an iso-8859-1
+// quoted-printable text part and one base64 attachment.
+func sample(i int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: =?iso-8859-1?q?Jos=E9_Gon=E7alves?= <jose%d@example.com>\r\nTo: support@helpdesk.example\r\n", i%50)
+	fmt.Fprintf(&b, "Subject: =?iso-8859-1?q?Impressora_n=E3o_funciona_n=BA_%d?=\r\nMessage-ID: <bench-%d@example.com>\r\n", i, i)
+	b.WriteString("Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n")
+	b.WriteString("--b1\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	for range 28 {
+		b.WriteString("Ol=E1, a impressora do escrit=F3rio n=E3o imprime desde ontem. Obrigado!\r\n")
+	}
+	b.WriteString("\r\n--b1\r\nContent-Type: application/pdf; name=\"relat=F3rio.pdf\"\r\nContent-Disposition: attachment; filename*=iso-8859-1''relat%F3rio.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	att := bytes.Repeat([]byte{0x25, 0x50, 0x44, 0x46, 0x2d, 0x31, 0x2e, 0x34, byte(i)}, 300)
+	enc := base64.StdEncoding.EncodeToString(att)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--b1--\r\n")
+	return b.Bytes()
+}
+
+func benchServer(b *testing.B, user string, n int) *mailtest.IMAPServer {
+	srv, err := mailtest.NewIMAPServer(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	srv.AddUser(user, "pw-"+user)
+	for i := range n {
+		srv.Append(user, "INBOX", sample(i))
+	}
+	return srv
+}
+
+const ingestN = 2000
+
+// ingestPoller runs the Poller over a fresh server of ingestN messages
+// and returns the time from Run to the last hand-off.
+func ingestPoller(b *testing.B, post mailbox.PostAction, noClassify bool) time.Duration {
+	if noClassify {
+		defer inbound.SetClassify(func(*message.Message, message.ClassifyOptions) message.Classification {
+			return message.Classification{AutoAnswerAllowed: true}
+		})()
+	}
+	srv := benchServer(b, "support", ingestN)
+	defer srv.Close()
+	m := mb("support", "support", srv.Host(), srv.Port())
+	m.Inbound.PostAction = post
+	var n atomic.Int64
+	done := make(chan struct{})
+	p, _ := inbound.New(inbound.Options{
+		Store: memory.NewInboundStore(),
+		Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
+			if n.Add(1) == ingestN {
+				close(done)
+			}
+			return nil
+		}),
+	})
+	p.Add(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t0 := time.Now()
+	go p.Run(ctx)
+	<-done
+	return time.Since(t0)
+}
+
+// ingestRaw is the baseline: go-imap's client, one bulk UID FETCH
+// BODY.PEEK[] streamed into go-message.
+func ingestRaw(b *testing.B) time.Duration {
+	srv := benchServer(b, "support", ingestN)
+	defer srv.Close()
+	t0 := time.Now()
+	c, err := imapclient.DialInsecure(srv.Addr, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.Login("support", "pw-support").Wait()
+	c.Select("INBOX", nil).Wait()
+	var set imap.UIDSet
+	set.AddRange(1, 0)
+	cmd := c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	got := 0
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			if body, ok := item.(imapclient.FetchItemDataBodySection); ok {
+				rawParse(b, body.Literal)
+				got++
+			}
+		}
+	}
+	if err := cmd.Close(); err != nil || got != ingestN {
+		b.Fatalf("raw fetch: %d %v", got, err)
+	}
+	d := time.Since(t0)
+	c.Logout().Wait()
+	return d
+}
+
+// BenchmarkIngest hands 2,000 messages of about 5.6 KB (multipart,
+// iso-8859-1, one attachment) off through the Poller with a no-op handler
+// and the memory store, and in the same iteration fetches them with raw
+// go-imap + go-message; the variants run interleaved so machine noise hits
+// them alike. Reported: messages per second of each variant and the ratio
+// poller/raw. "noclassify" replaces message.Classify by a constant to show
+// the engine's own cost.
+func BenchmarkIngest(b *testing.B) {
+	if len(sample(1)) < 5000 || len(sample(1)) > 6500 {
+		b.Fatalf("sample is %d bytes", len(sample(1)))
+	}
+	type variant struct {
+		name       string
+		post       mailbox.PostAction
+		noClassify bool
+		total      time.Duration
+	}
+	vs := []*variant{{name: "keep-noclassify", post: mailbox.PostKeep, noClassify: true}, {name: "seen-noclassify", post: mailbox.PostSeen, noClassify: true},
+		{name: "keep", post: mailbox.PostKeep}, {name: "seen", post: mailbox.PostSeen}}
+	var raw time.Duration
+	b.ResetTimer()
+	for range b.N {
+		runtime.GC()
+		raw += ingestRaw(b)
+		for _, v := range vs {
+			runtime.GC()
+			v.total += ingestPoller(b, v.post, v.noClassify)
+		}
+	}
+	rate := func(d time.Duration) float64 { return float64(ingestN*b.N) / d.Seconds() }
+	b.ReportMetric(rate(raw), "raw-msgs/s")
+	for _, v := range vs {
+		b.ReportMetric(rate(v.total), v.name+"-msgs/s")
+		b.ReportMetric(raw.Seconds()/v.total.Seconds(), v.name+"-ratio")
+	}
+}
+
+// rawParse reads a message with go-message as is: headers decoded, every
+// part's body decoded and read.
+func rawParse(b *testing.B, r io.Reader) {
+	e, err := gomessage.Read(r)
+	if err != nil && !gomessage.IsUnknownCharset(err) {
+		b.Fatal(err)
+	}
+	_, _, _ = e.Header.ContentType()
+	_ = e.Header.Get("Subject")
+	if mr := e.MultipartReader(); mr != nil {
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				break
+			}
+			io.Copy(io.Discard, p.Body)
+		}
+		return
+	}
+	io.Copy(io.Discard, e.Body)
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIdleMailboxes keeps 1,000 mailboxes in IDLE on one server (in a
+// helper process, so only the poller's side is measured) and reports
+// goroutines and heap per mailbox and the CPU of an idle minute.
+func BenchmarkIdleMailboxes(b *testing.B) {
+	const n = 1000
+	for range b.N {
+		host, port, stopServer := serverProcess(b, fmt.Sprintf("CORREIO_USERS=%d", n))
+		var mbs []*mailbox.Mailbox
+		for i := range n {
+			u := fmt.Sprintf("u%04d", i)
+			mbs = append(mbs, mb(u, u, host, port))
+		}
+		g0, h0 := runtime.NumGoroutine(), heapInuse()
+		p, _ := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: newRecorder(), MaxConnectionsPerHost: n})
+		for _, m := range mbs {
+			p.Add(m)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.Run(ctx); close(done) }()
+		for {
+			idle := 0
+			for _, h := range p.HealthAll() {
+				if h.State == inbound.StateWaiting && h.Idle {
+					idle++
+				}
+			}
+			if idle == n {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		g1, h1 := runtime.NumGoroutine(), heapInuse()
+		c0 := cpuTime()
+		time.Sleep(5 * time.Second)
+		cpu := cpuTime() - c0
+		b.ReportMetric(float64(g1-g0)/n, "goroutines/mailbox")
+		b.ReportMetric(float64(h1-h0)/n/1024, "heapKB/mailbox")
+		b.ReportMetric(float64(cpu.Milliseconds())*12, "cpu-ms/min")
+		cancel()
+		<-done
+		stopServer()
+	}
+}
+
+// BenchmarkAppendToHandoff measures the time from APPEND on the server to
+// the handler call, with the mailbox in IDLE.
+func BenchmarkAppendToHandoff(b *testing.B) {
+	srv := benchServer(b, "support", 0)
+	got := make(chan struct{}, 1)
+	p, _ := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: inbound.HandlerFunc(func(context.Context, *inbound.Delivery) error {
+		got <- struct{}{}
+		return nil
+	})})
+	p.Add(mb("support", "support", srv.Host(), srv.Port()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	waitIdle := func() {
+		for {
+			if h, _ := p.Health("support"); h.State == inbound.StateWaiting && h.Idle {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var worst time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		waitIdle()
+		time.Sleep(2 * time.Millisecond) // let the session enter IDLE on the server
+		b.StartTimer()
+		t0 := time.Now()
+		srv.Append("support", "INBOX", sample(i))
+		<-got
+		worst = max(worst, time.Since(t0))
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
+
+func bigMessage() []byte {
+	var big bytes.Buffer
+	big.WriteString("From: a@example.com\r\nSubject: big\r\nMessage-ID: <big@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	line := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 3)[:76] + "\r\n"
+	for big.Len() < 50<<20 {
+		big.WriteString(line)
+	}
+	big.WriteString("--b--\r\n")
+	return big.Bytes()
+}
+
+// TestHelperBigServer is not a test: BenchmarkLargeMessage runs the test
+// binary again with CORREIO_BIG_SERVER=1 so the IMAP server holding the
+// 50 MB message lives in another process and its copies do not count in
+// the measured heap.
+func TestHelperBigServer(t *testing.T) {
+	if os.Getenv("CORREIO_BIG_SERVER") != "1" {
+		t.Skip("helper process for BenchmarkLargeMessage")
+	}
+	srv, err := mailtest.NewIMAPServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := strconv.Atoi(os.Getenv("CORREIO_USERS")); n > 0 {
+		for i := range n {
+			u := fmt.Sprintf("u%04d", i)
+			srv.AddUser(u, "pw-"+u)
+		}
+	} else {
+		srv.AddUser("support", "pw-support")
+		srv.Append("support", "INBOX", bigMessage())
+	}
+	fmt.Println("ADDR", srv.Addr)
+	io.Copy(io.Discard, os.Stdin) // until the benchmark closes stdin
+}
+
+// serverProcess starts the helper server process; stop closes it.
+func serverProcess(b *testing.B, env ...string) (host string, port int, stop func()) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperBigServer$")
+	cmd.Env = append(append(os.Environ(), "CORREIO_BIG_SERVER=1"), env...)
+	stdin, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var addr string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "ADDR" {
+			addr = f[1]
+			break
+		}
+	}
+	host, portS, _ := net.SplitHostPort(addr)
+	port, _ = strconv.Atoi(portS)
+	return host, port, func() { stdin.Close(); cmd.Wait() }
+}
+
+// BenchmarkLargeMessage ingests one 50 MB message (served by another
+// process) and reports the peak heap growth of this process.
+func BenchmarkLargeMessage(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		host, port, stopServer := serverProcess(b)
+		done := make(chan int64, 1)
+		p, _ := inbound.New(inbound.Options{Store: memory.NewInboundStore(),
+			IMAP: &imapt.Config{SpoolDir: b.TempDir()},
+			Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
+				var n int64
+				for _, pt := range d.Message.Parts {
+					rc, err := pt.Open()
+					if err != nil {
+						return err
+					}
+					k, _ := io.Copy(io.Discard, rc)
+					rc.Close()
+					n += k
+				}
+				done <- n
+				return nil
+			})})
+		m := mb("support", "support", host, port)
+		m.Inbound.MaxMessageSize = 60 << 20
+		p.Add(m)
+		base := heapInuse()
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			var ms runtime.MemStats
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		ctx, cancel := context.WithCancel(context.Background())
+		b.StartTimer()
+		go p.Run(ctx)
+		n := <-done
+		b.StopTimer()
+		close(stop)
+		<-sampled
+		cancel()
+		stopServer()
+		if n < 30<<20 {
+			b.Fatalf("decoded only %d bytes", n)
+		}
+		b.ReportMetric(float64(peak.Load()-min(base, peak.Load()))/(1<<20), "heap-growth-MB")
+		b.StartTimer()
+	}
+}

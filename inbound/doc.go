@@ -1,0 +1,41 @@
+// Package inbound is correio's inbound engine: a Poller reads any number of
+// IMAP mailboxes at once and hands every message to the host's Handler
+// exactly once per mailbox, parsed, classified and matched to its thread.
+//
+// # Flow
+//
+// For each mailbox a worker connects (transport/imap), selects the folder,
+// compares UIDVALIDITY with the stored Checkpoint, lists the messages above
+// it, fetches them in batches into spools (large messages go to disk),
+// parses (package message), classifies (bounce, auto-reply, loop, list),
+// matches the thread (In-Reply-To / References against routing.SentIndex,
+// then the subject token), resolves the contract (routing.Catalog; the
+// thread's contract wins and the mismatch is flagged) and calls
+// Handler.HandleMessage. Only after the handler returns nil does the Store
+// record the message's key and advance the checkpoint, atomically; then the
+// post-action (\Seen, move, delete, keep) is applied on the server, batched.
+// The worker then waits with IMAP IDLE where the server offers it, or polls
+// on the open session.
+//
+// # Guarantees
+//
+//   - No message leaves the server's view before the handler succeeded and
+//     its key was recorded.
+//   - The key (Message-ID plus a hash of the raw message, see Key) is
+//     checked before every hand-off, so a UIDVALIDITY change, a message
+//     moved back or a mailbox removed and added again never hands a message
+//     twice. A crash between the host's own commit and the Store's can
+//     repeat one call: the Delivery's Key lets the host deduplicate it.
+//   - A temporary handler error (wrap nothing; just return it) pauses that
+//     mailbox and retries the same message with backoff. Permanent(err)
+//     quarantines the message (raw kept with the reason, optionally moved
+//     to a folder) and the mailbox goes on; so does an unreadable or
+//     oversized message.
+//   - Isolation: each mailbox has its own worker, circuit breaker and
+//     backoff; connections are capped in total and per server host, fetches
+//     in total; every network operation has a deadline. A blackholed server
+//     holds only its own mailboxes' slots.
+//
+// Health reports each mailbox's state (down when its breaker is open),
+// counts and lag, by query (Poller.Health) and as events (Options.OnEvent).
+package inbound

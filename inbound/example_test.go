@@ -1,0 +1,53 @@
+package inbound_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/store/memory"
+)
+
+func Example() {
+	// An in-process IMAP server with two messages waiting.
+	srv, _ := mailtest.NewIMAPServer(nil)
+	defer srv.Close()
+	srv.AddUser("support", "s3cret")
+	srv.Append("support", "INBOX", []byte("From: ana@example.com\r\nSubject: Printer on fire\r\nMessage-ID: <1@example.com>\r\n\r\nHelp!\r\n"))
+	srv.Append("support", "INBOX", []byte("From: ben@example.com\r\nSubject: VPN down\r\nMessage-ID: <2@example.com>\r\n\r\nAgain.\r\n"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	handled := 0
+	p, _ := inbound.New(inbound.Options{
+		Store: memory.NewInboundStore(),
+		Handler: inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
+			// Store a ticket here; return an error to retry, or
+			// inbound.Permanent(err) to quarantine the message.
+			fmt.Printf("%s: %q from %s (auto-answer allowed: %v)\n",
+				d.Mailbox.ID, d.Message.Subject, d.Message.From[0].Address, d.AutoAnswerAllowed())
+			if handled++; handled == 2 {
+				cancel()
+			}
+			return nil
+		}),
+	})
+	p.Add(&mailbox.Mailbox{
+		ID: "support", Description: "Support", Kind: mailbox.Inbound, Enabled: true,
+		Inbound: &mailbox.InboundSettings{
+			Server:      mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+			Credentials: mailbox.Credentials{Username: "support", Password: mailbox.NewSecret("s3cret")},
+		},
+	})
+	p.Run(ctx) // returns once ctx ends and the in-flight hand-off finished
+	h, _ := p.Health("support")
+	fmt.Println("handled:", h.Handled, "state:", h.State)
+	st, _ := srv.Status("support", "INBOX")
+	fmt.Println("unseen on the server:", *st.NumUnseen)
+	// Output:
+	// support: "Printer on fire" from ana@example.com (auto-answer allowed: true)
+	// support: "VPN down" from ben@example.com (auto-answer allowed: true)
+	// handled: 2 state: stopped
+	// unseen on the server: 0
+}

@@ -1,0 +1,616 @@
+package inbound_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store/memory"
+)
+
+func TestHandOffIdleAndSeen(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("support", "pw-support")
+	for i := range 12 {
+		srv.Append("support", "INBOX", rawMsg("support", i))
+	}
+	cat := memory.NewCatalog()
+	m := mb("support", "support", srv.Host(), srv.Port())
+	ctx := context.Background()
+	if err := cat.PutMailbox(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.PutContract(ctx, &contract.Contract{ID: "acme", Name: "ACME", InboundMailboxes: []mailbox.ID{"support"}}); err != nil {
+		t.Fatal(err)
+	}
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	o := fastOptions(st, rec)
+	o.Catalog = cat
+	var events atomic.Int64
+	var pp atomic.Pointer[inbound.Poller]
+	o.OnEvent = func(e inbound.Event) {
+		events.Add(1)
+		if p := pp.Load(); p != nil {
+			p.Health(e.Health.Mailbox) // calling back from OnEvent must not deadlock
+		}
+	}
+	r := start(t, o, m)
+	pp.Store(r.p)
+	eventually(t, "12 hand-offs", func() bool { return rec.count("support") == 12 })
+
+	// IDLE wakes the session on APPEND.
+	eventually(t, "waiting in IDLE", func() bool { h, _ := r.p.Health("support"); return h.State == inbound.StateWaiting && h.Idle })
+	srv.Append("support", "INBOX", rawMsg("support", 100))
+	eventually(t, "13th hand-off after APPEND", func() bool { return rec.count("support") == 13 })
+	eventually(t, "all marked seen", func() bool { st, _ := srv.Status("support", "INBOX"); return *st.NumUnseen == 0 })
+
+	rec.mu.Lock()
+	d := rec.last["support"]
+	raw := rec.raw["support/support-100@example.com"]
+	rec.mu.Unlock()
+	if d.Contract != "acme" || d.MailboxContract != "acme" || d.ContractMismatch {
+		t.Fatalf("contract %q/%q mismatch=%v", d.Contract, d.MailboxContract, d.ContractMismatch)
+	}
+	if d.Message.Subject != "Problem 100" || !strings.HasPrefix(d.Key, "v1:") || !d.AutoAnswerAllowed() {
+		t.Fatalf("delivery %+v", d)
+	}
+	if !bytes.Equal(raw, rawMsg("support", 100)) {
+		t.Fatalf("raw stream differs: %q", raw)
+	}
+	h, _ := r.p.Health("support")
+	if h.Handled != 13 || h.ConsecutiveFailures != 0 || h.LastSuccess.IsZero() || events.Load() == 0 {
+		t.Fatalf("health %+v events %d", h, events.Load())
+	}
+	if dd := rec.dupes(); len(dd) > 0 {
+		t.Fatalf("duplicates: %v", dd)
+	}
+}
+
+// TestRestartExactlyOnce stops the poller in the middle of batches, by
+// cancelling Run and by the server dropping the connection, and restarts it
+// on the same store: every message is handed exactly once, none is left.
+func TestRestartExactlyOnce(t *testing.T) {
+	rounds := 12
+	if testing.Short() {
+		rounds = 5
+	}
+	srv := newServer(t)
+	srv.AddUser("desk", "pw-desk")
+	px := newProxy(t, srv.Addr)
+	m := mb("desk", "desk", px.Host(), px.Port())
+	m.Inbound.PostAction = mailbox.PostKeep
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	total := 0
+	for round := range rounds {
+		for range 15 {
+			srv.Append("desk", "INBOX", rawMsg("desk", total))
+			total++
+		}
+		stopAt := rec.total() + 1 + rand.N(10)
+		var r *running
+		o := fastOptions(st, rec)
+		byCancel := round%2 == 0
+		stopped := make(chan struct{})
+		var once atomic.Bool
+		rec.hook = func(d *inbound.Delivery) error {
+			if rec.total()+1 >= stopAt && once.CompareAndSwap(false, true) {
+				if byCancel {
+					close(stopped)
+				} else {
+					px.CloseConns() // the server drops us mid-batch
+				}
+			}
+			return nil
+		}
+		r = start(t, o, m)
+		if byCancel {
+			<-stopped
+			r.stop()
+		} else {
+			eventually(t, "reconnect after drop and catch up", func() bool { return rec.total() == total })
+			r.stop()
+		}
+		rec.hook = nil
+		if dd := rec.dupes(); len(dd) > 0 {
+			t.Fatalf("round %d: duplicates %v", round, dd)
+		}
+	}
+	r := start(t, fastOptions(st, rec), m)
+	eventually(t, "every message handed", func() bool { return rec.total() == total })
+	r.stop()
+	if dd := rec.dupes(); len(dd) > 0 || rec.total() != total {
+		t.Fatalf("handed %d of %d, duplicates %v", rec.total(), total, dd)
+	}
+}
+
+func TestUIDValidityResetNeverHandsTwice(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("u", "pw-u")
+	for i := range 10 {
+		srv.Append("u", "INBOX", rawMsg("u", i))
+	}
+	m := mb("u", "u", srv.Host(), srv.Port())
+	m.Inbound.PostAction = mailbox.PostKeep
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	r := start(t, fastOptions(st, rec), m)
+	eventually(t, "10 handed", func() bool { return rec.count("u") == 10 })
+	r.stop()
+	before, _ := srv.Status("u", "INBOX")
+	if err := srv.ResetUIDValidity("u", "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := srv.Status("u", "INBOX")
+	if before.UIDValidity == after.UIDValidity {
+		t.Fatal("UIDVALIDITY did not change")
+	}
+	srv.Append("u", "INBOX", rawMsg("u", 10))
+	srv.Append("u", "INBOX", rawMsg("u", 11))
+	r = start(t, fastOptions(st, rec), m)
+	eventually(t, "2 new handed", func() bool { return rec.count("u") == 12 })
+	eventually(t, "10 old recognised", func() bool { h, _ := r.p.Health("u"); return h.Duplicates == 10 })
+	if dd := rec.dupes(); len(dd) > 0 {
+		t.Fatalf("duplicates %v", dd)
+	}
+	// The mailbox removed and re-added: nothing handed again.
+	r.p.Remove("u")
+	r.p.Add(m)
+	eventually(t, "re-added mailbox waiting", func() bool { h, _ := r.p.Health("u"); return h.State == inbound.StateWaiting })
+	if rec.count("u") != 12 {
+		t.Fatalf("re-added mailbox handed again: %d", rec.count("u"))
+	}
+}
+
+func TestDropMidFetch(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("d", "pw-d")
+	for i := range 20 {
+		srv.Append("d", "INBOX", append(rawMsg("d", i), bytes.Repeat([]byte("padding line\r\n"), 200)...))
+	}
+	px := newProxy(t, srv.Addr)
+	px.DropAfter(9000) // greeting, login, select and list pass; the first FETCH is cut
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	r := start(t, fastOptions(st, rec), mb("d", "d", px.Host(), px.Port()))
+	eventually(t, "all 20 after the drop", func() bool { return rec.count("d") == 20 })
+	if px.Accepted() < 2 {
+		t.Fatalf("the connection was not dropped (accepted %d)", px.Accepted())
+	}
+	h, _ := r.p.Health("d")
+	if h.Handled != 20 || len(rec.dupes()) > 0 {
+		t.Fatalf("health %+v dupes %v", h, rec.dupes())
+	}
+}
+
+// TestBadServersDoNotStallOthers runs 20 mailboxes, three of them behind a
+// blackholed, a slow and a resetting server: the 17 others hand off all
+// their mail while the three still fail; the bad ones show down, then
+// recover once their servers return.
+func TestBadServersDoNotStallOthers(t *testing.T) {
+	n, per := 20, 10
+	if testing.Short() {
+		per = 4
+	}
+	srv := newServer(t)
+	black := newProxy(t, srv.Addr)
+	slow := newProxy(t, srv.Addr)
+	reset := newProxy(t, srv.Addr)
+	black.SetMode(mailtest.Blackhole)
+	slow.SetLatency(2 * time.Second)
+	reset.SetMode(mailtest.Reset)
+	var mbs []*mailbox.Mailbox
+	for i := range n {
+		user := fmt.Sprintf("user%02d", i)
+		srv.AddUser(user, "pw-"+user)
+		for j := range per {
+			srv.Append(user, "INBOX", rawMsg(user, j))
+		}
+		host, port := srv.Host(), srv.Port()
+		switch i {
+		case 3:
+			host, port = black.Host(), black.Port()
+		case 9:
+			host, port = slow.Host(), slow.Port()
+		case 15:
+			host, port = reset.Host(), reset.Port()
+		}
+		mbs = append(mbs, mb(user, user, host, port))
+	}
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	o := fastOptions(st, rec)
+	o.IMAP.Timeout = 300 * time.Millisecond
+	r := start(t, o, mbs...)
+	good := func() bool {
+		for i, m := range mbs {
+			if i != 3 && i != 9 && i != 15 && rec.count(m.ID) != per {
+				return false
+			}
+		}
+		return true
+	}
+	eventually(t, "the 17 good mailboxes hand off everything", good)
+	for _, i := range []int{3, 9, 15} {
+		if c := rec.count(mbs[i].ID); c != 0 {
+			t.Fatalf("bad mailbox %d handed %d", i, c)
+		}
+	}
+	for _, i := range []int{3, 9, 15} {
+		eventually(t, fmt.Sprintf("mailbox %d shows down", i), func() bool {
+			h, _ := r.p.Health(mbs[i].ID)
+			return h.State == inbound.StateDown && h.LastError != ""
+		})
+	}
+	h, _ := r.p.Health(mbs[3].ID)
+	if strings.Contains(h.LastError, "pw-") {
+		t.Fatalf("error leaks a password: %s", h.LastError)
+	}
+	black.SetMode(mailtest.Pass)
+	slow.SetMode(mailtest.Pass)
+	reset.SetMode(mailtest.Pass)
+	eventually(t, "bad mailboxes recover", func() bool {
+		for _, i := range []int{3, 9, 15} {
+			if rec.count(mbs[i].ID) != per {
+				return false
+			}
+		}
+		return true
+	})
+	for _, i := range []int{3, 9, 15} {
+		eventually(t, "state back to waiting", func() bool {
+			h, _ := r.p.Health(mbs[i].ID)
+			return h.State == inbound.StateWaiting && h.ConsecutiveFailures == 0
+		})
+	}
+	if dd := rec.dupes(); len(dd) > 0 {
+		t.Fatalf("duplicates %v", dd)
+	}
+}
+
+var errDBDown = errors.New("host database down")
+
+// TestTemporaryHandlerErrorPausesAndRetries drives the backoff with the fake
+// clock: no sleeping.
+func TestTemporaryHandlerErrorPausesAndRetries(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("t", "pw-t")
+	for i := range 3 {
+		srv.Append("t", "INBOX", rawMsg("t", i))
+	}
+	fc := clock.NewFake(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	var fails atomic.Int32
+	rec.hook = func(d *inbound.Delivery) error {
+		if d.Message.Subject == "Problem 1" && fails.Load() < 2 {
+			fails.Add(1)
+			return fmt.Errorf("saving ticket: %w", errDBDown)
+		}
+		return nil
+	}
+	o := fastOptions(st, rec)
+	o.Clock = fc
+	m := mb("t", "t", srv.Host(), srv.Port())
+	m.Inbound.Idle = mailbox.IdleOff
+	r := start(t, o, m)
+	for want := int32(1); want <= 2; want++ {
+		eventually(t, "paused on the clock", func() bool {
+			h, _ := r.p.Health("t")
+			return fails.Load() == want && h.State == inbound.StatePaused && fc.Waiters() > 0
+		})
+		if rec.count("t") != 1 { // message 0 handed; 1 and 2 wait behind the failing one
+			t.Fatalf("handed %d while paused", rec.count("t"))
+		}
+		h, _ := r.p.Health("t")
+		if !strings.Contains(h.LastError, "host database down") || h.ConsecutiveFailures != int(want) {
+			t.Fatalf("health %+v", h)
+		}
+		fc.Advance(time.Minute)
+	}
+	eventually(t, "all 3 handed after the host recovered", func() bool { return rec.count("t") == 3 })
+	if dd := rec.dupes(); len(dd) > 0 || len(st.Quarantined("t")) != 0 {
+		t.Fatalf("dupes %v quarantined %d", dd, len(st.Quarantined("t")))
+	}
+}
+
+func TestPermanentRefusalQuarantines(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("q", "pw-q")
+	for i := range 4 {
+		srv.Append("q", "INBOX", rawMsg("q", i))
+	}
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	rec.hook = func(d *inbound.Delivery) error {
+		if d.Message.Subject == "Problem 2" {
+			return inbound.Permanent(errors.New("customer unknown"))
+		}
+		return nil
+	}
+	m := mb("q", "q", srv.Host(), srv.Port())
+	m.Inbound.QuarantineFolder = "Quarantine"
+	m.Inbound.PostAction = mailbox.PostMove
+	m.Inbound.MoveTo = "Processed"
+	r := start(t, fastOptions(st, rec), m)
+	eventually(t, "3 handed, 1 quarantined", func() bool { h, _ := r.p.Health("q"); return h.Handled == 3 && h.Quarantined == 1 })
+	q := st.Quarantined("q")
+	if len(q) != 1 || !strings.Contains(q[0].Reason, "customer unknown") || !bytes.Equal(q[0].Raw, rawMsg("q", 2)) {
+		t.Fatalf("quarantine %+v", q)
+	}
+	eventually(t, "post-actions applied", func() bool {
+		in, _ := srv.Status("q", "INBOX")
+		pr, err1 := srv.Status("q", "Processed")
+		qu, err2 := srv.Status("q", "Quarantine")
+		return err1 == nil && err2 == nil && *in.NumMessages == 0 && *pr.NumMessages == 3 && *qu.NumMessages == 1
+	})
+}
+
+func TestPostActionsAndStartFrom(t *testing.T) {
+	srv := newServer(t)
+	for _, u := range []string{"del", "keep", "unseen", "new"} {
+		srv.AddUser(u, "pw-"+u)
+		for i := range 4 {
+			srv.Append(u, "INBOX", rawMsg(u, i))
+		}
+	}
+	// Someone read message 0 of "unseen" and of "keep" already.
+	srv.Append("unseen", "INBOX", rawMsg("unseen", 50), "\\Seen")
+	srv.Append("keep", "INBOX", rawMsg("keep", 50), "\\Seen")
+	mDel := mb("del", "del", srv.Host(), srv.Port())
+	mDel.Inbound.PostAction = mailbox.PostDelete
+	mKeep := mb("keep", "keep", srv.Host(), srv.Port())
+	mKeep.Inbound.PostAction = mailbox.PostKeep
+	mUnseen := mb("unseen", "unseen", srv.Host(), srv.Port())
+	mUnseen.Inbound.StartFrom = mailbox.StartUnseen
+	mNew := mb("new", "new", srv.Host(), srv.Port())
+	mNew.Inbound.StartFrom = mailbox.StartNew
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	r := start(t, fastOptions(st, rec), mDel, mKeep, mUnseen, mNew)
+	eventually(t, "delete", func() bool { s, _ := srv.Status("del", "INBOX"); return rec.count("del") == 4 && *s.NumMessages == 0 })
+	eventually(t, "keep reads a seen message too", func() bool { return rec.count("keep") == 5 })
+	eventually(t, "unseen only", func() bool { return rec.count("unseen") == 4 })
+	eventually(t, "new waits", func() bool { h, _ := r.p.Health("new"); return h.State == inbound.StateWaiting })
+	if s, _ := srv.Status("keep", "INBOX"); *s.NumUnseen != 4 {
+		t.Fatalf("keep changed flags: unseen %d", *s.NumUnseen)
+	}
+	if rec.count("new") != 0 {
+		t.Fatalf("start-from-new read old mail: %d", rec.count("new"))
+	}
+	srv.Append("new", "INBOX", rawMsg("new", 99))
+	eventually(t, "new mail read", func() bool { return rec.count("new") == 1 })
+}
+
+type sentIndex map[string]routing.ThreadRef
+
+func (s sentIndex) SentByMessageID(_ context.Context, id string) (routing.ThreadRef, bool, error) {
+	r, ok := s[id]
+	return r, ok, nil
+}
+func (s sentIndex) SentByThread(_ context.Context, th string) (routing.ThreadRef, bool, error) {
+	for _, r := range s {
+		if r.Thread == th {
+			return r, true, nil
+		}
+	}
+	return routing.ThreadRef{}, false, nil
+}
+
+func TestThreadContractAndLoopGuard(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("sales", "pw-sales")
+	reply := "From: c@example.com\r\nTo: sales@helpdesk.example\r\nSubject: Re: Your request\r\nMessage-ID: <r1@example.com>\r\nIn-Reply-To: <out-1@helpdesk.example>\r\n\r\nthanks\r\n"
+	token := "From: d@example.com\r\nTo: sales@helpdesk.example\r\nSubject: Re: printer [#REQ-77]\r\nMessage-ID: <r2@example.com>\r\n\r\nstill broken\r\n"
+	auto := "From: e@example.com\r\nTo: sales@helpdesk.example\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <r3@example.com>\r\n\r\naway\r\n"
+	srv.Append("sales", "INBOX", []byte(reply))
+	srv.Append("sales", "INBOX", []byte(token))
+	srv.Append("sales", "INBOX", []byte(auto))
+	for i := range 4 {
+		srv.Append("sales", "INBOX", []byte(fmt.Sprintf("From: flood@example.com\r\nSubject: x%d\r\nMessage-ID: <f%d@example.com>\r\n\r\nx\r\n", i, i)))
+	}
+	cat := memory.NewCatalog()
+	ctx := context.Background()
+	m := mb("sales", "sales", srv.Host(), srv.Port())
+	cat.PutMailbox(ctx, m)
+	cat.PutContract(ctx, &contract.Contract{ID: "sales-co", Name: "Sales", InboundMailboxes: []mailbox.ID{"sales"}})
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	got := map[string]*inbound.Delivery{}
+	rec.hook = func(d *inbound.Delivery) error {
+		rec.mu.Lock()
+		got[d.Message.MessageID] = d
+		rec.mu.Unlock()
+		return nil
+	}
+	o := fastOptions(st, rec)
+	o.Catalog = cat
+	o.Sent = sentIndex{
+		"out-1@helpdesk.example": {MessageID: "out-1@helpdesk.example", Mailbox: "out", Contract: "support-co", Thread: "55"},
+		"out-2@helpdesk.example": {MessageID: "out-2@helpdesk.example", Mailbox: "out", Contract: "sales-co", Thread: "77"},
+	}
+	o.LoopGuard.Max = 2
+	start(t, o, m)
+	eventually(t, "7 handed", func() bool { return rec.count("sales") == 7 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if d := got["r1@example.com"]; d.Thread == nil || d.Thread.By != "in-reply-to" || d.Contract != "support-co" || !d.ContractMismatch {
+		t.Fatalf("reply: thread %+v contract %q mismatch %v", d.Thread, d.Contract, d.ContractMismatch)
+	}
+	if d := got["r2@example.com"]; d.Thread == nil || d.Thread.By != "token" || d.Thread.Ref.Thread != "77" || d.ContractMismatch {
+		t.Fatalf("token: %+v", d.Thread)
+	}
+	if d := got["r3@example.com"]; d.AutoAnswerAllowed() || !d.Classification.AutoReply {
+		t.Fatalf("auto-reply allowed an answer: %+v", d.Classification)
+	}
+	if got["f1@example.com"].SenderFlood || !got["f2@example.com"].SenderFlood || got["f3@example.com"].AutoAnswerAllowed() {
+		t.Fatal("loop guard did not flag the third message of one sender")
+	}
+}
+
+func TestTooLargeQuarantinedUnread(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("x", "pw-x")
+	srv.Append("x", "INBOX", rawMsg("x", 1))
+	srv.Append("x", "INBOX", append(rawMsg("x", 2), bytes.Repeat([]byte("y"), 5000)...))
+	srv.Append("x", "INBOX", rawMsg("x", 3))
+	m := mb("x", "x", srv.Host(), srv.Port())
+	m.Inbound.MaxMessageSize = 2000
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	r := start(t, fastOptions(st, rec), m)
+	eventually(t, "2 handed, 1 quarantined", func() bool { h, _ := r.p.Health("x"); return h.Handled == 2 && h.Quarantined == 1 })
+	q := st.Quarantined("x")
+	if len(q) != 1 || !strings.Contains(q[0].Reason, "exceeds") {
+		t.Fatalf("%+v", q)
+	}
+}
+
+func TestChangeDisableRemoveWhileRunning(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("a", "pw-a")
+	srv.AddUser("b", "pw-b")
+	srv.Append("a", "INBOX", rawMsg("a", 1))
+	srv.Append("b", "INBOX", rawMsg("b", 1))
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	a := mb("a", "a", srv.Host(), srv.Port())
+	a.Inbound.Credentials.Password = mailbox.NewSecret("wrong")
+	b := mb("b", "b", srv.Host(), srv.Port())
+	r := start(t, fastOptions(st, rec), a, b)
+	eventually(t, "b handed", func() bool { return rec.count("b") == 1 })
+	eventually(t, "a down on auth", func() bool { h, _ := r.p.Health("a"); return h.State == inbound.StateDown })
+	if h, _ := r.p.Health("a"); !strings.Contains(h.LastError, "auth") || strings.Contains(h.LastError, "wrong") {
+		t.Fatalf("last error %q", h.LastError)
+	}
+	// Fix a's password while running; b is not touched.
+	a2 := a.Clone()
+	a2.Inbound.Credentials.Password = mailbox.NewSecret("pw-a")
+	if err := r.p.Add(a2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a handed after the fix", func() bool { return rec.count("a") == 1 })
+	b2 := b.Clone()
+	b2.Enabled = false
+	r.p.Add(b2)
+	eventually(t, "b disabled", func() bool { h, _ := r.p.Health("b"); return h.State == inbound.StateDisabled })
+	srv.Append("b", "INBOX", rawMsg("b", 2))
+	srv.Append("a", "INBOX", rawMsg("a", 2))
+	eventually(t, "a goes on", func() bool { return rec.count("a") == 2 })
+	if rec.count("b") != 1 {
+		t.Fatal("disabled mailbox was read")
+	}
+	r.p.Remove("a")
+	if _, ok := r.p.Health("a"); ok {
+		t.Fatal("removed mailbox still in health")
+	}
+}
+
+func TestAddTwiceAndRemoveBeforeRun(t *testing.T) {
+	p, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mb("a", "a", "127.0.0.1", 1)
+	p.Add(m)
+	p.Add(m) // replaces the worker that never started
+	p.Remove("a")
+	if len(p.HealthAll()) != 0 {
+		t.Fatal("removed mailbox still listed")
+	}
+	if err := p.Add(&mailbox.Mailbox{ID: "o", Kind: mailbox.Outbound}); !errors.Is(err, inbound.ErrNotInbound) {
+		t.Fatalf("outbound mailbox: %v", err)
+	}
+	if _, err := inbound.New(inbound.Options{}); err == nil {
+		t.Fatal("New without store and handler")
+	}
+}
+
+func TestMessageMovedBackNotHandedTwice(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("mv", "pw-mv")
+	srv.Append("mv", "INBOX", rawMsg("mv", 1))
+	m := mb("mv", "mv", srv.Host(), srv.Port())
+	m.Inbound.PostAction = mailbox.PostMove
+	m.Inbound.MoveTo = "Processed"
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	r := start(t, fastOptions(st, rec), m)
+	eventually(t, "handed and moved", func() bool {
+		s, err := srv.Status("mv", "Processed")
+		return rec.count("mv") == 1 && err == nil && *s.NumMessages == 1
+	})
+	// A person moves it back to the INBOX (same bytes, new UID).
+	srv.Append("mv", "INBOX", rawMsg("mv", 1))
+	eventually(t, "recognised and moved again", func() bool {
+		h, _ := r.p.Health("mv")
+		s, _ := srv.Status("mv", "Processed")
+		return h.Duplicates == 1 && *s.NumMessages == 2
+	})
+	if rec.count("mv") != 1 {
+		t.Fatalf("moved-back message handed again: %d", rec.count("mv"))
+	}
+}
+
+func TestPollModeOnTheClock(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("p", "pw-p")
+	srv.Append("p", "INBOX", rawMsg("p", 1))
+	fc := clock.NewFake(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	o := fastOptions(memory.NewInboundStore(), newRecorder())
+	rec := o.Handler.(*recorder)
+	o.Clock = fc
+	m := mb("p", "p", srv.Host(), srv.Port())
+	m.Inbound.Idle = mailbox.IdleOff
+	m.Inbound.PollInterval = 5 * time.Minute
+	r := start(t, o, m)
+	eventually(t, "first message", func() bool { return rec.count("p") == 1 })
+	eventually(t, "waiting on the poll timer", func() bool {
+		h, _ := r.p.Health("p")
+		return h.State == inbound.StateWaiting && !h.Idle && fc.Waiters() > 0
+	})
+	srv.Append("p", "INBOX", rawMsg("p", 2))
+	fc.Advance(4 * time.Minute)
+	if rec.count("p") != 1 {
+		t.Fatal("polled before the interval")
+	}
+	fc.Advance(time.Minute)
+	eventually(t, "second message after the poll interval", func() bool { return rec.count("p") == 2 })
+}
+
+func TestPerHostCapQueues(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("c1", "pw-c1")
+	srv.AddUser("c2", "pw-c2")
+	srv.Append("c1", "INBOX", rawMsg("c1", 1))
+	srv.Append("c2", "INBOX", rawMsg("c2", 1))
+	o := fastOptions(memory.NewInboundStore(), newRecorder())
+	rec := o.Handler.(*recorder)
+	o.MaxConnectionsPerHost = 1
+	r := start(t, o, mb("c1", "c1", srv.Host(), srv.Port()), mb("c2", "c2", srv.Host(), srv.Port()))
+	eventually(t, "one handed, the other queued", func() bool {
+		h1, _ := r.p.Health("c1")
+		h2, _ := r.p.Health("c2")
+		return rec.total() == 1 && (h1.State == inbound.StateQueued || h2.State == inbound.StateQueued)
+	})
+	// Freeing the slot (the first mailbox removed) lets the second run.
+	first := mailbox.ID("c1")
+	if rec.count("c2") == 1 {
+		first = "c2"
+	}
+	r.p.Remove(first)
+	eventually(t, "the queued mailbox runs", func() bool { return rec.total() == 2 })
+}

@@ -1,0 +1,101 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/correio-dev/correio/mailbox"
+)
+
+// Checkpoint is how far a mailbox's folder was read: every message with a
+// UID up to LastUID under UIDValidity has been handled (or quarantined).
+type Checkpoint struct {
+	UIDValidity uint32
+	LastUID     uint32
+}
+
+// Outcome is what became of a message.
+type Outcome int
+
+const (
+	// Handled: the host's handler accepted it.
+	Handled Outcome = iota + 1
+	// Quarantined: it could not be read, or the handler refused it
+	// permanently; the raw message is kept with the reason.
+	Quarantined
+)
+
+// String returns "handled" or "quarantined".
+func (o Outcome) String() string {
+	switch o {
+	case Handled:
+		return "handled"
+	case Quarantined:
+		return "quarantined"
+	}
+	return "unknown"
+}
+
+// Record is one committed hand-off: the message's key and the checkpoint
+// that passes it, written atomically.
+type Record struct {
+	Mailbox    mailbox.ID
+	Folder     string
+	Key        string
+	Checkpoint Checkpoint
+	Outcome    Outcome
+	At         time.Time
+	// Fence is the lease's fencing token (0 without leases). A store that
+	// has seen a higher token for the mailbox refuses the write with
+	// ErrFenced, so a replica that lost its lease cannot commit.
+	Fence int64
+}
+
+// QuarantineItem describes a quarantined message; its raw bytes are passed
+// to Store.Quarantine as a reader.
+type QuarantineItem struct {
+	Mailbox     mailbox.ID
+	Folder      string
+	Key         string
+	UIDValidity uint32
+	UID         uint32
+	Size        int64
+	Reason      string
+	At          time.Time
+	Fence       int64
+}
+
+// ErrFenced is returned by a store when a write carries a fencing token
+// older than one it has already seen for the mailbox: another replica owns
+// the mailbox now.
+var ErrFenced = errors.New("inbound: stale fencing token (lease lost)")
+
+// Store keeps the poller's state: checkpoints, the keys of handled
+// messages, and quarantined messages. store/memory implements it; the SQL
+// adapters implement it durably. Implementations must be safe for
+// concurrent use; keys are scoped per mailbox.
+type Store interface {
+	// Checkpoint returns the checkpoint of a mailbox's folder; ok is false
+	// when the folder was never read.
+	Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp Checkpoint, ok bool, err error)
+	// SetCheckpoint moves the checkpoint without recording a key (first
+	// read, UIDVALIDITY change, messages skipped as duplicates or gone).
+	SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp Checkpoint, fence int64) error
+	// Done reports whether key was already committed for the mailbox.
+	Done(ctx context.Context, mb mailbox.ID, key string) (bool, error)
+	// Commit records r.Key and sets r.Checkpoint atomically.
+	Commit(ctx context.Context, r Record) error
+	// Quarantine keeps a message that will not be handed to the host, with
+	// its raw bytes (raw may be nil when the message could not be fetched).
+	// The poller calls Commit with Outcome Quarantined afterwards.
+	Quarantine(ctx context.Context, q QuarantineItem, raw io.Reader) error
+}
+
+// Leaser hands out fencing tokens when several replicas share a store: the
+// poller asks for the mailbox's token when it connects and passes it to
+// every store write. Without a Leaser every token is 0.
+type Leaser interface {
+	Fence(ctx context.Context, mb mailbox.ID) (int64, error)
+}

@@ -1,0 +1,141 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync"
+
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+)
+
+// InboundStore keeps the inbound poller's checkpoints, handled keys and
+// quarantined messages in memory. It implements inbound.Store and is safe
+// for concurrent use. Fencing tokens are checked like a durable store
+// would: a write with a token lower than the highest seen for the mailbox
+// fails with inbound.ErrFenced.
+type InboundStore struct {
+	mu          sync.Mutex
+	checkpoints map[cpKey]inbound.Checkpoint
+	keys        map[mailbox.ID]map[string]inbound.Record
+	quarantine  []QuarantinedMessage
+	fences      map[mailbox.ID]int64
+}
+
+type cpKey struct {
+	mb     mailbox.ID
+	folder string
+}
+
+// QuarantinedMessage is a quarantined message with its raw bytes.
+type QuarantinedMessage struct {
+	inbound.QuarantineItem
+	Raw []byte
+}
+
+// NewInboundStore returns an empty store.
+func NewInboundStore() *InboundStore {
+	return &InboundStore{
+		checkpoints: map[cpKey]inbound.Checkpoint{},
+		keys:        map[mailbox.ID]map[string]inbound.Record{},
+		fences:      map[mailbox.ID]int64{},
+	}
+}
+
+var _ inbound.Store = (*InboundStore)(nil)
+
+func (s *InboundStore) fenceLocked(mb mailbox.ID, f int64) error {
+	if f < s.fences[mb] {
+		return inbound.ErrFenced
+	}
+	s.fences[mb] = f
+	return nil
+}
+
+// Checkpoint implements inbound.Store.
+func (s *InboundStore) Checkpoint(_ context.Context, mb mailbox.ID, folder string) (inbound.Checkpoint, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cp, ok := s.checkpoints[cpKey{mb, folder}]
+	return cp, ok, nil
+}
+
+// SetCheckpoint implements inbound.Store.
+func (s *InboundStore) SetCheckpoint(_ context.Context, mb mailbox.ID, folder string, cp inbound.Checkpoint, fence int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fenceLocked(mb, fence); err != nil {
+		return err
+	}
+	s.checkpoints[cpKey{mb, folder}] = cp
+	return nil
+}
+
+// Done implements inbound.Store.
+func (s *InboundStore) Done(_ context.Context, mb mailbox.ID, key string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.keys[mb][key]
+	return ok, nil
+}
+
+// Commit implements inbound.Store.
+func (s *InboundStore) Commit(_ context.Context, r inbound.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fenceLocked(r.Mailbox, r.Fence); err != nil {
+		return err
+	}
+	m := s.keys[r.Mailbox]
+	if m == nil {
+		m = map[string]inbound.Record{}
+		s.keys[r.Mailbox] = m
+	}
+	m[r.Key] = r
+	s.checkpoints[cpKey{r.Mailbox, r.Folder}] = r.Checkpoint
+	return nil
+}
+
+// Quarantine implements inbound.Store.
+func (s *InboundStore) Quarantine(_ context.Context, q inbound.QuarantineItem, raw io.Reader) error {
+	var b []byte
+	if raw != nil {
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, raw); err != nil {
+			return err
+		}
+		b = buf.Bytes()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fenceLocked(q.Mailbox, q.Fence); err != nil {
+		return err
+	}
+	s.quarantine = append(s.quarantine, QuarantinedMessage{QuarantineItem: q, Raw: b})
+	return nil
+}
+
+// Quarantined returns the quarantined messages of a mailbox.
+func (s *InboundStore) Quarantined(mb mailbox.ID) []QuarantinedMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []QuarantinedMessage
+	for _, q := range s.quarantine {
+		if q.Mailbox == mb {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// Records returns the committed records of a mailbox.
+func (s *InboundStore) Records(mb mailbox.ID) []inbound.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]inbound.Record, 0, len(s.keys[mb]))
+	for _, r := range s.keys[mb] {
+		out = append(out, r)
+	}
+	return out
+}

@@ -1,0 +1,718 @@
+// Package imap is correio's IMAP transport over github.com/emersion/go-imap/v2
+// (imapclient): it connects an inbound mailbox through the transport Dialer
+// and address policy, with implicit TLS, STARTTLS or (only with the
+// mailbox's opt-in) plaintext, logs in with PLAIN, LOGIN or XOAUTH2, selects
+// the folder, lists and streams new messages into spools, waits with IDLE or
+// a cheap poll, and applies post-actions in batches, choosing MOVE or
+// COPY + \Deleted + UID EXPUNGE from the server's capabilities.
+//
+// imapclient takes no context, so every operation runs under a deadline set
+// on the connection and a context watcher that closes it: a stuck server
+// never holds a goroutine for longer than Config.Timeout.
+//
+// Every error is a *transport.Error (class Temporary, Permanent, Auth, TLS,
+// Protocol or Policy) with a hint an administrator can act on.
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/transport"
+)
+
+// UID is an IMAP unique identifier.
+type UID = goimap.UID
+
+// Defaults of Config.
+const (
+	DefaultTimeout     = time.Minute
+	DefaultSpoolMemory = 1 << 20
+	// DefaultIdleRenew is how long one IDLE command lasts before it is
+	// renewed: below the 29 minutes servers may wait before dropping an
+	// idle client (RFC 2177).
+	DefaultIdleRenew = 25 * time.Minute
+)
+
+// Config is how sessions connect. The zero Config dials with transport.Net
+// defaults, verifies TLS against the system roots and bounds every command
+// by one minute.
+type Config struct {
+	// Net dials every connection (Dialer, Resolver, address Policy).
+	Net transport.Net
+	// TLSConfig is cloned for each connection; ServerName is set from the
+	// mailbox. Tests put their CA in RootCAs here.
+	TLSConfig *tls.Config
+	// Timeout bounds each command, the greeting, TLS and login (default 1 min).
+	Timeout time.Duration
+	// SpoolMemory is the size up to which a fetched message stays in
+	// memory; larger ones go to a temporary file in SpoolDir (default 1 MiB).
+	SpoolMemory int64
+	// SpoolDir holds spool files (default os.TempDir()).
+	SpoolDir string
+	// Logger receives debug events (never a credential); default discard.
+	Logger *slog.Logger
+	// Debug receives the raw protocol. It includes credentials: never set it
+	// in production.
+	Debug io.Writer
+}
+
+func (c *Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// Caps are the capabilities that matter to correio.
+type Caps struct {
+	Idle, Move, UIDPlus, CondStore bool
+}
+
+// Session is one logged-in IMAP connection of one mailbox. It is not safe
+// for concurrent use: one goroutine drives it.
+type Session struct {
+	cfg    *Config
+	mb     *mailbox.Mailbox
+	server string
+	conn   net.Conn
+	c      *imapclient.Client
+	caps   Caps
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	exists   chan struct{} // signalled on EXISTS
+	selected string
+	num      uint32
+}
+
+// Dial connects m's IMAP server, protects the connection as m's settings
+// require and logs in.
+func Dial(ctx context.Context, cfg *Config, m *mailbox.Mailbox) (*Session, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if m == nil || m.Inbound == nil {
+		return nil, &transport.Error{Class: transport.Permanent, Protocol: "imap", Op: "dial", Err: errors.New("not an inbound mailbox"), Hint: "the mailbox has no IMAP settings"}
+	}
+	in := m.Inbound
+	host, port := in.Server.Host, in.Port()
+	server := net.JoinHostPort(host, fmt.Sprint(port))
+	sec := in.Server.Effective(mailbox.DefaultIMAPTLSPort)
+	if sec == mailbox.SecurityPlaintext && !in.Server.AllowPlaintext {
+		return nil, &transport.Error{Class: transport.Policy, Protocol: "imap", Op: "dial", Server: server, Err: errors.New("plaintext not allowed"), Hint: "plaintext IMAP needs the mailbox's explicit AllowPlaintext opt-in"}
+	}
+	raw, err := cfg.Net.Dial(ctx, "imap", host, port)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{cfg: cfg, mb: m, server: server, log: cfg.logger().With("mailbox", string(m.ID)), exists: make(chan struct{}, 1)}
+	s.conn = raw
+	w := watch(ctx, raw, cfg.timeout())
+	defer w.stop()
+	fail := func(op string, err error) (*Session, error) {
+		_ = raw.Close()
+		if ctx.Err() != nil {
+			err = errors.Join(ctx.Err(), err)
+		} else if w.stop() {
+			err = errors.Join(ErrTimeout, err)
+		}
+		return nil, s.classify(op, err)
+	}
+	tcfg := &tls.Config{}
+	if cfg.TLSConfig != nil {
+		tcfg = cfg.TLSConfig.Clone()
+	}
+	if tcfg.ServerName == "" {
+		tcfg.ServerName = host
+		if in.Server.TLSServerName != "" {
+			tcfg.ServerName = in.Server.TLSServerName
+		}
+	}
+	opts := &imapclient.Options{
+		TLSConfig:   tcfg,
+		DebugWriter: cfg.Debug,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				// Any EXISTS wakes the waiter: counting is unreliable
+				// once other clients expunge, and a spurious wake costs
+				// one cheap UID FETCH.
+				if d.NumMessages != nil {
+					s.mu.Lock()
+					s.num = *d.NumMessages
+					s.mu.Unlock()
+					select {
+					case s.exists <- struct{}{}:
+					default:
+					}
+				}
+			},
+		},
+	}
+	switch sec {
+	case mailbox.SecurityTLS:
+		tc := tls.Client(raw, tcfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail("tls", err)
+		}
+		s.conn = tc
+		s.c = imapclient.New(tc, opts)
+	case mailbox.SecuritySTARTTLS:
+		c, err := imapclient.NewStartTLS(raw, opts)
+		if err != nil {
+			return fail("starttls", err)
+		}
+		s.c = c
+	default:
+		s.c = imapclient.New(raw, opts)
+	}
+	if err := s.c.WaitGreeting(); err != nil {
+		return fail("greeting", err)
+	}
+	if err := s.login(ctx); err != nil {
+		_ = s.c.Close()
+		return fail("login", err)
+	}
+	caps := s.c.Caps()
+	s.caps = Caps{Idle: caps.Has(goimap.CapIdle) || caps.Has(goimap.CapIMAP4rev2), Move: caps.Has(goimap.CapMove) || caps.Has(goimap.CapIMAP4rev2),
+		UIDPlus: caps.Has(goimap.CapUIDPlus) || caps.Has(goimap.CapIMAP4rev2), CondStore: caps.Has(goimap.CapCondStore)}
+	return s, nil
+}
+
+func (s *Session) login(ctx context.Context) error {
+	cr := s.mb.Inbound.Credentials
+	mech := cr.Mechanism
+	if mech == mailbox.AuthAuto {
+		switch {
+		case cr.OAuth2 != nil:
+			mech = mailbox.AuthXOAUTH2
+		case s.c.Caps().Has(goimap.Cap("AUTH=PLAIN")):
+			mech = mailbox.AuthPlain
+		default:
+			mech = mailbox.AuthLogin
+		}
+	}
+	switch mech {
+	case mailbox.AuthNone:
+		return nil
+	case mailbox.AuthPlain:
+		return s.c.Authenticate(sasl.NewPlainClient("", cr.Username, cr.Password.Reveal()))
+	case mailbox.AuthLogin:
+		return s.c.Login(cr.Username, cr.Password.Reveal()).Wait()
+	case mailbox.AuthXOAUTH2:
+		if cr.OAuth2 == nil {
+			return &transport.Error{Class: transport.Auth, Err: errors.New("no token source"), Hint: "XOAUTH2 needs an OAuth2 token source"}
+		}
+		tok, err := cr.OAuth2.Token(ctx)
+		if err != nil {
+			return err
+		}
+		err = s.c.Authenticate(&xoauth2{user: cr.Username, token: tok})
+		if err == nil || !isAuthFailure(err) {
+			return err
+		}
+		r, ok := cr.OAuth2.(mailbox.TokenRefresher)
+		if !ok {
+			return err
+		}
+		r.InvalidateToken()
+		s.log.Debug("imap: token refused, refreshing once")
+		if tok, err = cr.OAuth2.Token(ctx); err != nil {
+			return err
+		}
+		return s.c.Authenticate(&xoauth2{user: cr.Username, token: tok})
+	}
+	return &transport.Error{Class: transport.Auth, Err: fmt.Errorf("mechanism %q not supported over IMAP", mech), Hint: "use plain, login or xoauth2"}
+}
+
+// xoauth2 is the client side of the XOAUTH2 SASL mechanism.
+type xoauth2 struct {
+	user  string
+	token mailbox.Secret
+}
+
+func (x *xoauth2) Start() (string, []byte, error) {
+	return "XOAUTH2", transport.XOAUTH2(x.user, x.token), nil
+}
+
+// Next answers the server's error challenge with an empty response, after
+// which the server fails the command.
+func (x *xoauth2) Next([]byte) ([]byte, error) { return []byte{}, nil }
+
+func isAuthFailure(err error) bool {
+	var ie *goimap.Error
+	if !errors.As(err, &ie) {
+		return false
+	}
+	return ie.Type == goimap.StatusResponseTypeNo
+}
+
+// Caps returns the capabilities that matter to correio.
+func (s *Session) Caps() Caps { return s.caps }
+
+// Server returns host:port.
+func (s *Session) Server() string { return s.server }
+
+// do runs f under the command deadline: the connection is closed when ctx
+// ends or the deadline passes, which fails f.
+func (s *Session) do(ctx context.Context, op string, d time.Duration, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return s.classify(op, err)
+	}
+	w := watch(ctx, s.conn, d)
+	err := f()
+	timedOut := w.stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = errors.Join(ctx.Err(), err)
+		} else if timedOut {
+			err = errors.Join(ErrTimeout, err)
+		}
+		return s.classify(op, err)
+	}
+	return nil
+}
+
+// ErrTimeout is joined to errors of operations cut by their deadline.
+var ErrTimeout = errors.New("imap: operation timed out")
+
+// watchdog closes a connection when a deadline passes or a context ends:
+// imapclient manages the connection's own deadlines and takes no context.
+type watchdog struct {
+	timer *time.Timer
+	stopC func() bool
+	mu    sync.Mutex
+	fired bool
+}
+
+func watch(ctx context.Context, c net.Conn, d time.Duration) *watchdog {
+	w := &watchdog{}
+	w.timer = time.AfterFunc(d, func() {
+		w.mu.Lock()
+		w.fired = true
+		w.mu.Unlock()
+		_ = c.Close()
+	})
+	w.stopC = context.AfterFunc(ctx, func() { _ = c.Close() })
+	return w
+}
+
+// reset pushes the deadline d from now.
+func (w *watchdog) reset(d time.Duration) { w.timer.Reset(d) }
+
+// stop disarms the watchdog and reports whether the deadline fired.
+func (w *watchdog) stop() bool {
+	w.timer.Stop()
+	w.stopC()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fired
+}
+
+// Folder is the state of the selected folder.
+type Folder struct {
+	Name        string
+	UIDValidity uint32
+	UIDNext     UID
+	Messages    uint32
+}
+
+// Select opens folder read-write.
+func (s *Session) Select(ctx context.Context, folder string) (Folder, error) {
+	var f Folder
+	err := s.do(ctx, "select", s.cfg.timeout(), func() error {
+		d, err := s.c.Select(folder, nil).Wait()
+		if err != nil {
+			return err
+		}
+		f = Folder{Name: folder, UIDValidity: d.UIDValidity, UIDNext: d.UIDNext, Messages: d.NumMessages}
+		return nil
+	})
+	if err == nil {
+		s.mu.Lock()
+		s.selected, s.num = folder, f.Messages
+		s.mu.Unlock()
+	}
+	return f, err
+}
+
+// Info is what List returns for one message.
+type Info struct {
+	UID  UID
+	Size int64
+	Seen bool
+	// Date is the server's INTERNALDATE (when the message arrived).
+	Date  time.Time
+	Flags []goimap.Flag
+}
+
+// List returns the messages with a UID above after, in UID order, with
+// their size and flags: one UID FETCH on the open session.
+func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
+	var out []Info
+	err := s.do(ctx, "list", s.cfg.timeout(), func() error {
+		var set goimap.UIDSet
+		set.AddRange(after+1, 0)
+		cmd := s.c.Fetch(set, &goimap.FetchOptions{UID: true, RFC822Size: true, Flags: true, InternalDate: true})
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			b, err := msg.Collect()
+			if err != nil {
+				_ = cmd.Close()
+				return err
+			}
+			if b.UID <= after {
+				continue // "n:*" always matches the last message
+			}
+			in := Info{UID: b.UID, Size: b.RFC822Size, Flags: b.Flags, Date: b.InternalDate}
+			for _, f := range b.Flags {
+				if f == goimap.FlagSeen {
+					in.Seen = true
+				}
+			}
+			out = append(out, in)
+		}
+		return cmd.Close()
+	})
+	sortInfos(out)
+	return out, err
+}
+
+func sortInfos(in []Info) {
+	for i := 1; i < len(in); i++ {
+		for j := i; j > 0 && in[j].UID < in[j-1].UID; j-- {
+			in[j], in[j-1] = in[j-1], in[j]
+		}
+	}
+}
+
+// Fetch streams BODY.PEEK[] of uids into spools (memory up to
+// Config.SpoolMemory, a temporary file above) and returns them in UID
+// order. Messages the server no longer has are missing from the result.
+// The caller closes every Spool. The command deadline grows with the
+// announced sizes (one extra Timeout per 16 MiB).
+func (s *Session) Fetch(ctx context.Context, uids []UID, sizes int64) ([]*Spool, error) {
+	var out []*Spool
+	err := s.FetchEach(ctx, uids, sizes, func(sp *Spool) { out = append(out, sp) })
+	if err != nil {
+		closeSpools(out)
+		return nil, err
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].UID < out[j-1].UID; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out, nil
+}
+
+// FetchEach is Fetch handing each spool to fn as soon as it is complete,
+// in the server's order, so the caller can process a message while the
+// next ones arrive. fn owns the spool and must not block for long: the
+// command deadline runs. A spool handed to fn is a complete message even
+// when FetchEach later fails.
+func (s *Session) FetchEach(ctx context.Context, uids []UID, sizes int64, fn func(*Spool)) error {
+	d := s.cfg.timeout() * time.Duration(1+sizes/(16<<20))
+	return s.do(ctx, "fetch", d, func() error {
+		set := goimap.UIDSetNum(uids...)
+		section := &goimap.FetchItemBodySection{Peek: true}
+		cmd := s.c.Fetch(set, &goimap.FetchOptions{UID: true, BodySection: []*goimap.FetchItemBodySection{section}})
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			var sp *Spool
+			var uid UID
+			for {
+				item := msg.Next()
+				if item == nil {
+					break
+				}
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					uid = it.UID
+				case imapclient.FetchItemDataBodySection:
+					if it.Literal == nil {
+						continue
+					}
+					var err error
+					sp, err = newSpool(it.Literal, it.Literal.Size(), s.cfg.SpoolMemory, s.cfg.SpoolDir)
+					if err != nil {
+						// The literal broke off: the session is unusable.
+						// Close it without touching the command again
+						// (its decoder belongs to the reader goroutine).
+						_ = s.c.Close()
+						return err
+					}
+				}
+			}
+			if sp != nil {
+				if uid == 0 {
+					_ = sp.Close()
+					continue
+				}
+				sp.UID = uid
+				fn(sp)
+			}
+		}
+		return cmd.Close()
+	})
+}
+
+func closeSpools(sp []*Spool) {
+	for _, s := range sp {
+		_ = s.Close()
+	}
+}
+
+// MarkSeen adds \Seen to uids.
+func (s *Session) MarkSeen(ctx context.Context, uids []UID) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	return s.do(ctx, "store", s.cfg.timeout(), func() error {
+		return s.c.Store(goimap.UIDSetNum(uids...), &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Silent: true, Flags: []goimap.Flag{goimap.FlagSeen}}, nil).Close()
+	})
+}
+
+// EnsureFolder creates folder unless it exists.
+func (s *Session) EnsureFolder(ctx context.Context, folder string) error {
+	return s.do(ctx, "create", s.cfg.timeout(), func() error {
+		list, err := s.c.List("", folder, nil).Collect()
+		if err != nil {
+			return err
+		}
+		for _, l := range list {
+			if l.Mailbox == folder {
+				return nil
+			}
+		}
+		err = s.c.Create(folder, nil).Wait()
+		var ie *goimap.Error
+		if errors.As(err, &ie) && ie.Code == goimap.ResponseCodeAlreadyExists {
+			return nil
+		}
+		return err
+	})
+}
+
+// Move moves uids to folder (created when missing): MOVE where announced,
+// else COPY, \Deleted and UID EXPUNGE (UIDPLUS). Without UIDPLUS the
+// originals are only flagged \Deleted: a plain EXPUNGE would also remove
+// messages other clients flagged.
+func (s *Session) Move(ctx context.Context, uids []UID, folder string) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	err := s.move(ctx, uids, folder)
+	if isTryCreate(err) {
+		if err := s.EnsureFolder(ctx, folder); err != nil {
+			return err
+		}
+		err = s.move(ctx, uids, folder)
+	}
+	return err
+}
+
+func isTryCreate(err error) bool {
+	var ie *goimap.Error
+	return errors.As(err, &ie) && (ie.Code == goimap.ResponseCodeTryCreate || ie.Code == goimap.ResponseCodeNonExistent)
+}
+
+func (s *Session) move(ctx context.Context, uids []UID, folder string) error {
+	set := goimap.UIDSetNum(uids...)
+	if s.caps.Move {
+		return s.do(ctx, "move", s.cfg.timeout(), func() error {
+			_, err := s.c.Move(set, folder).Wait()
+			return err
+		})
+	}
+	if err := s.do(ctx, "copy", s.cfg.timeout(), func() error {
+		_, err := s.c.Copy(set, folder).Wait()
+		return err
+	}); err != nil {
+		return err
+	}
+	return s.Delete(ctx, uids)
+}
+
+// Delete flags uids \Deleted and, with UIDPLUS, expunges exactly them.
+func (s *Session) Delete(ctx context.Context, uids []UID) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	set := goimap.UIDSetNum(uids...)
+	return s.do(ctx, "delete", s.cfg.timeout(), func() error {
+		if err := s.c.Store(set, &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Silent: true, Flags: []goimap.Flag{goimap.FlagDeleted}}, nil).Close(); err != nil {
+			return err
+		}
+		if !s.caps.UIDPlus {
+			return nil
+		}
+		return s.c.UIDExpunge(set).Close()
+	})
+}
+
+// Noop sends NOOP on the open session (the cheap poll): the server reports
+// new messages, and the connection is proven alive. It returns whether the
+// folder grew since the last check.
+func (s *Session) Noop(ctx context.Context) (bool, error) {
+	err := s.do(ctx, "noop", s.cfg.timeout(), func() error { return s.c.Noop().Wait() })
+	return s.takeExists(), err
+}
+
+func (s *Session) takeExists() bool {
+	select {
+	case <-s.exists:
+		return true
+	default:
+		return false
+	}
+}
+
+// Idle runs IDLE until the server announces new mail (true), renew fires,
+// or ctx ends (false, nil). The connection deadline covers the whole wait
+// plus Timeout, so a server that vanished while idle is noticed.
+func (s *Session) Idle(ctx context.Context, renew <-chan time.Time, max time.Duration) (bool, error) {
+	// A NOOP first flushes updates the server queued since the last
+	// command (not every server sends them when IDLE starts).
+	if grew, err := s.Noop(ctx); err != nil || grew {
+		return grew, err
+	}
+	if max <= 0 {
+		max = DefaultIdleRenew
+	}
+	var woke bool
+	w := watch(context.Background(), s.conn, max+s.cfg.timeout())
+	err := func() error {
+		cmd, err := s.c.Idle()
+		if err != nil {
+			return err
+		}
+		timer := time.NewTimer(max)
+		defer timer.Stop()
+		select {
+		case <-s.exists:
+			woke = true
+		case <-renew:
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-s.c.Closed():
+		}
+		w.reset(s.cfg.timeout())
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		return cmd.Wait()
+	}()
+	if timedOut := w.stop(); err != nil {
+		if timedOut {
+			err = errors.Join(ErrTimeout, err)
+		}
+		return woke, s.classify("idle", err)
+	}
+	return woke, nil
+}
+
+// Close logs out (bounded by a short deadline) and closes the connection.
+func (s *Session) Close() error {
+	w := watch(context.Background(), s.conn, min(s.cfg.timeout(), 5*time.Second))
+	_ = s.c.Logout().Wait()
+	w.stop()
+	return s.c.Close()
+}
+
+// Abort closes the connection without logging out.
+func (s *Session) Abort() { _ = s.c.Close() }
+
+// classify turns any error into a *transport.Error.
+func (s *Session) classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		if te.Server == "" {
+			c := *te
+			c.Server, c.Protocol = s.server, "imap"
+			if c.Op == "" {
+				c.Op = op
+			}
+			return &c
+		}
+		return err
+	}
+	e := &transport.Error{Class: transport.Temporary, Protocol: "imap", Op: op, Server: s.server, Err: err}
+	var ie *goimap.Error
+	var tlsRec tls.RecordHeaderError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case (op == "tls" || op == "starttls") && !errors.Is(err, ErrTimeout) && !errors.Is(err, context.Canceled):
+		e.Class, e.Hint = transport.TLS, "the TLS handshake failed or the server offers no STARTTLS; check the security setting, port and certificate"
+		if errors.As(err, &certErr) {
+			e.Hint = "the server certificate is not trusted for this host name"
+		}
+	case errors.As(err, &ie):
+		e.Message = string(ie.Type)
+		if ie.Code != "" {
+			e.Message += " [" + string(ie.Code) + "]"
+		}
+		e.Message += " " + ie.Text
+		switch {
+		case ie.Type == goimap.StatusResponseTypeBad:
+			e.Class = transport.Protocol
+		case op == "login" || ie.Code == goimap.ResponseCodeAuthenticationFailed || ie.Code == goimap.ResponseCodeAuthorizationFailed || ie.Code == goimap.ResponseCodeExpired:
+			e.Class = transport.Auth
+			e.Hint = "the server refused the credentials; check the user name and password or re-authorise OAuth2"
+		case ie.Code == goimap.ResponseCodeUnavailable || ie.Code == goimap.ResponseCodeInUse || ie.Code == goimap.ResponseCodeLimit || ie.Code == goimap.ResponseCodeServerBug || ie.Code == goimap.ResponseCodeOverQuota:
+			e.Class = transport.Temporary
+		case ie.Code == goimap.ResponseCodeNonExistent || ie.Code == goimap.ResponseCodeTryCreate || op == "select":
+			e.Class = transport.Permanent
+			e.Hint = "the folder does not exist; check the folder name"
+		default:
+			e.Class = transport.Permanent
+		}
+	case errors.As(err, &certErr):
+		e.Class, e.Hint = transport.TLS, "the server certificate is not trusted for this host name"
+	case errors.As(err, &tlsRec):
+		e.Class, e.Hint = transport.TLS, "the TLS handshake failed; check the security setting and port"
+	case errors.Is(err, ErrTimeout):
+		e.Class, e.Hint = transport.Temporary, "the server did not answer in time"
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		e.Class, e.Hint = transport.Temporary, "the operation was cancelled or took too long"
+	case isNetErr(err):
+		e.Class, e.Hint = transport.Temporary, "the connection failed or timed out"
+	}
+	if op == "greeting" && e.Hint == "" {
+		e.Hint = "the server did not greet; check the port and security setting"
+	}
+	return e
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
