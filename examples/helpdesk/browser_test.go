@@ -114,7 +114,7 @@ func newMailServers(t *testing.T) *mailServers {
 func newEngineEnv(t *testing.T) *testEnv {
 	t.Helper()
 	e := newTestEnv(t, nil)
-	eng, err := newEngines(context.Background(), e.cat, e.app.dir, nil, engineOptions{})
+	eng, err := startEngines(context.Background(), e.cat, e.app.dir, nil, engineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

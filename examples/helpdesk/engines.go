@@ -50,11 +50,9 @@ type engines struct {
 	received []ReceivedItem
 }
 
+// startEngines starts the poller over the catalog's inbound mailboxes and
+// the sender; Close stops them.
 func startEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log *slog.Logger, o engineOptions) (*engines, error) {
-	return newEngines(ctx, cat, dir, log, o)
-}
-
-func newEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log *slog.Logger, o engineOptions) (*engines, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -165,6 +163,8 @@ func (e *engines) MailboxSaved(m *mailbox.Mailbox) {
 // MailboxRemoved stops polling a removed mailbox.
 func (e *engines) MailboxRemoved(id mailbox.ID) { e.poller.Remove(id) }
 
+// Probe runs transport/imap.Probe or the SMTP transport's Probe on unsaved
+// settings, through the same Net (and address policy) the engines use.
 func (e *engines) Probe(ctx context.Context, m *mailbox.Mailbox) (ProbeResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -212,16 +212,22 @@ func (e *engines) Probe(ctx context.Context, m *mailbox.Mailbox) (ProbeResult, e
 	return res, errors.New("helpdesk: mailbox has no kind")
 }
 
+// Health merges the poller's and the sender's views of the mailboxes.
 func (e *engines) Health(ctx context.Context) map[mailbox.ID]HealthView {
 	out := map[mailbox.ID]HealthView{}
 	for _, h := range e.poller.HealthAll() {
 		out[h.Mailbox] = HealthView{State: string(h.State), Detail: h.LastError}
 	}
-	hs, err := e.sender.HealthAll(ctx)
-	if err != nil {
-		e.log.Error("health", "err", err)
-	}
-	for _, h := range hs {
+	// Every outbound mailbox of the catalog, idle ones included.
+	for _, m := range e.cat.Mailboxes() {
+		if m.Kind != mailbox.Outbound {
+			continue
+		}
+		h, err := e.sender.Health(ctx, m.ID)
+		if err != nil {
+			e.log.Error("health", "mailbox", m.ID, "err", err)
+			continue
+		}
 		st := string(h.State)
 		if h.State == outbound.HealthOpen {
 			st = "down"
@@ -231,6 +237,8 @@ func (e *engines) Health(ctx context.Context) map[mailbox.ID]HealthView {
 	return out
 }
 
+// Send runs the email step through outbound.Runner: resolve, expand,
+// render, enqueue.
 func (e *engines) Send(ctx context.Context, c *workflow.EmailConnector, f SendFlow) (SendResult, error) {
 	res, err := e.runner.Run(ctx, c, outbound.Flow{Contract: f.Contract, Thread: f.Thread, Vars: f.Vars})
 	out := SendResult{Decision: res.Decision, Expansion: res.Expansion, IDs: res.IDs}
@@ -243,6 +251,8 @@ func (e *engines) Send(ctx context.Context, c *workflow.EmailConnector, f SendFl
 	return out, err
 }
 
+// Messages lists the outbox records, the messages handed to the helpdesk
+// and the quarantined ones.
 func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
 	log := MessageLog{FromEngines: true}
 	// The latest records, every state (queued, sent, dead).

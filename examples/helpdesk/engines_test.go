@@ -46,7 +46,7 @@ func TestTestConnectionReportsProbe(t *testing.T) {
 func TestTestConnectionRespectsAddressPolicy(t *testing.T) {
 	ms := newMailServers(t)
 	e := newTestEnv(t, nil)
-	eng, err := newEngines(context.Background(), e.cat, e.app.dir, nil, engineOptions{Policy: transport.PublicOnly})
+	eng, err := startEngines(context.Background(), e.cat, e.app.dir, nil, engineOptions{Policy: transport.PublicOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
