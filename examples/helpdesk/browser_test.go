@@ -334,5 +334,19 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("pt-BR list (with the outbound mailbox's health OK) %q", got)
 	}
 	screenshot(t, ctx, shots, "mailboxes-pt")
+	do("an empty outbound form in pt-BR",
+		chromedp.Click(css("#new-mailbox")),
+		chromedp.WaitVisible(css("#kind-outbound")),
+		chromedp.Click(css("#kind-outbound")),
+		chromedp.Click(css("#save")),
+		chromedp.WaitVisible(css("#f-description-err")),
+	)
+	if got := text("#f-description-err"); got != "Campo obrigatório." {
+		t.Fatalf("pt-BR description error %q", got)
+	}
+	if got := text("#f-outbound-from-address-err"); got != "Campo obrigatório." {
+		t.Fatalf("pt-BR sender address error %q", got)
+	}
+	screenshot(t, ctx, shots, "mailbox-errors-pt")
 	t.Log("screenshots in", shots, fmt.Sprintf("and %s/helpdesk-*.png", os.TempDir()))
 }
