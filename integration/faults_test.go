@@ -75,6 +75,7 @@ func appendMsgs(t testing.TB, s *mailstack.Stack, user, phase string, n, size in
 func TestInboundFaults(t *testing.T) {
 	s := stack(t)
 	ctx := context.Background()
+	clean(t, s, box(0), box(1), box(2), box(3), box(4))
 	px := newProxy(t, s.IMAPSPort)
 
 	faulty := inBox(s, "in-faulty", box(0), mailbox.PostSeen, "")
@@ -219,6 +220,7 @@ func TestOutboundFaults(t *testing.T) {
 	ctx := context.Background()
 	px := newProxy(t, s.SubmissionPort)
 	const sink = "box20@example.test"
+	clean(t, s, sink)
 
 	cat := memory.NewCatalog()
 	faulty := outBox(s, "out-faulty", box(10))

@@ -350,7 +350,7 @@ func startPoller(t testing.TB, o inbound.Options, mbs ...*mailbox.Mailbox) *inbo
 // never a speed.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("never happened: %s", what)
@@ -480,4 +480,37 @@ func byMessageID(msgs []serverMsg, id string) (serverMsg, bool) {
 		}
 	}
 	return serverMsg{}, false
+}
+
+// clean empties the accounts a test uses, so the test does not depend on
+// what an earlier run (-count > 1 shares the stack) left there.
+func clean(t testing.TB, s *mailstack.Stack, users ...string) {
+	t.Helper()
+	for _, u := range users {
+		c := rawIMAP(t, s, u)
+		list, err := c.List("", "*", nil).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range list {
+			if !strings.EqualFold(l.Mailbox, "INBOX") {
+				_ = c.Delete(l.Mailbox).Wait() // special folders may refuse; they are empty
+			}
+		}
+		sel, err := c.Select("INBOX", nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sel.NumMessages > 0 {
+			var all imap.SeqSet
+			all.AddRange(1, 0)
+			if err := c.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Expunge().Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+	}
 }

@@ -37,6 +37,7 @@ func (d directory) GroupMembers(context.Context, workflow.GroupID) ([]workflow.U
 func TestSeedScenario(t *testing.T) {
 	s := stack(t)
 	ctx := context.Background()
+	clean(t, s, "ana@example.test", "bo@example.test", "help@acme.test", "sales@acme.test", "help@globex.test")
 
 	cat := memory.NewCatalog()
 	for _, m := range []*mailbox.Mailbox{
