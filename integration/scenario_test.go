@@ -40,13 +40,17 @@ func TestSeedScenario(t *testing.T) {
 	clean(t, s, "ana@example.test", "bo@example.test", "help@acme.test", "sales@acme.test", "help@globex.test")
 
 	cat := memory.NewCatalog()
+	// acme-sales reads over IMAP STARTTLS, the others over IMAPS; every
+	// outbound mailbox submits with STARTTLS + AUTH.
+	sales := inBox(s, "acme-sales", "sales@acme.test", mailbox.PostSeen, "")
+	sales.Inbound.Server.Port, sales.Inbound.Server.Security = s.IMAPPort, mailbox.SecuritySTARTTLS
 	for _, m := range []*mailbox.Mailbox{
 		outBox(s, "sys-out", "desk@example.test"),
 		outBox(s, "alerts-out", "alerts@example.test"),
 		outBox(s, "acme-out", "support@acme.test"),
 		outBox(s, "globex-out", "support@globex.test"),
 		inBox(s, "acme-in", "help@acme.test", mailbox.PostMove, "Processed"),
-		inBox(s, "acme-sales", "sales@acme.test", mailbox.PostSeen, ""),
+		sales,
 		inBox(s, "globex-in", "help@globex.test", mailbox.PostDelete, ""),
 	} {
 		if err := m.Validate(); err != nil {
