@@ -37,7 +37,7 @@
 //
 // The real-server benchmarks are not part of CI:
 //
-//	go test -run '^$' -bench . -benchtime 1x ./integration/
+//	go test -run '^$' -bench . -benchtime 3x ./integration/
 //
 // Their figures are in BENCHMARKS.md ("Real servers").
 package integration
