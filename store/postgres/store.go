@@ -48,6 +48,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/internal/sqlcat"
+	"github.com/correio-dev/correio/store/internal/sqlmail"
 	"github.com/correio-dev/correio/store/secrets"
 )
 
@@ -81,6 +82,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	ownPool bool
 	cat     *Catalog
+	mail    *sqlmail.DB
 	log     *slog.Logger
 
 	cancel    context.CancelFunc
@@ -115,7 +117,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 			return nil, err
 		}
 	}
-	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: s.dialect()}}
+	d := s.dialect()
+	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
+	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows, Postgres: true}
 	if err := s.cat.core.Refresh(ctx); err != nil {
 		return nil, err
 	}

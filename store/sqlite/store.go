@@ -35,6 +35,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/internal/sqlcat"
+	"github.com/correio-dev/correio/store/internal/sqlmail"
 	"github.com/correio-dev/correio/store/secrets"
 )
 
@@ -69,6 +70,7 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 	cat    *Catalog
+	mail   *sqlmail.DB
 	log    *slog.Logger
 
 	stop      chan struct{}
@@ -142,7 +144,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: s.dialect()}}
+	d := s.dialect()
+	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
+	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows}
 	if err := s.cat.core.Refresh(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
