@@ -143,7 +143,9 @@ func (o *Outbox) Stats(ctx context.Context, mb mailbox.ID) (outbound.QueueStats,
 }
 
 // Get implements outbound.Outbox.
-func (o *Outbox) Get(ctx context.Context, id string) (*outbound.Record, error) { return o.d.Get(ctx, id) }
+func (o *Outbox) Get(ctx context.Context, id string) (*outbound.Record, error) {
+	return o.d.Get(ctx, id)
+}
 
 // List implements outbound.Outbox.
 func (o *Outbox) List(ctx context.Context, f outbound.ListFilter) ([]*outbound.Record, error) {
