@@ -119,7 +119,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	}
 	d := s.dialect()
 	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
-	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows, Postgres: true}
+	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows, Postgres: true, LeaseFenced: ErrFenced, TxFrom: txFrom}
 	if err := s.cat.core.Refresh(ctx); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,12 @@ type DB struct {
 	// Postgres turns on FOR UPDATE SKIP LOCKED claims, the lease fence
 	// check against correio_leases and NOTIFY on enqueue.
 	Postgres bool
+	// LeaseFenced, when set, is wrapped too when a lease check fails
+	// (store/postgres.ErrFenced).
+	LeaseFenced error
+	// TxFrom, when set, returns the host's transaction carried by ctx:
+	// Put then writes inside it (the transactional outbox).
+	TxFrom func(ctx context.Context) sqlcat.Q
 }
 
 // OutboxChannel is the NOTIFY channel of enqueued outbox records on
@@ -59,6 +65,9 @@ func (d *DB) Fence(ctx context.Context, q sqlcat.Q, mb mailbox.ID, token int64) 
 		switch {
 		case err == nil:
 			if cur != token {
+				if d.LeaseFenced != nil {
+					return fmt.Errorf("%w (%w): mailbox %q token %d, lease token %d", inbound.ErrFenced, d.LeaseFenced, mb, token, cur)
+				}
 				return fmt.Errorf("%w: mailbox %q token %d, lease token %d", inbound.ErrFenced, mb, token, cur)
 			}
 		case d.NoRows(err):
@@ -162,6 +171,22 @@ func (d *DB) CommitQ(ctx context.Context, q sqlcat.Q, r inbound.Record, fence bo
 		return err
 	}
 	return setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true)
+}
+
+// HandOff records r's key inside q's transaction, then runs fn and moves
+// the checkpoint (never back). When the key is already there the message
+// was handled by an earlier transaction: fn is not run and handled is
+// false. A concurrent transaction inserting the same key makes this one
+// wait for it, so fn runs once even across replicas.
+func HandOff(ctx context.Context, q sqlcat.Q, r inbound.Record, fn func() error) (handled bool, err error) {
+	inserted, err := InsertKey(ctx, q, r)
+	if err != nil || !inserted {
+		return false, err
+	}
+	if err := fn(); err != nil {
+		return false, err
+	}
+	return true, setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true)
 }
 
 // Commit implements inbound.Store.

@@ -104,6 +104,11 @@ func (d *DB) Put(ctx context.Context, r *outbound.Record) error {
 			atts[i] = []byte{}
 		}
 	}
+	if d.TxFrom != nil {
+		if q := d.TxFrom(ctx); q != nil {
+			return d.PutQ(ctx, q, r, atts)
+		}
+	}
 	return d.Write(ctx, func(q sqlcat.Q) error { return d.PutQ(ctx, q, r, atts) })
 }
 
