@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite"
 
@@ -31,6 +32,7 @@ const (
 	envHostDB = "CORREIO_CRASH_HOST"  // SQLite path of the host's record (sqlite store)
 	envPort   = "CORREIO_CRASH_PORT"  // IMAP or SMTP port on 127.0.0.1
 	envTarget = "CORREIO_CRASH_UID"   // final round: exit once this UID is committed
+	envInTx   = "CORREIO_CRASH_INTX"  // ingest with postgres.Store.HandleInTx
 )
 
 const user = "desk"
@@ -43,6 +45,9 @@ type stores struct {
 	// record durably notes a hand-off of (key, Message-ID) in the host's
 	// own database, in its own transaction (the plain Handler case).
 	record func(ctx context.Context, key, msgID string) error
+	// inTx, Postgres only, is the hand-off inside the host's transaction
+	// (postgres.Store.HandleInTx) recording the same row.
+	inTx inbound.Handler
 }
 
 func openStores(ctx context.Context, getenv func(string) string) (*stores, error) {
@@ -71,7 +76,11 @@ func openStores(ctx context.Context, getenv func(string) string) (*stores, error
 			record: func(ctx context.Context, key, msgID string) error {
 				_, err := pool.Exec(ctx, "INSERT INTO crash_handled (key, message_id) VALUES ($1, $2)", key, msgID)
 				return err
-			}}, nil
+			},
+			inTx: st.HandleInTx(func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
+				_, err := tx.Exec(ctx, "INSERT INTO crash_handled (key, message_id) VALUES ($1, $2)", d.Key, d.Message.MessageID)
+				return err
+			})}, nil
 	}
 	return nil, fmt.Errorf("unknown store %q", getenv(envStore))
 }
@@ -154,9 +163,12 @@ func runChild() error {
 
 func ingest(ctx context.Context, st *stores, port int) error {
 	target, _ := strconv.Atoi(os.Getenv(envTarget))
-	h := inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
+	var h inbound.Handler = inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
 		return st.record(ctx, d.Key, d.Message.MessageID)
 	})
+	if os.Getenv(envInTx) != "" {
+		h = st.inTx
+	}
 	p, err := inbound.New(inbound.Options{Store: st.in, Handler: h, IMAP: &imap.Config{Timeout: 10 * time.Second}, BatchSize: 25})
 	if err != nil {
 		return err

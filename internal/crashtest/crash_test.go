@@ -54,6 +54,9 @@ type result struct {
 	Rounds, Kills, Messages    int
 	Lost, InWindow, OtherTwice int
 	Window                     int // the documented bound of InWindow
+	// BeforeFinal counts the messages done before the final round (the
+	// kills hit work in progress).
+	BeforeFinal int
 }
 
 var (
@@ -66,7 +69,7 @@ func report(t *testing.T, r result) {
 	resultsMu.Lock()
 	results = append(results, r)
 	resultsMu.Unlock()
-	t.Logf("| %s | %d | %d | %d | %d | %d (bound %d) | %d |", r.Name, r.Rounds, r.Kills, r.Messages, r.Lost, r.InWindow, r.Window, r.OtherTwice)
+	t.Logf("| %s | %d | %d | %d | %d | %d (bound %d) | %d |", r.Name, r.Rounds, r.Messages, r.BeforeFinal, r.Lost, r.InWindow, r.Window, r.OtherTwice)
 	if r.Lost != 0 || r.OtherTwice != 0 || r.InWindow > r.Window {
 		t.Errorf("guarantee broken: %+v", r)
 	}
@@ -137,6 +140,8 @@ func finalRound(t *testing.T, env ...string) {
 
 type storeKind struct {
 	name string
+	// inTx hands off with postgres.Store.HandleInTx (no in-flight window).
+	inTx bool
 	// setup returns the child's store environment and a reader of the
 	// host's durable record of hand-offs (key, Message-ID).
 	setup func(t *testing.T) (env []string, handled func() [][2]string)
@@ -144,7 +149,7 @@ type storeKind struct {
 
 func kinds() []storeKind {
 	return []storeKind{
-		{"sqlite", func(t *testing.T) ([]string, func() [][2]string) {
+		{"sqlite", false, func(t *testing.T) ([]string, func() [][2]string) {
 			dir := t.TempDir()
 			db, host := filepath.Join(dir, "correio.db"), filepath.Join(dir, "host.db")
 			st, err := sqlite.Open(context.Background(), db, sqlite.Options{CheckInterval: -1})
@@ -161,7 +166,39 @@ func kinds() []storeKind {
 				return readPairs(t, h)
 			}
 		}},
-		{"postgres", func(t *testing.T) ([]string, func() [][2]string) {
+		{"postgres", false, func(t *testing.T) ([]string, func() [][2]string) {
+			dsn := pgtest.Database(t)
+			st, err := postgres.Open(context.Background(), dsn, postgres.Options{CheckInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			if err := createHostPostgres(context.Background(), dsn); err != nil {
+				t.Fatal(err)
+			}
+			return []string{envStore + "=postgres", envDB + "=" + dsn}, func() [][2]string {
+				pool, err := pgxpool.New(context.Background(), dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pool.Close()
+				rows, err := pool.Query(context.Background(), "SELECT key, message_id FROM crash_handled")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				var out [][2]string
+				for rows.Next() {
+					var p [2]string
+					if err := rows.Scan(&p[0], &p[1]); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, p)
+				}
+				return out
+			}
+		}},
+		{"postgres in-tx", true, func(t *testing.T) ([]string, func() [][2]string) {
 			dsn := pgtest.Database(t)
 			st, err := postgres.Open(context.Background(), dsn, postgres.Options{CheckInterval: -1})
 			if err != nil {
@@ -230,6 +267,11 @@ func TestCrashIngest(t *testing.T) {
 			defer srv.Close()
 			srv.AddUser(user, "pw")
 			env = append(env, envChild+"=ingest", envPort+"="+strconv.Itoa(srv.Port()))
+			window := rounds
+			if k.inTx {
+				env = append(env, envInTx+"=1")
+				window = 0
+			}
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 			per := (n + rounds - 1) / rounds
 			appended, lastUID := 0, 0
@@ -244,6 +286,7 @@ func TestCrashIngest(t *testing.T) {
 				}
 				killRound(t, rng, 150*time.Millisecond, env...)
 			}
+			before := len(handled())
 			finalRound(t, append(env, envTarget+"="+strconv.Itoa(lastUID))...)
 			pairs := handled()
 			keysOf := map[string]map[string]int{} // Message-ID -> key -> count
@@ -253,7 +296,7 @@ func TestCrashIngest(t *testing.T) {
 				}
 				keysOf[p[1]][p[0]]++
 			}
-			r := result{Name: "ingest " + k.name, Rounds: rounds, Kills: rounds, Messages: n, Window: rounds}
+			r := result{Name: "ingest " + k.name, Rounds: rounds, Kills: rounds, Messages: n, Window: window, BeforeFinal: before}
 			for i := range n {
 				ks := keysOf[fmt.Sprintf("m%d@crash.example", i)]
 				if len(ks) == 0 {
@@ -281,6 +324,9 @@ func TestCrashIngest(t *testing.T) {
 func TestCrashSend(t *testing.T) {
 	rounds, n := params()
 	for _, k := range kinds() {
+		if k.inTx {
+			continue
+		}
 		t.Run(k.name, func(t *testing.T) {
 			env, _ := k.setup(t)
 			srv, err := mailtest.NewSMTPServer(mailtest.SMTPOptions{})
@@ -294,6 +340,7 @@ func TestCrashSend(t *testing.T) {
 			for range rounds {
 				killRound(t, rng, 300*time.Millisecond, env...)
 			}
+			before := len(srv.Messages())
 			finalRound(t, append(env, envTarget+"=done")...)
 			got := map[string]map[string]int{} // subject -> Message-ID -> count
 			for _, m := range srv.Messages() {
@@ -307,7 +354,7 @@ func TestCrashSend(t *testing.T) {
 				}
 				got[subj][id]++
 			}
-			r := result{Name: "send " + k.name, Rounds: rounds, Kills: rounds, Messages: n, Window: rounds * connections}
+			r := result{Name: "send " + k.name, Rounds: rounds, Kills: rounds, Messages: n, Window: rounds * connections, BeforeFinal: before}
 			for i := range n {
 				ids := got[fmt.Sprintf("n %d", i)]
 				if len(ids) == 0 {
