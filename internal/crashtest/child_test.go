@@ -144,6 +144,9 @@ func childMain() {
 }
 
 func runChild() error {
+	if os.Getenv(envChild) == "replica" {
+		return runReplica()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st, err := openStores(ctx, os.Getenv)
