@@ -19,6 +19,17 @@
 // per mailbox with an expiry and a fencing token, ClaimFairShare to spread
 // mailboxes, and CheckFence inside the checkpoint transaction.
 //
+// The engines' state: Inbound (inbound.Store; commits are fenced by the
+// mailbox's lease when it has one, and Leases.Leaser gives the poller its
+// tokens), Outbox (outbound.Outbox and routing.SentIndex; claims use FOR
+// UPDATE SKIP LOCKED, so replicas never claim the same record) and
+// Suppressions, plus per-contract queries, Prune and EraseContract. Two
+// transactional APIs join the host's own transaction: WithTx makes
+// Outbox.Put (and so Sender.Enqueue) write inside the host's pgx.Tx — the
+// transactional outbox, announced to ListenOutbox on commit — and
+// HandleInTx hands inbound messages over inside a transaction that also
+// records their key, so a crash can never hand a message twice.
+//
 // Usage (the Postgres examples are not run by go test, which has no server):
 //
 //	keys, _ := secrets.NewKeyring("2026-01", map[string][]byte{"2026-01": key32})

@@ -16,6 +16,14 @@
 // this Store and, for writes by other processes, when a periodic check of
 // the version row sees it move.
 //
+// The engines' state lives in the same file: Inbound (inbound.Store:
+// checkpoints, handled keys, quarantine with raw bytes), Outbox
+// (outbound.Outbox and routing.SentIndex) and Suppressions
+// (outbound.Suppressions), with records queryable by contract
+// (InboundStore.Received, Outbox.ListByContract), retention (Prune) and
+// erasure of one contract (EraseContract). They pass store/storetest like
+// store/memory and store/postgres.
+//
 // The schema is in migrations/ and documented in store/SCHEMA.md; Open
 // applies it unless Options.NoMigrate is set.
 package sqlite
