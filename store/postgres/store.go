@@ -130,7 +130,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	}
 	d := s.dialect()
 	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
-	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows, Postgres: true, LeaseFenced: ErrFenced, TxFrom: txFrom}
+	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows, Postgres: true, LeaseFenced: ErrFenced, TxFrom: txFrom,
+		Auto: func(ctx context.Context, fn func(sqlcat.Q) error) error { return fn(poolQ{s.pool}) }}
 	if err := s.cat.core.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -277,4 +278,24 @@ func (s *Store) dialect() sqlcat.Dialect {
 			return err
 		},
 	}
+}
+
+// poolQ runs statements on the pool outside a transaction (each its own).
+type poolQ struct{ pool *pgxpool.Pool }
+
+func (q poolQ) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := q.pool.Exec(ctx, sqlcat.Rebind(sql), args...)
+	return tag.RowsAffected(), err
+}
+
+func (q poolQ) Query(ctx context.Context, sql string, args ...any) (sqlcat.Rows, error) {
+	rows, err := q.pool.Query(ctx, sqlcat.Rebind(sql), args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (q poolQ) QueryRow(ctx context.Context, sql string, args ...any) sqlcat.Scanner {
+	return q.pool.QueryRow(ctx, sqlcat.Rebind(sql), args...)
 }

@@ -154,7 +154,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	d := s.dialect()
 	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
-	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows}
+	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows,
+		Auto: func(ctx context.Context, fn func(sqlcat.Q) error) error { return fn(dbQ{s.writer}) }}
 	if err := s.cat.core.Refresh(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
@@ -267,4 +268,27 @@ func (s *Store) dialect() sqlcat.Dialect {
 		},
 		NoRows: func(err error) bool { return errors.Is(err, sql.ErrNoRows) },
 	}
+}
+
+// dbQ runs statements on the writer outside a transaction (each its own).
+type dbQ struct{ db *sql.DB }
+
+func (q dbQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q dbQ) Query(ctx context.Context, query string, args ...any) (sqlcat.Rows, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (q dbQ) QueryRow(ctx context.Context, query string, args ...any) sqlcat.Scanner {
+	return q.db.QueryRowContext(ctx, query, args...)
 }

@@ -22,6 +22,10 @@ type DB struct {
 	// Write runs fn in a writing transaction; Read in a read-only one.
 	Write func(ctx context.Context, fn func(sqlcat.Q) error) error
 	Read  func(ctx context.Context, fn func(sqlcat.Q) error) error
+	// Auto, when set, runs fn's statements each in its own implicit
+	// transaction (no BEGIN/COMMIT round trips), for writes that are one
+	// statement.
+	Auto func(ctx context.Context, fn func(sqlcat.Q) error) error
 	// NoRows reports the "no rows" error of QueryRow.Scan.
 	NoRows func(err error) bool
 	// Postgres turns on FOR UPDATE SKIP LOCKED claims, the lease fence
@@ -33,6 +37,13 @@ type DB struct {
 	// TxFrom, when set, returns the host's transaction carried by ctx:
 	// Put then writes inside it (the transactional outbox).
 	TxFrom func(ctx context.Context) sqlcat.Q
+}
+
+func (d *DB) auto(ctx context.Context, fn func(sqlcat.Q) error) error {
+	if d.Auto != nil {
+		return d.Auto(ctx, fn)
+	}
+	return d.Write(ctx, fn)
 }
 
 // OutboxChannel is the NOTIFY channel of enqueued outbox records on

@@ -109,6 +109,10 @@ func (d *DB) Put(ctx context.Context, r *outbound.Record) error {
 			return d.PutQ(ctx, q, r, atts)
 		}
 	}
+	if len(atts) == 0 {
+		// One statement: its own transaction.
+		return d.auto(ctx, func(q sqlcat.Q) error { return d.PutQ(ctx, q, r, atts) })
+	}
 	return d.Write(ctx, func(q sqlcat.Q) error { return d.PutQ(ctx, q, r, atts) })
 }
 
@@ -142,11 +146,17 @@ func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *outbound.Record, atts [][]
 		return err
 	}
 	now := time.Now().UnixNano()
-	if _, err := q.Exec(ctx, `INSERT INTO correio_outbox (id, message_id, mailbox_id, state, attempts, enqueued_ns, next_ns,
+	insert := `INSERT INTO correio_outbox (id, message_id, mailbox_id, state, attempts, enqueued_ns, next_ns,
 		last_error, reason, rule, decision_reason, contract_id, thread, message, recipients, updated_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.MessageID, string(r.Mailbox), int(r.State), r.Attempts, ns(r.EnqueuedAt), ns(r.NextAttempt),
-		r.LastError, r.Reason, int(r.Rule), r.DecisionReason, string(r.Contract), r.Message.Thread, msg, rc, now); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	args := []any{r.ID, r.MessageID, string(r.Mailbox), int(r.State), r.Attempts, ns(r.EnqueuedAt), ns(r.NextAttempt),
+		r.LastError, r.Reason, int(r.Rule), r.DecisionReason, string(r.Contract), r.Message.Thread, msg, rc, now}
+	if d.Postgres && r.State == outbound.Queued {
+		// The notification is sent on commit, in the same statement.
+		insert = "WITH ins AS (" + insert + " RETURNING mailbox_id) SELECT pg_notify(?, mailbox_id) FROM ins"
+		args = append(args, OutboxChannel)
+	}
+	if _, err := q.Exec(ctx, insert, args...); err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "23505") {
 			return fmt.Errorf("outbox record %q exists: %w", r.ID, err)
 		}
@@ -156,11 +166,6 @@ func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *outbound.Record, atts [][]
 		ct := a.ContentType
 		if _, err := q.Exec(ctx, "INSERT INTO correio_outbox_attachments (record_id, idx, name, content_type, data) VALUES (?, ?, ?, ?, ?)",
 			r.ID, i, a.Name, ct, atts[i]); err != nil {
-			return err
-		}
-	}
-	if d.Postgres && r.State == outbound.Queued {
-		if _, err := q.Exec(ctx, "SELECT pg_notify(?, ?)", OutboxChannel, string(r.Mailbox)); err != nil {
 			return err
 		}
 	}
@@ -295,7 +300,7 @@ func (d *DB) Update(ctx context.Context, r *outbound.Record, token string) error
 	if err != nil {
 		return err
 	}
-	return d.Write(ctx, func(q sqlcat.Q) error {
+	return d.auto(ctx, func(q sqlcat.Q) error {
 		n, err := q.Exec(ctx, `UPDATE correio_outbox SET message_id = ?, mailbox_id = ?, state = ?, attempts = ?, next_ns = ?,
 			last_error = ?, reason = ?, rule = ?, decision_reason = ?, contract_id = ?, thread = ?, message = ?, recipients = ?,
 			claim_token = '', claimed_until_ns = 0, updated_ns = ?
@@ -314,7 +319,7 @@ func (d *DB) Update(ctx context.Context, r *outbound.Record, token string) error
 
 // Release implements outbound.Outbox.
 func (d *DB) Release(ctx context.Context, id, token string) error {
-	return d.Write(ctx, func(q sqlcat.Q) error {
+	return d.auto(ctx, func(q sqlcat.Q) error {
 		n, err := q.Exec(ctx, `UPDATE correio_outbox SET claim_token = '', claimed_until_ns = 0
 			WHERE id = ? AND claim_token = ? AND claim_token <> ''`, id, token)
 		if err != nil {
