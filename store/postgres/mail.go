@@ -9,6 +9,7 @@ import (
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store/internal/sqlmail"
@@ -166,6 +167,23 @@ func (o *Outbox) SentByMessageID(ctx context.Context, messageID string) (routing
 // SentByThread implements routing.SentIndex.
 func (o *Outbox) SentByThread(ctx context.Context, thread string) (routing.ThreadRef, bool, error) {
 	return o.d.SentByThread(ctx, thread)
+}
+
+// Bounce is a delivery report linked to the outbox record it answers.
+type Bounce = sqlmail.Bounce
+
+// LinkBounce records a bounce the inbound side parsed
+// (Delivery.Classification.Bounce) against the outbox record it answers,
+// found by its original Message-ID, one row per reported recipient, and
+// suppresses the recipients that failed permanently — in one transaction.
+// found is false when the bounce names no message of this outbox.
+func (o *Outbox) LinkBounce(ctx context.Context, b *message.Bounce, at time.Time) (recordID string, found bool, err error) {
+	return o.d.LinkBounce(ctx, b, at)
+}
+
+// Bounces lists the bounces linked to an outbox record, oldest first.
+func (o *Outbox) Bounces(ctx context.Context, recordID string) ([]Bounce, error) {
+	return o.d.Bounces(ctx, recordID)
 }
 
 // Suppressions implements outbound.Suppressions (addresses compared in

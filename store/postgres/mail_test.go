@@ -48,6 +48,11 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 		},
 		Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) outbound.Outbox { return fresh(t).Outbox() }, Records: records},
 		Suppressions: func(t *testing.T) outbound.Suppressions { return fresh(t).Suppressions() },
+		Bounces: func(t *testing.T) storetest.BounceStore {
+			s := fresh(t)
+			return storetest.BounceStore{Outbox: s.Outbox(), Suppressions: s.Suppressions(),
+				Erase: func(ctx context.Context, c string) error { _, err := s.EraseContract(ctx, contract.ID(c)); return err }}
+		},
 		Retention: &storetest.RetentionHarness{New: func(t *testing.T) storetest.RetentionStore {
 			s := fresh(t)
 			return storetest.RetentionStore{

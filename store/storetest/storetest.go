@@ -41,6 +41,8 @@ type Harness struct {
 	Suppressions func(t *testing.T) outbound.Suppressions
 	// Retention runs the retention and per-contract suite (SQL stores).
 	Retention *RetentionHarness
+	// Bounces runs the bounce-linking suite (SQL stores).
+	Bounces func(t *testing.T) BounceStore
 }
 
 // Run runs every suite the harness enables, each as a subtest.
@@ -66,6 +68,10 @@ func Run(t *testing.T, h Harness) {
 	if h.Retention != nil {
 		ran = true
 		t.Run("Retention", func(t *testing.T) { RunRetention(t, *h.Retention) })
+	}
+	if h.Bounces != nil {
+		ran = true
+		t.Run("Bounces", func(t *testing.T) { RunBounces(t, h.Bounces) })
 	}
 	if !ran {
 		t.Fatal("storetest: the harness enables no suite")

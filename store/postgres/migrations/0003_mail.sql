@@ -88,3 +88,16 @@ CREATE TABLE correio_suppressions (
 	reason  text NOT NULL,
 	at_ns   bigint NOT NULL
 );
+
+-- Bounces linked to the outbox record they answer (found by the bounce's
+-- original Message-ID); removed with the record.
+CREATE TABLE correio_outbox_bounces (
+	id        bigserial PRIMARY KEY,
+	record_id text NOT NULL REFERENCES correio_outbox (id) ON DELETE CASCADE,
+	recipient text NOT NULL,
+	status    text NOT NULL,
+	permanent boolean NOT NULL,
+	reason    text NOT NULL,
+	at_ns     bigint NOT NULL
+);
+CREATE INDEX correio_outbox_bounces_record ON correio_outbox_bounces (record_id, id);

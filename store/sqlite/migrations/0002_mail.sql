@@ -88,3 +88,16 @@ CREATE TABLE correio_suppressions (
 	reason  TEXT NOT NULL,
 	at_ns   INTEGER NOT NULL
 );
+
+-- Bounces linked to the outbox record they answer (found by the bounce's
+-- original Message-ID); removed with the record.
+CREATE TABLE correio_outbox_bounces (
+	id        INTEGER PRIMARY KEY AUTOINCREMENT,
+	record_id TEXT NOT NULL REFERENCES correio_outbox (id) ON DELETE CASCADE,
+	recipient TEXT NOT NULL,
+	status    TEXT NOT NULL,
+	permanent BOOLEAN NOT NULL,
+	reason    TEXT NOT NULL,
+	at_ns     INTEGER NOT NULL
+);
+CREATE INDEX correio_outbox_bounces_record ON correio_outbox_bounces (record_id, id);
