@@ -56,7 +56,19 @@ type TxHandlerFunc func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) err
 // the same message serialize on the key's unique index, and fn runs once.
 //
 // Use it with the store's own InboundStore as the poller's Store.
-func (s *Store) HandleInTx(fn TxHandlerFunc) inbound.Handler {
+func (s *Store) HandleInTx(fn TxHandlerFunc) inbound.Handler { return s.handleInTx("", fn) }
+
+// HandleInTxLeased is HandleInTx for replicas sharing mailboxes through
+// Leases: inside the transaction it first checks, reading the mailbox's
+// lease row FOR SHARE (so no takeover can happen until the commit), that
+// replica owner holds the lease. A replica that lost its lease gets an
+// error matching ErrFenced and inbound.ErrFenced before fn is called, so
+// the host's writes only ever happen on the mailbox's current owner.
+func (s *Store) HandleInTxLeased(owner string, fn TxHandlerFunc) inbound.Handler {
+	return s.handleInTx(owner, fn)
+}
+
+func (s *Store) handleInTx(owner string, fn TxHandlerFunc) inbound.Handler {
 	return inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
 		folder := "INBOX"
 		if d.Mailbox != nil && d.Mailbox.Inbound != nil {
@@ -69,6 +81,16 @@ func (s *Store) HandleInTx(fn TxHandlerFunc) inbound.Handler {
 		r := inbound.Record{Mailbox: id, Folder: folder, Key: d.Key, Outcome: inbound.Handled, At: time.Now(),
 			Checkpoint: inbound.Checkpoint{UIDValidity: d.UIDValidity, LastUID: d.UID}}
 		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+			if owner != "" {
+				var cur string
+				err := tx.QueryRow(ctx, "SELECT owner FROM correio_leases WHERE mailbox_id = $1 AND expires_at > clock_timestamp() FOR SHARE", string(id)).Scan(&cur)
+				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return fmt.Errorf("postgres: lease check: %w", err)
+				}
+				if cur != owner {
+					return fmt.Errorf("%w (%w): mailbox %q is not leased by %q", inbound.ErrFenced, ErrFenced, id, owner)
+				}
+			}
 			_, err := sqlmail.HandOff(ctx, pgQ{tx}, r, func() error { return fn(ctx, tx, d) })
 			return err
 		})

@@ -254,3 +254,33 @@ func (f *failOnce) Commit(ctx context.Context, r inbound.Record) error {
 	}
 	return f.Store.Commit(ctx, r)
 }
+
+// TestHandleInTxLeased: the host is called only on the replica holding the
+// mailbox's lease.
+func TestHandleInTxLeased(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, pgtest.Database(t), postgres.Options{CheckInterval: -1})
+	if _, err := s.Leases().Acquire(ctx, "B", "in", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	fn := func(context.Context, pgx.Tx, *inbound.Delivery) error { calls.Add(1); return nil }
+	mb := &mailbox.Mailbox{ID: "in", Kind: mailbox.Inbound, Inbound: &mailbox.InboundSettings{}}
+	d := &inbound.Delivery{Key: "k1", Mailbox: mb, UIDValidity: 1, UID: 1}
+	err := s.HandleInTxLeased("A", fn).HandleMessage(ctx, d)
+	if !errors.Is(err, inbound.ErrFenced) || !errors.Is(err, postgres.ErrFenced) || calls.Load() != 0 {
+		t.Fatalf("non-owner handed off: %v (calls %d)", err, calls.Load())
+	}
+	if done, _ := s.Inbound().Done(ctx, "in", "k1"); done {
+		t.Fatal("key recorded by a non-owner")
+	}
+	if err := s.HandleInTxLeased("B", fn).HandleMessage(ctx, d); err != nil || calls.Load() != 1 {
+		t.Fatalf("owner: %v (calls %d)", err, calls.Load())
+	}
+	if err := s.HandleInTxLeased("B", fn).HandleMessage(ctx, d); err != nil || calls.Load() != 1 {
+		t.Fatalf("second hand-off of the same key: %v (calls %d)", err, calls.Load())
+	}
+	if done, _ := s.Inbound().Done(ctx, "in", "k1"); !done {
+		t.Fatal("key not recorded")
+	}
+}
