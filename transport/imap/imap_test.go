@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -138,7 +140,17 @@ func TestLargeMessageSpoolsToDisk(t *testing.T) {
 	if sp[0].InMemory() || sp[0].Size() != int64(len(big)) {
 		t.Fatalf("in memory %v size %d", sp[0].InMemory(), sp[0].Size())
 	}
+	got, _ := io.ReadAll(sp[0].Reader())
+	if !bytes.Equal(got, big) {
+		t.Fatal("file spool differs from the message")
+	}
+	if files, _ := os.ReadDir(c.SpoolDir); len(files) != 1 {
+		t.Fatalf("spool files: %d", len(files))
+	}
 	sp[0].Close()
+	if files, _ := os.ReadDir(c.SpoolDir); len(files) != 0 {
+		t.Fatalf("spool file left behind: %v", files)
+	}
 }
 
 func TestAuthErrorsAndMechanisms(t *testing.T) {
