@@ -354,15 +354,7 @@ func (x *xoauth2Server) Next(response []byte) ([]byte, bool, error) {
 		return []byte{}, false, nil
 	}
 	x.done = true
-	var user, token string
-	for _, f := range strings.Split(string(response), "\x01") {
-		switch {
-		case strings.HasPrefix(f, "user="):
-			user = strings.TrimPrefix(f, "user=")
-		case strings.HasPrefix(f, "auth=Bearer "):
-			token = strings.TrimPrefix(f, "auth=Bearer ")
-		}
-	}
+	user, token := parseXOAUTH2(response)
 	err := x.sess.srv.login(user, func() bool {
 		t, ok := x.sess.srv.tokens[user]
 		return ok && t != "" && t == token

@@ -35,6 +35,13 @@ type Catalog interface {
 	InboundOwner(id mailbox.ID) (contract.ID, bool)
 }
 
+// ContractRouter is an optional fast path a Catalog may implement: the
+// contract and its outbound mailbox (nil when it names none) in one lookup.
+// The default resolver uses it when present.
+type ContractRouter interface {
+	ContractOutbound(id contract.ID) (*contract.Contract, *mailbox.Mailbox, bool)
+}
+
 // Request asks which mailbox a message of a flow goes out through.
 type Request struct {
 	Choice workflow.MailboxChoice
@@ -187,6 +194,18 @@ func (r *DefaultResolver) Resolve(_ context.Context, req Request) (Decision, err
 			d.Rule = RuleSystemNoContract
 			return r.system(d)
 		}
+		if cr, ok := r.Catalog.(ContractRouter); ok {
+			c, m, ok := cr.ContractOutbound(req.Contract)
+			switch {
+			case !ok:
+				return d, &ResolveError{Rule: RuleContract, Contract: req.Contract, Err: ErrContractNotFound}
+			case c.OutboundMailbox == "":
+				d.Rule = RuleSystemContractHasNone
+				return r.system(d)
+			}
+			d.Rule = RuleContract
+			return r.check(d, c.OutboundMailbox, m, m != nil)
+		}
 		c, ok := r.Catalog.Contract(req.Contract)
 		if !ok {
 			return d, &ResolveError{Rule: RuleContract, Contract: req.Contract, Err: ErrContractNotFound}
@@ -214,6 +233,10 @@ func (r *DefaultResolver) system(d Decision) (Decision, error) {
 
 func (r *DefaultResolver) use(d Decision, id mailbox.ID) (Decision, error) {
 	m, ok := r.Catalog.Mailbox(id)
+	return r.check(d, id, m, ok)
+}
+
+func (r *DefaultResolver) check(d Decision, id mailbox.ID, m *mailbox.Mailbox, ok bool) (Decision, error) {
 	switch {
 	case !ok:
 		return d, &ResolveError{Rule: d.Rule, Mailbox: id, Contract: d.Contract, Err: ErrMailboxNotFound}

@@ -104,3 +104,13 @@ func (b *Breaker) State() (State, int) {
 	defer b.mu.Unlock()
 	return b.state, b.fails
 }
+
+// Abandon gives back a half-open probe slot that Allow granted but that was
+// not used (the caller found nothing to try), so the next Allow may probe.
+func (b *Breaker) Abandon() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == HalfOpen {
+		b.probing = false
+	}
+}

@@ -27,8 +27,9 @@ var ErrNotFound = errors.New("memory: not found")
 type Catalog struct {
 	mu        sync.RWMutex
 	mailboxes map[mailbox.ID]*mailbox.Mailbox
-	contracts map[contract.ID]*contract.Contract
-	owner     map[mailbox.ID]contract.ID // inbound mailbox -> contract
+	contracts map[contract.ID]route
+	owner     map[mailbox.ID]contract.ID              // inbound mailbox -> contract
+	outUsers  map[mailbox.ID]map[contract.ID]struct{} // outbound mailbox -> contracts
 	system    mailbox.ID
 	version   uint64
 }
@@ -37,9 +38,17 @@ type Catalog struct {
 func NewCatalog() *Catalog {
 	return &Catalog{
 		mailboxes: map[mailbox.ID]*mailbox.Mailbox{},
-		contracts: map[contract.ID]*contract.Contract{},
+		contracts: map[contract.ID]route{},
 		owner:     map[mailbox.ID]contract.ID{},
+		outUsers:  map[mailbox.ID]map[contract.ID]struct{}{},
 	}
+}
+
+// route is a contract with its outbound mailbox resolved, so the resolver
+// finds both with one map lookup.
+type route struct {
+	c   *contract.Contract
+	out *mailbox.Mailbox
 }
 
 // view adapts the catalog's maps to contract.View; callers hold the lock.
@@ -56,10 +65,11 @@ func (v view) InboundOwner(id mailbox.ID) (contract.ID, bool) {
 func (v view) SystemMailbox() (mailbox.ID, bool) { return v.c.system, v.c.system != "" }
 func (v view) ContractsUsing(id mailbox.ID) []contract.ID {
 	var out []contract.ID
-	for _, c := range v.c.contracts {
-		if c.OutboundMailbox == id || slices.Contains(c.InboundMailboxes, id) {
-			out = append(out, c.ID)
-		}
+	for cid := range v.c.outUsers[id] {
+		out = append(out, cid)
+	}
+	if o, ok := v.c.owner[id]; ok && !slices.Contains(out, o) {
+		out = append(out, o)
 	}
 	slices.Sort(out)
 	return out
@@ -79,7 +89,13 @@ func (c *Catalog) PutMailbox(_ context.Context, m *mailbox.Mailbox) error {
 	if err := contract.CheckMailboxUpdate(view{c}, c.mailboxes[m.ID], m); err != nil {
 		return err
 	}
-	c.mailboxes[m.ID] = m.Clone()
+	cp := m.Clone()
+	c.mailboxes[m.ID] = cp
+	for cid := range c.outUsers[m.ID] {
+		r := c.contracts[cid]
+		r.out = cp
+		c.contracts[cid] = r
+	}
 	c.version++
 	return nil
 }
@@ -108,15 +124,23 @@ func (c *Catalog) PutContract(_ context.Context, ct *contract.Contract) error {
 		return err
 	}
 	if old, ok := c.contracts[ct.ID]; ok {
-		for _, id := range old.InboundMailboxes {
-			delete(c.owner, id)
-		}
+		c.unindex(old.c)
 	}
 	cp := ct.Clone()
-	c.contracts[ct.ID] = cp
+	r := route{c: cp}
 	for _, id := range cp.InboundMailboxes {
 		c.owner[id] = cp.ID
 	}
+	if cp.OutboundMailbox != "" {
+		r.out = c.mailboxes[cp.OutboundMailbox]
+		users := c.outUsers[cp.OutboundMailbox]
+		if users == nil {
+			users = map[contract.ID]struct{}{}
+			c.outUsers[cp.OutboundMailbox] = users
+		}
+		users[cp.ID] = struct{}{}
+	}
+	c.contracts[ct.ID] = r
 	c.version++
 	return nil
 }
@@ -129,12 +153,22 @@ func (c *Catalog) DeleteContract(_ context.Context, id contract.ID) error {
 	if !ok {
 		return fmt.Errorf("%w: contract %q", ErrNotFound, id)
 	}
-	for _, m := range old.InboundMailboxes {
-		delete(c.owner, m)
-	}
+	c.unindex(old.c)
 	delete(c.contracts, id)
 	c.version++
 	return nil
+}
+
+func (c *Catalog) unindex(old *contract.Contract) {
+	for _, m := range old.InboundMailboxes {
+		delete(c.owner, m)
+	}
+	if users := c.outUsers[old.OutboundMailbox]; users != nil {
+		delete(users, old.ID)
+		if len(users) == 0 {
+			delete(c.outUsers, old.OutboundMailbox)
+		}
+	}
 }
 
 // SetSystemMailbox names the system outbound mailbox; it must be registered
@@ -163,9 +197,18 @@ func (c *Catalog) Mailbox(id mailbox.ID) (*mailbox.Mailbox, bool) {
 // Contract implements routing.Catalog.
 func (c *Catalog) Contract(id contract.ID) (*contract.Contract, bool) {
 	c.mu.RLock()
-	ct, ok := c.contracts[id]
+	r, ok := c.contracts[id]
 	c.mu.RUnlock()
-	return ct, ok
+	return r.c, ok
+}
+
+// ContractOutbound returns a contract and its outbound mailbox (nil when it
+// names none) in one lookup: the resolver's fast path.
+func (c *Catalog) ContractOutbound(id contract.ID) (*contract.Contract, *mailbox.Mailbox, bool) {
+	c.mu.RLock()
+	r, ok := c.contracts[id]
+	c.mu.RUnlock()
+	return r.c, r.out, ok
 }
 
 // SystemMailbox implements routing.Catalog.
@@ -207,8 +250,8 @@ func (c *Catalog) Mailboxes() []*mailbox.Mailbox {
 func (c *Catalog) Contracts() []*contract.Contract {
 	c.mu.RLock()
 	out := make([]*contract.Contract, 0, len(c.contracts))
-	for _, ct := range c.contracts {
-		out = append(out, ct)
+	for _, r := range c.contracts {
+		out = append(out, r.c)
 	}
 	c.mu.RUnlock()
 	slices.SortFunc(out, func(a, b *contract.Contract) int { return cmpString(string(a.ID), string(b.ID)) })

@@ -1,0 +1,204 @@
+// Package outboxtest is the conformance suite every outbound.Outbox
+// implementation passes (the memory store now, the SQL stores later): run
+// it from the implementation's tests with a constructor of empty outboxes.
+package outboxtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/routing"
+)
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+func record(id string, mb mailbox.ID, next time.Time) *outbound.Record {
+	payload := []byte("attached " + id)
+	return &outbound.Record{
+		ID: id, MessageID: id + "@example.com", Mailbox: mb, State: outbound.Queued,
+		EnqueuedAt: t0, NextAttempt: next, Rule: routing.RuleSystem, DecisionReason: "system",
+		Message: outbound.Message{
+			Mailbox: mb, Subject: "s " + id, Text: "t", Thread: "T" + id,
+			To: []outbound.Address{{Name: "A", Address: "a@example.org"}},
+			Attachments: []outbound.Attachment{{Name: "a.txt", ContentType: "text/plain",
+				Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(payload)), nil }}},
+		},
+		Recipients: []outbound.RecipientStatus{{Address: outbound.Address{Name: "A", Address: "a@example.org"}}},
+	}
+}
+
+func read(t *testing.T, a outbound.Attachment) string {
+	t.Helper()
+	rc, err := a.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Run runs the suite; newOutbox returns an empty outbox for each subtest.
+func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
+	ctx := context.Background()
+	claim := func(ob outbound.Outbox, mb mailbox.ID, now time.Time, max int, token string) []*outbound.Record {
+		t.Helper()
+		recs, err := ob.Claim(ctx, outbound.Claim{Mailbox: mb, Now: now, Lease: 10 * time.Minute, Max: max, Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+
+	t.Run("PutGet", func(t *testing.T) {
+		ob := newOutbox(t)
+		r := record("r1", "mb", t0)
+		if err := ob.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Put(ctx, record("r1", "mb", t0)); err == nil {
+			t.Fatal("duplicate ID accepted")
+		}
+		r.Message.Subject = "changed after Put"
+		got, err := ob.Get(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Message.Subject != "s r1" || got.MessageID != "r1@example.com" || got.Rule != routing.RuleSystem || len(got.Recipients) != 1 {
+			t.Fatalf("got %+v", got)
+		}
+		if a := got.Message.Attachments; len(a) != 1 || read(t, a[0]) != "attached r1" || read(t, a[0]) != "attached r1" || a[0].Name != "a.txt" {
+			t.Fatal("attachment not durable or not re-readable")
+		}
+		if _, err := ob.Get(ctx, "nope"); !errors.Is(err, outbound.ErrNotFound) {
+			t.Fatalf("unknown: %v", err)
+		}
+	})
+
+	t.Run("ClaimDueOnlyInOrder", func(t *testing.T) {
+		ob := newOutbox(t)
+		for _, r := range []*outbound.Record{record("late", "mb", t0.Add(time.Hour)), record("b", "mb", t0.Add(time.Second)), record("a", "mb", t0), record("other", "mb2", t0)} {
+			if err := ob.Put(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := claim(ob, "mb", t0.Add(time.Minute), 10, "tok")
+		if len(got) != 2 || got[0].ID != "a" || got[1].ID != "b" || got[0].ClaimToken != "tok" {
+			t.Fatalf("claimed %v", ids(got))
+		}
+		if again := claim(ob, "mb", t0.Add(time.Minute), 10, "tok2"); len(again) != 0 {
+			t.Fatalf("claimed twice: %v", ids(again))
+		}
+		if max := claim(ob, "mb2", t0, 0, "tok3"); len(max) != 1 {
+			t.Fatalf("other mailbox: %v", ids(max))
+		}
+		// An expired claim is claimable by another worker, and the first
+		// worker's update is then refused.
+		stolen := claim(ob, "mb", t0.Add(11*time.Minute), 1, "tok4")
+		if len(stolen) != 1 || stolen[0].ID != "a" {
+			t.Fatalf("expired claim: %v", ids(stolen))
+		}
+		got[0].State = outbound.Sent
+		if err := ob.Update(ctx, got[0], "tok"); !errors.Is(err, outbound.ErrClaimLost) {
+			t.Fatalf("stale update: %v", err)
+		}
+	})
+
+	t.Run("UpdateReleaseStale", func(t *testing.T) {
+		ob := newOutbox(t)
+		for _, id := range []string{"a", "b", "c"} {
+			if err := ob.Put(ctx, record(id, "mb", t0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := claim(ob, "mb", t0, 3, "tok")
+		a, b := got[0], got[1]
+		a.State, a.Attempts = outbound.Sent, 1
+		a.Recipients[0].State = outbound.Delivered
+		if err := ob.Update(ctx, a, "tok"); err != nil {
+			t.Fatal(err)
+		}
+		b.NextAttempt, b.Attempts, b.LastError = t0.Add(time.Hour), 1, "451 later"
+		if err := ob.Update(ctx, b, "tok"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Update(ctx, b, "tok"); !errors.Is(err, outbound.ErrClaimLost) {
+			t.Fatalf("update after the claim ended: %v", err)
+		}
+		if ga, _ := ob.Get(ctx, "a"); ga.State != outbound.Sent || ga.Recipients[0].State != outbound.Delivered || ga.ClaimToken != "" {
+			t.Fatalf("a %+v", ga)
+		}
+		if gb, _ := ob.Get(ctx, "b"); gb.State != outbound.Queued || !gb.NextAttempt.Equal(t0.Add(time.Hour)) || gb.LastError != "451 later" || read(t, gb.Message.Attachments[0]) != "attached b" {
+			t.Fatalf("b %+v", gb)
+		}
+		if err := ob.Release(ctx, "c", "wrong"); !errors.Is(err, outbound.ErrClaimLost) {
+			t.Fatalf("release with a wrong token: %v", err)
+		}
+		if n, _ := ob.ReleaseStale(ctx, t0.Add(time.Minute)); n != 0 {
+			t.Fatalf("released a live claim: %d", n)
+		}
+		if n, _ := ob.ReleaseStale(ctx, t0.Add(time.Hour)); n != 1 {
+			t.Fatalf("stale claims released: %d", n)
+		}
+		if c := claim(ob, "mb", t0.Add(time.Hour), 5, "tok2"); len(c) != 2 {
+			t.Fatalf("due after release: %v", ids(c))
+		}
+		if err := ob.Release(ctx, "c", "tok2"); err != nil {
+			t.Fatal(err)
+		}
+		if c := claim(ob, "mb", t0.Add(time.Hour), 5, "tok3"); len(c) != 1 || c[0].ID != "c" {
+			t.Fatalf("released record not due: %v", ids(c))
+		}
+	})
+
+	t.Run("DueStatsList", func(t *testing.T) {
+		ob := newOutbox(t)
+		recs := []*outbound.Record{record("a", "mb1", t0), record("b", "mb1", t0), record("c", "mb2", t0.Add(time.Hour)), record("d", "mb3", t0)}
+		recs[0].EnqueuedAt = t0.Add(-time.Hour)
+		recs[3].State = outbound.Dead
+		for _, r := range recs {
+			if err := ob.Put(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		due, next, err := ob.Due(ctx, t0)
+		if err != nil || len(due) != 1 || due[0] != (outbound.Due{Mailbox: "mb1", Count: 2}) || !next.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("due %v next %v err %v", due, next, err)
+		}
+		claim(ob, "mb1", t0, 1, "tok")
+		due, next, _ = ob.Due(ctx, t0)
+		if len(due) != 1 || due[0].Count != 1 || !next.Equal(t0.Add(10*time.Minute)) {
+			t.Fatalf("due after claim %v next %v", due, next)
+		}
+		qs, err := ob.Stats(ctx, "mb1")
+		if err != nil || qs.Depth != 2 || !qs.Oldest.Equal(t0.Add(-time.Hour)) {
+			t.Fatalf("stats %+v %v", qs, err)
+		}
+		if qs, _ := ob.Stats(ctx, "mb3"); qs.Depth != 0 {
+			t.Fatalf("dead record counted: %+v", qs)
+		}
+		all, _ := ob.List(ctx, outbound.ListFilter{})
+		dead, _ := ob.List(ctx, outbound.ListFilter{State: outbound.Dead})
+		mb1, _ := ob.List(ctx, outbound.ListFilter{Mailbox: "mb1", Limit: 1})
+		if len(all) != 4 || len(dead) != 1 || dead[0].ID != "d" || len(mb1) != 1 || mb1[0].ID != "a" {
+			t.Fatalf("list %v %v %v", ids(all), ids(dead), ids(mb1))
+		}
+	})
+}
+
+func ids(recs []*outbound.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}

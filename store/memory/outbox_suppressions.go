@@ -1,0 +1,45 @@
+package memory
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/correio-dev/correio/outbound"
+)
+
+// Suppressions is an in-memory outbound.Suppressions list, keyed by
+// lower-cased address. Safe for concurrent use.
+type Suppressions struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// NewSuppressions returns an empty list.
+func NewSuppressions() *Suppressions { return &Suppressions{m: map[string]string{}} }
+
+var _ outbound.Suppressions = (*Suppressions)(nil)
+
+// Suppressed implements outbound.Suppressions.
+func (s *Suppressions) Suppressed(_ context.Context, address string) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.m[strings.ToLower(address)]
+	return r, ok, nil
+}
+
+// Suppress implements outbound.Suppressions.
+func (s *Suppressions) Suppress(_ context.Context, address, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[strings.ToLower(address)] = reason
+	return nil
+}
+
+// Unsuppress removes address from the list.
+func (s *Suppressions) Unsuppress(_ context.Context, address string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, strings.ToLower(address))
+	return nil
+}

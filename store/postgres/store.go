@@ -1,0 +1,265 @@
+// Package postgres is correio's store for hosts that run several replicas
+// over one PostgreSQL database, on github.com/jackc/pgx/v5 (pgxpool).
+//
+// The catalog keeps the contract package's rules twice: the pure checks run
+// inside the writing transaction (errors are the same typed errors as
+// store/memory), and foreign keys and CHECK constraints refuse what a writer
+// bypassing this package would break. Catalog writers are serialized by the
+// row lock on the version row every write bumps first. Secrets are sealed by
+// a secrets.Codec; without one, saving a password fails with
+// secrets.ErrNoCodec.
+//
+// Reads (the routing.Catalog methods the resolver calls per message) come
+// from an immutable in-memory snapshot. Every write sends a NOTIFY on the
+// channel correio_catalog; each Store LISTENs on a dedicated connection and
+// reloads its snapshot, and also compares the version row every
+// Options.CheckInterval in case a notification was missed (a reconnect).
+//
+// Pollers on several replicas share mailboxes through Leases: a lease row
+// per mailbox with an expiry and a fencing token, ClaimFairShare to spread
+// mailboxes, and CheckFence inside the checkpoint transaction.
+//
+// Usage (the Postgres examples are not run by go test, which has no server):
+//
+//	keys, _ := secrets.NewKeyring("2026-01", map[string][]byte{"2026-01": key32})
+//	st, err := postgres.Open(ctx, "postgres://app@db/app", postgres.Options{Secrets: keys})
+//	if err != nil { ... }
+//	defer st.Close()
+//	cat := st.Catalog()
+//	err = cat.PutMailbox(ctx, mb)
+//	resolver := routing.NewResolver(cat) // reads the cached snapshot
+//
+// Open applies the embedded migrations (migrations/, documented in
+// store/SCHEMA.md) under an advisory lock, so replicas starting together
+// are safe; set Options.NoMigrate to run Migrate yourself.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store/internal/sqlcat"
+	"github.com/correio-dev/correio/store/secrets"
+)
+
+// ErrNotFound is returned for an unknown mailbox or contract.
+var ErrNotFound = sqlcat.ErrNotFound
+
+// CatalogChannel is the NOTIFY channel of catalog changes; the payload is
+// the new version.
+const CatalogChannel = "correio_catalog"
+
+// Options configure Open and New.
+type Options struct {
+	// Secrets seals passwords and refresh tokens (a *secrets.Keyring or
+	// secrets.References). Without it a mailbox with a password is refused.
+	Secrets secrets.Codec
+	// TokenSources builds the OAuth2 token source of mailboxes saved with
+	// one, from the stored refresh token.
+	TokenSources func(m *mailbox.Mailbox, refreshToken mailbox.Secret) mailbox.TokenSource
+	// CheckInterval is how often the version row is compared even without
+	// a notification; default 30s, negative disables the watcher entirely
+	// (no LISTEN either: the snapshot then changes only through this Store).
+	CheckInterval time.Duration
+	// NoMigrate skips applying the schema in Open; call Migrate yourself.
+	NoMigrate bool
+	// Logger receives background failures; default discards.
+	Logger *slog.Logger
+}
+
+// Store is a PostgreSQL-backed correio store.
+type Store struct {
+	pool    *pgxpool.Pool
+	ownPool bool
+	cat     *Catalog
+	log     *slog.Logger
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Open connects to dsn with a new pool and calls New.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s, err := New(ctx, pool, opts)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownPool = true
+	return s, nil
+}
+
+// New uses the host's pool (Close leaves it open), applies the migrations
+// unless NoMigrate, loads the catalog and starts watching for changes.
+func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) {
+	s := &Store{pool: pool, log: opts.Logger, done: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if !opts.NoMigrate {
+		if err := s.Migrate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: s.dialect()}}
+	if err := s.cat.core.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	interval := opts.CheckInterval
+	if interval == 0 {
+		interval = 30 * time.Second
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if interval > 0 {
+		go s.watch(wctx, interval)
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+// Pool returns the connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Catalog returns the mailbox and contract catalog.
+func (s *Store) Catalog() *Catalog { return s.cat }
+
+// Close stops the watcher and, when Open made the pool, closes it.
+func (s *Store) Close() {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		<-s.done
+		if s.ownPool {
+			s.pool.Close()
+		}
+	})
+}
+
+// watch LISTENs for catalog changes on a dedicated connection and reloads
+// the snapshot on each, and on every interval without one.
+func (s *Store) watch(ctx context.Context, interval time.Duration) {
+	defer close(s.done)
+	refresh := func() {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := s.cat.core.Refresh(rctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("correio/postgres: catalog refresh failed", "err", err)
+		}
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := s.listen(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("correio/postgres: LISTEN failed; retrying", "err", err, "in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, interval)
+			refresh()
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		refresh() // changes made while we were not listening
+		for ctx.Err() == nil {
+			wctx, cancel := context.WithTimeout(ctx, interval)
+			_, err := conn.WaitForNotification(wctx)
+			cancel()
+			if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Warn("correio/postgres: notification connection lost", "err", err)
+				break
+			}
+			if ctx.Err() == nil {
+				refresh() // a notification, or the interval passed
+			}
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = conn.Close(cctx)
+		cancel()
+	}
+}
+
+func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(cctx, "LISTEN "+CatalogChannel); err != nil {
+		_ = conn.Close(cctx)
+		return nil, err
+	}
+	return conn, nil
+}
+
+// pgQ adapts pgx.Tx to sqlcat.Q.
+type pgQ struct{ tx pgx.Tx }
+
+func (q pgQ) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := q.tx.Exec(ctx, sqlcat.Rebind(sql), args...)
+	return tag.RowsAffected(), err
+}
+
+func (q pgQ) Query(ctx context.Context, sql string, args ...any) (sqlcat.Rows, error) {
+	rows, err := q.tx.Query(ctx, sqlcat.Rebind(sql), args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (q pgQ) QueryRow(ctx context.Context, sql string, args ...any) sqlcat.Scanner {
+	return q.tx.QueryRow(ctx, sqlcat.Rebind(sql), args...)
+}
+
+func (s *Store) dialect() sqlcat.Dialect {
+	run := func(opts pgx.TxOptions) func(ctx context.Context, fn func(sqlcat.Q) error) error {
+		return func(ctx context.Context, fn func(sqlcat.Q) error) error {
+			return pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error { return fn(pgQ{tx}) })
+		}
+	}
+	return sqlcat.Dialect{
+		Write: run(pgx.TxOptions{IsoLevel: pgx.ReadCommitted}),
+		Read:  run(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}),
+		Violation: func(err error) sqlcat.Constraint {
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) {
+				return sqlcat.NoViolation
+			}
+			switch pe.Code {
+			case "23505":
+				return sqlcat.Unique
+			case "23503":
+				return sqlcat.ForeignKey
+			case "23514":
+				return sqlcat.Check
+			}
+			return sqlcat.NoViolation
+		},
+		NoRows: func(err error) bool { return errors.Is(err, pgx.ErrNoRows) },
+		Changed: func(ctx context.Context, q sqlcat.Q, version int64) error {
+			_, err := q.Exec(ctx, "SELECT pg_notify(?, ?)", CatalogChannel, fmt.Sprint(version))
+			return err
+		},
+	}
+}

@@ -1,0 +1,35 @@
+package workflow_test
+
+import (
+	"fmt"
+
+	"github.com/correio-dev/correio/workflow"
+)
+
+func ExampleTokens() {
+	tokens := workflow.TokenFormat{}.MustCompile() // "[#REQ-<id>]"
+	subject, _ := tokens.Tag("Your request was opened", "1042")
+	fmt.Println(subject)
+	id, ok := tokens.Parse("RE: " + subject)
+	fmt.Println(id, ok)
+	// Output:
+	// Your request was opened [#REQ-1042]
+	// 1042 true
+}
+
+func ExampleCompile() {
+	tpl, err := workflow.Compile(
+		"Approval needed: {{.Title}}",
+		"Hello {{.Approver}}, please approve {{.Request}}.",
+		"<p>Hello {{.Approver}}, please approve <b>{{.Request}}</b>.</p>")
+	if err != nil {
+		panic(err)
+	}
+	r, err := tpl.Render(workflow.Vars{"Title": "New laptop", "Approver": "Ana", "Request": "REQ-7"})
+	fmt.Println(r.Subject, "|", r.Text, "|", r.HTML, err)
+	_, err = tpl.Render(workflow.Vars{"Title": "New laptop"})
+	fmt.Println(err != nil)
+	// Output:
+	// Approval needed: New laptop | Hello Ana, please approve REQ-7. | <p>Hello Ana, please approve <b>REQ-7</b>.</p> <nil>
+	// true
+}
