@@ -515,6 +515,10 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 		if ok {
 			p.log.Warn("inbound: UIDVALIDITY changed; re-reading the folder (keys prevent duplicates)", "mailbox", string(w.mb.ID), "old", old.UIDValidity, "new", f.UIDValidity)
 		}
+	}
+	// Written on every connect: with leases this is where a replica that
+	// lost its lease learns it (ErrFenced) before handing anything off.
+	if !ok || cp.UIDValidity != f.UIDValidity || p.o.Leaser != nil {
 		if err := st.SetCheckpoint(bg, w.mb.ID, folder, cp, w.fence); err != nil {
 			return err
 		}

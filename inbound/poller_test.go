@@ -291,7 +291,9 @@ func TestTemporaryHandlerErrorPausesAndRetries(t *testing.T) {
 	for i := range 3 {
 		srv.Append("t", "INBOX", rawMsg("t", i))
 	}
-	fc := clock.NewFake(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	// The fake clock runs an hour ahead of the server's INTERNALDATEs, so
+	// the waiting messages show an hour of lag.
+	fc := clock.NewFake(time.Now().Add(time.Hour))
 	st := memory.NewInboundStore()
 	rec := newRecorder()
 	var fails atomic.Int32
@@ -316,7 +318,7 @@ func TestTemporaryHandlerErrorPausesAndRetries(t *testing.T) {
 			t.Fatalf("handed %d while paused", rec.count("t"))
 		}
 		h, _ := r.p.Health("t")
-		if !strings.Contains(h.LastError, "host database down") || h.ConsecutiveFailures != int(want) {
+		if !strings.Contains(h.LastError, "host database down") || h.ConsecutiveFailures != int(want) || h.Lag < 59*time.Minute {
 			t.Fatalf("health %+v", h)
 		}
 		fc.Advance(time.Minute)
@@ -613,4 +615,36 @@ func TestPerHostCapQueues(t *testing.T) {
 	}
 	r.p.Remove(first)
 	eventually(t, "the queued mailbox runs", func() bool { return rec.total() == 2 })
+}
+
+type leaser struct{ fence atomic.Int64 }
+
+func (l *leaser) Fence(context.Context, mailbox.ID) (int64, error) { return l.fence.Load(), nil }
+
+// TestStaleFenceCannotCommit: a replica whose lease token is older than one
+// the store has seen cannot move the checkpoint nor record a hand-off.
+func TestStaleFenceCannotCommit(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("f", "pw-f")
+	srv.Append("f", "INBOX", rawMsg("f", 1))
+	st := memory.NewInboundStore()
+	// Another replica committed with token 5.
+	if err := st.SetCheckpoint(context.Background(), "f", "INBOX", inbound.Checkpoint{UIDValidity: 1}, 5); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	o := fastOptions(st, rec)
+	l := &leaser{}
+	l.fence.Store(4)
+	o.Leaser = l
+	r := start(t, o, mb("f", "f", srv.Host(), srv.Port()))
+	eventually(t, "refused by the store", func() bool {
+		h, _ := r.p.Health("f")
+		return strings.Contains(h.LastError, "fencing token")
+	})
+	if rec.count("f") != 0 || len(st.Records("f")) != 0 {
+		t.Fatal("a stale replica handed or committed")
+	}
+	l.fence.Store(6) // the lease is ours again
+	eventually(t, "handed with a fresh token", func() bool { return rec.count("f") == 1 })
 }
