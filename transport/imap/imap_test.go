@@ -323,3 +323,15 @@ func TestIdleRenews(t *testing.T) {
 		t.Fatalf("cancelled context: woke %v err %v", woke, err)
 	}
 }
+
+func TestProbeRespectsAddressPolicy(t *testing.T) {
+	srv := newServer(t, nil)
+	c := &imap.Config{Timeout: 5 * time.Second, Net: transport.Net{Policy: transport.PublicOnly}}
+	_, err := imap.Probe(context.Background(), c, inbound(srv.Host(), srv.Port()))
+	if !errors.Is(err, transport.ErrPolicy) {
+		t.Fatalf("loopback under PublicOnly: %v", err)
+	}
+	if ok, failed := srv.Logins(); ok+failed != 0 {
+		t.Fatal("the server was contacted")
+	}
+}
