@@ -367,6 +367,11 @@ func redact(m *mailbox.Mailbox, err error) string {
 	return s
 }
 
+// sinceSlack allows for INTERNALDATE's one-second resolution and for clock
+// skew between the server and us when comparing with Checkpoint.Since:
+// mail dated this close to the start is read rather than risked.
+const sinceSlack = 5 * time.Minute
+
 // classify is message.Classify; benchmarks swap it to measure the engine
 // apart from classification.
 var classify = message.Classify
@@ -508,9 +513,12 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 	}
 	if !ok || cp.UIDValidity != f.UIDValidity {
 		old := cp
-		cp = Checkpoint{UIDValidity: f.UIDValidity}
-		if !ok && in.StartFrom == mailbox.StartNew && f.UIDNext > 0 {
-			cp.LastUID = uint32(f.UIDNext) - 1
+		cp = Checkpoint{UIDValidity: f.UIDValidity, Since: old.Since}
+		if !ok && in.StartFrom == mailbox.StartNew {
+			if f.UIDNext > 0 {
+				cp.LastUID = uint32(f.UIDNext) - 1
+			}
+			cp.Since = p.clk.Now()
 		}
 		if ok {
 			p.log.Warn("inbound: UIDVALIDITY changed; re-reading the folder (keys prevent duplicates)", "mailbox", string(w.mb.ID), "old", old.UIDValidity, "new", f.UIDValidity)
@@ -679,7 +687,7 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 			} else if handed {
 				post = append(post, i.UID)
 			}
-			*cp = Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID)}
+			*cp = Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
 		}
 		// Post-actions of what was committed, even when the batch stopped.
 		if err := w.postActions(bg, s, post, quarantine); err != nil && failure == nil {
@@ -705,9 +713,13 @@ func (w *worker) one(ctx context.Context, folder string, cp *Checkpoint, i imap.
 	p := w.p
 	in := w.mb.Inbound
 	bg := context.WithoutCancel(ctx)
-	next := Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID)}
+	next := Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
 	maxSize := in.MaxMessageSizeOrDefault()
 	switch {
+	case in.StartFrom == mailbox.StartNew && !cp.Since.IsZero() && !i.Date.IsZero() && i.Date.Before(cp.Since.Add(-sinceSlack)):
+		// Older than the mailbox's start: after a UIDVALIDITY change the
+		// folder is re-read, but "new only" never reads the old mail.
+		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	case in.StartFrom == mailbox.StartUnseen && i.Seen:
 		// Someone read it; "unseen only" skips it.
 		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)

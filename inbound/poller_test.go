@@ -648,3 +648,35 @@ func TestStaleFenceCannotCommit(t *testing.T) {
 	l.fence.Store(6) // the lease is ours again
 	eventually(t, "handed with a fresh token", func() bool { return rec.count("f") == 1 })
 }
+
+func TestStartNewSurvivesUIDValidityReset(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("n", "pw-n")
+	for i := range 4 {
+		srv.Append("n", "INBOX", rawMsg("n", i))
+	}
+	// The mailbox starts an hour after the old mail arrived.
+	fc := clock.NewFake(time.Now().Add(time.Hour))
+	m := mb("n", "n", srv.Host(), srv.Port())
+	m.Inbound.StartFrom = mailbox.StartNew
+	m.Inbound.PostAction = mailbox.PostKeep
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	o := fastOptions(st, rec)
+	o.Clock = fc
+	r := start(t, o, m)
+	eventually(t, "waiting", func() bool { h, _ := r.p.Health("n"); return h.State == inbound.StateWaiting })
+	r.stop()
+	if err := srv.ResetUIDValidity("n", "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, o, m)
+	eventually(t, "waiting after the reset", func() bool {
+		h, _ := r.p.Health("n")
+		cp, _, _ := st.Checkpoint(context.Background(), "n", "INBOX")
+		return h.State == inbound.StateWaiting && cp.LastUID == 4
+	})
+	if rec.count("n") != 0 {
+		t.Fatalf("old mail read after a UIDVALIDITY reset: %d", rec.count("n"))
+	}
+}
