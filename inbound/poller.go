@@ -946,3 +946,11 @@ func (w *worker) thread(ctx context.Context, m *message.Message) (*ThreadMatch, 
 	}
 	return &ThreadMatch{Ref: routing.ThreadRef{Thread: id}, By: "token"}, nil
 }
+
+// Probe tests m's settings the way the Poller would connect (its Dialer,
+// address policy, TLS configuration and timeouts): connect, TLS, login,
+// folder check, capabilities, logout. It is the "test connection" button
+// before saving a mailbox; m need not be added.
+func (p *Poller) Probe(ctx context.Context, m *mailbox.Mailbox) (imap.ProbeReport, error) {
+	return imap.Probe(ctx, p.o.IMAP, m)
+}

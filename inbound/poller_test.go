@@ -680,3 +680,14 @@ func TestStartNewSurvivesUIDValidityReset(t *testing.T) {
 		t.Fatalf("old mail read after a UIDVALIDITY reset: %d", rec.count("n"))
 	}
 }
+
+func TestPollerProbe(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("pr", "pw-pr")
+	srv.Append("pr", "INBOX", rawMsg("pr", 1))
+	p, _ := inbound.New(fastOptions(memory.NewInboundStore(), newRecorder()))
+	rep, err := p.Probe(context.Background(), mb("pr", "pr", srv.Host(), srv.Port()))
+	if err != nil || rep.Messages != 1 || !rep.Caps.Idle {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
