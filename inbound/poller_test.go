@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -689,5 +690,32 @@ func TestPollerProbe(t *testing.T) {
 	rep, err := p.Probe(context.Background(), mb("pr", "pr", srv.Host(), srv.Port()))
 	if err != nil || rep.Messages != 1 || !rep.Caps.Idle {
 		t.Fatalf("%+v %v", rep, err)
+	}
+}
+
+// TestRunLeavesNoGoroutines: after Run returns, nothing of the poller is
+// left running, even for a mailbox whose server never answered.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("g", "pw-g")
+	srv.AddUser("h", "pw-h")
+	srv.Append("g", "INBOX", rawMsg("g", 1))
+	black := newProxy(t, srv.Addr)
+	black.SetMode(mailtest.Blackhole)
+	base := runtime.NumGoroutine()
+	rec := newRecorder()
+	r := start(t, fastOptions(memory.NewInboundStore(), rec), mb("g", "g", srv.Host(), srv.Port()), mb("h", "h", black.Host(), black.Port()))
+	eventually(t, "good handed, bad down", func() bool {
+		h, _ := r.p.Health("h")
+		return rec.count("g") == 1 && h.State == inbound.StateDown
+	})
+	r.stop()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, baseline %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
 	}
 }
