@@ -14,6 +14,11 @@ import (
 type Checkpoint struct {
 	UIDValidity uint32
 	LastUID     uint32
+	// Since is set for mailboxes that start from new mail: messages the
+	// server dates (INTERNALDATE) more than five minutes before it are
+	// never read, even when a UIDVALIDITY change makes the folder be read
+	// again.
+	Since time.Time
 }
 
 // Outcome is what became of a message.

@@ -119,4 +119,20 @@ func TestProxyModes(t *testing.T) {
 	if s, err := read(c4, 5); s != "hello" || err != nil {
 		t.Fatalf("back to pass: %q %v", s, err)
 	}
+	p.SetMode(mailtest.Down)
+	if _, err := read(c4, 1); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("down closes open connections: %v", err)
+	}
+	c5, _ := net.Dial("tcp", p.Addr)
+	if _, err := read(c5, 1); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("down refuses new connections: %v", err)
+	}
+	p.SetLatency(20 * time.Millisecond)
+	c6, _ := net.Dial("tcp", p.Addr)
+	if s, err := read(c6, 5); s != "hello" || err != nil {
+		t.Fatalf("latency still forwards: %q %v", s, err)
+	}
+	if p.Mode() != mailtest.Latency || p.Accepted() < 6 {
+		t.Fatalf("mode %v accepted %d", p.Mode(), p.Accepted())
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/mail"
 	"runtime"
 	"strings"
@@ -450,8 +451,10 @@ func TestIsolationBlackholedAmongTen(t *testing.T) {
 	for i := 1; i < 10; i++ {
 		wait(t, servers[i], perBox)
 	}
-	if servers[0].Stalled() == 0 {
-		t.Fatal("the blackholed server holds no pending attempt")
+	for deadline := time.Now().Add(10 * time.Second); servers[0].Stalled() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the blackholed server holds no pending attempt")
+		}
 	}
 	for _, id := range stuck {
 		if r := h.record(id); r.State != outbound.Queued || r.Attempts != 0 {
@@ -722,5 +725,31 @@ func TestUntrustedCertificateDeferredWithHint(t *testing.T) {
 	}
 	if r := h.record(id); r.State != outbound.Queued || len(srv.Messages()) != 0 {
 		t.Fatalf("record %+v", r)
+	}
+}
+
+func TestNonASCIIHeadersAreEncoded(t *testing.T) {
+	srv := startServer(t, mailtest.SMTPOptions{})
+	h := newHarness(t, outbound.Options{}, smtp.Options{}, outboundBox("mb1", srv))
+	h.enqueue(outbound.Message{Mailbox: "mb1", To: []outbound.Address{{Name: "João Ação", Address: "joao@example.org"}},
+		Subject: "Solicitação aberta — nº 42", Text: "Olá, João!", Thread: "42"})
+	got := wait(t, srv, 1)[0]
+	m, err := mail.ReadMessage(bytes.NewReader(got.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := new(mime.WordDecoder)
+	subj, err := dec.DecodeHeader(m.Header.Get("Subject"))
+	if err != nil || subj != "Solicitação aberta — nº 42 [#REQ-42]" {
+		t.Fatalf("subject %q %v", subj, err)
+	}
+	to, err := m.Header.AddressList("To")
+	if err != nil || to[0].Name != "João Ação" {
+		t.Fatalf("to %v %v", to, err)
+	}
+	for _, line := range strings.Split(string(got.Data), "\r\n") {
+		if len(line) > 998 {
+			t.Fatal("line longer than 998 octets")
+		}
 	}
 }

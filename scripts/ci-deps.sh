@@ -25,3 +25,14 @@ if [ -n "$need" ]; then
 fi
 
 echo "ci-deps: PostgreSQL binaries in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n1)"
+
+# Chromium for the examples/helpdesk browser test (chromedp drives it
+# headless). Idempotent: installed only when /usr/bin/chromium is missing.
+if [ ! -x /usr/bin/chromium ]; then
+	SUDO=""
+	if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y --no-install-recommends chromium
+fi
+echo "ci-deps: $(/usr/bin/chromium --version 2>/dev/null || echo 'chromium missing')"

@@ -107,17 +107,20 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != (inbound.Checkpoint{UIDValidity: 7, LastUID: 5}) || !done(t, s, "m", "late") {
 			t.Fatalf("late commit moved the checkpoint back: %+v", cp)
 		}
-		// A UIDVALIDITY change starts over.
-		if err := s.SetCheckpoint(ctx, "m", "INBOX", inbound.Checkpoint{UIDValidity: 8}, 0); err != nil {
+		// A UIDVALIDITY change starts over; Since is kept as written.
+		since := t0.Add(-90 * time.Minute)
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", inbound.Checkpoint{UIDValidity: 8, Since: since}, 0); err != nil {
 			t.Fatal(err)
 		}
-		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != (inbound.Checkpoint{UIDValidity: 8}) {
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.UIDValidity != 8 || cp.LastUID != 0 || !cp.Since.Equal(since) {
 			t.Fatalf("new UIDVALIDITY: %+v", cp)
 		}
-		if err := s.Commit(ctx, rec("m", "k1-new", 8, 1, 0)); err != nil {
+		r := rec("m", "k1-new", 8, 1, 0)
+		r.Checkpoint.Since = since
+		if err := s.Commit(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != (inbound.Checkpoint{UIDValidity: 8, LastUID: 1}) {
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.UIDValidity != 8 || cp.LastUID != 1 || !cp.Since.Equal(since) {
 			t.Fatalf("after the change: %+v", cp)
 		}
 		if !done(t, s, "m", "k3") {

@@ -101,15 +101,15 @@ func (d *DB) Fence(ctx context.Context, q sqlcat.Q, mb mailbox.ID, token int64) 
 // Checkpoint implements inbound.Store.
 func (d *DB) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp inbound.Checkpoint, ok bool, err error) {
 	err = d.Read(ctx, func(q sqlcat.Q) error {
-		var v, u int64
-		err := q.QueryRow(ctx, "SELECT uid_validity, last_uid FROM correio_inbound_checkpoints WHERE mailbox_id = ? AND folder = ?", string(mb), folder).Scan(&v, &u)
+		var v, u, since int64
+		err := q.QueryRow(ctx, "SELECT uid_validity, last_uid, since_ns FROM correio_inbound_checkpoints WHERE mailbox_id = ? AND folder = ?", string(mb), folder).Scan(&v, &u, &since)
 		if d.NoRows(err) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		cp, ok = inbound.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u)}, true
+		cp, ok = inbound.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u), Since: fromNS(since)}, true
 		return nil
 	})
 	return cp, ok, err
@@ -124,11 +124,11 @@ func setCheckpoint(ctx context.Context, q sqlcat.Q, mb mailbox.ID, folder string
 			AND correio_inbound_checkpoints.last_uid > excluded.last_uid
 			THEN correio_inbound_checkpoints.last_uid ELSE excluded.last_uid END`
 	}
-	_, err := q.Exec(ctx, `INSERT INTO correio_inbound_checkpoints (mailbox_id, folder, uid_validity, last_uid, updated_ns)
-		VALUES (?, ?, ?, ?, ?)
+	_, err := q.Exec(ctx, `INSERT INTO correio_inbound_checkpoints (mailbox_id, folder, uid_validity, last_uid, since_ns, updated_ns)
+		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mailbox_id, folder) DO UPDATE SET uid_validity = excluded.uid_validity,
-		last_uid = `+last+`, updated_ns = excluded.updated_ns`,
-		string(mb), folder, int64(cp.UIDValidity), int64(cp.LastUID), ns(at))
+		last_uid = `+last+`, since_ns = excluded.since_ns, updated_ns = excluded.updated_ns`,
+		string(mb), folder, int64(cp.UIDValidity), int64(cp.LastUID), ns(cp.Since), ns(at))
 	return err
 }
 

@@ -6,6 +6,7 @@ CREATE TABLE correio_inbound_checkpoints (
 	folder       text NOT NULL,
 	uid_validity bigint NOT NULL,
 	last_uid     bigint NOT NULL,
+	since_ns     bigint NOT NULL DEFAULT 0, -- Checkpoint.Since (start from new mail)
 	updated_ns   bigint NOT NULL,
 	PRIMARY KEY (mailbox_id, folder)
 );

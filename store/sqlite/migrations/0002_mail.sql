@@ -6,6 +6,7 @@ CREATE TABLE correio_inbound_checkpoints (
 	folder       TEXT NOT NULL,
 	uid_validity INTEGER NOT NULL,
 	last_uid     INTEGER NOT NULL,
+	since_ns     INTEGER NOT NULL DEFAULT 0, -- Checkpoint.Since (start from new mail)
 	updated_ns   INTEGER NOT NULL,
 	PRIMARY KEY (mailbox_id, folder)
 );

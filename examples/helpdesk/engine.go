@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/workflow"
+)
+
+// Engine is what the pages need from correio's engines: probing a mailbox,
+// its health, running an email step, and the mail sent, received and
+// quarantined. The pages depend on this small interface only, so the
+// wiring of the inbound Poller and the outbound Sender stays in one file.
+type Engine interface {
+	// Probe runs the "test connection" of an unsaved mailbox.
+	Probe(ctx context.Context, m *mailbox.Mailbox) (ProbeResult, error)
+	// Health returns what is known of each mailbox (absent: unknown).
+	Health(ctx context.Context) map[mailbox.ID]HealthView
+	// Send runs an email step for a test request.
+	Send(ctx context.Context, c *workflow.EmailConnector, f SendFlow) (SendResult, error)
+	// Messages lists the mail sent, received and quarantined.
+	Messages(ctx context.Context) (MessageLog, error)
+	// MailboxSaved and MailboxRemoved keep the engines in step with the
+	// catalog (an inbound mailbox starts or stops being polled).
+	MailboxSaved(m *mailbox.Mailbox)
+	MailboxRemoved(id mailbox.ID)
+}
+
+// engineOptions configure the engines. The zero value is what the command
+// uses by default; tests trust their in-process servers' CA.
+type engineOptions struct {
+	// RootCAs replaces the system roots for IMAP and SMTP (tests).
+	RootCAs *x509.CertPool
+	// Policy refuses addresses mailboxes may not connect to; nil allows
+	// all (mailboxes typed by administrators). transport.PublicOnly suits
+	// mailboxes end users type in.
+	Policy transport.AddressPolicy
+}
+
+// errProbeUnavailable is returned by engines that cannot probe.
+var errProbeUnavailable = errors.New("helpdesk: connection test not available")
+
+// ProbeResult is the report of a connection test, as rows of a catalog key
+// ("probe.server") and a value; a "probe.security" value is a
+// mailbox.Security.
+type ProbeResult struct {
+	Rows     [][2]string
+	Warnings []string
+}
+
+// HealthView is one mailbox's health: State is a key of the "health."
+// messages; Detail the last error; Queue the messages waiting to be sent.
+type HealthView struct {
+	State  string
+	Detail string
+	Queue  int
+}
+
+// SendFlow is the test request an email step runs for.
+type SendFlow struct {
+	Contract contract.ID
+	Thread   string
+	Vars     workflow.Vars
+}
+
+// SendResult is what running a step did.
+type SendResult struct {
+	Decision  routing.Decision
+	Expansion workflow.Expansion
+	Subject   string
+	// IDs are the outbox records queued and MessageIDs their Message-IDs;
+	// empty when Recorded.
+	IDs        []string
+	MessageIDs []string
+	// Recorded says the engine only recorded the decision (no sender).
+	Recorded bool
+}
+
+// SentItem is a message sent (or recorded) for a contract.
+type SentItem struct {
+	At        time.Time
+	Contract  contract.ID
+	Mailbox   mailbox.ID
+	To        []string
+	Subject   string
+	State     string // key suffix of "messages.state."
+	MessageID string
+	Rule      routing.Rule
+	Reason    string
+}
+
+// ReceivedItem is a message handed to the helpdesk by the inbound engine.
+type ReceivedItem struct {
+	At       time.Time
+	Contract contract.ID
+	Mailbox  mailbox.ID
+	From     string
+	Subject  string
+	Thread   string
+	// Key is the inbound engine's idempotency key of the message.
+	Key string
+}
+
+// QuarantinedItem is a message put aside, with its reason.
+type QuarantinedItem struct {
+	At       time.Time
+	Contract contract.ID
+	Mailbox  mailbox.ID
+	Reason   string
+	Size     int64
+	Key      string
+}
+
+// MessageLog is every message the Messages page lists. FromEngines says
+// whether it comes from the engines' stores or the app's own record.
+type MessageLog struct {
+	Sent        []SentItem
+	Received    []ReceivedItem
+	Quarantined []QuarantinedItem
+	FromEngines bool
+}
+
+var defaultTokens = workflow.TokenFormat{}.MustCompile()
+
+// recordEngine resolves and renders email steps and records the decision,
+// without sending: the engine the helpdesk falls back to when no outbound
+// Sender is wired. Received mail is recorded by Receive.
+type recordEngine struct {
+	resolver routing.Resolver
+	dir      workflow.Directory
+	now      func() time.Time
+
+	mu       sync.Mutex
+	sent     []SentItem
+	received []ReceivedItem
+}
+
+func newRecordEngine(cat routing.Catalog, dir workflow.Directory) *recordEngine {
+	return &recordEngine{resolver: routing.NewResolver(cat), dir: dir, now: time.Now}
+}
+
+func (e *recordEngine) Probe(context.Context, *mailbox.Mailbox) (ProbeResult, error) {
+	return ProbeResult{}, errProbeUnavailable
+}
+
+func (e *recordEngine) Health(context.Context) map[mailbox.ID]HealthView { return nil }
+
+func (e *recordEngine) MailboxSaved(*mailbox.Mailbox) {}
+func (e *recordEngine) MailboxRemoved(mailbox.ID)     {}
+
+func (e *recordEngine) Send(ctx context.Context, c *workflow.EmailConnector, f SendFlow) (SendResult, error) {
+	var res SendResult
+	if err := c.Validate(); err != nil {
+		return res, err
+	}
+	d, err := e.resolver.Resolve(ctx, routing.RequestFor(c, f.Contract))
+	res.Decision = d
+	if err != nil {
+		return res, err
+	}
+	exp, err := workflow.Expand(ctx, e.dir, c.Recipients)
+	res.Expansion = exp
+	if err != nil {
+		return res, err
+	}
+	tpl, err := workflow.Compile(c.Subject, c.Text, c.HTML)
+	if err != nil {
+		return res, err
+	}
+	body, err := tpl.Render(f.Vars)
+	if err != nil {
+		return res, err
+	}
+	if f.Thread != "" {
+		if tagged, err := defaultTokens.Tag(body.Subject, f.Thread); err == nil {
+			body.Subject = tagged
+		}
+	}
+	res.Subject = body.Subject
+	res.Recorded = true
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, batch := range exp.Batches(c.Delivery) {
+		to := make([]string, 0, len(batch))
+		for _, r := range batch {
+			to = append(to, r.Address)
+		}
+		e.sent = append(e.sent, SentItem{
+			At: e.now(), Contract: f.Contract, Mailbox: d.Mailbox.ID, To: to,
+			Subject: body.Subject, State: "recorded", Rule: d.Rule, Reason: d.Reason(),
+		})
+	}
+	return res, nil
+}
+
+func (e *recordEngine) Messages(context.Context) (MessageLog, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return MessageLog{Sent: slices.Clone(e.sent), Received: slices.Clone(e.received)}, nil
+}

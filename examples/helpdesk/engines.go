@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/imap"
+	"github.com/correio-dev/correio/transport/smtp"
+	"github.com/correio-dev/correio/workflow"
+)
+
+// engines wires correio's engines for the helpdesk: an inbound Poller
+// reading every inbound mailbox of the catalog and handing messages to the
+// helpdesk, and an outbound Sender delivering what the email step
+// enqueues, with a Runner that resolves, expands and renders the step.
+//
+// The outbox and the poller's state live in memory here (store/memory), so
+// a restart forgets the queue and reads the inboxes again (the poller's
+// keys make a host's idempotent handler see no duplicate); a production
+// host plugs durable adapters of outbound.Outbox and inbound.Store in
+// their place.
+type engines struct {
+	cat    Catalog
+	log    *slog.Logger
+	smtpTr *smtp.Transport
+	outbox *memory.Outbox
+	sender *outbound.Sender
+	runner *outbound.Runner
+	cancel context.CancelFunc
+
+	imapCfg *imap.Config
+	inStore *memory.InboundStore
+	poller  *inbound.Poller
+	done    chan struct{}
+
+	mu       sync.Mutex
+	received []ReceivedItem
+}
+
+// startEngines starts the poller over the catalog's inbound mailboxes and
+// the sender; Close stops them.
+func startEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log *slog.Logger, o engineOptions) (*engines, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	netw := transport.Net{Policy: o.Policy, DialTimeout: 10 * time.Second}
+	e := &engines{
+		cat:    cat,
+		log:    log,
+		outbox: memory.NewOutbox(),
+
+		inStore: memory.NewInboundStore(),
+		done:    make(chan struct{}),
+	}
+	e.imapCfg = &imap.Config{Net: netw, Timeout: 30 * time.Second, Logger: log}
+	if o.RootCAs != nil {
+		e.imapCfg.TLSConfig = &tls.Config{RootCAs: o.RootCAs}
+	}
+	e.smtpTr = smtp.New(smtp.Options{Net: netw, RootCAs: o.RootCAs, CommandTimeout: 30 * time.Second, Logger: log})
+	sender, err := outbound.New(outbound.Options{
+		Outbox:    e.outbox,
+		Catalog:   cat,
+		Transport: e.smtpTr,
+		Logger:    log,
+		// Retry soon: an administrator is watching the page.
+		RetryBase: 5 * time.Second,
+		RetryMax:  5 * time.Minute,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.sender = sender
+	e.runner = &outbound.Runner{Resolver: routing.NewResolver(cat), Directory: dir, Sender: sender}
+	poller, err := inbound.New(inbound.Options{
+		Store:   e.inStore,
+		Handler: inbound.HandlerFunc(e.handle),
+		Catalog: cat,
+		Sent:    e.outbox,
+		IMAP:    e.imapCfg,
+		Logger:  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.poller = poller
+	for _, m := range cat.Mailboxes() {
+		if m.Kind == mailbox.Inbound {
+			if err := poller.Add(m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancel = cancel
+	if err := sender.Start(runCtx); err != nil {
+		cancel()
+		return nil, err
+	}
+	go func() {
+		defer close(e.done)
+		_ = poller.Run(runCtx)
+	}()
+	return e, nil
+}
+
+// Close stops the poller (in-flight hand-offs finish) and the sender (a
+// message in flight is finished or released).
+func (e *engines) Close() {
+	e.cancel()
+	<-e.done
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = e.sender.Stop(ctx)
+}
+
+// handle is the helpdesk's inbound.Handler: a real host creates a ticket
+// or a comment here, in its own transaction, keyed by d.Key so a repeated
+// hand-off changes nothing.
+func (e *engines) handle(_ context.Context, d *inbound.Delivery) error {
+	it := ReceivedItem{At: time.Now(), Contract: d.Contract, Mailbox: d.Mailbox.ID, Subject: d.Message.Subject, Key: d.Key}
+	if len(d.Message.From) > 0 {
+		it.From = d.Message.From[0].String()
+	}
+	if d.Thread != nil {
+		it.Thread = d.Thread.Ref.Thread
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.received {
+		if r.Key == d.Key {
+			return nil
+		}
+	}
+	e.received = append(e.received, it)
+	return nil
+}
+
+// MailboxSaved starts (or restarts with the new settings) the polling of
+// an inbound mailbox; the sender reads outbound settings at every batch.
+func (e *engines) MailboxSaved(m *mailbox.Mailbox) {
+	if m.Kind == mailbox.Inbound {
+		if err := e.poller.Add(m); err != nil {
+			e.log.Error("poller add", "mailbox", m.ID, "err", err)
+		}
+		return
+	}
+	e.poller.Remove(m.ID) // it may have been inbound before
+}
+
+// MailboxRemoved stops polling a removed mailbox.
+func (e *engines) MailboxRemoved(id mailbox.ID) { e.poller.Remove(id) }
+
+// Probe runs transport/imap.Probe or the SMTP transport's Probe on unsaved
+// settings, through the same Net (and address policy) the engines use.
+func (e *engines) Probe(ctx context.Context, m *mailbox.Mailbox) (ProbeResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var res ProbeResult
+	switch m.Kind {
+	case mailbox.Inbound:
+		rep, err := imap.Probe(ctx, e.imapCfg, m)
+		res.Rows = [][2]string{{"probe.server", rep.Server}, {"probe.security", string(rep.Security)}, {"probe.folder", rep.Folder}}
+		if err == nil {
+			var caps []string
+			for _, c := range []struct {
+				on   bool
+				name string
+			}{{rep.Caps.Idle, "IDLE"}, {rep.Caps.Move, "MOVE"}, {rep.Caps.UIDPlus, "UIDPLUS"}, {rep.Caps.CondStore, "CONDSTORE"}} {
+				if c.on {
+					caps = append(caps, c.name)
+				}
+			}
+			res.Rows = append(res.Rows,
+				[2]string{"probe.messages", fmt.Sprint(rep.Messages)},
+				[2]string{"probe.unseen", fmt.Sprint(rep.Unseen)},
+				[2]string{"probe.uidvalidity", fmt.Sprint(rep.UIDValidity)},
+				[2]string{"probe.caps", strings.Join(caps, " ")},
+				[2]string{"probe.time", rep.Elapsed.Round(time.Millisecond).String()})
+		}
+		res.Warnings = rep.Warnings
+		return res, err
+	case mailbox.Outbound:
+		rep, err := e.smtpTr.Probe(ctx, m)
+		res.Rows = [][2]string{{"probe.server", rep.Server}, {"probe.security", string(rep.Security)}}
+		if rep.Greeting != "" {
+			res.Rows = append(res.Rows, [2]string{"probe.greeting", rep.Greeting})
+		}
+		if rep.TLSVersion != "" {
+			res.Rows = append(res.Rows, [2]string{"probe.tls", rep.TLSVersion + " " + rep.TLSCipher})
+		}
+		if len(rep.AuthMechanisms) > 0 {
+			res.Rows = append(res.Rows, [2]string{"probe.auth", strings.Join(rep.AuthMechanisms, " ")})
+		}
+		if rep.Authenticated {
+			res.Rows = append(res.Rows, [2]string{"probe.login", rep.AuthMechanism})
+		}
+		return res, err
+	}
+	return res, errors.New("helpdesk: mailbox has no kind")
+}
+
+// Health merges the poller's and the sender's views of the mailboxes.
+func (e *engines) Health(ctx context.Context) map[mailbox.ID]HealthView {
+	out := map[mailbox.ID]HealthView{}
+	for _, h := range e.poller.HealthAll() {
+		out[h.Mailbox] = HealthView{State: string(h.State), Detail: h.LastError}
+	}
+	// Every outbound mailbox of the catalog, idle ones included.
+	for _, m := range e.cat.Mailboxes() {
+		if m.Kind != mailbox.Outbound {
+			continue
+		}
+		h, err := e.sender.Health(ctx, m.ID)
+		if err != nil {
+			e.log.Error("health", "mailbox", m.ID, "err", err)
+			continue
+		}
+		st := string(h.State)
+		if h.State == outbound.HealthOpen {
+			st = "down"
+		}
+		out[h.Mailbox] = HealthView{State: st, Detail: h.LastError, Queue: h.QueueDepth}
+	}
+	return out
+}
+
+// Send runs the email step through outbound.Runner: resolve, expand,
+// render, enqueue.
+func (e *engines) Send(ctx context.Context, c *workflow.EmailConnector, f SendFlow) (SendResult, error) {
+	res, err := e.runner.Run(ctx, c, outbound.Flow{Contract: f.Contract, Thread: f.Thread, Vars: f.Vars})
+	out := SendResult{Decision: res.Decision, Expansion: res.Expansion, IDs: res.IDs}
+	for _, id := range res.IDs {
+		if r, gerr := e.outbox.Get(ctx, id); gerr == nil {
+			out.Subject = r.Message.Subject
+			out.MessageIDs = append(out.MessageIDs, r.MessageID)
+		}
+	}
+	return out, err
+}
+
+// Messages lists the outbox records, the messages handed to the helpdesk
+// and the quarantined ones.
+func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
+	log := MessageLog{FromEngines: true}
+	// The latest records, every state (queued, sent, dead).
+	recs, err := e.outbox.List(ctx, outbound.ListFilter{})
+	if err != nil {
+		return log, err
+	}
+	if len(recs) > 500 {
+		recs = recs[len(recs)-500:]
+	}
+	for _, r := range recs {
+		it := SentItem{At: r.EnqueuedAt, Contract: r.Contract, Mailbox: r.Mailbox, Subject: r.Message.Subject,
+			State: r.State.String(), MessageID: r.MessageID, Rule: r.Rule, Reason: r.Reason}
+		if it.Reason == "" {
+			it.Reason = r.LastError
+		}
+		for _, rc := range r.Recipients {
+			it.To = append(it.To, rc.Address.Address)
+		}
+		log.Sent = append(log.Sent, it)
+	}
+	e.mu.Lock()
+	log.Received = slices.Clone(e.received)
+	e.mu.Unlock()
+	for _, m := range e.cat.Mailboxes() {
+		if m.Kind != mailbox.Inbound {
+			continue
+		}
+		owner, _ := e.cat.InboundOwner(m.ID)
+		for _, q := range e.inStore.Quarantined(m.ID) {
+			log.Quarantined = append(log.Quarantined, QuarantinedItem{At: q.At, Contract: owner, Mailbox: m.ID, Reason: q.Reason, Size: q.Size, Key: q.Key})
+		}
+	}
+	return log, nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/correio-dev/correio/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestRun starts the command as a user would, on each store, saves a
+// mailbox through the form and reads it back.
+func TestRun(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		runAndUse(t, "-db", filepath.Join(dir, "h.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgtest.Database(t)
+		runAndUse(t, "-postgres", dsn, "-key-file", filepath.Join(t.TempDir(), "k"))
+	})
+}
+
+func runAndUse(t *testing.T, args ...string) {
+	t.Helper()
+	t.Setenv("HELPDESK_SECRET_KEY", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, io.Discard)
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	sc := bufio.NewScanner(pr)
+	var base string
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "helpdesk: open "); ok {
+			base = strings.TrimSuffix(u, "/")
+			break
+		}
+	}
+	if base == "" {
+		cancel()
+		t.Fatalf("no address printed: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr)
+
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	form := outboundForm()
+	res, err := c.PostForm(base+"/mailboxes/new", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %s", res.Status)
+	}
+	res, err = c.Get(base + "/mailboxes?" + url.Values{"lang": {"pt-BR"}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(b), "ACME outgoing") || !strings.Contains(string(b), "Saída") {
+		t.Fatalf("mailbox not listed:\n%s", b)
+	}
+	if strings.Contains(string(b), "s3cret") {
+		t.Fatal("password shown")
+	}
+}

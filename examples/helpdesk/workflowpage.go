@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/workflow"
+	"github.com/correio-dev/correio/workflow/systemmsg"
+)
+
+// workflowData is the email step form and the result of its last test.
+type workflowData struct {
+	V         url.Values
+	Outbound  []*mailbox.Mailbox
+	Contracts []*contract.Contract
+	Users     []workflow.User
+	Groups    []group
+	Presets   []systemmsg.Kind
+	Result    *sendView
+}
+
+// Val returns a form value; Vals all values of a multi-select.
+func (d *workflowData) Val(k string) string    { return d.V.Get(k) }
+func (d *workflowData) Vals(k string) []string { return d.V[k] }
+
+type sendView struct {
+	OK        bool
+	Error     string
+	Detail    string
+	Mailbox   string
+	Rule      string
+	Reason    string // translated
+	ReasonEN  string // routing.Decision.Reason(), as the library says it
+	To        []string
+	NoAddress []string
+	Invalid   []string
+	Subject   string
+	IDs       []string
+	MsgIDs    []string
+	Recorded  bool
+}
+
+func (a *App) defaultStep(lang string) url.Values {
+	v := url.Values{}
+	v.Set("name", "Request opened")
+	v.Set("choice", "contract")
+	v.Set("delivery", "each")
+	v["users"] = []string{"ana"}
+	v.Set("request", "1001")
+	v.Set("title", "Printer on floor 2 is jammed")
+	if lang == langPT {
+		v.Set("name", "Solicitação aberta")
+		v.Set("title", "Impressora do 2º andar travada")
+	}
+	a.loadPreset(v, systemmsg.RequestOpened, lang)
+	return v
+}
+
+func (a *App) loadPreset(v url.Values, k systemmsg.Kind, lang string) {
+	src, err := a.msgs.Source(k, lang)
+	if err != nil {
+		return
+	}
+	v.Set("subject", src.Subject)
+	v.Set("text", src.Text)
+	v.Set("html", src.HTML)
+	v.Set("name", tr(lang, "wf.preset."+string(k)))
+}
+
+func (a *App) workflowData(v url.Values) *workflowData {
+	d := &workflowData{V: v, Users: a.dir.Users(), Groups: a.dir.Groups(), Presets: systemmsg.Kinds()}
+	for _, m := range sortedMailboxes(a.cat.Mailboxes()) {
+		if m.Kind == mailbox.Outbound {
+			d.Outbound = append(d.Outbound, m)
+		}
+	}
+	d.Contracts = a.cat.Contracts()
+	return d
+}
+
+func (a *App) workflowPage(w http.ResponseWriter, r *http.Request) {
+	p := a.newPage(w, r, "workflow", "wf.title")
+	a.mu.Lock()
+	v := a.step
+	a.mu.Unlock()
+	if v == nil {
+		v = a.defaultStep(p.Lang)
+	}
+	p.Data = a.workflowData(cloneValues(v))
+	a.render(w, http.StatusOK, "workflow", p)
+}
+
+func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p := a.newPage(w, r, "workflow", "wf.title")
+	v := cloneValues(r.PostForm)
+	action := v.Get("action")
+	v.Del("action")
+	if action == "preset" {
+		a.loadPreset(v, systemmsg.Kind(v.Get("preset")), p.Lang)
+	}
+	a.mu.Lock()
+	a.step = cloneValues(v)
+	a.mu.Unlock()
+	d := a.workflowData(v)
+	p.Data = d
+	if action != "send" {
+		a.render(w, http.StatusOK, "workflow", p)
+		return
+	}
+
+	c, f := stepFromForm(v)
+	if ct, ok := a.cat.Contract(f.Contract); ok {
+		f.Vars["Contract"] = ct.Name
+	}
+	res, err := a.engine.Send(r.Context(), c, f)
+	sv := &sendView{OK: err == nil, IDs: res.IDs, MsgIDs: res.MessageIDs, Recorded: res.Recorded, Subject: res.Subject}
+	if res.Decision.Mailbox != nil {
+		sv.Mailbox = res.Decision.Mailbox.Description
+		sv.Rule = res.Decision.Rule.String()
+		sv.Reason = a.reason(p.Lang, res.Decision)
+		sv.ReasonEN = res.Decision.Reason()
+	}
+	for _, rc := range res.Expansion.To {
+		s := rc.Address
+		if rc.Name != "" {
+			s = rc.Name + " <" + rc.Address + ">"
+		}
+		sv.To = append(sv.To, s)
+	}
+	for _, u := range res.Expansion.WithoutAddress {
+		sv.NoAddress = append(sv.NoAddress, string(u))
+	}
+	sv.Invalid = res.Expansion.Invalid
+	if err != nil {
+		sv.Error = a.sendError(p.Lang, err)
+		sv.Detail = err.Error()
+	}
+	d.Result = sv
+	a.render(w, http.StatusOK, "workflow", p)
+}
+
+// stepFromForm builds the EmailConnector and the test flow from the form.
+func stepFromForm(v url.Values) (*workflow.EmailConnector, SendFlow) {
+	c := &workflow.EmailConnector{
+		Name:    v.Get("name"),
+		Subject: v.Get("subject"),
+		Text:    v.Get("text"),
+		HTML:    v.Get("html"),
+	}
+	if ch, err := workflow.ParseMailboxChoice(v.Get("choice")); err == nil {
+		c.Mailbox = ch
+	}
+	if c.Mailbox == workflow.Specific {
+		c.MailboxID = mailbox.ID(v.Get("mailbox_id"))
+	}
+	for _, u := range v["users"] {
+		c.Recipients.Users = append(c.Recipients.Users, workflow.UserID(u))
+	}
+	for _, g := range v["groups"] {
+		c.Recipients.Groups = append(c.Recipients.Groups, workflow.GroupID(g))
+	}
+	for _, line := range strings.Split(v.Get("addresses"), "\n") {
+		if s := strings.TrimSpace(line); s != "" {
+			c.Recipients.Addresses = append(c.Recipients.Addresses, s)
+		}
+	}
+	if v.Get("delivery") == "bcc" {
+		c.Delivery = workflow.SingleBcc
+	}
+	req := strings.TrimSpace(v.Get("request"))
+	f := SendFlow{
+		Contract: contract.ID(v.Get("contract")),
+		Thread:   req,
+		Vars: workflow.Vars{
+			"Request":    req,
+			"Title":      strings.TrimSpace(v.Get("title")),
+			"Requester":  "Ana Souza",
+			"Sender":     "Helpdesk",
+			"Approver":   "Bruno Lima",
+			"Contract":   "",
+			"Link":       "",
+			"Resolution": "",
+		},
+	}
+	return c, f
+}
+
+// reason explains a decision in the page's language; the library's own
+// English sentence (Decision.Reason) is shown beside it.
+func (a *App) reason(lang string, d routing.Decision) string {
+	mb := d.Mailbox.Description
+	switch d.Rule {
+	case routing.RuleSpecific:
+		return tr(lang, "rule.specific", mb)
+	case routing.RuleContract:
+		return tr(lang, "rule.contract", mb, a.contractLabel(d.Contract))
+	case routing.RuleSystemNoContract:
+		return tr(lang, "rule.system_no_contract", mb)
+	case routing.RuleSystemContractHasNone:
+		return tr(lang, "rule.system_contract_has_none", a.contractLabel(d.Contract), mb)
+	case routing.RuleSystem:
+		return tr(lang, "rule.system", mb)
+	case routing.RuleFailover:
+		return tr(lang, "rule.failover", mb)
+	}
+	return d.Reason()
+}
+
+// sendError translates the errors an email step can end with.
+func (a *App) sendError(lang string, err error) string {
+	var te *workflow.TemplateError
+	switch {
+	case errors.Is(err, routing.ErrNoSystemMailbox):
+		return tr(lang, "resolve.no_system")
+	case errors.Is(err, routing.ErrMailboxNotFound):
+		return tr(lang, "resolve.not_found")
+	case errors.Is(err, routing.ErrNotOutbound):
+		return tr(lang, "resolve.not_outbound")
+	case errors.Is(err, routing.ErrMailboxDisabled):
+		return tr(lang, "resolve.disabled")
+	case errors.Is(err, routing.ErrContractNotFound):
+		return tr(lang, "resolve.contract_not_found")
+	case errors.Is(err, routing.ErrBadChoice):
+		return tr(lang, "resolve.bad_choice")
+	case errors.Is(err, workflow.ErrNoRecipients):
+		return tr(lang, "resolve.no_recipients")
+	case errors.Is(err, workflow.ErrHeaderInjection):
+		return tr(lang, "resolve.header")
+	case errors.As(err, &te):
+		return tr(lang, "resolve.template", te.Field, te.Err)
+	}
+	return tr(lang, "resolve.other", err)
+}
