@@ -17,8 +17,10 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/transport/imap"
+	"github.com/correio-dev/correio/transport/smtp"
 )
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
@@ -282,5 +284,93 @@ func TestHandleInTxLeased(t *testing.T) {
 	}
 	if done, _ := s.Inbound().Done(ctx, "in", "k1"); !done {
 		t.Fatal("key not recorded")
+	}
+}
+
+// TestTransactionalEnqueueWithSender: Sender.Enqueue inside the host's
+// transaction; a rolled-back enqueue is never sent, a committed one is sent
+// once the commit's notification wakes the idle Sender.
+func TestTransactionalEnqueueWithSender(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, pgtest.Database(t), postgres.Options{CheckInterval: -1})
+	srv, err := mailtest.NewSMTPServer(mailtest.SMTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cat := memory.NewCatalog()
+	if err := cat.PutMailbox(ctx, &mailbox.Mailbox{ID: "out", Description: "out", Kind: mailbox.Outbound, Enabled: true,
+		Outbound: &mailbox.OutboundSettings{
+			Server:      mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+			From:        mailbox.Identity{Address: "desk@example.com"},
+			Credentials: mailbox.Credentials{Mechanism: mailbox.AuthNone}}}); err != nil {
+		t.Fatal(err)
+	}
+	tr := smtp.New(smtp.Options{})
+	t.Cleanup(func() { tr.Close() })
+	sender, err := outbound.New(outbound.Options{Outbox: s.Outbox(), Catalog: cat, Transport: tr, Suppressions: s.Suppressions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sender.Stop(context.Background()) })
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.ListenOutbox(lctx, func(mailbox.ID) { sender.Wake() }) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	enqueue := func(subject string, commit bool) string {
+		var id string
+		err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+			var err error
+			id, err = sender.Enqueue(postgres.WithTx(ctx, tx), outbound.Message{Mailbox: "out", Subject: subject, Text: "t",
+				To: []outbound.Address{{Address: "customer@example.org"}}})
+			if err == nil && !commit {
+				err = errors.New("rollback")
+			}
+			// Let the Sender's own wake-up (from Enqueue) find nothing
+			// committed yet, so only the commit's notification can make it
+			// send. (A shorter pause only makes the test weaker, never
+			// wrong.)
+			time.Sleep(100 * time.Millisecond)
+			return err
+		})
+		if commit && err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	rolledBack := enqueue("rolled back", false)
+	committed := enqueue("committed", true)
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	got, err := srv.WaitMessages(wctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got[0].Data), "Subject: committed") {
+		t.Fatalf("sent %q", got[0].Data)
+	}
+	if _, err := s.Outbox().Get(ctx, rolledBack); !errors.Is(err, outbound.ErrNotFound) {
+		t.Fatalf("rolled-back record: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := s.Outbox().Get(ctx, committed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State == outbound.Sent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed record %+v", r)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("%d messages sent", n)
 	}
 }
