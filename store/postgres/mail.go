@@ -214,6 +214,11 @@ func (s *Suppressions) Unsuppress(ctx context.Context, address string) error {
 // before (the checkpoint still covers their messages), Sent and Dead
 // outbox records last updated before it, and drops the raw bytes of
 // messages quarantined before it (their metadata stays).
+//
+// Keep handled keys longer than messages stay on the server: after a
+// UIDVALIDITY change the folder is read again, and only a message's key
+// stops a second hand-off (mailboxes with PostDelete or PostMove have
+// nothing left to read again).
 func (s *Store) Prune(ctx context.Context, before time.Time) (Pruned, error) {
 	return s.mail.Prune(ctx, before)
 }

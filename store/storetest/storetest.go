@@ -7,9 +7,14 @@
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, storetest.Harness{
 //			Catalog: &storetest.CatalogHarness{
-//				New:      func(t *testing.T) storetest.Catalog { return openFresh(t) },
+//				New:      func(t *testing.T) storetest.Catalog { return openFresh(t).Catalog() },
 //				NotFound: mystore.ErrNotFound,
 //			},
+//			Inbound: &storetest.InboundHarness{
+//				New: func(t *testing.T) inbound.Store { return openFresh(t).Inbound() },
+//			},
+//			Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) outbound.Outbox { return openFresh(t).Outbox() }},
+//			Suppressions: func(t *testing.T) outbound.Suppressions { return openFresh(t).Suppressions() },
 //		})
 //	}
 //
