@@ -100,7 +100,8 @@ func (s *Store) handleInTx(owner string, fn TxHandlerFunc) inbound.Handler {
 // ListenOutbox calls wake with the mailbox of every Queued record
 // committed to the outbox (by any replica, in any transaction), until ctx
 // ends. It LISTENs on a dedicated connection and reconnects after a
-// failure. Typical use: go st.ListenOutbox(ctx, func(mailbox.ID) { sender.Wake() }).
+// failure; after each (re)connection it calls wake once with an empty
+// mailbox ID, for records committed while it was not listening. Typical use: go st.ListenOutbox(ctx, func(mailbox.ID) { sender.Wake() }).
 func (s *Store) ListenOutbox(ctx context.Context, wake func(mailbox.ID)) error {
 	backoff := 100 * time.Millisecond
 	for {
