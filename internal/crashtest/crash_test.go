@@ -334,11 +334,14 @@ func TestCrashSend(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer srv.Close()
-			enqueue(t, env, srv.Port(), n)
+			storeEnv := env
 			env = append(env, envChild+"=send", envPort+"="+strconv.Itoa(srv.Port()))
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
-			for range rounds {
-				killRound(t, rng, 300*time.Millisecond, env...)
+			per := (n + rounds - 1) / rounds
+			for round := range rounds {
+				// Every round has work: the kill lands on sending.
+				enqueue(t, storeEnv, srv.Port(), min(n, round*per), min(n, (round+1)*per))
+				killRound(t, rng, 200*time.Millisecond, env...)
 			}
 			before := len(srv.Messages())
 			finalRound(t, append(env, envTarget+"=done")...)
@@ -375,8 +378,9 @@ func TestCrashSend(t *testing.T) {
 	}
 }
 
-// enqueue stores n messages through a Sender (not started) on the store.
-func enqueue(t *testing.T, env []string, port, n int) {
+// enqueue stores messages from..to-1 through a Sender (not started) on
+// the store.
+func enqueue(t *testing.T, env []string, port, from, to int) {
 	t.Helper()
 	vars := map[string]string{}
 	for _, e := range env {
@@ -399,7 +403,7 @@ func enqueue(t *testing.T, env []string, port, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
+	for i := from; i < to; i++ {
 		if _, err := s.Enqueue(ctx, outbound.Message{Mailbox: "out", Subject: fmt.Sprintf("n %d", i), Text: "hello",
 			To: []outbound.Address{{Address: "customer@example.org"}}}); err != nil {
 			t.Fatal(err)

@@ -82,7 +82,7 @@ func TestReplicas(t *testing.T) {
 	}
 	half := perMB / 2
 	appendMsgs(0, half)
-	enqueue(t, []string{envStore + "=postgres", envDB + "=" + dsn}, smtpSrv.Port(), nOut)
+	enqueue(t, []string{envStore + "=postgres", envDB + "=" + dsn}, smtpSrv.Port(), 0, nOut)
 
 	var cmds []*exec.Cmd
 	for r := range 3 {
