@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,4 +88,70 @@ func runMail(t *testing.T, fresh func(t *testing.T) *sqlite.Store, records int) 
 			}
 		}},
 	})
+}
+
+// TestOutboxSharedFile: two Stores (as two processes would) on one file
+// claim concurrently, 4 workers each: no record claimed twice, none lost.
+func TestOutboxSharedFile(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "correio.db")
+	a, b := open(t, p), open(t, p)
+	const n = 120
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	for i := range n {
+		r := &outbound.Record{ID: fmt.Sprintf("r%03d", i), MessageID: fmt.Sprintf("m%03d@example.com", i), Mailbox: "mb", State: outbound.Queued,
+			EnqueuedAt: t0, NextAttempt: t0, Message: outbound.Message{Mailbox: "mb", Subject: "s"},
+			Recipients: []outbound.RecipientStatus{{Address: outbound.Address{Address: "a@example.org"}}}}
+		if err := a.Outbox().Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		ob := a.Outbox()
+		if w%2 == 1 {
+			ob = b.Outbox()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; ; round++ {
+				tok := fmt.Sprintf("w%d-%d", w, round)
+				recs, err := ob.Claim(ctx, outbound.Claim{Mailbox: "mb", Now: t0, Lease: time.Hour, Max: 5, Token: tok})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(recs) == 0 {
+					return
+				}
+				for _, r := range recs {
+					mu.Lock()
+					seen[r.ID]++
+					mu.Unlock()
+					r.State = outbound.Sent
+					if err := ob.Update(ctx, r, tok); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("claimed %d of %d", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s claimed %d times", id, c)
+		}
+	}
 }
