@@ -59,11 +59,17 @@ type TxHandlerFunc func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) err
 func (s *Store) HandleInTx(fn TxHandlerFunc) inbound.Handler { return s.handleInTx("", fn) }
 
 // HandleInTxLeased is HandleInTx for replicas sharing mailboxes through
-// Leases: inside the transaction it first checks, reading the mailbox's
-// lease row FOR SHARE (so no takeover can happen until the commit), that
-// replica owner holds the lease. A replica that lost its lease gets an
-// error matching ErrFenced and inbound.ErrFenced before fn is called, so
-// the host's writes only ever happen on the mailbox's current owner.
+// Leases: inside the transaction it first checks that replica owner holds
+// the mailbox's live lease. A replica that lost its lease gets an error
+// matching ErrFenced and inbound.ErrFenced before fn is called, so a
+// stalled replica does not call the host for a mailbox another replica
+// took over.
+//
+// The lease row is read without a lock: a host transaction may be long,
+// and locking the row would hold up the replica's lease renewals. If the
+// lease moves while fn runs, the new owner's hand-off of the same message
+// waits on the key this transaction inserted and then skips the message,
+// so the host still sees it once.
 func (s *Store) HandleInTxLeased(owner string, fn TxHandlerFunc) inbound.Handler {
 	return s.handleInTx(owner, fn)
 }
@@ -83,7 +89,7 @@ func (s *Store) handleInTx(owner string, fn TxHandlerFunc) inbound.Handler {
 		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 			if owner != "" {
 				var cur string
-				err := tx.QueryRow(ctx, "SELECT owner FROM correio_leases WHERE mailbox_id = $1 AND expires_at > clock_timestamp() FOR SHARE", string(id)).Scan(&cur)
+				err := tx.QueryRow(ctx, "SELECT owner FROM correio_leases WHERE mailbox_id = $1 AND expires_at > clock_timestamp()", string(id)).Scan(&cur)
 				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 					return fmt.Errorf("postgres: lease check: %w", err)
 				}
