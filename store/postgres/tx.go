@@ -17,7 +17,7 @@ import (
 // OutboxChannel is the NOTIFY channel on which every enqueued (Queued)
 // outbox record is announced when its transaction commits; the payload is
 // the mailbox ID. See ListenOutbox.
-const OutboxChannel = sqlmail.OutboxChannel
+const OutboxChannel = "correio_outbox" // the same as the store's NOTIFY; TestTransactionalOutbox checks it
 
 type txKey struct{}
 
