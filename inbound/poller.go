@@ -832,7 +832,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 	herr := w.call(bg, d)
 	switch {
 	case herr == nil:
-		if err := st.Commit(bg, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Handled, At: p.clk.Now(), Fence: w.fence}); err != nil {
+		if err := st.Commit(bg, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
 			return false, err
 		}
 		w.pauses = 0

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 )
 
@@ -52,6 +53,11 @@ type Record struct {
 	Checkpoint Checkpoint
 	Outcome    Outcome
 	At         time.Time
+	// Contract is the contract the message was handed under
+	// (Delivery.Contract: the thread's contract when it answers one, else
+	// the mailbox's); stores keep received mail grouped by it. Empty when
+	// unknown: a store then files it under the mailbox's contract.
+	Contract contract.ID
 	// Fence is the lease's fencing token (0 without leases). A store that
 	// has seen a higher token for the mailbox refuses the write with
 	// ErrFenced, so a replica that lost its lease cannot commit.

@@ -94,6 +94,21 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 		}
 	})
 
+	// A reply matched to another contract's thread is kept with that
+	// contract, not with the contract owning the mailbox it came through.
+	t.Run("ByThreadContract", func(t *testing.T) {
+		s := setup(t)
+		must(t, s.Inbound.Commit(ctx, inbound.Record{Mailbox: "in-1", Folder: "INBOX", Key: "reply-for-c2", Contract: "c2",
+			Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: 3}, Outcome: inbound.Handled, At: time.Now()}))
+		c2, err := s.Received(ctx, "c2")
+		must(t, err)
+		c1, err := s.Received(ctx, "c1")
+		must(t, err)
+		if !slices.Contains(c2, "reply-for-c2") || slices.Contains(c1, "reply-for-c2") {
+			t.Fatalf("reply filed wrong: c1 %v, c2 %v", c1, c2)
+		}
+	})
+
 	t.Run("Prune", func(t *testing.T) {
 		s := setup(t)
 		must(t, s.Prune(ctx, time.Now().Add(-time.Hour)))

@@ -157,13 +157,14 @@ func (d *DB) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) 
 	return done, err
 }
 
-// InsertKey records a handled key (with the contract owning the mailbox
-// now); inserted is false when the key was already there.
+// InsertKey records a handled key with the contract the message was handed
+// under (r.Contract, else the contract owning the mailbox now); inserted is
+// false when the key was already there.
 func InsertKey(ctx context.Context, q sqlcat.Q, r inbound.Record) (inserted bool, err error) {
 	n, err := q.Exec(ctx, `INSERT INTO correio_inbound_handled (mailbox_id, key, folder, uid_validity, uid, outcome, contract_id, at_ns)
-		VALUES (?, ?, ?, ?, ?, ?, (SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?), ?)
+		VALUES (?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?)), ?)
 		ON CONFLICT (mailbox_id, key) DO NOTHING`,
-		string(r.Mailbox), r.Key, r.Folder, int64(r.Checkpoint.UIDValidity), int64(r.Checkpoint.LastUID), int(r.Outcome), string(r.Mailbox), ns(r.At))
+		string(r.Mailbox), r.Key, r.Folder, int64(r.Checkpoint.UIDValidity), int64(r.Checkpoint.LastUID), int(r.Outcome), string(r.Contract), string(r.Mailbox), ns(r.At))
 	return n > 0, err
 }
 
@@ -231,7 +232,9 @@ func (d *DB) Quarantine(ctx context.Context, it inbound.QuarantineItem, raw io.R
 }
 
 // Received is a handled (or quarantined) inbound message's record with the
-// contract that owned its mailbox when it was committed.
+// contract it is kept under: the contract it was handed under (a reply to
+// another contract's thread goes with that contract), else the contract that
+// owned its mailbox when it was committed.
 type Received struct {
 	inbound.Record
 	Contract contract.ID
