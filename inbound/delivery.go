@@ -24,7 +24,9 @@ import (
 //
 // HandleMessage may be called concurrently for different mailboxes, never
 // for two messages of one mailbox at once. The Delivery and its raw stream
-// are valid only during the call.
+// are valid only during the call. Its context is not cancelled when the
+// Poller stops: Run waits for the hand-off in flight. A panic is recovered
+// and treated as a temporary error.
 type Handler interface {
 	HandleMessage(ctx context.Context, d *Delivery) error
 }

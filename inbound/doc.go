@@ -36,6 +36,14 @@
 //     in total; every network operation has a deadline. A blackholed server
 //     holds only its own mailboxes' slots.
 //
+// # Limits
+//
+// A running mailbox holds one connection, also while it waits in IDLE or
+// between polls (the cheap check runs on the open session). The caps
+// (Options.MaxConnections, Options.MaxConnectionsPerHost) therefore bound
+// how many mailboxes run at once; a mailbox beyond them shows StateQueued
+// until a slot frees up. Size them to the mailboxes that must run together.
+//
 // Health reports each mailbox's state (down when its breaker is open),
 // counts and lag, by query (Poller.Health) and as events (Options.OnEvent).
 package inbound

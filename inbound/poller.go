@@ -367,6 +367,11 @@ func redact(m *mailbox.Mailbox, err error) string {
 	return s
 }
 
+// sinceSlack allows for INTERNALDATE's one-second resolution and for clock
+// skew between the server and us when comparing with Checkpoint.Since:
+// mail dated this close to the start is read rather than risked.
+const sinceSlack = 5 * time.Minute
+
 // classify is message.Classify; benchmarks swap it to measure the engine
 // apart from classification.
 var classify = message.Classify
@@ -519,13 +524,20 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 	}
 	if !ok || cp.UIDValidity != f.UIDValidity {
 		old := cp
-		cp = Checkpoint{UIDValidity: f.UIDValidity}
-		if !ok && in.StartFrom == mailbox.StartNew && f.UIDNext > 0 {
-			cp.LastUID = uint32(f.UIDNext) - 1
+		cp = Checkpoint{UIDValidity: f.UIDValidity, Since: old.Since}
+		if !ok && in.StartFrom == mailbox.StartNew {
+			if f.UIDNext > 0 {
+				cp.LastUID = uint32(f.UIDNext) - 1
+			}
+			cp.Since = p.clk.Now()
 		}
 		if ok {
 			p.log.Warn("inbound: UIDVALIDITY changed; re-reading the folder (keys prevent duplicates)", "mailbox", string(w.mb.ID), "old", old.UIDValidity, "new", f.UIDValidity)
 		}
+	}
+	// Written on every connect: with leases this is where a replica that
+	// lost its lease learns it (ErrFenced) before handing anything off.
+	if !ok || cp.UIDValidity != f.UIDValidity || p.o.Leaser != nil {
 		if err := st.SetCheckpoint(bg, w.mb.ID, folder, cp, w.fence); err != nil {
 			return err
 		}
@@ -689,7 +701,7 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 			} else if handed {
 				post = append(post, i.UID)
 			}
-			*cp = Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID)}
+			*cp = Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
 		}
 		// Post-actions of what was committed, even when the batch stopped;
 		// kept for the next session when they fail.
@@ -721,9 +733,13 @@ func (w *worker) one(ctx context.Context, folder string, cp *Checkpoint, i imap.
 	p := w.p
 	in := w.mb.Inbound
 	bg := context.WithoutCancel(ctx)
-	next := Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID)}
+	next := Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
 	maxSize := in.MaxMessageSizeOrDefault()
 	switch {
+	case in.StartFrom == mailbox.StartNew && !cp.Since.IsZero() && !i.Date.IsZero() && i.Date.Before(cp.Since.Add(-sinceSlack)):
+		// Older than the mailbox's start: after a UIDVALIDITY change the
+		// folder is re-read, but "new only" never reads the old mail.
+		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	case in.StartFrom == mailbox.StartUnseen && i.Seen:
 		// Someone read it; "unseen only" skips it.
 		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
@@ -856,7 +872,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 	herr := w.call(bg, d)
 	switch {
 	case herr == nil:
-		if err := st.Commit(bg, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Handled, At: p.clk.Now(), Fence: w.fence}); err != nil {
+		if err := st.Commit(bg, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
 			return false, err
 		}
 		w.pauses = 0
@@ -969,4 +985,12 @@ func (w *worker) thread(ctx context.Context, m *message.Message) (*ThreadMatch, 
 		}
 	}
 	return &ThreadMatch{Ref: routing.ThreadRef{Thread: id}, By: "token"}, nil
+}
+
+// Probe tests m's settings the way the Poller would connect (its Dialer,
+// address policy, TLS configuration and timeouts): connect, TLS, login,
+// folder check, capabilities, logout. It is the "test connection" button
+// before saving a mailbox; m need not be added.
+func (p *Poller) Probe(ctx context.Context, m *mailbox.Mailbox) (imap.ProbeReport, error) {
+	return imap.Probe(ctx, p.o.IMAP, m)
 }

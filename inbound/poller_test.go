@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -292,7 +293,9 @@ func TestTemporaryHandlerErrorPausesAndRetries(t *testing.T) {
 	for i := range 3 {
 		srv.Append("t", "INBOX", rawMsg("t", i))
 	}
-	fc := clock.NewFake(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	// The fake clock runs an hour ahead of the server's INTERNALDATEs, so
+	// the waiting messages show an hour of lag.
+	fc := clock.NewFake(time.Now().Add(time.Hour))
 	st := memory.NewInboundStore()
 	rec := newRecorder()
 	var fails atomic.Int32
@@ -317,7 +320,7 @@ func TestTemporaryHandlerErrorPausesAndRetries(t *testing.T) {
 			t.Fatalf("handed %d while paused", rec.count("t"))
 		}
 		h, _ := r.p.Health("t")
-		if !strings.Contains(h.LastError, "host database down") || h.ConsecutiveFailures != int(want) {
+		if !strings.Contains(h.LastError, "host database down") || h.ConsecutiveFailures != int(want) || h.Lag < 59*time.Minute {
 			t.Fatalf("health %+v", h)
 		}
 		fc.Advance(time.Minute)
@@ -642,5 +645,107 @@ func TestPostActionAfterBrokenConnection(t *testing.T) {
 	eventually(t, "all marked seen", func() bool { st, _ := srv.Status("cut", "INBOX"); return *st.NumUnseen == 0 })
 	if d := rec.dupes(); len(d) > 0 || px.Accepted() < 2 {
 		t.Fatalf("dupes %v, %d connections", d, px.Accepted())
+	}
+}
+
+type leaser struct{ fence atomic.Int64 }
+
+func (l *leaser) Fence(context.Context, mailbox.ID) (int64, error) { return l.fence.Load(), nil }
+
+// TestStaleFenceCannotCommit: a replica whose lease token is older than one
+// the store has seen cannot move the checkpoint nor record a hand-off.
+func TestStaleFenceCannotCommit(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("f", "pw-f")
+	srv.Append("f", "INBOX", rawMsg("f", 1))
+	st := memory.NewInboundStore()
+	// Another replica committed with token 5.
+	if err := st.SetCheckpoint(context.Background(), "f", "INBOX", inbound.Checkpoint{UIDValidity: 1}, 5); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	o := fastOptions(st, rec)
+	l := &leaser{}
+	l.fence.Store(4)
+	o.Leaser = l
+	r := start(t, o, mb("f", "f", srv.Host(), srv.Port()))
+	eventually(t, "refused by the store", func() bool {
+		h, _ := r.p.Health("f")
+		return strings.Contains(h.LastError, "fencing token")
+	})
+	if rec.count("f") != 0 || len(st.Records("f")) != 0 {
+		t.Fatal("a stale replica handed or committed")
+	}
+	l.fence.Store(6) // the lease is ours again
+	eventually(t, "handed with a fresh token", func() bool { return rec.count("f") == 1 })
+}
+
+func TestStartNewSurvivesUIDValidityReset(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("n", "pw-n")
+	for i := range 4 {
+		srv.Append("n", "INBOX", rawMsg("n", i))
+	}
+	// The mailbox starts an hour after the old mail arrived.
+	fc := clock.NewFake(time.Now().Add(time.Hour))
+	m := mb("n", "n", srv.Host(), srv.Port())
+	m.Inbound.StartFrom = mailbox.StartNew
+	m.Inbound.PostAction = mailbox.PostKeep
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	o := fastOptions(st, rec)
+	o.Clock = fc
+	r := start(t, o, m)
+	eventually(t, "waiting", func() bool { h, _ := r.p.Health("n"); return h.State == inbound.StateWaiting })
+	r.stop()
+	if err := srv.ResetUIDValidity("n", "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, o, m)
+	eventually(t, "waiting after the reset", func() bool {
+		h, _ := r.p.Health("n")
+		cp, _, _ := st.Checkpoint(context.Background(), "n", "INBOX")
+		return h.State == inbound.StateWaiting && cp.LastUID == 4
+	})
+	if rec.count("n") != 0 {
+		t.Fatalf("old mail read after a UIDVALIDITY reset: %d", rec.count("n"))
+	}
+}
+
+func TestPollerProbe(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("pr", "pw-pr")
+	srv.Append("pr", "INBOX", rawMsg("pr", 1))
+	p, _ := inbound.New(fastOptions(memory.NewInboundStore(), newRecorder()))
+	rep, err := p.Probe(context.Background(), mb("pr", "pr", srv.Host(), srv.Port()))
+	if err != nil || rep.Messages != 1 || !rep.Caps.Idle {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
+
+// TestRunLeavesNoGoroutines: after Run returns, nothing of the poller is
+// left running, even for a mailbox whose server never answered.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("g", "pw-g")
+	srv.AddUser("h", "pw-h")
+	srv.Append("g", "INBOX", rawMsg("g", 1))
+	black := newProxy(t, srv.Addr)
+	black.SetMode(mailtest.Blackhole)
+	base := runtime.NumGoroutine()
+	rec := newRecorder()
+	r := start(t, fastOptions(memory.NewInboundStore(), rec), mb("g", "g", srv.Host(), srv.Port()), mb("h", "h", black.Host(), black.Port()))
+	eventually(t, "good handed, bad down", func() bool {
+		h, _ := r.p.Health("h")
+		return rec.count("g") == 1 && h.State == inbound.StateDown
+	})
+	r.stop()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, baseline %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 )
 
@@ -14,6 +15,11 @@ import (
 type Checkpoint struct {
 	UIDValidity uint32
 	LastUID     uint32
+	// Since is set for mailboxes that start from new mail: messages the
+	// server dates (INTERNALDATE) more than five minutes before it are
+	// never read, even when a UIDVALIDITY change makes the folder be read
+	// again.
+	Since time.Time
 }
 
 // Outcome is what became of a message.
@@ -47,6 +53,11 @@ type Record struct {
 	Checkpoint Checkpoint
 	Outcome    Outcome
 	At         time.Time
+	// Contract is the contract the message was handed under
+	// (Delivery.Contract: the thread's contract when it answers one, else
+	// the mailbox's); stores keep received mail grouped by it. Empty when
+	// unknown: a store then files it under the mailbox's contract.
+	Contract contract.ID
 	// Fence is the lease's fencing token (0 without leases). A store that
 	// has seen a higher token for the mailbox refuses the write with
 	// ErrFenced, so a replica that lost its lease cannot commit.

@@ -119,20 +119,36 @@ func TestProxyModes(t *testing.T) {
 	if s, err := read(c4, 5); s != "hello" || err != nil {
 		t.Fatalf("back to pass: %q %v", s, err)
 	}
+	p.SetMode(mailtest.Down)
+	if _, err := read(c4, 1); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("down closes open connections: %v", err)
+	}
+	c5, _ := net.Dial("tcp", p.Addr)
+	if _, err := read(c5, 1); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("down refuses new connections: %v", err)
+	}
+	p.SetLatency(20 * time.Millisecond)
+	c6, _ := net.Dial("tcp", p.Addr)
+	if s, err := read(c6, 5); s != "hello" || err != nil {
+		t.Fatalf("latency still forwards: %q %v", s, err)
+	}
+	if p.Mode() != mailtest.Latency || p.Accepted() < 6 {
+		t.Fatalf("mode %v accepted %d", p.Mode(), p.Accepted())
+	}
 	// The server's greeting passes; the client's 8 bytes cross the limit
 	// of 4 and the connection is reset.
 	p.ResetUpstreamAfter(4)
-	c5, _ := net.Dial("tcp", p.Addr)
-	if s, err := read(c5, 5); s != "hello" || err != nil {
+	c7, _ := net.Dial("tcp", p.Addr)
+	if s, err := read(c7, 5); s != "hello" || err != nil {
 		t.Fatalf("reset-upstream greeting: %q %v", s, err)
 	}
-	c5.Write([]byte("abcdefgh"))
-	if s, err := read(c5, 8); err == nil || errors.As(err, &ne) && ne.Timeout() {
+	c7.Write([]byte("abcdefgh"))
+	if s, err := read(c7, 8); err == nil || errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("reset-upstream: connection alive (%q %v)", s, err)
 	}
-	c6, _ := net.Dial("tcp", p.Addr)
-	c6.Write([]byte("12345678"))
-	if s, err := read(c6, 13); s != "hello12345678" || err != nil {
+	c8, _ := net.Dial("tcp", p.Addr)
+	c8.Write([]byte("12345678"))
+	if s, err := read(c8, 13); s != "hello12345678" || err != nil {
 		t.Fatalf("back to pass after reset-upstream: %q %v", s, err)
 	}
 }

@@ -251,11 +251,9 @@ func (p *Proxy) serve(pc *proxyConn) {
 		delete(p.conns, pc)
 		p.mu.Unlock()
 	}()
-	// A blackholed accept never even connects upstream until the mode
-	// changes.
-	if !p.waitUsable(pc) {
-		return
-	}
+	// Even when blackholed, connect upstream and let the pipes hold the
+	// bytes: the client-to-server pipe keeps reading, so a client that
+	// gives up and closes ends this connection (and its goroutines).
 	s, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return

@@ -176,3 +176,17 @@ func TestLargeMessageHeap(t *testing.T) {
 	}
 	runtime.KeepAlive(m)
 }
+
+// BenchmarkClassify classifies the benchmark message (an ordinary
+// multipart message: the common case the inbound engine pays for).
+func BenchmarkClassify(b *testing.B) {
+	raw := benchMessage()
+	m, err := ParseBytes(raw, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Classify(m, ClassifyOptions{})
+	}
+}

@@ -125,3 +125,21 @@ func TestClassifyHeuristicDetails(t *testing.T) {
 		t.Error("nil message")
 	}
 }
+
+// A plain-text failure notice is a bounce when the mail system sent it; the
+// same text forwarded by a person is that person's message to us.
+func TestBounceNeedsAHeaderSign(t *testing.T) {
+	body := "This is the mail system at host mx.example.net.\r\n\r\n" +
+		"I'm sorry to have to inform you that your message could not\r\nbe delivered to one or more recipients.\r\n\r\n" +
+		"<nobody@customer.example>: host mx.customer.example said: 550 5.1.1\r\n    <nobody@customer.example>: Recipient address rejected: User unknown\r\n"
+	fromDaemon := "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\nTo: desk@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\n" + body
+	forwarded := "From: Ana <ana@example.com>\r\nTo: desk@example.com\r\nSubject: Fwd: my mail to the supplier\r\n\r\nI got this, can you help?\r\n\r\n" + body
+	c := Classify(mustParse(t, fromDaemon, Options{}), ClassifyOptions{})
+	if c.Kind != KindBounce || c.Bounce == nil || len(c.Bounce.Recipients) == 0 || c.Bounce.Recipients[0].Status != "5.1.1" {
+		t.Fatalf("daemon notice: kind %v bounce %+v", c.Kind, c.Bounce)
+	}
+	c = Classify(mustParse(t, forwarded, Options{}), ClassifyOptions{})
+	if c.Kind != KindNormal || !c.AutoAnswerAllowed {
+		t.Fatalf("forwarded by a person: kind %v signals %v", c.Kind, c.Signals)
+	}
+}

@@ -300,6 +300,12 @@ func (s *Sender) Stop(ctx context.Context) error {
 	return err
 }
 
+// Wake makes the dispatcher look at the outbox now. Enqueue does it by
+// itself; call Wake when records reach the outbox another way, for example
+// committed in the host's own database transaction (store/postgres.WithTx,
+// with store/postgres.Store.ListenOutbox calling Wake on every commit).
+func (s *Sender) Wake() { s.signal() }
+
 // signal wakes the dispatcher.
 func (s *Sender) signal() {
 	select {

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/workflow"
@@ -43,6 +45,22 @@ type engineOptions struct {
 	// all (mailboxes typed by administrators). transport.PublicOnly suits
 	// mailboxes end users type in.
 	Policy transport.AddressPolicy
+	// Stores keep the outbox and the poller's state; nil keeps them in
+	// memory (tests). The command uses the SQLite or Postgres store's.
+	Stores *engineStores
+}
+
+// engineStores are the engines' durable state, from store/sqlite or
+// store/postgres (both offer the same methods).
+type engineStores struct {
+	Outbox interface {
+		outbound.Outbox
+		routing.SentIndex
+	}
+	Inbound      inbound.Store
+	Suppressions outbound.Suppressions
+	// Quarantined lists a mailbox's quarantined messages.
+	Quarantined func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error)
 }
 
 // errProbeUnavailable is returned by engines that cannot probe.

@@ -27,24 +27,27 @@ import (
 // helpdesk, and an outbound Sender delivering what the email step
 // enqueues, with a Runner that resolves, expands and renders the step.
 //
-// The outbox and the poller's state live in memory here (store/memory), so
-// a restart forgets the queue and reads the inboxes again (the poller's
-// keys make a host's idempotent handler see no duplicate); a production
-// host plugs durable adapters of outbound.Outbox and inbound.Store in
-// their place.
+// The outbox, the suppression list and the poller's state live in the same
+// SQLite or Postgres store as the catalog (engineOptions.Stores), so the
+// queue survives a restart and no message is handed twice; tests keep
+// them in memory.
 type engines struct {
 	cat    Catalog
 	log    *slog.Logger
 	smtpTr *smtp.Transport
-	outbox *memory.Outbox
+	outbox interface {
+		outbound.Outbox
+		routing.SentIndex
+	}
 	sender *outbound.Sender
 	runner *outbound.Runner
 	cancel context.CancelFunc
 
-	imapCfg *imap.Config
-	inStore *memory.InboundStore
-	poller  *inbound.Poller
-	done    chan struct{}
+	imapCfg     *imap.Config
+	inStore     inbound.Store
+	quarantined func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error)
+	poller      *inbound.Poller
+	done        chan struct{}
 
 	mu       sync.Mutex
 	received []ReceivedItem
@@ -57,13 +60,20 @@ func startEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log 
 		log = slog.New(slog.DiscardHandler)
 	}
 	netw := transport.Net{Policy: o.Policy, DialTimeout: 10 * time.Second}
-	e := &engines{
-		cat:    cat,
-		log:    log,
-		outbox: memory.NewOutbox(),
-
-		inStore: memory.NewInboundStore(),
-		done:    make(chan struct{}),
+	e := &engines{cat: cat, log: log, done: make(chan struct{})}
+	var supp outbound.Suppressions
+	if st := o.Stores; st != nil {
+		e.outbox, e.inStore, e.quarantined, supp = st.Outbox, st.Inbound, st.Quarantined, st.Suppressions
+	} else {
+		mem := memory.NewInboundStore()
+		e.outbox, e.inStore, supp = memory.NewOutbox(), mem, memory.NewSuppressions()
+		e.quarantined = func(_ context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error) {
+			var out []inbound.QuarantineItem
+			for _, q := range mem.Quarantined(mb) {
+				out = append(out, inbound.QuarantineItem{Mailbox: mb, Key: q.Key, Size: q.Size, Reason: q.Reason, At: q.At})
+			}
+			return out, nil
+		}
 	}
 	e.imapCfg = &imap.Config{Net: netw, Timeout: 30 * time.Second, Logger: log}
 	if o.RootCAs != nil {
@@ -71,10 +81,11 @@ func startEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log 
 	}
 	e.smtpTr = smtp.New(smtp.Options{Net: netw, RootCAs: o.RootCAs, CommandTimeout: 30 * time.Second, Logger: log})
 	sender, err := outbound.New(outbound.Options{
-		Outbox:    e.outbox,
-		Catalog:   cat,
-		Transport: e.smtpTr,
-		Logger:    log,
+		Outbox:       e.outbox,
+		Suppressions: supp,
+		Catalog:      cat,
+		Transport:    e.smtpTr,
+		Logger:       log,
 		// Retry soon: an administrator is watching the page.
 		RetryBase: 5 * time.Second,
 		RetryMax:  5 * time.Minute,
@@ -282,7 +293,11 @@ func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
 			continue
 		}
 		owner, _ := e.cat.InboundOwner(m.ID)
-		for _, q := range e.inStore.Quarantined(m.ID) {
+		qs, err := e.quarantined(ctx, m.ID)
+		if err != nil {
+			return log, err
+		}
+		for _, q := range qs {
 			log.Quarantined = append(log.Quarantined, QuarantinedItem{At: q.At, Contract: owner, Mailbox: m.ID, Reason: q.Reason, Size: q.Size, Key: q.Key})
 		}
 	}

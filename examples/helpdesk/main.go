@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
@@ -92,14 +94,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cat, closeStore, where, err := openStore(ctx, cfg, keys, log)
+	cat, stores, closeStore, where, err := openStore(ctx, cfg, keys, log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 
 	dir := builtinDirectory()
-	var eo engineOptions
+	eo := engineOptions{Stores: stores}
 	if cfg.PublicOnly {
 		eo.Policy = transport.PublicOnly
 	}
@@ -135,23 +137,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// openStore opens the Postgres store when a URL is given, else SQLite.
-func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (Catalog, func(), string, error) {
+// openStore opens the Postgres store when a URL is given, else SQLite: the
+// catalog and the engines' state (outbox, suppressions, checkpoints,
+// handled keys, quarantine) in one database.
+func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (Catalog, *engineStores, func(), string, error) {
 	if cfg.Postgres != "" {
 		st, err := postgres.Open(ctx, cfg.Postgres, postgres.Options{Secrets: keys, Logger: log})
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("postgres: %w", err)
+			return nil, nil, nil, "", fmt.Errorf("postgres: %w", err)
 		}
-		return st.Catalog(), func() { st.Close() }, "postgres", nil
+		in := st.Inbound()
+		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
+			Quarantined: func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error) {
+				qs, err := in.Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
+				return quarantineItems(qs), err
+			}}
+		return st.Catalog(), stores, func() { st.Close() }, "postgres", nil
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o700); err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, "", err
 	}
 	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{Secrets: keys, Logger: log})
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("sqlite: %w", err)
+		return nil, nil, nil, "", fmt.Errorf("sqlite: %w", err)
 	}
-	return st.Catalog(), func() { st.Close() }, "sqlite " + cfg.DB, nil
+	in := st.Inbound()
+	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
+		Quarantined: func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error) {
+			qs, err := in.Quarantined(ctx, sqlite.QuarantineFilter{Mailbox: mb})
+			return quarantineItems(qs), err
+		}}
+	return st.Catalog(), stores, func() { st.Close() }, "sqlite " + cfg.DB, nil
+}
+
+// quarantineItems keeps the metadata of quarantined messages (sqlite and
+// postgres share the type).
+func quarantineItems(qs []sqlite.Quarantined) []inbound.QuarantineItem {
+	out := make([]inbound.QuarantineItem, len(qs))
+	for i, q := range qs {
+		out[i] = q.QuarantineItem
+	}
+	return out
 }
 
 // loadKeyring reads the password-encryption key from $HELPDESK_SECRET_KEY

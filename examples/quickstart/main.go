@@ -39,7 +39,6 @@ import (
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
-	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/workflow"
@@ -196,7 +195,8 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// ---- the engines. Quick retries so the demo fits in seconds; the
 	// defaults are minutes.
-	outbox := memory.NewOutbox()
+	// The outbox and the poller's state live in the same SQLite file.
+	outbox := db.Outbox()
 	sender, err := outbound.New(outbound.Options{
 		Outbox: outbox, Catalog: cat,
 		RetryBase: 200 * time.Millisecond, RetryMax: time.Second,
@@ -276,7 +276,7 @@ func run(ctx context.Context, out io.Writer) error {
 	done := make(chan struct{})
 	want := 2
 	poller, err := inbound.New(inbound.Options{
-		Store:   memory.NewInboundStore(),
+		Store:   db.Inbound(),
 		Catalog: cat,
 		Sent:    outbox,
 		Handler: inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
@@ -370,29 +370,23 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	say("   Globex's completion notice delivered; globex-out health: %s, %d queued", h.State, h.QueueDepth)
 
-	// Sent mail, grouped by contract.
-	say("\nSent mail by contract")
-	recs, err := outbox.List(ctx, outbound.ListFilter{})
-	if err != nil {
-		return err
-	}
-	byContract := map[contract.ID][]string{}
-	for _, r := range recs {
-		c := r.Contract
-		if c == "" {
-			c = "(none)"
-		}
-		byContract[c] = append(byContract[c], fmt.Sprintf("%s via %s: %s", r.State, r.Mailbox, r.Message.Subject))
-	}
-	keys2 := make([]string, 0, len(byContract))
-	for c := range byContract {
-		keys2 = append(keys2, string(c))
-	}
-	sort.Strings(keys2)
-	for _, c := range keys2 {
+	// What the store keeps, grouped by contract.
+	say("\nMail kept by contract (queried from the SQLite store)")
+	for _, c := range []contract.ID{"acme", "globex"} {
 		say("   contract %s:", c)
-		for _, l := range byContract[contract.ID(c)] {
-			say("     %s", l)
+		sentRecs, err := outbox.ListByContract(ctx, c, outbound.ListFilter{})
+		if err != nil {
+			return err
+		}
+		for _, r := range sentRecs {
+			say("     sent     %-4s via %-10s %s", r.State, r.Mailbox, r.Message.Subject)
+		}
+		got, err := db.Inbound().Received(ctx, sqlite.ReceivedFilter{Contract: c})
+		if err != nil {
+			return err
+		}
+		for _, r := range got {
+			say("     received in %-9s key %.24s...", r.Mailbox, r.Key)
 		}
 	}
 	say("\nDone.")

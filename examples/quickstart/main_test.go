@@ -28,7 +28,8 @@ func TestQuickstart(t *testing.T) {
 		`ACME's completion notice delivered`,
 		`globex-out health: open (circuit breaker open: mailbox down), 1 queued`,
 		`Globex's completion notice delivered; globex-out health: ok, 0 queued`,
-		`sent via globex-out: Request 2001 completed [#REQ-2001]`,
+		`sent via globex-out Request 2001 completed [#REQ-2001]`,
+		`received in globex-in`,
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q", want)

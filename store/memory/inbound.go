@@ -93,7 +93,11 @@ func (s *InboundStore) Commit(_ context.Context, r inbound.Record) error {
 		s.keys[r.Mailbox] = m
 	}
 	m[r.Key] = r
-	s.checkpoints[cpKey{r.Mailbox, r.Folder}] = r.Checkpoint
+	k := cpKey{r.Mailbox, r.Folder}
+	// Under one UIDVALIDITY the checkpoint never moves back.
+	if cur, ok := s.checkpoints[k]; !ok || cur.UIDValidity != r.Checkpoint.UIDValidity || cur.LastUID <= r.Checkpoint.LastUID {
+		s.checkpoints[k] = r.Checkpoint
+	}
 	return nil
 }
 

@@ -19,6 +19,17 @@
 // per mailbox with an expiry and a fencing token, ClaimFairShare to spread
 // mailboxes, and CheckFence inside the checkpoint transaction.
 //
+// The engines' state: Inbound (inbound.Store; commits are fenced by the
+// mailbox's lease when it has one, and Leases.Leaser gives the poller its
+// tokens), Outbox (outbound.Outbox and routing.SentIndex; claims use FOR
+// UPDATE SKIP LOCKED, so replicas never claim the same record) and
+// Suppressions, plus per-contract queries, Prune and EraseContract. Two
+// transactional APIs join the host's own transaction: WithTx makes
+// Outbox.Put (and so Sender.Enqueue) write inside the host's pgx.Tx — the
+// transactional outbox, announced to ListenOutbox on commit — and
+// HandleInTx hands inbound messages over inside a transaction that also
+// records their key, so a crash can never hand a message twice.
+//
 // Usage (the Postgres examples are not run by go test, which has no server):
 //
 //	keys, _ := secrets.NewKeyring("2026-01", map[string][]byte{"2026-01": key32})
@@ -48,6 +59,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/internal/sqlcat"
+	"github.com/correio-dev/correio/store/internal/sqlmail"
 	"github.com/correio-dev/correio/store/secrets"
 )
 
@@ -81,6 +93,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	ownPool bool
 	cat     *Catalog
+	mail    *sqlmail.DB
 	log     *slog.Logger
 
 	cancel    context.CancelFunc
@@ -115,7 +128,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 			return nil, err
 		}
 	}
-	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: s.dialect()}}
+	d := s.dialect()
+	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
+	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows, Postgres: true, LeaseFenced: ErrFenced, TxFrom: txFrom,
+		Auto: func(ctx context.Context, fn func(sqlcat.Q) error) error { return fn(poolQ{s.pool}) }}
 	if err := s.cat.core.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -262,4 +278,24 @@ func (s *Store) dialect() sqlcat.Dialect {
 			return err
 		},
 	}
+}
+
+// poolQ runs statements on the pool outside a transaction (each its own).
+type poolQ struct{ pool *pgxpool.Pool }
+
+func (q poolQ) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := q.pool.Exec(ctx, sqlcat.Rebind(sql), args...)
+	return tag.RowsAffected(), err
+}
+
+func (q poolQ) Query(ctx context.Context, sql string, args ...any) (sqlcat.Rows, error) {
+	rows, err := q.pool.Query(ctx, sqlcat.Rebind(sql), args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (q poolQ) QueryRow(ctx context.Context, sql string, args ...any) sqlcat.Scanner {
+	return q.pool.QueryRow(ctx, sqlcat.Rebind(sql), args...)
 }

@@ -16,6 +16,14 @@
 // this Store and, for writes by other processes, when a periodic check of
 // the version row sees it move.
 //
+// The engines' state lives in the same file: Inbound (inbound.Store:
+// checkpoints, handled keys, quarantine with raw bytes), Outbox
+// (outbound.Outbox and routing.SentIndex) and Suppressions
+// (outbound.Suppressions), with records queryable by contract
+// (InboundStore.Received, Outbox.ListByContract), retention (Prune) and
+// erasure of one contract (EraseContract). They pass store/storetest like
+// store/memory and store/postgres.
+//
 // The schema is in migrations/ and documented in store/SCHEMA.md; Open
 // applies it unless Options.NoMigrate is set.
 package sqlite
@@ -35,6 +43,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/internal/sqlcat"
+	"github.com/correio-dev/correio/store/internal/sqlmail"
 	"github.com/correio-dev/correio/store/secrets"
 )
 
@@ -69,6 +78,7 @@ type Store struct {
 	writer *sql.DB
 	reader *sql.DB
 	cat    *Catalog
+	mail   *sqlmail.DB
 	log    *slog.Logger
 
 	stop      chan struct{}
@@ -142,7 +152,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: s.dialect()}}
+	d := s.dialect()
+	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
+	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows,
+		Auto: func(ctx context.Context, fn func(sqlcat.Q) error) error { return fn(dbQ{s.writer}) }}
 	if err := s.cat.core.Refresh(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
@@ -255,4 +268,27 @@ func (s *Store) dialect() sqlcat.Dialect {
 		},
 		NoRows: func(err error) bool { return errors.Is(err, sql.ErrNoRows) },
 	}
+}
+
+// dbQ runs statements on the writer outside a transaction (each its own).
+type dbQ struct{ db *sql.DB }
+
+func (q dbQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q dbQ) Query(ctx context.Context, query string, args ...any) (sqlcat.Rows, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (q dbQ) QueryRow(ctx context.Context, query string, args ...any) sqlcat.Scanner {
+	return q.db.QueryRowContext(ctx, query, args...)
 }

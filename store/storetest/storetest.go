@@ -7,28 +7,47 @@
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, storetest.Harness{
 //			Catalog: &storetest.CatalogHarness{
-//				New:      func(t *testing.T) storetest.Catalog { return openFresh(t) },
+//				New:      func(t *testing.T) storetest.Catalog { return openFresh(t).Catalog() },
 //				NotFound: mystore.ErrNotFound,
 //			},
+//			Inbound: &storetest.InboundHarness{
+//				New: func(t *testing.T) inbound.Store { return openFresh(t).Inbound() },
+//			},
+//			Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) outbound.Outbox { return openFresh(t).Outbox() }},
+//			Suppressions: func(t *testing.T) outbound.Suppressions { return openFresh(t).Suppressions() },
 //		})
 //	}
 //
 // The suite is organised by capability: each part of the Harness that is
-// set runs its suite (the catalog now; the engines' stores — outbox claims
-// under concurrent workers, checkpoints and handled keys, quarantine,
-// suppression, leases — join as their interfaces land in the engine
-// packages). Every test asserts behaviour a store could get wrong, and
+// set runs its suite: the catalog; the inbound store (checkpoints and their
+// monotonicity, handled keys per mailbox, fencing, quarantine); the outbox
+// (outbound/outboxtest, claims under 8 concurrent workers, ordering per
+// mailbox, claims returning after a crash, the sent-message index); the
+// suppression list; retention and per-contract queries and erasure. Every test asserts behaviour a store could get wrong, and
 // errors are compared with errors.Is/As against the contract package's
 // sentinel and typed errors, so all stores fail the same way.
 package storetest
 
 import (
 	"testing"
+
+	"github.com/correio-dev/correio/outbound"
 )
 
 // Harness describes a store to the suite. Nil parts are skipped.
 type Harness struct {
 	Catalog *CatalogHarness
+	// Inbound runs the inbound.Store suite.
+	Inbound *InboundHarness
+	// Outbox runs the outbound.Outbox suite (and routing.SentIndex when
+	// the outbox implements it).
+	Outbox *OutboxHarness
+	// Suppressions returns an empty outbound.Suppressions list.
+	Suppressions func(t *testing.T) outbound.Suppressions
+	// Retention runs the retention and per-contract suite (SQL stores).
+	Retention *RetentionHarness
+	// Bounces runs the bounce-linking suite (SQL stores).
+	Bounces func(t *testing.T) BounceStore
 }
 
 // Run runs every suite the harness enables, each as a subtest.
@@ -38,6 +57,26 @@ func Run(t *testing.T, h Harness) {
 	if h.Catalog != nil {
 		ran = true
 		t.Run("Catalog", func(t *testing.T) { RunCatalog(t, *h.Catalog) })
+	}
+	if h.Inbound != nil {
+		ran = true
+		t.Run("Inbound", func(t *testing.T) { RunInbound(t, *h.Inbound) })
+	}
+	if h.Outbox != nil {
+		ran = true
+		t.Run("Outbox", func(t *testing.T) { RunOutbox(t, *h.Outbox) })
+	}
+	if h.Suppressions != nil {
+		ran = true
+		t.Run("Suppressions", func(t *testing.T) { RunSuppressions(t, h.Suppressions) })
+	}
+	if h.Retention != nil {
+		ran = true
+		t.Run("Retention", func(t *testing.T) { RunRetention(t, *h.Retention) })
+	}
+	if h.Bounces != nil {
+		ran = true
+		t.Run("Bounces", func(t *testing.T) { RunBounces(t, h.Bounces) })
 	}
 	if !ran {
 		t.Fatal("storetest: the harness enables no suite")

@@ -15,6 +15,7 @@
 package imap
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -430,11 +432,7 @@ func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
 }
 
 func sortInfos(in []Info) {
-	for i := 1; i < len(in); i++ {
-		for j := i; j > 0 && in[j].UID < in[j-1].UID; j-- {
-			in[j], in[j-1] = in[j-1], in[j]
-		}
-	}
+	slices.SortFunc(in, func(a, b Info) int { return cmp.Compare(a.UID, b.UID) })
 }
 
 // Fetch streams BODY.PEEK[] of uids into spools (memory up to
@@ -449,11 +447,7 @@ func (s *Session) Fetch(ctx context.Context, uids []UID, sizes int64) ([]*Spool,
 		closeSpools(out)
 		return nil, err
 	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].UID < out[j-1].UID; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortFunc(out, func(a, b *Spool) int { return cmp.Compare(a.UID, b.UID) })
 	return out, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -138,7 +140,17 @@ func TestLargeMessageSpoolsToDisk(t *testing.T) {
 	if sp[0].InMemory() || sp[0].Size() != int64(len(big)) {
 		t.Fatalf("in memory %v size %d", sp[0].InMemory(), sp[0].Size())
 	}
+	got, _ := io.ReadAll(sp[0].Reader())
+	if !bytes.Equal(got, big) {
+		t.Fatal("file spool differs from the message")
+	}
+	if files, _ := os.ReadDir(c.SpoolDir); len(files) != 1 {
+		t.Fatalf("spool files: %d", len(files))
+	}
 	sp[0].Close()
+	if files, _ := os.ReadDir(c.SpoolDir); len(files) != 0 {
+		t.Fatalf("spool file left behind: %v", files)
+	}
 }
 
 func TestAuthErrorsAndMechanisms(t *testing.T) {
@@ -309,5 +321,17 @@ func TestIdleRenews(t *testing.T) {
 	cancel()
 	if woke, err := s.Idle(cctx, nil, time.Minute); woke || err == nil {
 		t.Fatalf("cancelled context: woke %v err %v", woke, err)
+	}
+}
+
+func TestProbeRespectsAddressPolicy(t *testing.T) {
+	srv := newServer(t, nil)
+	c := &imap.Config{Timeout: 5 * time.Second, Net: transport.Net{Policy: transport.PublicOnly}}
+	_, err := imap.Probe(context.Background(), c, inbound(srv.Host(), srv.Port()))
+	if !errors.Is(err, transport.ErrPolicy) {
+		t.Fatalf("loopback under PublicOnly: %v", err)
+	}
+	if ok, failed := srv.Logins(); ok+failed != 0 {
+		t.Fatal("the server was contacted")
 	}
 }

@@ -1,0 +1,420 @@
+// Package sqlmail implements the engines' stores (inbound.Store,
+// outbound.Outbox, outbound.Suppressions, routing.SentIndex) once for the
+// SQL adapters, over the sqlcat.Q statement runner: store/sqlite and
+// store/postgres wrap it with their transactions and dialect details.
+package sqlmail
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store/internal/sqlcat"
+)
+
+// DB is what the engine stores need from an adapter.
+type DB struct {
+	// Write runs fn in a writing transaction; Read in a read-only one.
+	Write func(ctx context.Context, fn func(sqlcat.Q) error) error
+	Read  func(ctx context.Context, fn func(sqlcat.Q) error) error
+	// Auto, when set, runs fn's statements each in its own implicit
+	// transaction (no BEGIN/COMMIT round trips), for writes that are one
+	// statement.
+	Auto func(ctx context.Context, fn func(sqlcat.Q) error) error
+	// NoRows reports the "no rows" error of QueryRow.Scan.
+	NoRows func(err error) bool
+	// Postgres turns on FOR UPDATE SKIP LOCKED claims, the lease fence
+	// check against correio_leases and NOTIFY on enqueue.
+	Postgres bool
+	// LeaseFenced, when set, is wrapped too when a lease check fails
+	// (store/postgres.ErrFenced).
+	LeaseFenced error
+	// TxFrom, when set, returns the host's transaction carried by ctx:
+	// Put then writes inside it (the transactional outbox).
+	TxFrom func(ctx context.Context) sqlcat.Q
+}
+
+func (d *DB) auto(ctx context.Context, fn func(sqlcat.Q) error) error {
+	if d.Auto != nil {
+		return d.Auto(ctx, fn)
+	}
+	return d.Write(ctx, fn)
+}
+
+// OutboxChannel is the NOTIFY channel of enqueued outbox records on
+// Postgres; the payload is the mailbox ID.
+const OutboxChannel = "correio_outbox"
+
+func ns(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// Fence checks a fencing token inside q's transaction. On Postgres, when
+// the mailbox has a lease row (store/postgres Leases), the token must be
+// the lease's current one (the row is read FOR SHARE so a takeover waits
+// for the commit). Everywhere, the token must not be lower than the
+// highest one seen for the mailbox.
+func (d *DB) Fence(ctx context.Context, q sqlcat.Q, mb mailbox.ID, token int64) error {
+	if d.Postgres {
+		var cur int64
+		err := q.QueryRow(ctx, "SELECT token FROM correio_leases WHERE mailbox_id = ? FOR SHARE", string(mb)).Scan(&cur)
+		switch {
+		case err == nil:
+			if cur != token {
+				if d.LeaseFenced != nil {
+					return fmt.Errorf("%w (%w): mailbox %q token %d, lease token %d", inbound.ErrFenced, d.LeaseFenced, mb, token, cur)
+				}
+				return fmt.Errorf("%w: mailbox %q token %d, lease token %d", inbound.ErrFenced, mb, token, cur)
+			}
+		case d.NoRows(err):
+		default:
+			return fmt.Errorf("check fence: %w", err)
+		}
+	}
+	n, err := q.Exec(ctx, `INSERT INTO correio_inbound_fences (mailbox_id, token) VALUES (?, ?)
+		ON CONFLICT (mailbox_id) DO UPDATE SET token = excluded.token
+		WHERE correio_inbound_fences.token <= excluded.token`, string(mb), token)
+	if err != nil {
+		return fmt.Errorf("check fence: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: mailbox %q token %d", inbound.ErrFenced, mb, token)
+	}
+	return nil
+}
+
+// Checkpoint implements inbound.Store.
+func (d *DB) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp inbound.Checkpoint, ok bool, err error) {
+	err = d.Read(ctx, func(q sqlcat.Q) error {
+		var v, u, since int64
+		err := q.QueryRow(ctx, "SELECT uid_validity, last_uid, since_ns FROM correio_inbound_checkpoints WHERE mailbox_id = ? AND folder = ?", string(mb), folder).Scan(&v, &u, &since)
+		if d.NoRows(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cp, ok = inbound.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u), Since: fromNS(since)}, true
+		return nil
+	})
+	return cp, ok, err
+}
+
+// setCheckpoint writes a checkpoint; with monotonic, a LastUID lower than
+// the stored one under the same UIDVALIDITY is ignored.
+func setCheckpoint(ctx context.Context, q sqlcat.Q, mb mailbox.ID, folder string, cp inbound.Checkpoint, at time.Time, monotonic bool) error {
+	last := "excluded.last_uid"
+	if monotonic {
+		last = `CASE WHEN correio_inbound_checkpoints.uid_validity = excluded.uid_validity
+			AND correio_inbound_checkpoints.last_uid > excluded.last_uid
+			THEN correio_inbound_checkpoints.last_uid ELSE excluded.last_uid END`
+	}
+	_, err := q.Exec(ctx, `INSERT INTO correio_inbound_checkpoints (mailbox_id, folder, uid_validity, last_uid, since_ns, updated_ns)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, folder) DO UPDATE SET uid_validity = excluded.uid_validity,
+		last_uid = `+last+`, since_ns = excluded.since_ns, updated_ns = excluded.updated_ns`,
+		string(mb), folder, int64(cp.UIDValidity), int64(cp.LastUID), ns(cp.Since), ns(at))
+	return err
+}
+
+// SetCheckpoint implements inbound.Store.
+func (d *DB) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp inbound.Checkpoint, fence int64) error {
+	return d.Write(ctx, func(q sqlcat.Q) error {
+		if err := d.Fence(ctx, q, mb, fence); err != nil {
+			return err
+		}
+		return setCheckpoint(ctx, q, mb, folder, cp, time.Now(), false)
+	})
+}
+
+// Done implements inbound.Store.
+func (d *DB) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) {
+	var done bool
+	err := d.Read(ctx, func(q sqlcat.Q) error {
+		var one int
+		err := q.QueryRow(ctx, "SELECT 1 FROM correio_inbound_handled WHERE mailbox_id = ? AND key = ?", string(mb), key).Scan(&one)
+		if d.NoRows(err) {
+			return nil
+		}
+		done = err == nil
+		return err
+	})
+	return done, err
+}
+
+// InsertKey records a handled key with the contract the message was handed
+// under (r.Contract, else the contract owning the mailbox now); inserted is
+// false when the key was already there.
+func InsertKey(ctx context.Context, q sqlcat.Q, r inbound.Record) (inserted bool, err error) {
+	n, err := q.Exec(ctx, `INSERT INTO correio_inbound_handled (mailbox_id, key, folder, uid_validity, uid, outcome, contract_id, at_ns)
+		VALUES (?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?)), ?)
+		ON CONFLICT (mailbox_id, key) DO NOTHING`,
+		string(r.Mailbox), r.Key, r.Folder, int64(r.Checkpoint.UIDValidity), int64(r.Checkpoint.LastUID), int(r.Outcome), string(r.Contract), string(r.Mailbox), ns(r.At))
+	return n > 0, err
+}
+
+// CommitQ records r's key and moves its checkpoint inside q's transaction
+// (fence checked first when fence is true).
+func (d *DB) CommitQ(ctx context.Context, q sqlcat.Q, r inbound.Record, fence bool) error {
+	if r.Key == "" {
+		return fmt.Errorf("commit: empty key")
+	}
+	if fence {
+		if err := d.Fence(ctx, q, r.Mailbox, r.Fence); err != nil {
+			return err
+		}
+	}
+	if _, err := InsertKey(ctx, q, r); err != nil {
+		return err
+	}
+	return setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true)
+}
+
+// HandOff records r's key inside q's transaction, then runs fn and moves
+// the checkpoint (never back). When the key is already there the message
+// was handled by an earlier transaction: fn is not run and handled is
+// false. A concurrent transaction inserting the same key makes this one
+// wait for it, so fn runs once even across replicas.
+func HandOff(ctx context.Context, q sqlcat.Q, r inbound.Record, fn func() error) (handled bool, err error) {
+	inserted, err := InsertKey(ctx, q, r)
+	if err != nil || !inserted {
+		return false, err
+	}
+	if err := fn(); err != nil {
+		return false, err
+	}
+	return true, setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true)
+}
+
+// Commit implements inbound.Store.
+func (d *DB) Commit(ctx context.Context, r inbound.Record) error {
+	return d.Write(ctx, func(q sqlcat.Q) error { return d.CommitQ(ctx, q, r, true) })
+}
+
+// Quarantine implements inbound.Store.
+func (d *DB) Quarantine(ctx context.Context, it inbound.QuarantineItem, raw io.Reader) error {
+	var b []byte
+	if raw != nil {
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, raw); err != nil {
+			return fmt.Errorf("quarantine: reading the message: %w", err)
+		}
+		b = buf.Bytes()
+		if b == nil {
+			b = []byte{}
+		}
+	}
+	return d.Write(ctx, func(q sqlcat.Q) error {
+		if err := d.Fence(ctx, q, it.Mailbox, it.Fence); err != nil {
+			return err
+		}
+		_, err := q.Exec(ctx, `INSERT INTO correio_inbound_quarantine
+			(mailbox_id, folder, key, uid_validity, uid, size, reason, contract_id, at_ns, raw)
+			VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?), ?, ?)`,
+			string(it.Mailbox), it.Folder, it.Key, int64(it.UIDValidity), int64(it.UID), it.Size, it.Reason, string(it.Mailbox), ns(it.At), b)
+		return err
+	})
+}
+
+// Received is a handled (or quarantined) inbound message's record with the
+// contract it is kept under: the contract it was handed under (a reply to
+// another contract's thread goes with that contract), else the contract that
+// owned its mailbox when it was committed.
+type Received struct {
+	inbound.Record
+	Contract contract.ID
+}
+
+// ReceivedFilter selects received records; zero fields match all.
+type ReceivedFilter struct {
+	Mailbox  mailbox.ID
+	Contract contract.ID
+	// Since keeps records committed at or after it.
+	Since time.Time
+	// Limit caps the result (0: no cap).
+	Limit int
+}
+
+func limit(n int) int64 {
+	if n <= 0 {
+		return 1<<62 - 1
+	}
+	return int64(n)
+}
+
+// Received lists received records, oldest first.
+func (d *DB) Received(ctx context.Context, f ReceivedFilter) ([]Received, error) {
+	var out []Received
+	err := d.Read(ctx, func(q sqlcat.Q) error {
+		rows, err := q.Query(ctx, `SELECT mailbox_id, key, folder, uid_validity, uid, outcome, COALESCE(contract_id, ''), at_ns
+			FROM correio_inbound_handled
+			WHERE (? = '' OR mailbox_id = ?) AND (? = '' OR contract_id = ?) AND at_ns >= ?
+			ORDER BY at_ns, mailbox_id, key LIMIT ?`,
+			string(f.Mailbox), string(f.Mailbox), string(f.Contract), string(f.Contract), ns(f.Since), limit(f.Limit))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r Received
+			var mb, ct string
+			var v, u, at int64
+			var oc int
+			if err := rows.Scan(&mb, &r.Key, &r.Folder, &v, &u, &oc, &ct, &at); err != nil {
+				return err
+			}
+			r.Mailbox, r.Contract, r.Outcome, r.At = mailbox.ID(mb), contract.ID(ct), inbound.Outcome(oc), fromNS(at)
+			r.Checkpoint = inbound.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u)}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// Quarantined is a quarantined message's metadata; its raw bytes are read
+// with QuarantinedRaw.
+type Quarantined struct {
+	// ID identifies the quarantined message in the store.
+	ID int64
+	inbound.QuarantineItem
+	Contract contract.ID
+	// HasRaw is false when the raw message could not be fetched or was
+	// pruned.
+	HasRaw bool
+}
+
+// QuarantineFilter selects quarantined messages; zero fields match all.
+type QuarantineFilter struct {
+	Mailbox  mailbox.ID
+	Contract contract.ID
+	Limit    int
+}
+
+// Quarantined lists quarantined messages, oldest first.
+func (d *DB) Quarantined(ctx context.Context, f QuarantineFilter) ([]Quarantined, error) {
+	var out []Quarantined
+	err := d.Read(ctx, func(q sqlcat.Q) error {
+		rows, err := q.Query(ctx, `SELECT id, mailbox_id, folder, key, uid_validity, uid, size, reason, COALESCE(contract_id, ''), at_ns, raw IS NOT NULL
+			FROM correio_inbound_quarantine
+			WHERE (? = '' OR mailbox_id = ?) AND (? = '' OR contract_id = ?)
+			ORDER BY id LIMIT ?`,
+			string(f.Mailbox), string(f.Mailbox), string(f.Contract), string(f.Contract), limit(f.Limit))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r Quarantined
+			var mb, ct string
+			var v, u, at int64
+			if err := rows.Scan(&r.ID, &mb, &r.Folder, &r.Key, &v, &u, &r.Size, &r.Reason, &ct, &at, &r.HasRaw); err != nil {
+				return err
+			}
+			r.Mailbox, r.Contract, r.At = mailbox.ID(mb), contract.ID(ct), fromNS(at)
+			r.UIDValidity, r.UID = uint32(v), uint32(u)
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// QuarantinedRaw returns the raw bytes of a quarantined message (nil when
+// none were kept); notFound is returned for an unknown id.
+func (d *DB) QuarantinedRaw(ctx context.Context, id int64, notFound error) ([]byte, error) {
+	var raw []byte
+	err := d.Read(ctx, func(q sqlcat.Q) error {
+		err := q.QueryRow(ctx, "SELECT raw FROM correio_inbound_quarantine WHERE id = ?", id).Scan(&raw)
+		if d.NoRows(err) {
+			return fmt.Errorf("%w: quarantined message %d", notFound, id)
+		}
+		return err
+	})
+	return raw, err
+}
+
+// DeleteQuarantined removes a quarantined message (once the host has
+// re-processed it); notFound is returned for an unknown id.
+func (d *DB) DeleteQuarantined(ctx context.Context, id int64, notFound error) error {
+	return d.Write(ctx, func(q sqlcat.Q) error {
+		n, err := q.Exec(ctx, "DELETE FROM correio_inbound_quarantine WHERE id = ?", id)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("%w: quarantined message %d", notFound, id)
+		}
+		return err
+	})
+}
+
+// Pruned counts what Prune removed.
+type Pruned struct {
+	// HandledKeys removed (their messages stay covered by the checkpoint).
+	HandledKeys int64
+	// SentRecords removed: outbox records Sent or Dead (with attachments).
+	SentRecords int64
+	// QuarantineRaw counts quarantined messages whose raw bytes were
+	// dropped (the metadata stays).
+	QuarantineRaw int64
+}
+
+// Prune removes what is older than before: handled keys committed before
+// it, Sent and Dead outbox records last updated before it, and the raw
+// bytes of messages quarantined before it.
+func (d *DB) Prune(ctx context.Context, before time.Time) (Pruned, error) {
+	var p Pruned
+	b := ns(before)
+	err := d.Write(ctx, func(q sqlcat.Q) error {
+		var err error
+		if p.HandledKeys, err = q.Exec(ctx, "DELETE FROM correio_inbound_handled WHERE at_ns < ?", b); err != nil {
+			return err
+		}
+		if p.SentRecords, err = q.Exec(ctx, "DELETE FROM correio_outbox WHERE state <> 1 AND updated_ns < ?", b); err != nil {
+			return err
+		}
+		p.QuarantineRaw, err = q.Exec(ctx, "UPDATE correio_inbound_quarantine SET raw = NULL WHERE at_ns < ? AND raw IS NOT NULL", b)
+		return err
+	})
+	return p, err
+}
+
+// Erased counts what EraseContract removed.
+type Erased struct {
+	Received, Quarantined, Outbox int64
+}
+
+// EraseContract deletes everything recorded for one contract (LGPD/GDPR
+// erasure): received records, quarantined messages and outbox records in
+// any state.
+func (d *DB) EraseContract(ctx context.Context, id contract.ID) (Erased, error) {
+	var e Erased
+	if id == "" {
+		return e, fmt.Errorf("erase: empty contract ID")
+	}
+	err := d.Write(ctx, func(q sqlcat.Q) error {
+		var err error
+		if e.Received, err = q.Exec(ctx, "DELETE FROM correio_inbound_handled WHERE contract_id = ?", string(id)); err != nil {
+			return err
+		}
+		if e.Quarantined, err = q.Exec(ctx, "DELETE FROM correio_inbound_quarantine WHERE contract_id = ?", string(id)); err != nil {
+			return err
+		}
+		e.Outbox, err = q.Exec(ctx, "DELETE FROM correio_outbox WHERE contract_id = ?", string(id))
+		return err
+	})
+	return e, err
+}

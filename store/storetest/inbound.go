@@ -1,0 +1,232 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+)
+
+// Quarantined is a quarantined message as the suite sees it.
+type Quarantined struct {
+	Key, Reason string
+	// Raw is nil when no raw bytes were kept.
+	Raw []byte
+}
+
+// InboundHarness describes an inbound.Store.
+type InboundHarness struct {
+	// New returns an empty store; the harness closes it when t ends.
+	New func(t *testing.T) inbound.Store
+	// Quarantined lists a mailbox's quarantined messages, oldest first
+	// (each store has its own listing API).
+	Quarantined func(t *testing.T, s inbound.Store, mb mailbox.ID) []Quarantined
+}
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+// RunInbound runs the inbound store suite: checkpoints and their
+// monotonicity, handled keys scoped per mailbox and folder, fencing,
+// quarantine with raw bytes, concurrent commits.
+func RunInbound(t *testing.T, h InboundHarness) {
+	ctx := context.Background()
+	rec := func(mb mailbox.ID, key string, v, uid uint32, fence int64) inbound.Record {
+		return inbound.Record{Mailbox: mb, Folder: "INBOX", Key: key, Checkpoint: inbound.Checkpoint{UIDValidity: v, LastUID: uid}, Outcome: inbound.Handled, At: t0, Fence: fence}
+	}
+	cpOf := func(t *testing.T, s inbound.Store, mb mailbox.ID, folder string) (inbound.Checkpoint, bool) {
+		t.Helper()
+		cp, ok, err := s.Checkpoint(ctx, mb, folder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp, ok
+	}
+	done := func(t *testing.T, s inbound.Store, mb mailbox.ID, key string) bool {
+		t.Helper()
+		d, err := s.Done(ctx, mb, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+
+	t.Run("CheckpointAndKeys", func(t *testing.T) {
+		s := h.New(t)
+		if _, ok := cpOf(t, s, "m1", "INBOX"); ok {
+			t.Fatal("empty store has a checkpoint")
+		}
+		if err := s.Commit(ctx, rec("m1", "k1", 7, 10, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if cp, ok := cpOf(t, s, "m1", "INBOX"); !ok || cp != (inbound.Checkpoint{UIDValidity: 7, LastUID: 10}) {
+			t.Fatalf("checkpoint %+v %v", cp, ok)
+		}
+		if _, ok := cpOf(t, s, "m1", "Archive"); ok {
+			t.Fatal("checkpoints leak across folders")
+		}
+		if _, ok := cpOf(t, s, "m2", "INBOX"); ok {
+			t.Fatal("checkpoints leak across mailboxes")
+		}
+		if !done(t, s, "m1", "k1") || done(t, s, "m2", "k1") || done(t, s, "m1", "k2") {
+			t.Fatal("keys are not scoped per mailbox")
+		}
+		// The same key in another mailbox is another message.
+		if err := s.Commit(ctx, rec("m2", "k1", 3, 1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if !done(t, s, "m2", "k1") {
+			t.Fatal("key of the second mailbox not recorded")
+		}
+		// Committing a key again is harmless.
+		if err := s.Commit(ctx, rec("m1", "k1", 7, 10, 0)); err != nil {
+			t.Fatalf("repeated commit: %v", err)
+		}
+	})
+
+	t.Run("CheckpointMonotonic", func(t *testing.T) {
+		s := h.New(t)
+		for uid := uint32(1); uid <= 5; uid++ {
+			if err := s.Commit(ctx, rec("m", fmt.Sprint("k", uid), 7, uid, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if cp, _ := cpOf(t, s, "m", "INBOX"); cp.LastUID != uid {
+				t.Fatalf("after uid %d checkpoint %+v", uid, cp)
+			}
+		}
+		// A late commit of an older UID records its key, never rewinds.
+		if err := s.Commit(ctx, rec("m", "late", 7, 2, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != (inbound.Checkpoint{UIDValidity: 7, LastUID: 5}) || !done(t, s, "m", "late") {
+			t.Fatalf("late commit moved the checkpoint back: %+v", cp)
+		}
+		// A UIDVALIDITY change starts over; Since is kept as written.
+		since := t0.Add(-90 * time.Minute)
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", inbound.Checkpoint{UIDValidity: 8, Since: since}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.UIDValidity != 8 || cp.LastUID != 0 || !cp.Since.Equal(since) {
+			t.Fatalf("new UIDVALIDITY: %+v", cp)
+		}
+		r := rec("m", "k1-new", 8, 1, 0)
+		r.Checkpoint.Since = since
+		if err := s.Commit(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.UIDValidity != 8 || cp.LastUID != 1 || !cp.Since.Equal(since) {
+			t.Fatalf("after the change: %+v", cp)
+		}
+		if !done(t, s, "m", "k3") {
+			t.Fatal("keys of the old UIDVALIDITY forgotten (they are what stops a second hand-off)")
+		}
+	})
+
+	t.Run("Fencing", func(t *testing.T) {
+		s := h.New(t)
+		if err := s.Commit(ctx, rec("m", "a", 1, 1, 5)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, rec("m", "b", 1, 2, 3)); !errors.Is(err, inbound.ErrFenced) {
+			t.Fatalf("stale commit: %v", err)
+		}
+		if done(t, s, "m", "b") {
+			t.Fatal("a fenced commit recorded its key")
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.LastUID != 1 {
+			t.Fatalf("a fenced commit moved the checkpoint: %+v", cp)
+		}
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", inbound.Checkpoint{UIDValidity: 1, LastUID: 9}, 4); !errors.Is(err, inbound.ErrFenced) {
+			t.Fatalf("stale SetCheckpoint: %v", err)
+		}
+		q := inbound.QuarantineItem{Mailbox: "m", Folder: "INBOX", Key: "q", UIDValidity: 1, UID: 3, Reason: "bad", At: t0, Fence: 2}
+		if err := s.Quarantine(ctx, q, strings.NewReader("raw")); !errors.Is(err, inbound.ErrFenced) {
+			t.Fatalf("stale Quarantine: %v", err)
+		}
+		if h.Quarantined != nil && len(h.Quarantined(t, s, "m")) != 0 {
+			t.Fatal("a fenced quarantine was kept")
+		}
+		// The new owner's higher token works; tokens are per mailbox.
+		if err := s.Commit(ctx, rec("m", "c", 1, 3, 6)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, rec("m", "d", 1, 4, 5)); !errors.Is(err, inbound.ErrFenced) {
+			t.Fatalf("old owner after takeover: %v", err)
+		}
+		if err := s.Commit(ctx, rec("other", "a", 1, 1, 1)); err != nil {
+			t.Fatalf("fence leaked across mailboxes: %v", err)
+		}
+	})
+
+	t.Run("Quarantine", func(t *testing.T) {
+		if h.Quarantined == nil {
+			t.Skip("no listing")
+		}
+		s := h.New(t)
+		raw := bytes.Repeat([]byte("From: x\r\n\r\nbody\x00\xff"), 100)
+		q := inbound.QuarantineItem{Mailbox: "m", Folder: "INBOX", Key: "q1", UIDValidity: 1, UID: 4, Size: int64(len(raw)), Reason: "unreadable: bad header", At: t0}
+		if err := s.Quarantine(ctx, q, bytes.NewReader(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, inbound.Record{Mailbox: "m", Folder: "INBOX", Key: "q1", Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: 4}, Outcome: inbound.Quarantined, At: t0}); err != nil {
+			t.Fatal(err)
+		}
+		q2 := q
+		q2.Key, q2.UID, q2.Reason = "q2", 5, "message too large"
+		if err := s.Quarantine(ctx, q2, nil); err != nil {
+			t.Fatal(err)
+		}
+		got := h.Quarantined(t, s, "m")
+		if len(got) != 2 || got[0].Key != "q1" || got[0].Reason != q.Reason || !bytes.Equal(got[0].Raw, raw) || got[1].Key != "q2" || got[1].Raw != nil {
+			t.Fatalf("quarantined %+v", got)
+		}
+		if len(h.Quarantined(t, s, "other")) != 0 {
+			t.Fatal("quarantine leaks across mailboxes")
+		}
+		if !done(t, s, "m", "q1") {
+			t.Fatal("quarantined message not committed")
+		}
+	})
+
+	t.Run("ConcurrentCommits", func(t *testing.T) {
+		s := h.New(t)
+		const workers, per = 8, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				mb := mailbox.ID(fmt.Sprint("m", w%4))
+				for i := range per {
+					if err := s.Commit(ctx, rec(mb, fmt.Sprintf("w%d-%d", w, i), 1, uint32(i+1), 0)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for w := range workers {
+			mb := mailbox.ID(fmt.Sprint("m", w%4))
+			for i := range per {
+				if !done(t, s, mb, fmt.Sprintf("w%d-%d", w, i)) {
+					t.Fatalf("lost key w%d-%d", w, i)
+				}
+			}
+			if cp, _ := cpOf(t, s, mb, "INBOX"); cp.LastUID != per {
+				t.Fatalf("%s checkpoint %+v", mb, cp)
+			}
+		}
+	})
+}

@@ -1,0 +1,169 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/outbound"
+)
+
+// RetentionStore is a store with per-contract queries and retention, seen
+// through closures so each adapter keeps its own types.
+type RetentionStore struct {
+	Catalog Catalog
+	Inbound inbound.Store
+	Outbox  outbound.Outbox
+	// Received returns the keys of received records of a contract.
+	Received func(ctx context.Context, c contract.ID) ([]string, error)
+	// Sent returns the outbox record IDs of a contract.
+	Sent func(ctx context.Context, c contract.ID) ([]string, error)
+	// QuarantinedRaw returns, per quarantined message of mb, whether its
+	// raw bytes are still kept.
+	QuarantinedRaw func(ctx context.Context, mb mailbox.ID) ([]bool, error)
+	// Prune applies retention with the given cutoff.
+	Prune func(ctx context.Context, before time.Time) error
+	// Erase deletes everything of one contract.
+	Erase func(ctx context.Context, c contract.ID) error
+}
+
+// RetentionHarness describes a store with retention.
+type RetentionHarness struct {
+	New func(t *testing.T) RetentionStore
+}
+
+// RunRetention checks that received and sent records are grouped by
+// contract, that pruning removes old handled keys, finished outbox records
+// and quarantined raw bytes only, and that erasing a contract removes all
+// of its records and nothing else.
+func RunRetention(t *testing.T, h RetentionHarness) {
+	ctx := context.Background()
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	setup := func(t *testing.T) RetentionStore {
+		s := h.New(t)
+		must(t, s.Catalog.PutMailbox(ctx, Inbound("in-1")))
+		must(t, s.Catalog.PutMailbox(ctx, Inbound("in-2")))
+		must(t, s.Catalog.PutContract(ctx, &contract.Contract{ID: "c1", Name: "One", InboundMailboxes: []mailbox.ID{"in-1"}}))
+		must(t, s.Catalog.PutContract(ctx, &contract.Contract{ID: "c2", Name: "Two", InboundMailboxes: []mailbox.ID{"in-2"}}))
+		recent := time.Now().UTC()
+		old := recent.Add(-48 * time.Hour)
+		for i, mb := range []mailbox.ID{"in-1", "in-2"} {
+			for j, at := range []time.Time{old, recent} {
+				must(t, s.Inbound.Commit(ctx, inbound.Record{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("k%d-%d", i+1, j),
+					Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: uint32(j + 1)}, Outcome: inbound.Handled, At: at}))
+				must(t, s.Inbound.Quarantine(ctx, inbound.QuarantineItem{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("q%d-%d", i+1, j),
+					UIDValidity: 1, UID: uint32(10 + j), Reason: "bad", At: at}, strings.NewReader("raw")))
+			}
+		}
+		for i, ct := range []contract.ID{"c1", "c2", "c1"} {
+			r := queued(fmt.Sprint("o", i), "out", t0)
+			r.Contract = ct
+			must(t, s.Outbox.Put(ctx, r))
+		}
+		// o0 is sent; o1 and o2 stay queued.
+		recs, err := s.Outbox.Claim(ctx, outbound.Claim{Mailbox: "out", Now: t0, Lease: time.Minute, Max: 1, Token: "t"})
+		must(t, err)
+		recs[0].State = outbound.Sent
+		must(t, s.Outbox.Update(ctx, recs[0], "t"))
+		return s
+	}
+
+	t.Run("ByContract", func(t *testing.T) {
+		s := setup(t)
+		got, err := s.Received(ctx, "c1")
+		must(t, err)
+		slices.Sort(got)
+		if fmt.Sprint(got) != "[k1-0 k1-1]" {
+			t.Fatalf("received for c1: %v", got)
+		}
+		sent, err := s.Sent(ctx, "c1")
+		must(t, err)
+		if fmt.Sprint(sent) != "[o0 o2]" {
+			t.Fatalf("sent for c1: %v", sent)
+		}
+	})
+
+	// A reply matched to another contract's thread is kept with that
+	// contract, not with the contract owning the mailbox it came through.
+	t.Run("ByThreadContract", func(t *testing.T) {
+		s := setup(t)
+		must(t, s.Inbound.Commit(ctx, inbound.Record{Mailbox: "in-1", Folder: "INBOX", Key: "reply-for-c2", Contract: "c2",
+			Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: 3}, Outcome: inbound.Handled, At: time.Now()}))
+		c2, err := s.Received(ctx, "c2")
+		must(t, err)
+		c1, err := s.Received(ctx, "c1")
+		must(t, err)
+		if !slices.Contains(c2, "reply-for-c2") || slices.Contains(c1, "reply-for-c2") {
+			t.Fatalf("reply filed wrong: c1 %v, c2 %v", c1, c2)
+		}
+	})
+
+	t.Run("Prune", func(t *testing.T) {
+		s := setup(t)
+		must(t, s.Prune(ctx, time.Now().Add(-time.Hour)))
+		for _, k := range []string{"k1-0", "k2-0"} {
+			if d, _ := s.Inbound.Done(ctx, mailbox.ID("in-"+k[1:2]), k); d {
+				t.Fatalf("old key %s not pruned", k)
+			}
+		}
+		for _, k := range []string{"k1-1", "k2-1"} {
+			if d, _ := s.Inbound.Done(ctx, mailbox.ID("in-"+k[1:2]), k); !d {
+				t.Fatalf("recent key %s pruned", k)
+			}
+		}
+		if cp, _, _ := s.Inbound.Checkpoint(ctx, "in-1", "INBOX"); cp.LastUID != 2 {
+			t.Fatalf("checkpoint touched: %+v", cp)
+		}
+		raw, err := s.QuarantinedRaw(ctx, "in-1")
+		must(t, err)
+		if fmt.Sprint(raw) != "[false true]" {
+			t.Fatalf("quarantined raw kept: %v (old dropped, recent kept)", raw)
+		}
+		if _, err := s.Outbox.Get(ctx, "o0"); err != nil {
+			t.Fatalf("recently sent record pruned: %v", err)
+		}
+		// Finished outbox records are pruned by their last update (the
+		// wall clock of the Update).
+		must(t, s.Prune(ctx, time.Now().Add(time.Hour)))
+		if _, err := s.Outbox.Get(ctx, "o0"); err == nil {
+			t.Fatal("sent record not pruned")
+		}
+		if _, err := s.Outbox.Get(ctx, "o1"); err != nil {
+			t.Fatalf("queued record pruned: %v", err)
+		}
+	})
+
+	t.Run("EraseContract", func(t *testing.T) {
+		s := setup(t)
+		must(t, s.Erase(ctx, "c1"))
+		if got, _ := s.Received(ctx, "c1"); len(got) != 0 {
+			t.Fatalf("received left: %v", got)
+		}
+		if got, _ := s.Sent(ctx, "c1"); len(got) != 0 {
+			t.Fatalf("sent left: %v", got)
+		}
+		if raw, _ := s.QuarantinedRaw(ctx, "in-1"); len(raw) != 0 {
+			t.Fatalf("quarantine left: %v", raw)
+		}
+		if got, _ := s.Received(ctx, "c2"); len(got) != 2 {
+			t.Fatalf("other contract touched: %v", got)
+		}
+		if got, _ := s.Sent(ctx, "c2"); len(got) != 1 {
+			t.Fatalf("other contract's outbox touched: %v", got)
+		}
+		if raw, _ := s.QuarantinedRaw(ctx, "in-2"); len(raw) != 2 {
+			t.Fatalf("other contract's quarantine touched: %v", raw)
+		}
+	})
+}
