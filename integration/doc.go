@@ -11,7 +11,8 @@
 //     Dovecot with its From, Message-ID, loop marker, Auto-Submitted and
 //     thread token; the customer's reply is read by the Poller, handed to the
 //     host under the right contract, matched to its request, and gets the
-//     mailbox's post-action on the server;
+//     mailbox's post-action on the server; once over the memory stores and
+//     once over the SQLite store (catalog, outbox, inbound state);
 //   - TLS: IMAP over implicit TLS and STARTTLS, SMTP submission with STARTTLS
 //     and AUTH, a wrong CA failing with the TLS class (Probe too), plaintext
 //     refused without the mailbox's opt-in;

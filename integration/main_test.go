@@ -166,7 +166,7 @@ func smtpTransport(t testing.TB, s *mailstack.Stack, o smtp.Options) *smtp.Trans
 // sender is a running outbound.Sender over a memory outbox and catalog.
 type sender struct {
 	*outbound.Sender
-	ob     *memory.Outbox
+	ob     outbound.Outbox
 	mu     sync.Mutex
 	events []outbound.Event
 }
@@ -185,8 +185,11 @@ func (s *sender) eventsOf(kind outbound.EventKind) []outbound.Event {
 
 func startSender(t testing.TB, cat routing.Catalog, tr *smtp.Transport, o outbound.Options) *sender {
 	t.Helper()
-	s := &sender{ob: memory.NewOutbox()}
-	o.Outbox, o.Catalog, o.Transport = s.ob, cat, tr
+	if o.Outbox == nil {
+		o.Outbox = memory.NewOutbox()
+	}
+	s := &sender{ob: o.Outbox}
+	o.Catalog, o.Transport = cat, tr
 	if o.RetryBase == 0 {
 		o.RetryBase, o.RetryMax = 50*time.Millisecond, 500*time.Millisecond
 	}

@@ -1,18 +1,23 @@
 package integration_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/store/secrets"
+	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/transport/smtp"
 	"github.com/correio-dev/correio/workflow"
 )
@@ -35,11 +40,50 @@ func (d directory) GroupMembers(context.Context, workflow.GroupID) ([]workflow.U
 // Dovecot: a system outbound mailbox, a specific one, and two contracts each
 // with its own outbound and inbound mailboxes on separate accounts.
 func TestSeedScenario(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		seedScenario(t, stores{cat: memory.NewCatalog(), outbox: memory.NewOutbox(), inbound: memory.NewInboundStore()})
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		ctx := context.Background()
+		kr, err := secrets.NewKeyring("k1", map[string][]byte{"k1": bytes.Repeat([]byte{7}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "correio.db"), sqlite.Options{Secrets: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		seedScenario(t, stores{cat: st.Catalog(), outbox: st.Outbox(), inbound: st.Inbound()})
+	})
+}
+
+// catalog is what the scenario needs of a catalog store.
+type catalog interface {
+	routing.Catalog
+	PutMailbox(ctx context.Context, m *mailbox.Mailbox) error
+	PutContract(ctx context.Context, c *contract.Contract) error
+	SetSystemMailbox(ctx context.Context, id mailbox.ID) error
+}
+
+// outbox is the Sender's store, which is also the Poller's sent index.
+type outbox interface {
+	outbound.Outbox
+	routing.SentIndex
+}
+
+type stores struct {
+	cat     catalog
+	outbox  outbox
+	inbound inbound.Store
+}
+
+func seedScenario(t *testing.T, sto stores) {
 	s := stack(t)
 	ctx := context.Background()
 	clean(t, s, "ana@example.test", "bo@example.test", "help@acme.test", "sales@acme.test", "help@globex.test")
 
-	cat := memory.NewCatalog()
+	cat := sto.cat
 	// acme-sales reads over IMAP STARTTLS, the others over IMAPS; every
 	// outbound mailbox submits with STARTTLS + AUTH.
 	sales := inBox(s, "acme-sales", "sales@acme.test", mailbox.PostSeen, "")
@@ -72,7 +116,7 @@ func TestSeedScenario(t *testing.T) {
 		}
 	}
 
-	snd := startSender(t, cat, smtpTransport(t, s, smtp.Options{}), outbound.Options{})
+	snd := startSender(t, cat, smtpTransport(t, s, smtp.Options{}), outbound.Options{Outbox: sto.outbox})
 	runner := &outbound.Runner{Resolver: routing.NewResolver(cat), Sender: snd.Sender, Directory: directory{
 		"ana": {ID: "ana", Name: "Ana Customer", Address: "ana@example.test"},
 		"bo":  {ID: "bo", Name: "Bo Customer", Address: "bo@example.test"},
@@ -81,8 +125,8 @@ func TestSeedScenario(t *testing.T) {
 	// The host's poller reads the three inbound mailboxes from the start,
 	// so the replies arrive while it waits (IDLE on Dovecot).
 	rec := newRecorder()
-	po := fastPoller(s, memory.NewInboundStore(), rec)
-	po.Catalog, po.Sent = cat, snd.ob
+	po := fastPoller(s, sto.inbound, rec)
+	po.Catalog, po.Sent = cat, sto.outbox
 	in := []*mailbox.Mailbox{}
 	for _, id := range []mailbox.ID{"acme-in", "acme-sales", "globex-in"} {
 		m, _ := cat.Mailbox(id)
