@@ -1,0 +1,29 @@
+package memory_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store/memory"
+)
+
+// The memory stores hold everything a test or an example needs: the
+// catalog, the outbox (which is also the index of sent messages used to
+// match replies), the suppression list and the poller's state.
+func Example() {
+	var (
+		_ routing.Catalog       = memory.NewCatalog()
+		_ outbound.Outbox       = memory.NewOutbox()
+		_ routing.SentIndex     = memory.NewOutbox()
+		_ outbound.Suppressions = memory.NewSuppressions()
+		_ inbound.Store         = memory.NewInboundStore()
+	)
+	ctx := context.Background()
+	st := memory.NewInboundStore()
+	_, ok, err := st.Checkpoint(ctx, "support", "INBOX")
+	fmt.Println(ok, err)
+	// Output: false <nil>
+}
