@@ -66,8 +66,10 @@ type Config struct {
 	SpoolDir string
 	// Logger receives debug events (never a credential); default discard.
 	Logger *slog.Logger
-	// Debug receives the raw protocol. It includes credentials: never set it
-	// in production.
+	// Debug receives the raw protocol for troubleshooting, with the
+	// credentials of LOGIN and AUTHENTICATE (passwords, SASL responses,
+	// OAuth2 tokens) replaced by [REDACTED]. Message contents pass as they
+	// are.
 	Debug io.Writer
 }
 
@@ -152,7 +154,7 @@ func Dial(ctx context.Context, cfg *Config, m *mailbox.Mailbox) (*Session, error
 	}
 	opts := &imapclient.Options{
 		TLSConfig:   tcfg,
-		DebugWriter: cfg.Debug,
+		DebugWriter: newRedactingWriter(cfg.Debug),
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 				// Any EXISTS wakes the waiter: counting is unreliable
