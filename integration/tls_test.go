@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/correio-dev/correio/internal/mailstack"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
@@ -24,7 +23,7 @@ import (
 // certificates.
 func otherCA(t *testing.T) *x509.CertPool {
 	t.Helper()
-	ca, err := mailstack.NewCA()
+	ca, err := mailtest.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +26,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/correio-dev/correio/mailtest"
 )
 
 // Binaries the stack needs.
@@ -72,7 +76,7 @@ type Stack struct {
 	LMTPPort       int // Dovecot LMTP (Postfix delivers here)
 	SubmissionPort int // SMTP submission: STARTTLS required, then AUTH
 	SMTPSPort      int // SMTP submission over implicit TLS
-	CA             *CA
+	CA             *mailtest.CA
 
 	opts    Options
 	mu      sync.Mutex
@@ -113,7 +117,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return fail(err)
 	}
 	s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.SubmissionPort, s.SMTPSPort = ports[0], ports[1], ports[2], ports[3], ports[4]
-	if s.CA, err = NewCA(); err != nil {
+	if s.CA, err = mailtest.NewCA(); err != nil {
 		return fail(err)
 	}
 	if err := s.writeCerts(); err != nil {
@@ -136,11 +140,22 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 
 func (s *Stack) path(p ...string) string { return filepath.Join(append([]string{s.Dir}, p...)...) }
 
+// writeCerts writes a certificate of the stack's CA, with its chain, and
+// its key as PEM files for Dovecot and Postfix.
 func (s *Stack) writeCerts() error {
-	certPEM, keyPEM, err := s.CA.Issue("localhost", "mail.example.test", Host)
+	cert, err := s.CA.Issue("localhost", "mail.example.test", Host)
 	if err != nil {
 		return err
 	}
+	var certPEM []byte
+	for _, der := range cert.Certificate {
+		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})
 	if err := os.WriteFile(s.path("cert.pem"), certPEM, 0o644); err != nil {
 		return err
 	}
