@@ -166,70 +166,8 @@ func kinds() []storeKind {
 				return readPairs(t, h)
 			}
 		}},
-		{"postgres", false, func(t *testing.T) ([]string, func() [][2]string) {
-			dsn := pgtest.Database(t)
-			st, err := postgres.Open(context.Background(), dsn, postgres.Options{CheckInterval: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
-			if err := createHostPostgres(context.Background(), dsn); err != nil {
-				t.Fatal(err)
-			}
-			return []string{envStore + "=postgres", envDB + "=" + dsn}, func() [][2]string {
-				pool, err := pgxpool.New(context.Background(), dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer pool.Close()
-				rows, err := pool.Query(context.Background(), "SELECT key, message_id FROM crash_handled")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer rows.Close()
-				var out [][2]string
-				for rows.Next() {
-					var p [2]string
-					if err := rows.Scan(&p[0], &p[1]); err != nil {
-						t.Fatal(err)
-					}
-					out = append(out, p)
-				}
-				return out
-			}
-		}},
-		{"postgres in-tx", true, func(t *testing.T) ([]string, func() [][2]string) {
-			dsn := pgtest.Database(t)
-			st, err := postgres.Open(context.Background(), dsn, postgres.Options{CheckInterval: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
-			if err := createHostPostgres(context.Background(), dsn); err != nil {
-				t.Fatal(err)
-			}
-			return []string{envStore + "=postgres", envDB + "=" + dsn}, func() [][2]string {
-				pool, err := pgxpool.New(context.Background(), dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer pool.Close()
-				rows, err := pool.Query(context.Background(), "SELECT key, message_id FROM crash_handled")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer rows.Close()
-				var out [][2]string
-				for rows.Next() {
-					var p [2]string
-					if err := rows.Scan(&p[0], &p[1]); err != nil {
-						t.Fatal(err)
-					}
-					out = append(out, p)
-				}
-				return out
-			}
-		}},
+		{"postgres", false, postgresHost},
+		{"postgres in-tx", true, postgresHost},
 	}
 }
 
@@ -408,5 +346,41 @@ func enqueue(t *testing.T, env []string, port, from, to int) {
 			To: []outbound.Address{{Address: "customer@example.org"}}}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// postgresHost prepares a Postgres database for the store and the host's
+// table, and returns the child's environment and a reader of the host's
+// recorded (key, Message-ID) pairs.
+func postgresHost(t *testing.T) ([]string, func() [][2]string) {
+	dsn := pgtest.Database(t)
+	st, err := postgres.Open(context.Background(), dsn, postgres.Options{CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := createHostPostgres(context.Background(), dsn); err != nil {
+		t.Fatal(err)
+	}
+	return []string{envStore + "=postgres", envDB + "=" + dsn}, func() [][2]string {
+		pool, err := pgxpool.New(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		rows, err := pool.Query(context.Background(), "SELECT key, message_id FROM crash_handled")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out [][2]string
+		for rows.Next() {
+			var p [2]string
+			if err := rows.Scan(&p[0], &p[1]); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, p)
+		}
+		return out
 	}
 }
