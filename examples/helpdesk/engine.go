@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/correio-dev/correio/contract"
@@ -13,6 +11,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/workflow"
 )
@@ -146,23 +145,23 @@ type MessageLog struct {
 	FromEngines bool
 }
 
-var defaultTokens = workflow.TokenFormat{}.MustCompile()
-
-// recordEngine resolves and renders email steps and records the decision,
-// without sending: the engine the helpdesk falls back to when no outbound
-// Sender is wired. Received mail is recorded by Receive.
+// recordEngine resolves, expands and renders email steps through the same
+// outbound.Runner as the real engine, into an outbox whose Sender is never
+// started: it records what would be sent, without sending. The helpdesk
+// falls back to it when no engine is wired (tests of the pages).
 type recordEngine struct {
-	resolver routing.Resolver
-	dir      workflow.Directory
-	now      func() time.Time
-
-	mu       sync.Mutex
-	sent     []SentItem
-	received []ReceivedItem
+	runner *outbound.Runner
+	outbox *memory.Outbox
 }
 
 func newRecordEngine(cat routing.Catalog, dir workflow.Directory) *recordEngine {
-	return &recordEngine{resolver: routing.NewResolver(cat), dir: dir, now: time.Now}
+	e := &recordEngine{outbox: memory.NewOutbox()}
+	sender, err := outbound.New(outbound.Options{Outbox: e.outbox, Catalog: cat})
+	if err != nil { // only for missing options, which are all given here
+		panic(err)
+	}
+	e.runner = &outbound.Runner{Resolver: routing.NewResolver(cat), Directory: dir, Sender: sender}
+	return e
 }
 
 func (e *recordEngine) Probe(context.Context, *mailbox.Mailbox) (ProbeResult, error) {
@@ -175,52 +174,29 @@ func (e *recordEngine) MailboxSaved(*mailbox.Mailbox) {}
 func (e *recordEngine) MailboxRemoved(mailbox.ID)     {}
 
 func (e *recordEngine) Send(ctx context.Context, c *workflow.EmailConnector, f SendFlow) (SendResult, error) {
-	var res SendResult
-	if err := c.Validate(); err != nil {
-		return res, err
-	}
-	d, err := e.resolver.Resolve(ctx, routing.RequestFor(c, f.Contract))
-	res.Decision = d
-	if err != nil {
-		return res, err
-	}
-	exp, err := workflow.Expand(ctx, e.dir, c.Recipients)
-	res.Expansion = exp
-	if err != nil {
-		return res, err
-	}
-	tpl, err := workflow.Compile(c.Subject, c.Text, c.HTML)
-	if err != nil {
-		return res, err
-	}
-	body, err := tpl.Render(f.Vars)
-	if err != nil {
-		return res, err
-	}
-	if f.Thread != "" {
-		if tagged, err := defaultTokens.Tag(body.Subject, f.Thread); err == nil {
-			body.Subject = tagged
+	res, err := e.runner.Run(ctx, c, outbound.Flow{Contract: f.Contract, Thread: f.Thread, Vars: f.Vars})
+	out := SendResult{Decision: res.Decision, Expansion: res.Expansion, Recorded: err == nil}
+	for _, id := range res.IDs {
+		if r, gerr := e.outbox.Get(ctx, id); gerr == nil {
+			out.Subject = r.Message.Subject
 		}
 	}
-	res.Subject = body.Subject
-	res.Recorded = true
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, batch := range exp.Batches(c.Delivery) {
-		to := make([]string, 0, len(batch))
-		for _, r := range batch {
-			to = append(to, r.Address)
-		}
-		e.sent = append(e.sent, SentItem{
-			At: e.now(), Contract: f.Contract, Mailbox: d.Mailbox.ID, To: to,
-			Subject: body.Subject, State: "recorded", Rule: d.Rule, Reason: d.Reason(),
-		})
-	}
-	return res, nil
+	return out, err
 }
 
-func (e *recordEngine) Messages(context.Context) (MessageLog, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return MessageLog{Sent: slices.Clone(e.sent), Received: slices.Clone(e.received)}, nil
+func (e *recordEngine) Messages(ctx context.Context) (MessageLog, error) {
+	recs, err := e.outbox.List(ctx, outbound.ListFilter{})
+	if err != nil {
+		return MessageLog{}, err
+	}
+	var log MessageLog
+	for _, r := range recs {
+		it := SentItem{At: r.EnqueuedAt, Contract: r.Contract, Mailbox: r.Mailbox, Subject: r.Message.Subject,
+			State: "recorded", Rule: r.Rule, Reason: r.DecisionReason}
+		for _, rc := range r.Recipients {
+			it.To = append(it.To, rc.Address.Address)
+		}
+		log.Sent = append(log.Sent, it)
+	}
+	return log, nil
 }
