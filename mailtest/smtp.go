@@ -523,10 +523,9 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 }
 
 type loginServer struct {
-	step       int
-	user       string
-	check      func(user, pass string) error
-	authorized bool
+	step  int
+	user  string
+	check func(user, pass string) error
 }
 
 func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {

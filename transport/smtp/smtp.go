@@ -381,7 +381,8 @@ func (c *Conn) Send(ctx context.Context, env Envelope, body io.WriterTo) (Result
 		return res, &transport.Error{Class: transport.Permanent, Protocol: "smtp", Op: "rcpt", Server: c.s.server, Err: errors.New("no recipient")}
 	}
 	stop := context.AfterFunc(ctx, c.s.interrupt)
-	defer stop()
+	// stop changes when the session is redialled below: stop the current one.
+	defer func() { stop() }()
 	if c.used {
 		if err := c.s.step(ctx, c.t.opts.CommandTimeout, "rset", func() error { return c.s.cl.Reset() }); err != nil {
 			// The server may have dropped the idle connection: dial again.
