@@ -3,9 +3,17 @@
 // test accounts and a test CA, for correio's integration tier.
 //
 // The Debian packages dovecot-imapd, dovecot-lmtpd and postfix must be
-// installed (scripts/install-mailservers.sh). Everything else — the system
-// user owning the mail, the configuration, the certificates — is made by
-// Start and removed by Close. Several stacks can run at once.
+// installed (scripts/install-mailservers.sh), and the tests run as root
+// (Dovecot switches to the mail user; Postfix, run by root, accepts a
+// configuration directory of its own without any entry in
+// /etc/postfix/main.cf). Everything else — the configuration, the
+// certificates, the queues, the pid files — lives in the stack's own temp
+// directory, made by Start and removed by Close; nothing under /etc is
+// read but Debian's master.cf, and nothing there is written. Several stacks
+// can run at once. A stack left behind by a killed test process is found
+// by its owner file and its servers' pid files in its own directory and
+// stopped by the next Start (see reapStale); nothing is ever stopped by
+// process name.
 package mailstack
 
 import (
@@ -36,6 +44,9 @@ const (
 	PostfixBin = "/usr/sbin/postfix"
 	MailUser   = "vmail"
 )
+
+// ErrNotRoot is returned when the test process does not run as root.
+var ErrNotRoot = errors.New("mailstack: the real-server tests must run as root (Dovecot switches to the mail user; Postfix runs from a private configuration directory only for root)")
 
 // ErrUnavailable is returned when the servers are not installed.
 var ErrUnavailable = errors.New("mailstack: Dovecot or Postfix not installed (run scripts/install-mailservers.sh)")
@@ -97,10 +108,14 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if len(opts.Domains) == 0 {
 		opts.Domains = []string{"example.test", "acme.test", "globex.test"}
 	}
+	if os.Geteuid() != 0 {
+		return nil, ErrNotRoot
+	}
 	if err := ensureMailUser(); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "correio-mailstack-")
+	reapStale(os.TempDir())
+	dir, err := os.MkdirTemp("", stackPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +125,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := writeOwner(dir); err != nil {
 		return fail(err)
 	}
 	ports, err := freePorts(5)
@@ -340,10 +358,7 @@ message_size_limit = 104857600
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(p, "master.cf"), []byte(master), 0o644); err != nil {
-		return err
-	}
-	return allowConfigDir(p, true)
+	return os.WriteFile(filepath.Join(p, "master.cf"), []byte(master), 0o644)
 }
 
 // masterCF derives a master.cf from Debian's: no chroot (the temp dir is
@@ -377,42 +392,6 @@ func masterCF(submission, smtps string) (string, error) {
 	return b.String(), nil
 }
 
-// allowConfigDir adds (or removes) dir to alternate_config_directories in
-// the default Postfix configuration, under a lock shared by every stack on
-// the machine.
-func allowConfigDir(dir string, add bool) error {
-	lock, err := os.OpenFile("/etc/postfix/.correio-mailstack.lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	out, err := exec.Command("postconf", "-h", "alternate_config_directories").Output()
-	if err != nil {
-		return fmt.Errorf("mailstack: postconf: %w", err)
-	}
-	var dirs []string
-	for _, d := range strings.FieldsFunc(string(out), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
-		if d == dir {
-			continue
-		}
-		if _, err := os.Stat(d); err != nil { // drop stacks that died without Close
-			continue
-		}
-		dirs = append(dirs, d)
-	}
-	if add {
-		dirs = append(dirs, dir)
-	}
-	if o, err := exec.Command("postconf", "-e", "alternate_config_directories = "+strings.Join(dirs, " ")).CombinedOutput(); err != nil {
-		return fmt.Errorf("mailstack: postconf -e: %v: %s", err, o)
-	}
-	return nil
-}
-
 // StartDovecot starts Dovecot (again) and waits for its listeners.
 func (s *Stack) StartDovecot(ctx context.Context) error {
 	s.mu.Lock()
@@ -428,7 +407,10 @@ func (s *Stack) StartDovecot(ctx context.Context) error {
 	}
 	s.dovecot = cmd
 	go func() { _ = cmd.Wait() }()
-	return waitPorts(ctx, s.IMAPPort, s.IMAPSPort, s.LMTPPort)
+	if err := waitPorts(ctx, s.IMAPPort, s.IMAPSPort, s.LMTPPort); err != nil {
+		return fmt.Errorf("mailstack: dovecot did not start: %w\n%s", err, s.logTail())
+	}
+	return nil
 }
 
 // StopDovecot stops Dovecot; its listeners refuse connections until
@@ -459,7 +441,10 @@ func (s *Stack) StartPostfix(ctx context.Context) error {
 	}
 	s.postfix = cmd
 	go func() { _ = cmd.Wait() }()
-	return waitPorts(ctx, s.SubmissionPort, s.SMTPSPort)
+	if err := waitPorts(ctx, s.SubmissionPort, s.SMTPSPort); err != nil {
+		return fmt.Errorf("mailstack: postfix did not start: %w\n%s", err, s.logTail())
+	}
+	return nil
 }
 
 // StopPostfix stops Postfix (mail already queued stays in its queue).
@@ -473,6 +458,15 @@ func (s *Stack) StopPostfix() error {
 	}
 	_ = exec.Command(PostfixBin, "-c", s.path("postfix"), "stop").Run()
 	return stopGroup(cmd, s.SubmissionPort, s.SMTPSPort)
+}
+
+// logTail returns the last lines the servers logged, for an error.
+func (s *Stack) logTail() string {
+	l := s.Logs()
+	if len(l) > 4000 {
+		l = "..." + l[len(l)-4000:]
+	}
+	return l
 }
 
 // RestartDovecot stops and starts Dovecot.
@@ -515,7 +509,6 @@ func (s *Stack) TLSConfig() *tls.Config {
 func (s *Stack) Close() error {
 	errs := []error{s.StopPostfix(), s.StopDovecot()}
 	if s.Dir != "" {
-		errs = append(errs, allowConfigDir(s.path("postfix"), false))
 		errs = append(errs, os.RemoveAll(s.Dir))
 	}
 	return errors.Join(errs...)
