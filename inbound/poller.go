@@ -623,9 +623,13 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 		infos = infos[n:]
 	}
 
-	// Producer.
+	// Producer. endOfBatch follows the spools of each batch: a message
+	// whose batch ended without it is gone from the server (another client
+	// expunged it meanwhile), so nobody waits for it. The channel holds the
+	// two batches in flight, their ends and one end not yet read.
 	fctx, stopFetch := context.WithCancel(ctx)
-	arrived := make(chan *transport.Spool, 2*bs)
+	endOfBatch := &transport.Spool{}
+	arrived := make(chan *transport.Spool, 2*bs+3)
 	tokens := make(chan struct{}, 2) // batches in flight
 	var fetchErr error
 	fetched := make(chan struct{})
@@ -644,18 +648,19 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 			case <-fctx.Done():
 				return
 			}
-			if len(want) == 0 {
-				continue
-			}
-			if err := s.Fetch(fctx, want, func(sp *transport.Spool) { arrived <- sp }); err != nil {
-				if fctx.Err() == nil {
-					fetchErr = err
+			if len(want) > 0 {
+				if err := s.Fetch(fctx, want, func(sp *transport.Spool) { arrived <- sp }); err != nil {
+					if fctx.Err() == nil {
+						fetchErr = err
+					}
+					return
 				}
-				return
 			}
+			arrived <- endOfBatch
 		}
 	}()
 	byID := map[string]*transport.Spool{}
+	current, ended := 0, 0 // the batch being handed off; batches whose end arrived
 	// spool waits for id's message; nil with a nil error means the server
 	// no longer has it, nil with an error that the fetch failed first.
 	spool := func(id string) (*transport.Spool, error) {
@@ -664,6 +669,9 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 				delete(byID, id)
 				return sp, nil
 			}
+			if ended > current { // its batch ended without it
+				return nil, nil
+			}
 			sp, ok := <-arrived
 			if !ok {
 				<-fetched
@@ -671,6 +679,10 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 					return nil, ctx.Err()
 				}
 				return nil, fetchErr
+			}
+			if sp == endOfBatch {
+				ended++
+				continue
 			}
 			if old := byID[sp.ID]; old != nil { // sent twice (cannot happen; be safe)
 				_ = old.Close()
@@ -691,7 +703,8 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 
 	bg := context.WithoutCancel(ctx)
 	var failure error
-	for _, batch := range batches {
+	for bi, batch := range batches {
+		current = bi
 		var post, quarantine []string
 		for _, i := range batch {
 			if ctx.Err() != nil {
