@@ -128,3 +128,30 @@ func TestPollerValidatePostAction(t *testing.T) {
 		t.Fatalf("an offered post-action refused: %v", err)
 	}
 }
+
+// TestStoredCheckpointResumes: a checkpoint as stores have always kept it
+// (a UIDVALIDITY and a UID, written before cursors existed) is read as the
+// IMAP cursor it is: the poller resumes after it, with nothing migrated.
+func TestStoredCheckpointResumes(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("c", "pw-c")
+	for i := 1; i <= 4; i++ {
+		srv.Append("c", "INBOX", rawMsg("c", i))
+	}
+	st, _ := srv.Status("c", "INBOX")
+	store := memory.NewInboundStore()
+	if err := store.SetCheckpoint(context.Background(), "c", "INBOX", inbound.Checkpoint{UIDValidity: st.UIDValidity, LastUID: 2}, 0); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	start(t, fastOptions(store, rec), mb("c", "c", srv.Host(), srv.Port()))
+	eventually(t, "the two messages after the checkpoint", func() bool {
+		cp, _, _ := store.Checkpoint(context.Background(), "c", "INBOX")
+		return rec.count("c") == 2 && cp.LastUID == 4
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.raw["c/c-1@example.com"] != nil || rec.raw["c/c-2@example.com"] != nil || rec.raw["c/c-3@example.com"] == nil {
+		t.Fatalf("handed %v, want messages 3 and 4 only", rec.per)
+	}
+}
