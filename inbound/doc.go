@@ -4,18 +4,21 @@
 //
 // # Flow
 //
-// For each mailbox a worker connects (transport/imap), selects the folder,
-// compares UIDVALIDITY with the stored Checkpoint, lists the messages above
-// it, fetches them in batches into spools (large messages go to disk),
+// For each mailbox a worker opens a session of its transport
+// (Options.Source, a transport.Source: IMAP by default, transport/imap),
+// which selects the folder; checks the stored Checkpoint's cursor against
+// the mailbox (Session.Resume: for IMAP, UIDVALIDITY), lists the messages
+// after it, fetches them in batches into spools (large messages go to disk),
 // parses (package message), classifies (bounce, auto-reply, loop, list),
 // matches the thread (In-Reply-To / References against routing.SentIndex,
 // then the subject token), resolves the contract (routing.Catalog; the
 // thread's contract wins and the mismatch is flagged) and calls
 // Handler.HandleMessage. Only after the handler returns nil does the Store
 // record the message's key and advance the checkpoint, atomically; then the
-// post-action (\Seen, move, delete, keep) is applied on the server, batched.
-// The worker then waits with IMAP IDLE where the server offers it, or polls
-// on the open session.
+// post-action (\Seen, move, delete, keep, as the transport offers) is
+// applied on the server, batched. The worker then waits on the session
+// (Session.Wait: IMAP IDLE where the server offers it), or polls on the
+// open session.
 //
 // # Guarantees
 //

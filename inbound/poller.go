@@ -17,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/workflow"
 )
@@ -43,7 +44,13 @@ type Options struct {
 	// OwnAddresses are addresses of our own mailboxes besides the polled
 	// ones: mail from them is a loop.
 	OwnAddresses []string
-	// IMAP configures connections (Dialer, TLS, timeouts, spooling).
+	// Source reads the mailboxes. Nil means the IMAP transport configured
+	// by IMAP (http.Client.Transport style); a transport.Sources chooses one
+	// per mailbox by its transport kind, and a host may wrap either
+	// (tracing, its own limits, a fake in its tests).
+	Source transport.Source
+	// IMAP configures the default IMAP source's connections (Dialer, TLS,
+	// timeouts, spooling); unused when Source is set.
 	IMAP *imap.Config
 	// Parse bounds the parser.
 	Parse message.Options
@@ -136,6 +143,9 @@ func New(opts Options) (*Poller, error) {
 	}
 	if opts.IMAP == nil {
 		opts.IMAP = &imap.Config{}
+	}
+	if opts.Source == nil {
+		opts.Source = imap.NewSource(opts.IMAP)
 	}
 	p := &Poller{
 		o:       opts,
@@ -400,13 +410,13 @@ type worker struct {
 	// pending are post-actions of committed messages that failed (the
 	// connection broke between the commit and the post-action): the
 	// checkpoint has passed them, so they are applied on the next session
-	// of the same UIDVALIDITY. Only the worker's goroutine uses them.
+	// unless its cursor was reset (IMAP: UIDVALIDITY changed). Only the
+	// worker's goroutine uses them.
 	pending pendingPost
 }
 
 type pendingPost struct {
-	uidValidity       uint32
-	done, quarantined []imap.UID
+	done, quarantined []string // Item.IDs
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -500,54 +510,53 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 		}
 		w.fence = f
 	}
-	s, err := imap.Dial(ctx, p.o.IMAP, w.mb)
+	s, err := p.o.Source.Open(ctx, w.mb)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if ctx.Err() != nil {
-			s.Abort()
-		} else {
-			_ = s.Close()
-		}
-	}()
+	// A cancelled ctx drops the connection at once.
+	defer func() { _ = s.Close(ctx) }()
 	folder := in.FolderOrDefault()
-	f, err := s.Select(ctx, folder)
-	if err != nil {
-		return err
-	}
 	st := p.o.Store
 	bg := context.WithoutCancel(ctx)
 	cp, ok, err := st.Checkpoint(ctx, w.mb.ID, folder)
 	if err != nil {
 		return err
 	}
-	if !ok || cp.UIDValidity != f.UIDValidity {
-		old := cp
-		cp = Checkpoint{UIDValidity: f.UIDValidity, Since: old.Since}
-		if !ok && in.StartFrom == mailbox.StartNew {
-			if f.UIDNext > 0 {
-				cp.LastUID = uint32(f.UIDNext) - 1
-			}
-			cp.Since = p.clk.Now()
+	var stored transport.Cursor
+	if ok {
+		stored = cursorOf(cp)
+	}
+	startNew := !ok && in.StartFrom == mailbox.StartNew
+	from, reset, err := s.Resume(ctx, stored, startNew)
+	if err != nil {
+		return err
+	}
+	if !ok || reset {
+		since := cp.Since
+		if startNew {
+			since = p.clk.Now()
 		}
-		if ok {
-			p.log.Warn("inbound: UIDVALIDITY changed; re-reading the folder (keys prevent duplicates)", "mailbox", string(w.mb.ID), "old", old.UIDValidity, "new", f.UIDValidity)
+		if reset {
+			p.log.Warn("inbound: the mailbox's cursor no longer applies (IMAP: UIDVALIDITY changed); re-reading the folder (keys prevent duplicates)", "mailbox", string(w.mb.ID), "old", string(stored), "new", string(from))
+		}
+		if cp, err = checkpointOf(from, since); err != nil {
+			return err
 		}
 	}
 	// Written on every connect: with leases this is where a replica that
 	// lost its lease learns it (ErrFenced) before handing anything off.
-	if !ok || cp.UIDValidity != f.UIDValidity || p.o.Leaser != nil {
+	if !ok || reset || p.o.Leaser != nil {
 		if err := st.SetCheckpoint(bg, w.mb.ID, folder, cp, w.fence); err != nil {
 			return err
 		}
 	}
-	if err := w.applyPending(bg, s, f.UIDValidity); err != nil {
+	if err := w.applyPending(bg, s, reset); err != nil {
 		return err
 	}
 	w.success(attempt)
 	w.own = w.ownAddresses()
-	useIdle := s.Caps().Idle && in.Idle != mailbox.IdleOff
+	push := s.Push()
 	for {
 		if err := w.sync(ctx, s, folder, &cp); err != nil {
 			return err
@@ -555,18 +564,18 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		p.update(w.mb.ID, func(h *Health) (State, string) { h.Idle, h.Lag = useIdle, 0; return StateWaiting, "" })
-		if useIdle {
-			t := p.clk.NewTimer(p.o.IdleRenew)
-			_, err := s.Idle(ctx, t.C(), p.o.IdleRenew+time.Minute)
-			t.Stop()
-			if err != nil {
-				return err
-			}
-		} else {
-			if !p.sleep(ctx, in.PollIntervalOrDefault()) {
-				return nil
-			}
+		p.update(w.mb.ID, func(h *Health) (State, string) { h.Idle, h.Lag = push, 0; return StateWaiting, "" })
+		// Push sessions wait for the server, renewed every IdleRenew;
+		// the others poll.
+		d := in.PollIntervalOrDefault()
+		if push {
+			d = p.o.IdleRenew
+		}
+		t := p.clk.NewTimer(d)
+		err := s.Wait(ctx, t.C())
+		t.Stop()
+		if err != nil {
+			return err
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -582,10 +591,10 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 // the channel holds both, so a FETCH never waits on the handler (its
 // deadline only measures the server). Post-actions are applied per batch
 // on the same session, concurrently with the next FETCH.
-func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *Checkpoint) error {
+func (w *worker) sync(ctx context.Context, s transport.Session, folder string, cp *Checkpoint) error {
 	p := w.p
 	in := w.mb.Inbound
-	infos, err := s.List(ctx, imap.UID(cp.LastUID))
+	infos, err := s.List(ctx, cursorOf(*cp))
 	if err != nil {
 		return err
 	}
@@ -603,20 +612,24 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 	defer p.handoff.Release(1)
 
 	maxSize := in.MaxMessageSizeOrDefault()
-	wanted := func(i imap.Info) bool {
+	wanted := func(i transport.Item) bool {
 		return (in.StartFrom != mailbox.StartUnseen || !i.Seen) && i.Size <= maxSize
 	}
 	bs := p.o.BatchSize
-	var batches [][]imap.Info
+	var batches [][]transport.Item
 	for len(infos) > 0 {
 		n := min(len(infos), bs)
 		batches = append(batches, infos[:n])
 		infos = infos[n:]
 	}
 
-	// Producer.
+	// Producer. endOfBatch follows the spools of each batch: a message
+	// whose batch ended without it is gone from the server (another client
+	// expunged it meanwhile), so nobody waits for it. The channel holds the
+	// two batches in flight, their ends and one end not yet read.
 	fctx, stopFetch := context.WithCancel(ctx)
-	arrived := make(chan *imap.Spool, 2*bs)
+	endOfBatch := &transport.Spool{}
+	arrived := make(chan *transport.Spool, 2*bs+3)
 	tokens := make(chan struct{}, 2) // batches in flight
 	var fetchErr error
 	fetched := make(chan struct{})
@@ -624,12 +637,10 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 		defer close(fetched)
 		defer close(arrived)
 		for _, batch := range batches {
-			var want []imap.UID
-			var total int64
+			var want []transport.Item
 			for _, i := range batch {
 				if wanted(i) {
-					want = append(want, i.UID)
-					total += i.Size
+					want = append(want, i)
 				}
 			}
 			select {
@@ -637,25 +648,29 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 			case <-fctx.Done():
 				return
 			}
-			if len(want) == 0 {
-				continue
-			}
-			if err := s.FetchEach(fctx, want, total, func(sp *imap.Spool) { arrived <- sp }); err != nil {
-				if fctx.Err() == nil {
-					fetchErr = err
+			if len(want) > 0 {
+				if err := s.Fetch(fctx, want, func(sp *transport.Spool) { arrived <- sp }); err != nil {
+					if fctx.Err() == nil {
+						fetchErr = err
+					}
+					return
 				}
-				return
 			}
+			arrived <- endOfBatch
 		}
 	}()
-	byUID := map[imap.UID]*imap.Spool{}
-	// spool waits for uid's message; nil with a nil error means the server
+	byID := map[string]*transport.Spool{}
+	current, ended := 0, 0 // the batch being handed off; batches whose end arrived
+	// spool waits for id's message; nil with a nil error means the server
 	// no longer has it, nil with an error that the fetch failed first.
-	spool := func(uid imap.UID) (*imap.Spool, error) {
+	spool := func(id string) (*transport.Spool, error) {
 		for {
-			if sp, ok := byUID[uid]; ok {
-				delete(byUID, uid)
+			if sp, ok := byID[id]; ok {
+				delete(byID, id)
 				return sp, nil
+			}
+			if ended > current { // its batch ended without it
+				return nil, nil
 			}
 			sp, ok := <-arrived
 			if !ok {
@@ -665,11 +680,14 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 				}
 				return nil, fetchErr
 			}
-			if sp.UID < uid { // not wanted any more (cannot happen; be safe)
-				_ = sp.Close()
+			if sp == endOfBatch {
+				ended++
 				continue
 			}
-			byUID[sp.UID] = sp
+			if old := byID[sp.ID]; old != nil { // sent twice (cannot happen; be safe)
+				_ = old.Close()
+			}
+			byID[sp.ID] = sp
 		}
 	}
 	defer func() {
@@ -678,35 +696,39 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 		for sp := range arrived {
 			_ = sp.Close()
 		}
-		for _, sp := range byUID {
+		for _, sp := range byID {
 			_ = sp.Close()
 		}
 	}()
 
 	bg := context.WithoutCancel(ctx)
 	var failure error
-	for _, batch := range batches {
-		var post, quarantine []imap.UID
+	for bi, batch := range batches {
+		current = bi
+		var post, quarantine []string
 		for _, i := range batch {
 			if ctx.Err() != nil {
 				break
 			}
+			var next Checkpoint
+			if next, failure = checkpointOf(i.Cursor, cp.Since); failure != nil {
+				break
+			}
 			var q, handed bool
-			q, handed, failure = w.one(ctx, folder, cp, i, spool)
+			q, handed, failure = w.one(ctx, folder, next, i, spool)
 			if failure != nil {
 				break
 			}
 			if q {
-				quarantine = append(quarantine, i.UID)
+				quarantine = append(quarantine, i.ID)
 			} else if handed {
-				post = append(post, i.UID)
+				post = append(post, i.ID)
 			}
-			*cp = Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
+			*cp = next
 		}
 		// Post-actions of what was committed, even when the batch stopped;
 		// kept for the next session when they fail.
 		if err := w.postActions(bg, s, post, quarantine); err != nil {
-			w.pending.uidValidity = cp.UIDValidity
 			w.pending.done = append(w.pending.done, post...)
 			w.pending.quarantined = append(w.pending.quarantined, quarantine...)
 			if failure == nil {
@@ -727,16 +749,16 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 	return failure
 }
 
-// one processes message i: skips it, quarantines it, or hands it off. It
-// returns whether it was quarantined or handed (for post-actions).
-func (w *worker) one(ctx context.Context, folder string, cp *Checkpoint, i imap.Info, spool func(imap.UID) (*imap.Spool, error)) (quarantined, handed bool, err error) {
+// one processes message i: skips it, quarantines it, or hands it off,
+// committing next, the checkpoint that passes it. It returns whether it was
+// quarantined or handed (for post-actions).
+func (w *worker) one(ctx context.Context, folder string, next Checkpoint, i transport.Item, spool func(string) (*transport.Spool, error)) (quarantined, handed bool, err error) {
 	p := w.p
 	in := w.mb.Inbound
 	bg := context.WithoutCancel(ctx)
-	next := Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
 	maxSize := in.MaxMessageSizeOrDefault()
 	switch {
-	case in.StartFrom == mailbox.StartNew && !cp.Since.IsZero() && !i.Date.IsZero() && i.Date.Before(cp.Since.Add(-sinceSlack)):
+	case in.StartFrom == mailbox.StartNew && !next.Since.IsZero() && !i.Date.IsZero() && i.Date.Before(next.Since.Add(-sinceSlack)):
 		// Older than the mailbox's start: after a UIDVALIDITY change the
 		// folder is re-read, but "new only" never reads the old mail.
 		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
@@ -744,14 +766,14 @@ func (w *worker) one(ctx context.Context, folder string, cp *Checkpoint, i imap.
 		// Someone read it; "unseen only" skips it.
 		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	case i.Size > maxSize:
-		key := fmt.Sprintf("toolarge:%d:%d", cp.UIDValidity, i.UID)
+		key := tooLargeKey(i)
 		reason := fmt.Sprintf("message of %d bytes exceeds the mailbox limit of %d bytes", i.Size, maxSize)
-		if err := w.quarantine(bg, folder, next, key, i.Size, reason, nil); err != nil {
+		if err := w.quarantine(bg, folder, next, i, key, i.Size, reason, nil); err != nil {
 			return false, false, err
 		}
 		return true, false, nil
 	}
-	sp, err := spool(i.UID)
+	sp, err := spool(i.ID)
 	if err != nil {
 		return false, false, err
 	}
@@ -759,23 +781,32 @@ func (w *worker) one(ctx context.Context, folder string, cp *Checkpoint, i imap.
 		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	}
 	defer sp.Close()
-	q, err := w.deliver(ctx, folder, next, sp)
+	q, err := w.deliver(ctx, folder, next, i, sp)
 	if err != nil {
 		return false, false, err
 	}
 	return q, !q, nil
 }
 
-// applyPending applies the post-actions a broken session left behind, when
-// the folder's UIDVALIDITY is still theirs (otherwise the UIDs mean other
-// messages now, and they are dropped).
-func (w *worker) applyPending(ctx context.Context, s *imap.Session, uidValidity uint32) error {
+// tooLargeKey is the key of a message quarantined unread for its size:
+// IMAP's UIDVALIDITY and UID, as always, else the transport's id.
+func tooLargeKey(i transport.Item) string {
+	if i.UID != 0 {
+		return fmt.Sprintf("toolarge:%d:%d", i.UIDValidity, i.UID)
+	}
+	return "toolarge:" + i.ID
+}
+
+// applyPending applies the post-actions a broken session left behind,
+// unless the session's cursor was reset (IMAP: the folder's UIDVALIDITY
+// changed, so the UIDs mean other messages now, and they are dropped).
+func (w *worker) applyPending(ctx context.Context, s transport.Session, reset bool) error {
 	pd := w.pending
 	if len(pd.done) == 0 && len(pd.quarantined) == 0 {
 		return nil
 	}
-	if pd.uidValidity != uidValidity {
-		w.p.log.Warn("inbound: UIDVALIDITY changed; dropping pending post-actions", "mailbox", string(w.mb.ID), "messages", len(pd.done)+len(pd.quarantined))
+	if reset {
+		w.p.log.Warn("inbound: the mailbox's cursor was reset (IMAP: UIDVALIDITY changed); dropping pending post-actions", "mailbox", string(w.mb.ID), "messages", len(pd.done)+len(pd.quarantined))
 		w.pending = pendingPost{}
 		return nil
 	}
@@ -786,27 +817,25 @@ func (w *worker) applyPending(ctx context.Context, s *imap.Session, uidValidity 
 	return nil
 }
 
-func (w *worker) postActions(ctx context.Context, s *imap.Session, done, quarantined []imap.UID) error {
+func (w *worker) postActions(ctx context.Context, s transport.Session, done, quarantined []string) error {
 	in := w.mb.Inbound
 	var err error
 	switch in.PostAction {
-	case mailbox.PostSeen:
-		err = s.MarkSeen(ctx, done)
-	case mailbox.PostMove:
-		err = s.Move(ctx, done, in.MoveTo)
-	case mailbox.PostDelete:
-		err = s.Delete(ctx, done)
+	case mailbox.PostSeen, mailbox.PostMove, mailbox.PostDelete:
+		if len(done) > 0 {
+			err = s.Apply(ctx, transport.Action{Kind: in.PostAction, Folder: in.MoveTo}, done)
+		}
 	}
 	if in.QuarantineFolder != "" && len(quarantined) > 0 {
-		err = errors.Join(err, s.Move(ctx, quarantined, in.QuarantineFolder))
+		err = errors.Join(err, s.Apply(ctx, transport.Action{Kind: mailbox.PostMove, Folder: in.QuarantineFolder}, quarantined))
 	}
 	return err
 }
 
-func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint, key string, size int64, reason string, sp *imap.Spool) error {
+func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint, i transport.Item, key string, size int64, reason string, sp *transport.Spool) error {
 	p := w.p
 	st := p.o.Store
-	q := QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: next.UIDValidity, UID: next.LastUID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
+	q := QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: i.UIDValidity, UID: i.UID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
 	var err error
 	if sp != nil {
 		err = st.Quarantine(ctx, q, sp.Reader())
@@ -819,14 +848,14 @@ func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint,
 	if err := st.Commit(ctx, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Quarantined, At: q.At, Fence: w.fence}); err != nil {
 		return err
 	}
-	p.log.Warn("inbound: message quarantined", "mailbox", string(w.mb.ID), "uid", next.LastUID, "reason", reason)
+	p.log.Warn("inbound: message quarantined", "mailbox", string(w.mb.ID), "uid", i.UID, "id", i.ID, "reason", reason)
 	p.update(w.mb.ID, func(h *Health) (State, string) { h.Quarantined++; return "", "" })
 	return nil
 }
 
 // deliver parses, classifies and hands off one message; it returns whether
 // the message was quarantined.
-func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp *imap.Spool) (bool, error) {
+func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, i transport.Item, sp *transport.Spool) (bool, error) {
 	p := w.p
 	st := p.o.Store
 	bg := context.WithoutCancel(ctx)
@@ -849,9 +878,9 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 		return false, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	}
 	if perr != nil || m == nil {
-		return true, w.quarantine(bg, folder, next, key, sp.Size(), "unreadable: "+errText(perr), sp)
+		return true, w.quarantine(bg, folder, next, i, key, sp.Size(), "unreadable: "+errText(perr), sp)
 	}
-	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, UID: next.LastUID, UIDValidity: next.UIDValidity, Size: sp.Size(), raw: sp}
+	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp}
 	if p.o.Catalog != nil {
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}
@@ -884,7 +913,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 		})
 		return false, nil
 	case IsPermanent(herr):
-		return true, w.quarantine(bg, folder, next, key, sp.Size(), "refused by handler: "+redact(w.mb, herr), sp)
+		return true, w.quarantine(bg, folder, next, i, key, sp.Size(), "refused by handler: "+redact(w.mb, herr), sp)
 	default:
 		return false, &errPaused{err: herr}
 	}
@@ -987,10 +1016,18 @@ func (w *worker) thread(ctx context.Context, m *message.Message) (*ThreadMatch, 
 	return &ThreadMatch{Ref: routing.ThreadRef{Thread: id}, By: "token"}, nil
 }
 
-// Probe tests m's settings the way the Poller would connect (its Dialer,
-// address policy, TLS configuration and timeouts): connect, TLS, login,
-// folder check, capabilities, logout. It is the "test connection" button
-// before saving a mailbox; m need not be added.
-func (p *Poller) Probe(ctx context.Context, m *mailbox.Mailbox) (imap.ProbeReport, error) {
-	return imap.Probe(ctx, p.o.IMAP, m)
+// Probe tests m's settings the way the Poller would connect, through its
+// Source (for IMAP: its Dialer, address policy, TLS configuration and
+// timeouts; connect, TLS, login, folder check, capabilities, logout). It
+// is the "test connection" button before saving a mailbox; m need not be
+// added. Report.Detail holds the transport's own report (an
+// imap.ProbeReport for IMAP).
+func (p *Poller) Probe(ctx context.Context, m *mailbox.Mailbox) (transport.Report, error) {
+	return transport.CheckWith(ctx, p.o.Source, m)
+}
+
+// Validate checks m for the Poller's Source: the settings its transport
+// reads, and that the transport offers the mailbox's post-action.
+func (p *Poller) Validate(m *mailbox.Mailbox) error {
+	return transport.ValidateSource(p.o.Source, m)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store/memory"
+	imapt "github.com/correio-dev/correio/transport/imap"
 )
 
 func TestHandOffIdleAndSeen(t *testing.T) {
@@ -718,7 +719,8 @@ func TestPollerProbe(t *testing.T) {
 	srv.Append("pr", "INBOX", rawMsg("pr", 1))
 	p, _ := inbound.New(fastOptions(memory.NewInboundStore(), newRecorder()))
 	rep, err := p.Probe(context.Background(), mb("pr", "pr", srv.Host(), srv.Port()))
-	if err != nil || rep.Messages != 1 || !rep.Caps.Idle {
+	d, _ := rep.Detail.(imapt.ProbeReport)
+	if err != nil || d.Messages != 1 || !d.Caps.Idle || rep.Fact("messages") != "1" || rep.Kind != mailbox.TransportIMAP {
 		t.Fatalf("%+v %v", rep, err)
 	}
 }

@@ -1,6 +1,7 @@
 // Package mailbox defines a mail connection as the host registers it: an
-// inbound mailbox read over IMAP, or an outbound mailbox the system sends its
-// own mail through over SMTP, with its settings, credentials and validation.
+// inbound mailbox read over IMAP (or another transport the host registers),
+// or an outbound mailbox the system sends its own mail through over SMTP
+// (or another transport), with its settings, credentials and validation.
 //
 // The package is pure: it does no I/O. Transports (transport/imap,
 // transport/smtp) and stores read these types.
@@ -70,6 +71,45 @@ type Mailbox struct {
 
 	Inbound  *InboundSettings
 	Outbound *OutboundSettings
+}
+
+// TransportKind names the transport a mailbox is read or sent through: the
+// key under which a host registers the transport with the engines
+// (transport.Sources, transport.Senders). The zero value is the default of
+// the mailbox's kind, IMAP for inbound and SMTP for outbound, so mailboxes
+// saved before the field existed keep working. Kinds other than the
+// built-in ones are any lower-case token the host registers ("graph",
+// "gmail", "pop3", "myapi").
+type TransportKind string
+
+// Transport kinds correio knows by name. TransportIMAP and TransportSMTP
+// are built in; the others name the transports that follow (they need a
+// registered transport).
+const (
+	TransportDefault TransportKind = ""
+	TransportIMAP    TransportKind = "imap"
+	TransportSMTP    TransportKind = "smtp"
+	TransportPOP3    TransportKind = "pop3"
+	TransportGraph   TransportKind = "graph"
+	TransportGmail   TransportKind = "gmail"
+	// TransportPush is mail pushed to the library (an MTA pipe, a
+	// webhook): nothing is read, so it has no cursor.
+	TransportPush TransportKind = "push"
+)
+
+// Transport returns the transport kind the mailbox uses: its settings'
+// Transport, or the default of its kind (imap, smtp); empty for a mailbox
+// without settings.
+func (m *Mailbox) Transport() TransportKind {
+	switch {
+	case m == nil:
+		return TransportDefault
+	case m.Kind == Inbound && m.Inbound != nil:
+		return m.Inbound.TransportOrDefault()
+	case m.Kind == Outbound && m.Outbound != nil:
+		return m.Outbound.TransportOrDefault()
+	}
+	return TransportDefault
 }
 
 // Security is how a connection is protected.
@@ -191,8 +231,13 @@ const (
 	DefaultSMTPPort       = 587
 )
 
-// InboundSettings are the IMAP settings of an inbound mailbox.
+// InboundSettings are the settings of an inbound mailbox: the transport it
+// is read through (IMAP by default) and what correio does with its mail.
 type InboundSettings struct {
+	// Transport names the inbound transport (default TransportIMAP).
+	// Server, Credentials, Folder, MoveTo and Idle are read by the
+	// transport; the others by the engine.
+	Transport   TransportKind
 	Server      Server
 	Credentials Credentials
 	// Folder to read; default INBOX.
@@ -210,6 +255,14 @@ type InboundSettings struct {
 	// MaxMessageSize in bytes; larger messages are quarantined unread.
 	// Default 50 MiB.
 	MaxMessageSize int64
+}
+
+// TransportOrDefault returns Transport, or TransportIMAP.
+func (s *InboundSettings) TransportOrDefault() TransportKind {
+	if s.Transport == TransportDefault {
+		return TransportIMAP
+	}
+	return s.Transport
 }
 
 // FolderOrDefault returns Folder, or INBOX.
@@ -263,8 +316,11 @@ type Rate struct {
 // Unlimited reports whether r sets no limit.
 func (r Rate) Unlimited() bool { return r.N <= 0 || r.Per <= 0 }
 
-// OutboundSettings are the SMTP settings of an outbound mailbox.
+// OutboundSettings are the settings of an outbound mailbox: the transport
+// it sends through (SMTP by default), the sender identity and the limits.
 type OutboundSettings struct {
+	// Transport names the outbound transport (default TransportSMTP).
+	Transport   TransportKind
 	Server      Server
 	Credentials Credentials
 	// From is the sender identity of every message. Its address is
@@ -277,6 +333,14 @@ type OutboundSettings struct {
 	RateLimit Rate
 	// HELOName is sent in EHLO/HELO; default the local host name.
 	HELOName string
+}
+
+// TransportOrDefault returns Transport, or TransportSMTP.
+func (s *OutboundSettings) TransportOrDefault() TransportKind {
+	if s.Transport == TransportDefault {
+		return TransportSMTP
+	}
+	return s.Transport
 }
 
 // MaxConnectionsOrDefault returns MaxConnections, or 2.

@@ -92,6 +92,9 @@ func (c *collector) add(path string, code Code, msg string) {
 // problem: description required; kind set; settings of the other kind
 // refused; host required; ports 1-65535; addresses parsed with net/mail;
 // plaintext refused without the explicit opt-in; credentials consistent.
+// Server and credentials are checked for the built-in transports (IMAP,
+// SMTP); a mailbox of another transport kind is checked here for what the
+// engine reads, and by its transport's Validate for the rest.
 func (m *Mailbox) Validate() error {
 	c := &collector{}
 	if strings.TrimSpace(m.Description) == "" {
@@ -133,8 +136,11 @@ func (m *Mailbox) Validate() error {
 }
 
 func (s *InboundSettings) validate(c *collector) {
-	validateServer(c, "inbound.server", s.Server)
-	validateCredentials(c, "inbound.credentials", s.Credentials, false)
+	switch validateTransport(c, "inbound.transport", s.Transport) {
+	case TransportDefault, TransportIMAP:
+		validateServer(c, "inbound.server", s.Server)
+		validateCredentials(c, "inbound.credentials", s.Credentials, false)
+	}
 	if hasControl(s.Folder) {
 		c.add("inbound.folder", CodeControlChars, "folder contains control characters")
 	}
@@ -177,8 +183,11 @@ func (s *InboundSettings) validate(c *collector) {
 }
 
 func (s *OutboundSettings) validate(c *collector, mailboxAddress string) {
-	validateServer(c, "outbound.server", s.Server)
-	validateCredentials(c, "outbound.credentials", s.Credentials, true)
+	switch validateTransport(c, "outbound.transport", s.Transport) {
+	case TransportDefault, TransportSMTP:
+		validateServer(c, "outbound.server", s.Server)
+		validateCredentials(c, "outbound.credentials", s.Credentials, true)
+	}
 	if hasControl(s.From.Name) {
 		c.add("outbound.from.name", CodeControlChars, "sender name contains control characters")
 	}
@@ -200,6 +209,24 @@ func (s *OutboundSettings) validate(c *collector, mailboxAddress string) {
 	if s.HELOName != "" && !validHostname(s.HELOName) {
 		c.add("outbound.helo_name", CodeInvalid, "HELO name must be a host name")
 	}
+}
+
+// validateTransport checks the kind is a token (lower-case letters, digits,
+// '-', '_' and '.', at most 32) and returns it. The server and credential
+// checks apply to the built-in kinds; other transports validate their own
+// settings (transport.Checker).
+func validateTransport(c *collector, path string, k TransportKind) TransportKind {
+	if len(k) > 32 {
+		c.add(path, CodeInvalid, "transport kind is at most 32 characters")
+		return "invalid"
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			c.add(path, CodeInvalid, "transport kind must be lower-case letters, digits, '-', '_' or '.'")
+			return "invalid"
+		}
+	}
+	return k
 }
 
 func validateServer(c *collector, path string, s Server) {

@@ -296,6 +296,39 @@ func (s *imapSession) Close() error {
 	return nil
 }
 
+// matches reports whether numSet names a message of the selected folder.
+func (s *imapSession) matches(numSet imap.NumSet) bool {
+	kind, crit := imapserver.NumKindSeq, &imap.SearchCriteria{}
+	switch set := numSet.(type) {
+	case imap.UIDSet:
+		kind, crit.UID = imapserver.NumKindUID, []imap.UIDSet{set}
+	case imap.SeqSet:
+		crit.SeqNum = []imap.SeqSet{set}
+	default:
+		return true
+	}
+	data, err := s.UserSession.Search(kind, crit, &imap.SearchOptions{ReturnCount: true})
+	return err != nil || data.Count > 0
+}
+
+// Move and Copy of messages that are gone answer a plain OK, as real
+// servers do (Dovecot: "No messages found"): the memory backend would send
+// a COPYUID with empty sets, which is not valid IMAP.
+func (s *imapSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	if s.UserSession != nil && !s.matches(numSet) {
+		return nil
+	}
+	return s.UserSession.Move(w, numSet, dest)
+}
+
+// Copy: see Move.
+func (s *imapSession) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	if s.UserSession != nil && !s.matches(numSet) {
+		return nil, nil
+	}
+	return s.UserSession.Copy(numSet, dest)
+}
+
 // Idle sends the updates queued since the last command before waiting, as
 // real servers do (the memory backend only sends updates arriving during
 // IDLE).

@@ -8,8 +8,10 @@
 // in an Outbox. A dispatcher then starts, per mailbox with due mail and as
 // long as the mailbox's MaxConnections, its circuit breaker and the total
 // bound (golang.org/x/sync/semaphore) allow, a worker that claims a batch
-// of records with a lease and sends them over one pooled SMTP connection
-// (transport/smtp). Each record ends Sent, Dead with a reason, or Queued
+// of records with a lease and sends them over one connection of the
+// mailbox's transport (Options.Transport, a transport.Sender: by default
+// a pooled SMTP connection of transport/smtp), which reports a result per
+// recipient. Each record ends Sent, Dead with a reason, or Queued
 // again with an exponential backoff; temporary failures are retried until
 // MaxAge (24 h), permanent refusals kill the recipient at once and add it
 // to the suppression list. A claimed record whose send did not finish goes

@@ -44,8 +44,12 @@ type Options struct {
 	// Catalog supplies the mailboxes (read at every batch, so changed
 	// settings apply to the next connection).
 	Catalog routing.Catalog
-	// Transport sends; default smtp.New(smtp.Options{}), closed by Stop.
-	Transport *smtp.Transport
+	// Transport sends. Nil means the SMTP transport, smtp.New with the
+	// Logger, closed by Stop (http.Client.Transport style); a
+	// transport.Senders chooses one per mailbox by its transport kind, and
+	// a host may wrap either (tracing, its own limits, a recording fake in
+	// its tests). A Transport passed in is not closed by Stop.
+	Transport transport.Sender
 	// Clock drives retries, leases, breakers and rate limits.
 	Clock clock.Clock
 	// Logger receives delivery events (never secrets); default discard.
@@ -150,8 +154,8 @@ type Sender struct {
 	o      Options
 	clk    clock.Clock
 	log    *slog.Logger
-	tr     *smtp.Transport
-	ownTr  bool
+	tr     transport.Sender
+	ownTr  *smtp.Transport // the default transport, closed by Stop
 	sem    *semaphore.Weighted
 	policy backoff.Policy
 
@@ -230,8 +234,8 @@ func New(o Options) (*Sender, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.tr == nil {
-		s.tr = smtp.New(smtp.Options{Logger: o.Logger})
-		s.ownTr = true
+		s.ownTr = smtp.New(smtp.Options{Logger: o.Logger})
+		s.tr = s.ownTr
 	}
 	return s, nil
 }
@@ -271,8 +275,8 @@ func (s *Sender) Stop(ctx context.Context) error {
 	started := s.started
 	s.mu.Unlock()
 	if !started {
-		if s.ownTr {
-			return s.tr.Close()
+		if s.ownTr != nil {
+			return s.ownTr.Close()
 		}
 		return nil
 	}
@@ -294,8 +298,8 @@ func (s *Sender) Stop(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	s.cancelSend()
-	if s.ownTr {
-		_ = s.tr.Close()
+	if s.ownTr != nil {
+		_ = s.ownTr.Close()
 	}
 	return err
 }
@@ -556,13 +560,13 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	}
 	if !mb.Enabled {
 		st.breaker.Abandon()
-		err := &transport.Error{Class: transport.Temporary, Protocol: "smtp", Op: "send", Err: routing.ErrMailboxDisabled, Hint: "enable the mailbox"}
+		err := &transport.Error{Class: transport.Temporary, Protocol: string(mb.Transport()), Op: "send", Err: routing.ErrMailboxDisabled, Hint: "enable the mailbox"}
 		for _, r := range recs {
 			s.retry(r, token, err)
 		}
 		return
 	}
-	conn, err := s.tr.Conn(ctx, mb)
+	conn, err := s.tr.Open(ctx, mb)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.connFailed(st, err)
@@ -577,7 +581,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 		}
 		return
 	}
-	defer conn.Release()
+	defer conn.Close()
 	s.connOK(st)
 	for i, r := range recs {
 		ok, later := s.waitRate(st, mb)
@@ -596,8 +600,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 			}
 			return
 		}
-		s.sendOne(ctx, conn, mb, st, r, token)
-		if conn.Broken() {
+		if broken := s.sendOne(ctx, conn, mb, st, r, token); broken {
 			for _, rest := range recs[i+1:] {
 				s.release(rest, token)
 			}
@@ -660,24 +663,32 @@ func (s *Sender) connFailed(st *boxState, err error) {
 	s.mu.Unlock()
 }
 
-func (s *Sender) sendOne(ctx context.Context, conn *smtp.Conn, mb *mailbox.Mailbox, st *boxState, r *Record, token string) {
+// sendOne sends r over conn and stores the outcome. It returns whether
+// the connection broke (the batch stops).
+func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailbox.Mailbox, st *boxState, r *Record, token string) (broken bool) {
 	msg, err := build(r, mb)
 	if err != nil {
 		s.kill(r, token, "the message cannot be built: "+err.Error(), err)
-		return
+		return false
 	}
 	var to []string
 	for _, rc := range r.Pending() {
 		to = append(to, rc.Address.Address)
 	}
-	res, err := conn.Send(ctx, smtp.Envelope{From: mb.Outbound.From.Address, To: to}, msg)
+	res, err := conn.Send(ctx, transport.Envelope{From: mb.Outbound.From.Address, To: to}, msg)
+	broken = errors.Is(err, transport.ErrBroken)
 	if err != nil && ctx.Err() != nil {
 		s.release(r, token) // interrupted by Stop: may be resent, same Message-ID
-		return
+		return broken
 	}
 	r.Attempts++
 	now := s.clk.Now()
 	rejected := map[string]*transport.Error{}
+	for i := range res.Rejected {
+		if res.Rejected[i].Err == nil { // a transport that gave no reason
+			res.Rejected[i].Err = &transport.Error{Class: transport.Permanent, Protocol: string(mb.Transport()), Op: "rcpt", Message: "recipient refused"}
+		}
+	}
 	for _, rj := range res.Rejected {
 		rejected[strings.ToLower(rj.Address)] = rj.Err
 	}
@@ -716,7 +727,7 @@ func (s *Sender) sendOne(ctx context.Context, conn *smtp.Conn, mb *mailbox.Mailb
 		s.mu.Lock()
 		st.lastError, st.lastErrorAt = err.Error(), now
 		s.mu.Unlock()
-		if conn.Broken() {
+		if broken {
 			s.connFailed(st, err)
 		}
 	}
@@ -757,6 +768,7 @@ func (s *Sender) sendOne(ctx context.Context, conn *smtp.Conn, mb *mailbox.Mailb
 		e.Kind, e.Recipients, e.Reason = EventFailed, refused, refusedReason
 		s.emit(e)
 	}
+	return broken
 }
 
 func anyDelivered(r *Record) bool {

@@ -1,7 +1,22 @@
 // Package transport is the contract between correio's engines (inbound,
-// outbound) and its transports (transport/imap, transport/smtp): one set of
-// error classes for IMAP and SMTP, the Dialer hook every connection goes
-// through, the address policy, and the OAuth2 token adapter.
+// outbound) and its transports (transport/imap, transport/smtp, and the
+// ones that follow):
+//
+//   - Source and Session: how the inbound engine reads a mailbox (resume a
+//     stored Cursor, list what is new, fetch each message into a Spool,
+//     apply post-actions, wait for new mail);
+//   - Sender and Outgoing: how the outbound engine sends (an Envelope and
+//     a raw message, a Result per recipient);
+//   - Checker: how a transport validates and probes its own settings;
+//   - Sources and Senders: choosing a transport per mailbox by its
+//     mailbox.TransportKind;
+//   - one set of error classes for every transport, the Dialer hook and
+//     address policy every connection goes through, and the OAuth2 token
+//     adapter.
+//
+// The package is a leaf: it imports the standard library, mailbox and
+// golang.org/x/oauth2 only. transport/transporttest is the conformance
+// suite every transport passes.
 package transport
 
 import (

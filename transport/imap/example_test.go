@@ -45,3 +45,12 @@ func ExampleProbe() {
 	// warning: the server has no MOVE: moves are done with COPY and delete
 	// auth - the server refused the credentials; check the user name and password or re-authorise OAuth2
 }
+
+// The IMAP cursor is the UIDVALIDITY and the last UID handled: exactly
+// what stores kept as a checkpoint before cursors existed.
+func ExampleCursor() {
+	c := imap.Cursor(1700000000, 42)
+	v, uid, err := imap.ParseCursor(c)
+	fmt.Println(c, v, uid, err)
+	// Output: imap/1:1700000000:42 1700000000 42 <nil>
+}

@@ -41,7 +41,7 @@ type UID = goimap.UID
 // Defaults of Config.
 const (
 	DefaultTimeout     = time.Minute
-	DefaultSpoolMemory = 1 << 20
+	DefaultSpoolMemory = transport.DefaultSpoolMemory
 	// DefaultIdleRenew is how long one IDLE command lasts before it is
 	// renewed: below the 29 minutes servers may wait before dropping an
 	// idle client (RFC 2177).
@@ -449,7 +449,7 @@ func (s *Session) Fetch(ctx context.Context, uids []UID, sizes int64) ([]*Spool,
 		closeSpools(out)
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b *Spool) int { return cmp.Compare(a.UID, b.UID) })
+	slices.SortFunc(out, func(a, b *Spool) int { return cmp.Compare(SpoolUID(a), SpoolUID(b)) })
 	return out, nil
 }
 
@@ -484,7 +484,7 @@ func (s *Session) FetchEach(ctx context.Context, uids []UID, sizes int64, fn fun
 						continue
 					}
 					var err error
-					sp, err = newSpool(it.Literal, it.Literal.Size(), s.cfg.SpoolMemory, s.cfg.SpoolDir)
+					sp, err = transport.NewSpool(it.Literal, it.Literal.Size(), s.cfg.SpoolMemory, s.cfg.SpoolDir)
 					if err != nil {
 						// The literal broke off: the session is unusable.
 						// Close it without touching the command again
@@ -499,7 +499,7 @@ func (s *Session) FetchEach(ctx context.Context, uids []UID, sizes int64, fn fun
 					_ = sp.Close()
 					continue
 				}
-				sp.UID = uid
+				sp.ID = uidString(uid)
 				fn(sp)
 			}
 		}

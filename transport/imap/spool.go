@@ -1,112 +1,32 @@
 package imap
 
 import (
-	"crypto/sha256"
-	"errors"
-	"fmt"
 	"io"
-	"os"
+	"strconv"
+
+	"github.com/correio-dev/correio/transport"
 )
 
-// Spool holds one fetched message: in memory up to the configured size, in
-// a temporary file above it, so a large message is never whole in memory.
-// It is an io.ReaderAt; Close releases it (and removes the file).
-type Spool struct {
-	// UID of the message in the folder it was fetched from.
-	UID UID
-	// SHA256 of the raw message, computed while it was spooled.
-	SHA256 [32]byte
+// Spool is one fetched message (transport.Spool); its ID is the UID in
+// decimal.
+type Spool = transport.Spool
 
-	size int64
-	mem  []byte
-	file *os.File
-}
+// ErrTruncated is transport.ErrTruncated: a message ended before its
+// announced size.
+var ErrTruncated = transport.ErrTruncated
 
-// ErrTruncated is returned when a message ended before its announced size
-// (the connection broke in the middle of it).
-var ErrTruncated = errors.New("imap: message truncated")
-
-// NewSpool reads r into a spool (memory up to memLimit bytes, a temporary
-// file in dir above). size is a hint (the announced literal size; -1 when
-// unknown).
+// NewSpool is transport.NewSpool.
 func NewSpool(r io.Reader, size, memLimit int64, dir string) (*Spool, error) {
-	return newSpool(r, size, memLimit, dir)
+	return transport.NewSpool(r, size, memLimit, dir)
 }
 
-func newSpool(r io.Reader, size, memLimit int64, dir string) (*Spool, error) {
-	if memLimit <= 0 {
-		memLimit = DefaultSpoolMemory
+// SpoolUID returns the UID of a spool this package fetched (0 for another).
+func SpoolUID(sp *Spool) UID {
+	n, err := strconv.ParseUint(sp.ID, 10, 32)
+	if err != nil {
+		return 0
 	}
-	h := sha256.New()
-	sp := &Spool{}
-	if size >= 0 && size <= memLimit {
-		// The literal size is known: one exact allocation.
-		buf := make([]byte, size)
-		n, err := io.ReadFull(r, buf)
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		h.Write(buf[:n])
-		sp.mem, sp.size = buf[:n], int64(n)
-	} else {
-		f, err := os.CreateTemp(dir, "correio-spool-*")
-		if err != nil {
-			return nil, err
-		}
-		n, err := io.Copy(io.MultiWriter(f, h), r)
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-			return nil, err
-		}
-		sp.file, sp.size = f, n
-	}
-	if size >= 0 && sp.size != size {
-		_ = sp.Close()
-		return nil, fmt.Errorf("%w: got %d of %d bytes", ErrTruncated, sp.size, size)
-	}
-	copy(sp.SHA256[:], h.Sum(nil))
-	return sp, nil
+	return UID(n)
 }
 
-// Size returns the message size in bytes.
-func (s *Spool) Size() int64 { return s.size }
-
-// InMemory reports whether the message is held in memory.
-func (s *Spool) InMemory() bool { return s.file == nil }
-
-// ReadAt implements io.ReaderAt.
-func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
-	if s.file != nil {
-		return s.file.ReadAt(p, off)
-	}
-	if s.mem == nil && s.size > 0 {
-		return 0, errors.New("imap: spool closed")
-	}
-	if off >= int64(len(s.mem)) {
-		return 0, io.EOF
-	}
-	n := copy(p, s.mem[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-// Reader returns a new reader over the whole message.
-func (s *Spool) Reader() io.Reader { return io.NewSectionReader(s, 0, s.size) }
-
-// Close releases the spool; a file spool is removed.
-func (s *Spool) Close() error {
-	s.mem = nil
-	if s.file == nil {
-		return nil
-	}
-	name := s.file.Name()
-	err := s.file.Close()
-	if rerr := os.Remove(name); err == nil && !errors.Is(rerr, os.ErrNotExist) {
-		err = rerr
-	}
-	s.file = nil
-	return err
-}
+func uidString(u UID) string { return strconv.FormatUint(uint64(u), 10) }

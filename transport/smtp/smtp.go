@@ -74,30 +74,20 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Envelope is the SMTP envelope of one message.
-type Envelope struct {
-	From string   // MAIL FROM address (no angle brackets)
-	To   []string // RCPT TO addresses
-}
+// Envelope is the SMTP envelope of one message: MAIL FROM and RCPT TO.
+type Envelope = transport.Envelope
 
-// RecipientError is a recipient the server refused.
-type RecipientError struct {
-	Address string
-	Err     *transport.Error
-}
+// RecipientError is a recipient the server refused at RCPT.
+type RecipientError = transport.RecipientError
 
-// Result of sending one message.
-type Result struct {
-	// Accepted recipients received the message (when Send returned nil).
-	Accepted []string
-	// Rejected recipients were refused at RCPT, each with its reply.
-	Rejected []RecipientError
-	// Response is the server's reply to the end of DATA (often a queue id).
-	Response string
-}
+// Result of sending one message; Response is the server's reply to the end
+// of DATA (often a queue id).
+type Result = transport.Result
 
 // Transport sends mail through outbound mailboxes. It is safe for
-// concurrent use; Close it when done.
+// concurrent use; Close it when done. It is the default transport.Sender of
+// package outbound (and a transport.Checker): Open hands out a pooled
+// connection.
 type Transport struct {
 	opts Options
 	log  *slog.Logger
@@ -131,6 +121,48 @@ var ErrClosed = errors.New("smtp: transport closed")
 
 // ErrNotOutbound is returned for a mailbox without outbound settings.
 var ErrNotOutbound = errors.New("smtp: mailbox has no outbound settings")
+
+var (
+	_ transport.Sender   = (*Transport)(nil)
+	_ transport.Checker  = (*Transport)(nil)
+	_ transport.Outgoing = (*Conn)(nil)
+)
+
+// Open implements transport.Sender: it is Conn.
+func (t *Transport) Open(ctx context.Context, mb *mailbox.Mailbox) (transport.Outgoing, error) {
+	c, err := t.Conn(ctx, mb)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate implements transport.Checker: mailbox.Validate covers every
+// SMTP setting.
+func (t *Transport) Validate(mb *mailbox.Mailbox) error {
+	if mb == nil {
+		return &mailbox.ValidationError{Errors: []*mailbox.FieldError{{Path: "outbound", Code: mailbox.CodeRequired, Message: "no mailbox"}}}
+	}
+	return mb.Validate()
+}
+
+// Check implements transport.Checker with Probe.
+func (t *Transport) Check(ctx context.Context, mb *mailbox.Mailbox) (transport.Report, error) {
+	start := time.Now()
+	r, err := t.Probe(ctx, mb)
+	rep := transport.Report{Kind: mailbox.TransportSMTP, Server: r.Server, Security: r.Security, Detail: r}
+	for _, f := range []transport.Fact{{Name: "greeting", Value: r.Greeting}, {Name: "tls", Value: strings.TrimSpace(r.TLSVersion + " " + r.TLSCipher)},
+		{Name: "extensions", Value: strings.Join(r.Extensions, ", ")}, {Name: "auth", Value: r.AuthMechanism}} {
+		if f.Value != "" {
+			rep.Facts = append(rep.Facts, f)
+		}
+	}
+	if r.Authenticated {
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "authenticated", Value: "yes"})
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, err
+}
 
 // Send sends one message through mb over a pooled connection.
 func (t *Transport) Send(ctx context.Context, mb *mailbox.Mailbox, env Envelope, body io.WriterTo) (Result, error) {
@@ -358,6 +390,12 @@ func (c *Conn) Release() {
 	c.p.release(c)
 }
 
+// Close implements transport.Outgoing: it is Release.
+func (c *Conn) Close() error {
+	c.Release()
+	return nil
+}
+
 // Broken reports whether the connection failed and will be closed on
 // Release.
 func (c *Conn) Broken() bool { return c.broken }
@@ -371,8 +409,17 @@ func (c *Conn) Broken() bool { return c.broken }
 // returns a *transport.Error when the message was not accepted: when every
 // recipient was refused, Result.Rejected says why for each. An error of Op
 // "data" after the body was fully written means the server may have
-// received the message (the in-flight case).
+// received the message (the in-flight case). Once the connection is broken
+// the error also matches transport.ErrBroken.
 func (c *Conn) Send(ctx context.Context, env Envelope, body io.WriterTo) (Result, error) {
+	res, err := c.send(ctx, env, body)
+	if err != nil && c.broken {
+		err = transport.Broken(err)
+	}
+	return res, err
+}
+
+func (c *Conn) send(ctx context.Context, env Envelope, body io.WriterTo) (Result, error) {
 	var res Result
 	if c.broken {
 		return res, &transport.Error{Class: transport.Temporary, Protocol: "smtp", Op: "send", Server: c.s.server, Err: errors.New("connection is broken")}
