@@ -17,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/workflow"
 )
@@ -32,7 +33,7 @@ type LoopGuard struct {
 // Options configure a Poller. Store and Handler are required; every other
 // field has a working default.
 type Options struct {
-	Store   Store
+	Store   store.Inbound
 	Handler Handler
 	// Catalog gives each mailbox's contract (InboundOwner). Optional.
 	Catalog routing.Catalog
@@ -55,7 +56,7 @@ type Options struct {
 	// mailbox that changed waits for it.
 	OnEvent func(Event)
 	// Leaser hands out fencing tokens (optional).
-	Leaser Leaser
+	Leaser store.Leaser
 
 	// MaxConnections caps live IMAP connections of the poller (default
 	// 10000). A mailbox holds one connection while it runs, including while
@@ -524,7 +525,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 	}
 	if !ok || cp.UIDValidity != f.UIDValidity {
 		old := cp
-		cp = Checkpoint{UIDValidity: f.UIDValidity, Since: old.Since}
+		cp = store.Checkpoint{UIDValidity: f.UIDValidity, Since: old.Since}
 		if !ok && in.StartFrom == mailbox.StartNew {
 			if f.UIDNext > 0 {
 				cp.LastUID = uint32(f.UIDNext) - 1
@@ -536,7 +537,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 		}
 	}
 	// Written on every connect: with leases this is where a replica that
-	// lost its lease learns it (ErrFenced) before handing anything off.
+	// lost its lease learns it (store.ErrFenced) before handing anything off.
 	if !ok || cp.UIDValidity != f.UIDValidity || p.o.Leaser != nil {
 		if err := st.SetCheckpoint(bg, w.mb.ID, folder, cp, w.fence); err != nil {
 			return err
@@ -582,7 +583,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 // the channel holds both, so a FETCH never waits on the handler (its
 // deadline only measures the server). Post-actions are applied per batch
 // on the same session, concurrently with the next FETCH.
-func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *Checkpoint) error {
+func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *store.Checkpoint) error {
 	p := w.p
 	in := w.mb.Inbound
 	infos, err := s.List(ctx, imap.UID(cp.LastUID))
@@ -701,7 +702,7 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 			} else if handed {
 				post = append(post, i.UID)
 			}
-			*cp = Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
+			*cp = store.Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
 		}
 		// Post-actions of what was committed, even when the batch stopped;
 		// kept for the next session when they fail.
@@ -729,11 +730,11 @@ func (w *worker) sync(ctx context.Context, s *imap.Session, folder string, cp *C
 
 // one processes message i: skips it, quarantines it, or hands it off. It
 // returns whether it was quarantined or handed (for post-actions).
-func (w *worker) one(ctx context.Context, folder string, cp *Checkpoint, i imap.Info, spool func(imap.UID) (*imap.Spool, error)) (quarantined, handed bool, err error) {
+func (w *worker) one(ctx context.Context, folder string, cp *store.Checkpoint, i imap.Info, spool func(imap.UID) (*imap.Spool, error)) (quarantined, handed bool, err error) {
 	p := w.p
 	in := w.mb.Inbound
 	bg := context.WithoutCancel(ctx)
-	next := Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
+	next := store.Checkpoint{UIDValidity: cp.UIDValidity, LastUID: uint32(i.UID), Since: cp.Since}
 	maxSize := in.MaxMessageSizeOrDefault()
 	switch {
 	case in.StartFrom == mailbox.StartNew && !cp.Since.IsZero() && !i.Date.IsZero() && i.Date.Before(cp.Since.Add(-sinceSlack)):
@@ -803,10 +804,10 @@ func (w *worker) postActions(ctx context.Context, s *imap.Session, done, quarant
 	return err
 }
 
-func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint, key string, size int64, reason string, sp *imap.Spool) error {
+func (w *worker) quarantine(ctx context.Context, folder string, next store.Checkpoint, key string, size int64, reason string, sp *imap.Spool) error {
 	p := w.p
 	st := p.o.Store
-	q := QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: next.UIDValidity, UID: next.LastUID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
+	q := store.QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: next.UIDValidity, UID: next.LastUID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
 	var err error
 	if sp != nil {
 		err = st.Quarantine(ctx, q, sp.Reader())
@@ -816,7 +817,7 @@ func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint,
 	if err != nil {
 		return err
 	}
-	if err := st.Commit(ctx, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Quarantined, At: q.At, Fence: w.fence}); err != nil {
+	if err := st.Commit(ctx, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Quarantined, At: q.At, Fence: w.fence}); err != nil {
 		return err
 	}
 	p.log.Warn("inbound: message quarantined", "mailbox", string(w.mb.ID), "uid", next.LastUID, "reason", reason)
@@ -826,7 +827,7 @@ func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint,
 
 // deliver parses, classifies and hands off one message; it returns whether
 // the message was quarantined.
-func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp *imap.Spool) (bool, error) {
+func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoint, sp *imap.Spool) (bool, error) {
 	p := w.p
 	st := p.o.Store
 	bg := context.WithoutCancel(ctx)
@@ -872,7 +873,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 	herr := w.call(bg, d)
 	switch {
 	case herr == nil:
-		if err := st.Commit(bg, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
+		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
 			return false, err
 		}
 		w.pauses = 0

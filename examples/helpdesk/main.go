@@ -31,8 +31,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
@@ -140,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // openStore opens the Postgres store when a URL is given, else SQLite: the
 // catalog and the engines' state (outbox, suppressions, checkpoints,
 // handled keys, quarantine) in one database.
-func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (Catalog, *engineStores, func(), string, error) {
+func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (store.Catalog, *engineStores, func(), string, error) {
 	if cfg.Postgres != "" {
 		st, err := postgres.Open(ctx, cfg.Postgres, postgres.Options{Secrets: keys, Logger: log})
 		if err != nil {
@@ -148,7 +148,7 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 		}
 		in := st.Inbound()
 		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
-			Quarantined: func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error) {
+			Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
 				qs, err := in.Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
 				return quarantineItems(qs), err
 			}}
@@ -163,7 +163,7 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 	}
 	in := st.Inbound()
 	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
-		Quarantined: func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error) {
+		Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
 			qs, err := in.Quarantined(ctx, sqlite.QuarantineFilter{Mailbox: mb})
 			return quarantineItems(qs), err
 		}}
@@ -172,8 +172,8 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 
 // quarantineItems keeps the metadata of quarantined messages (sqlite and
 // postgres share the type).
-func quarantineItems(qs []sqlite.Quarantined) []inbound.QuarantineItem {
-	out := make([]inbound.QuarantineItem, len(qs))
+func quarantineItems(qs []sqlite.Quarantined) []store.QuarantineItem {
+	out := make([]store.QuarantineItem, len(qs))
 	for i, q := range qs {
 		out[i] = q.QuarantineItem
 	}

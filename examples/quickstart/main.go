@@ -39,6 +39,7 @@ import (
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/workflow"
@@ -374,7 +375,7 @@ func run(ctx context.Context, out io.Writer) error {
 	say("\nMail kept by contract (queried from the SQLite store)")
 	for _, c := range []contract.ID{"acme", "globex"} {
 		say("   contract %s:", c)
-		sentRecs, err := outbox.ListByContract(ctx, c, outbound.ListFilter{})
+		sentRecs, err := outbox.ListByContract(ctx, c, store.OutboxFilter{})
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/sqlite"
@@ -39,8 +40,8 @@ const user = "desk"
 
 // stores opens the durable store named by the environment.
 type stores struct {
-	in    inbound.Store
-	out   outbound.Outbox
+	in    store.Inbound
+	out   store.Outbox
 	close func()
 	// record durably notes a hand-off of (key, Message-ID) in the host's
 	// own database, in its own transaction (the plain Handler case).

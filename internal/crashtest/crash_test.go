@@ -22,6 +22,7 @@ import (
 	"github.com/correio-dev/correio/internal/pgtest"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/sqlite"
@@ -342,8 +343,8 @@ func enqueue(t *testing.T, env []string, port, from, to int) {
 		t.Fatal(err)
 	}
 	for i := from; i < to; i++ {
-		if _, err := s.Enqueue(ctx, outbound.Message{Mailbox: "out", Subject: fmt.Sprintf("n %d", i), Text: "hello",
-			To: []outbound.Address{{Address: "customer@example.org"}}}); err != nil {
+		if _, err := s.Enqueue(ctx, store.Message{Mailbox: "out", Subject: fmt.Sprintf("n %d", i), Text: "hello",
+			To: []store.Address{{Address: "customer@example.org"}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/postgres"
 )
 
@@ -28,8 +29,8 @@ func ExampleWithTx() {
 		if _, err := tx.Exec(ctx, "INSERT INTO tickets (id, title) VALUES ($1, $2)", 123, "Printer on fire"); err != nil {
 			return err
 		}
-		_, err := sender.Enqueue(postgres.WithTx(ctx, tx), outbound.Message{Mailbox: "desk", Subject: "Request opened",
-			Thread: "123", Text: "We are on it.", To: []outbound.Address{{Address: "customer@example.org"}}})
+		_, err := sender.Enqueue(postgres.WithTx(ctx, tx), store.Message{Mailbox: "desk", Subject: "Request opened",
+			Thread: "123", Text: "We are on it.", To: []store.Address{{Address: "customer@example.org"}}})
 		return err
 	})
 	if err != nil {

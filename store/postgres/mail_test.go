@@ -2,14 +2,14 @@ package postgres_test
 
 import (
 	"context"
-	"github.com/correio-dev/correio/internal/pgtest"
 	"testing"
 	"time"
 
+	"github.com/correio-dev/correio/internal/pgtest"
+	"github.com/correio-dev/correio/store"
+
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/storetest"
 )
@@ -27,8 +27,8 @@ func TestMailConformance(t *testing.T) {
 func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int) {
 	storetest.Run(t, storetest.Harness{
 		Inbound: &storetest.InboundHarness{
-			New: func(t *testing.T) inbound.Store { return fresh(t).Inbound() },
-			Quarantined: func(t *testing.T, s inbound.Store, mb mailbox.ID) []storetest.Quarantined {
+			New: func(t *testing.T) store.Inbound { return fresh(t).Inbound() },
+			Quarantined: func(t *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {
 				st := s.(*postgres.InboundStore)
 				ctx := context.Background()
 				qs, err := st.Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
@@ -46,8 +46,8 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 				return out
 			},
 		},
-		Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) outbound.Outbox { return fresh(t).Outbox() }, Records: records},
-		Suppressions: func(t *testing.T) outbound.Suppressions { return fresh(t).Suppressions() },
+		Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) store.Outbox { return fresh(t).Outbox() }, Records: records},
+		Suppressions: func(t *testing.T) store.Suppressions { return fresh(t).Suppressions() },
 		Bounces: func(t *testing.T) storetest.BounceStore {
 			s := fresh(t)
 			return storetest.BounceStore{Outbox: s.Outbox(), Suppressions: s.Suppressions(),
@@ -66,7 +66,7 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 					return keys, err
 				},
 				Sent: func(ctx context.Context, c contract.ID) ([]string, error) {
-					rs, err := s.Outbox().ListByContract(ctx, c, outbound.ListFilter{})
+					rs, err := s.Outbox().ListByContract(ctx, c, store.OutboxFilter{})
 					var ids []string
 					for _, r := range rs {
 						ids = append(ids, r.ID)

@@ -19,9 +19,9 @@
 // per mailbox with an expiry and a fencing token, ClaimFairShare to spread
 // mailboxes, and CheckFence inside the checkpoint transaction.
 //
-// The engines' state: Inbound (inbound.Store; commits are fenced by the
+// The engines' state: Inbound (store.Inbound; commits are fenced by the
 // mailbox's lease when it has one, and Leases.Leaser gives the poller its
-// tokens), Outbox (outbound.Outbox and routing.SentIndex; claims use FOR
+// tokens), Outbox (store.Outbox and routing.SentIndex; claims use FOR
 // UPDATE SKIP LOCKED, so replicas never claim the same record) and
 // Suppressions, plus per-contract queries, Prune and EraseContract. Two
 // transactional APIs join the host's own transaction: WithTx makes
@@ -62,9 +62,6 @@ import (
 	"github.com/correio-dev/correio/store/internal/sqlmail"
 	"github.com/correio-dev/correio/store/secrets"
 )
-
-// ErrNotFound is returned for an unknown mailbox or contract.
-var ErrNotFound = sqlcat.ErrNotFound
 
 // CatalogChannel is the NOTIFY channel of catalog changes; the payload is
 // the new version.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/internal/sqlcat"
 	"github.com/correio-dev/correio/store/internal/sqlmail"
 )
@@ -61,7 +62,7 @@ func (s *Store) HandleInTx(fn TxHandlerFunc) inbound.Handler { return s.handleIn
 // HandleInTxLeased is HandleInTx for replicas sharing mailboxes through
 // Leases: inside the transaction it first checks that replica owner holds
 // the mailbox's live lease. A replica that lost its lease gets an error
-// matching ErrFenced and inbound.ErrFenced before fn is called, so a
+// matching ErrFenced and store.ErrFenced before fn is called, so a
 // stalled replica does not call the host for a mailbox another replica
 // took over.
 //
@@ -84,8 +85,8 @@ func (s *Store) handleInTx(owner string, fn TxHandlerFunc) inbound.Handler {
 		if d.Mailbox != nil {
 			id = d.Mailbox.ID
 		}
-		r := inbound.Record{Mailbox: id, Folder: folder, Key: d.Key, Outcome: inbound.Handled, At: time.Now(),
-			Checkpoint: inbound.Checkpoint{UIDValidity: d.UIDValidity, LastUID: d.UID}}
+		r := store.InboundRecord{Mailbox: id, Folder: folder, Key: d.Key, Outcome: store.Handled, At: time.Now(),
+			Checkpoint: store.Checkpoint{UIDValidity: d.UIDValidity, LastUID: d.UID}}
 		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 			if owner != "" {
 				var cur string
@@ -94,7 +95,7 @@ func (s *Store) handleInTx(owner string, fn TxHandlerFunc) inbound.Handler {
 					return fmt.Errorf("postgres: lease check: %w", err)
 				}
 				if cur != owner {
-					return fmt.Errorf("%w (%w): mailbox %q is not leased by %q", inbound.ErrFenced, ErrFenced, id, owner)
+					return fmt.Errorf("%w (%w): mailbox %q is not leased by %q", store.ErrFenced, ErrFenced, id, owner)
 				}
 			}
 			_, err := sqlmail.HandOff(ctx, pgQ{tx}, r, func() error { return fn(ctx, tx, d) })
@@ -158,12 +159,12 @@ func (s *Store) listenOn(ctx context.Context, channel string) (*pgx.Conn, error)
 	return conn, nil
 }
 
-// Leaser returns an inbound.Leaser for the poller of replica owner: the
+// Leaser returns a store.Leaser for the poller of replica owner: the
 // fencing token of the mailbox's live lease held by owner (taken with
 // Acquire or ClaimFairShare). A mailbox the replica does not hold fails
 // with ErrFenced, and the InboundStore refuses commits whose token is not
 // the lease's current one.
-func (l *Leases) Leaser(owner string) inbound.Leaser { return leaser{l, owner} }
+func (l *Leases) Leaser(owner string) store.Leaser { return leaser{l, owner} }
 
 type leaser struct {
 	l     *Leases

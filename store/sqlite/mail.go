@@ -2,21 +2,16 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
-	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/internal/sqlmail"
 )
-
-// ErrQuarantineNotFound is returned for an unknown quarantined message ID.
-var ErrQuarantineNotFound = errors.New("store: quarantined message not found")
 
 // Received is a handled (or quarantined) inbound message's record with the
 // contract that owned its mailbox when it was committed.
@@ -38,38 +33,40 @@ type Pruned = sqlmail.Pruned
 // Erased counts what Store.EraseContract removed.
 type Erased = sqlmail.Erased
 
-// InboundStore implements inbound.Store: checkpoints, handled keys (scoped
+// InboundStore implements store.Inbound: checkpoints, handled keys (scoped
 // per mailbox) and quarantined messages, durably. A checkpoint and its key
 // commit in one transaction; a write whose fencing token is lower than the
-// highest seen for the mailbox fails with inbound.ErrFenced.
+// highest seen for the mailbox fails with store.ErrFenced.
 type InboundStore struct{ d *sqlmail.DB }
 
 // Inbound returns the inbound poller's store.
 func (s *Store) Inbound() *InboundStore { return &InboundStore{s.mail} }
 
-var _ inbound.Store = (*InboundStore)(nil)
+var _ store.Inbound = (*InboundStore)(nil)
 
-// Checkpoint implements inbound.Store.
-func (s *InboundStore) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (inbound.Checkpoint, bool, error) {
+// Checkpoint implements store.Inbound.
+func (s *InboundStore) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (store.Checkpoint, bool, error) {
 	return s.d.Checkpoint(ctx, mb, folder)
 }
 
-// SetCheckpoint implements inbound.Store.
-func (s *InboundStore) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp inbound.Checkpoint, fence int64) error {
+// SetCheckpoint implements store.Inbound.
+func (s *InboundStore) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp store.Checkpoint, fence int64) error {
 	return s.d.SetCheckpoint(ctx, mb, folder, cp, fence)
 }
 
-// Done implements inbound.Store.
+// Done implements store.Inbound.
 func (s *InboundStore) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) {
 	return s.d.Done(ctx, mb, key)
 }
 
-// Commit implements inbound.Store. Under one UIDVALIDITY the checkpoint
+// Commit implements store.Inbound. Under one UIDVALIDITY the checkpoint
 // never moves back: a late commit of an older UID records its key only.
-func (s *InboundStore) Commit(ctx context.Context, r inbound.Record) error { return s.d.Commit(ctx, r) }
+func (s *InboundStore) Commit(ctx context.Context, r store.InboundRecord) error {
+	return s.d.Commit(ctx, r)
+}
 
-// Quarantine implements inbound.Store; the raw bytes are kept.
-func (s *InboundStore) Quarantine(ctx context.Context, q inbound.QuarantineItem, raw io.Reader) error {
+// Quarantine implements store.Inbound; the raw bytes are kept.
+func (s *InboundStore) Quarantine(ctx context.Context, q store.QuarantineItem, raw io.Reader) error {
 	return s.d.Quarantine(ctx, q, raw)
 }
 
@@ -88,16 +85,16 @@ func (s *InboundStore) Quarantined(ctx context.Context, f QuarantineFilter) ([]Q
 // (nil when it could not be fetched or was pruned), for the host to
 // re-process it.
 func (s *InboundStore) QuarantinedRaw(ctx context.Context, id int64) ([]byte, error) {
-	return s.d.QuarantinedRaw(ctx, id, ErrQuarantineNotFound)
+	return s.d.QuarantinedRaw(ctx, id)
 }
 
 // DeleteQuarantined removes a quarantined message, typically once the
 // host re-processed it.
 func (s *InboundStore) DeleteQuarantined(ctx context.Context, id int64) error {
-	return s.d.DeleteQuarantined(ctx, id, ErrQuarantineNotFound)
+	return s.d.DeleteQuarantined(ctx, id)
 }
 
-// Outbox implements outbound.Outbox and routing.SentIndex durably.
+// Outbox implements store.Outbox and routing.SentIndex durably.
 // Attachments are stored with the record at Put and read back from the
 // database on every send attempt.
 type Outbox struct{ d *sqlmail.DB }
@@ -106,56 +103,56 @@ type Outbox struct{ d *sqlmail.DB }
 func (s *Store) Outbox() *Outbox { return &Outbox{s.mail} }
 
 var (
-	_ outbound.Outbox   = (*Outbox)(nil)
+	_ store.Outbox      = (*Outbox)(nil)
 	_ routing.SentIndex = (*Outbox)(nil)
 )
 
-// Put implements outbound.Outbox.
-func (o *Outbox) Put(ctx context.Context, r *outbound.Record) error { return o.d.Put(ctx, r) }
+// Put implements store.Outbox.
+func (o *Outbox) Put(ctx context.Context, r *store.OutboxRecord) error { return o.d.Put(ctx, r) }
 
-// Claim implements outbound.Outbox.
-func (o *Outbox) Claim(ctx context.Context, c outbound.Claim) ([]*outbound.Record, error) {
+// Claim implements store.Outbox.
+func (o *Outbox) Claim(ctx context.Context, c store.Claim) ([]*store.OutboxRecord, error) {
 	return o.d.Claim(ctx, c)
 }
 
-// Update implements outbound.Outbox.
-func (o *Outbox) Update(ctx context.Context, r *outbound.Record, token string) error {
+// Update implements store.Outbox.
+func (o *Outbox) Update(ctx context.Context, r *store.OutboxRecord, token string) error {
 	return o.d.Update(ctx, r, token)
 }
 
-// Release implements outbound.Outbox.
+// Release implements store.Outbox.
 func (o *Outbox) Release(ctx context.Context, id, token string) error {
 	return o.d.Release(ctx, id, token)
 }
 
-// ReleaseStale implements outbound.Outbox.
+// ReleaseStale implements store.Outbox.
 func (o *Outbox) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
 	return o.d.ReleaseStale(ctx, now)
 }
 
-// Due implements outbound.Outbox.
-func (o *Outbox) Due(ctx context.Context, now time.Time) ([]outbound.Due, time.Time, error) {
+// Due implements store.Outbox.
+func (o *Outbox) Due(ctx context.Context, now time.Time) ([]store.Due, time.Time, error) {
 	return o.d.Due(ctx, now)
 }
 
-// Stats implements outbound.Outbox.
-func (o *Outbox) Stats(ctx context.Context, mb mailbox.ID) (outbound.QueueStats, error) {
+// Stats implements store.Outbox.
+func (o *Outbox) Stats(ctx context.Context, mb mailbox.ID) (store.QueueStats, error) {
 	return o.d.Stats(ctx, mb)
 }
 
-// Get implements outbound.Outbox.
-func (o *Outbox) Get(ctx context.Context, id string) (*outbound.Record, error) {
+// Get implements store.Outbox.
+func (o *Outbox) Get(ctx context.Context, id string) (*store.OutboxRecord, error) {
 	return o.d.Get(ctx, id)
 }
 
-// List implements outbound.Outbox.
-func (o *Outbox) List(ctx context.Context, f outbound.ListFilter) ([]*outbound.Record, error) {
+// List implements store.Outbox.
+func (o *Outbox) List(ctx context.Context, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	return o.d.List(ctx, f)
 }
 
 // ListByContract lists the outbox records sent (or queued, or dead) for
 // one contract, oldest first; f narrows by state and mailbox.
-func (o *Outbox) ListByContract(ctx context.Context, id contract.ID, f outbound.ListFilter) ([]*outbound.Record, error) {
+func (o *Outbox) ListByContract(ctx context.Context, id contract.ID, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	return o.d.ListByContract(ctx, id, f)
 }
 
@@ -186,21 +183,21 @@ func (o *Outbox) Bounces(ctx context.Context, recordID string) ([]Bounce, error)
 	return o.d.Bounces(ctx, recordID)
 }
 
-// Suppressions implements outbound.Suppressions (addresses compared in
+// Suppressions implements store.Suppressions (addresses compared in
 // lower case).
 type Suppressions struct{ d *sqlmail.DB }
 
 // Suppressions returns the suppression list.
 func (s *Store) Suppressions() *Suppressions { return &Suppressions{s.mail} }
 
-var _ outbound.Suppressions = (*Suppressions)(nil)
+var _ store.Suppressions = (*Suppressions)(nil)
 
-// Suppressed implements outbound.Suppressions.
+// Suppressed implements store.Suppressions.
 func (s *Suppressions) Suppressed(ctx context.Context, address string) (string, bool, error) {
 	return s.d.Suppressed(ctx, address)
 }
 
-// Suppress implements outbound.Suppressions.
+// Suppress implements store.Suppressions.
 func (s *Suppressions) Suppress(ctx context.Context, address, reason string) error {
 	return s.d.Suppress(ctx, address, reason)
 }

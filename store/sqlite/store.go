@@ -16,10 +16,10 @@
 // this Store and, for writes by other processes, when a periodic check of
 // the version row sees it move.
 //
-// The engines' state lives in the same file: Inbound (inbound.Store:
+// The engines' state lives in the same file: Inbound (store.Inbound:
 // checkpoints, handled keys, quarantine with raw bytes), Outbox
-// (outbound.Outbox and routing.SentIndex) and Suppressions
-// (outbound.Suppressions), with records queryable by contract
+// (store.Outbox and routing.SentIndex) and Suppressions
+// (store.Suppressions), with records queryable by contract
 // (InboundStore.Received, Outbox.ListByContract), retention (Prune) and
 // erasure of one contract (EraseContract). They pass store/storetest like
 // store/memory and store/postgres.
@@ -46,9 +46,6 @@ import (
 	"github.com/correio-dev/correio/store/internal/sqlmail"
 	"github.com/correio-dev/correio/store/secrets"
 )
-
-// ErrNotFound is returned for an unknown mailbox or contract.
-var ErrNotFound = sqlcat.ErrNotFound
 
 // Options configure Open. The zero value works for a store without secrets.
 type Options struct {

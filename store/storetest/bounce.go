@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/message"
-	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/internal/sqlmail"
 )
 
@@ -15,11 +15,11 @@ import (
 // suppression list (the SQL stores).
 type BounceStore struct {
 	Outbox interface {
-		outbound.Outbox
+		store.Outbox
 		LinkBounce(ctx context.Context, b *message.Bounce, at time.Time) (string, bool, error)
 		Bounces(ctx context.Context, recordID string) ([]sqlmail.Bounce, error)
 	}
-	Suppressions outbound.Suppressions
+	Suppressions store.Suppressions
 	// Erase deletes everything of one contract.
 	Erase func(ctx context.Context, c string) error
 }

@@ -9,17 +9,16 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 )
 
 // RetentionStore is a store with per-contract queries and retention, seen
 // through closures so each adapter keeps its own types.
 type RetentionStore struct {
-	Catalog Catalog
-	Inbound inbound.Store
-	Outbox  outbound.Outbox
+	Catalog store.Catalog
+	Inbound store.Inbound
+	Outbox  store.Outbox
 	// Received returns the keys of received records of a contract.
 	Received func(ctx context.Context, c contract.ID) ([]string, error)
 	// Sent returns the outbox record IDs of a contract.
@@ -60,9 +59,9 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 		old := recent.Add(-48 * time.Hour)
 		for i, mb := range []mailbox.ID{"in-1", "in-2"} {
 			for j, at := range []time.Time{old, recent} {
-				must(t, s.Inbound.Commit(ctx, inbound.Record{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("k%d-%d", i+1, j),
-					Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: uint32(j + 1)}, Outcome: inbound.Handled, At: at}))
-				must(t, s.Inbound.Quarantine(ctx, inbound.QuarantineItem{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("q%d-%d", i+1, j),
+				must(t, s.Inbound.Commit(ctx, store.InboundRecord{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("k%d-%d", i+1, j),
+					Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: uint32(j + 1)}, Outcome: store.Handled, At: at}))
+				must(t, s.Inbound.Quarantine(ctx, store.QuarantineItem{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("q%d-%d", i+1, j),
 					UIDValidity: 1, UID: uint32(10 + j), Reason: "bad", At: at}, strings.NewReader("raw")))
 			}
 		}
@@ -72,9 +71,9 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 			must(t, s.Outbox.Put(ctx, r))
 		}
 		// o0 is sent; o1 and o2 stay queued.
-		recs, err := s.Outbox.Claim(ctx, outbound.Claim{Mailbox: "out", Now: t0, Lease: time.Minute, Max: 1, Token: "t"})
+		recs, err := s.Outbox.Claim(ctx, store.Claim{Mailbox: "out", Now: t0, Lease: time.Minute, Max: 1, Token: "t"})
 		must(t, err)
-		recs[0].State = outbound.Sent
+		recs[0].State = store.Sent
 		must(t, s.Outbox.Update(ctx, recs[0], "t"))
 		return s
 	}
@@ -98,8 +97,8 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 	// contract, not with the contract owning the mailbox it came through.
 	t.Run("ByThreadContract", func(t *testing.T) {
 		s := setup(t)
-		must(t, s.Inbound.Commit(ctx, inbound.Record{Mailbox: "in-1", Folder: "INBOX", Key: "reply-for-c2", Contract: "c2",
-			Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: 3}, Outcome: inbound.Handled, At: time.Now()}))
+		must(t, s.Inbound.Commit(ctx, store.InboundRecord{Mailbox: "in-1", Folder: "INBOX", Key: "reply-for-c2", Contract: "c2",
+			Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: 3}, Outcome: store.Handled, At: time.Now()}))
 		c2, err := s.Received(ctx, "c2")
 		must(t, err)
 		c1, err := s.Received(ctx, "c1")

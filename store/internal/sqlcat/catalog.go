@@ -2,7 +2,6 @@ package sqlcat
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,12 +9,9 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
 )
-
-// ErrNotFound is returned for an unknown mailbox or contract. The adapters
-// export it as their ErrNotFound.
-var ErrNotFound = errors.New("store: not found")
 
 // Q runs statements, inside a transaction or on a pool. SQL is written with
 // ? placeholders; the Postgres dialect rewrites them.
@@ -257,7 +253,7 @@ func (c *Core) DeleteMailbox(ctx context.Context, id mailbox.ID) error {
 			if v.err != nil {
 				return nil, v.err
 			}
-			return nil, fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: mailbox %q", store.ErrNotFound, id)
 		}
 		err := contract.CheckMailboxRemoval(v, id)
 		if v.err != nil {
@@ -327,7 +323,7 @@ func (c *Core) DeleteContract(ctx context.Context, id contract.ID) error {
 			return nil, err
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("%w: contract %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: contract %q", store.ErrNotFound, id)
 		}
 		return func(s *Snapshot) *Snapshot { return s.withoutContract(id) }, nil
 	})
@@ -375,7 +371,7 @@ func (c *Core) SaveRefreshToken(ctx context.Context, id mailbox.ID, tok mailbox.
 	return c.D.Write(ctx, func(q Q) error {
 		n, err := q.Exec(ctx, "UPDATE correio_mailboxes SET oauth2_refresh = ? WHERE id = ?", sealed, string(id))
 		if err == nil && n == 0 {
-			err = fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+			err = fmt.Errorf("%w: mailbox %q", store.ErrNotFound, id)
 		}
 		return err
 	})
@@ -390,7 +386,7 @@ func (c *Core) RefreshToken(ctx context.Context, id mailbox.ID) (mailbox.Secret,
 	})
 	if err != nil {
 		if c.D.NoRows(err) {
-			return mailbox.Secret{}, fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+			return mailbox.Secret{}, fmt.Errorf("%w: mailbox %q", store.ErrNotFound, id)
 		}
 		return mailbox.Secret{}, err
 	}

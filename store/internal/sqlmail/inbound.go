@@ -1,5 +1,5 @@
-// Package sqlmail implements the engines' stores (inbound.Store,
-// outbound.Outbox, outbound.Suppressions, routing.SentIndex) once for the
+// Package sqlmail implements the engines' stores (store.Inbound,
+// store.Outbox, store.Suppressions, routing.SentIndex) once for the
 // SQL adapters, over the sqlcat.Q statement runner: store/sqlite and
 // store/postgres wrap it with their transactions and dialect details.
 package sqlmail
@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/internal/sqlcat"
 )
 
@@ -77,9 +77,9 @@ func (d *DB) Fence(ctx context.Context, q sqlcat.Q, mb mailbox.ID, token int64) 
 		case err == nil:
 			if cur != token {
 				if d.LeaseFenced != nil {
-					return fmt.Errorf("%w (%w): mailbox %q token %d, lease token %d", inbound.ErrFenced, d.LeaseFenced, mb, token, cur)
+					return fmt.Errorf("%w (%w): mailbox %q token %d, lease token %d", store.ErrFenced, d.LeaseFenced, mb, token, cur)
 				}
-				return fmt.Errorf("%w: mailbox %q token %d, lease token %d", inbound.ErrFenced, mb, token, cur)
+				return fmt.Errorf("%w: mailbox %q token %d, lease token %d", store.ErrFenced, mb, token, cur)
 			}
 		case d.NoRows(err):
 		default:
@@ -93,13 +93,13 @@ func (d *DB) Fence(ctx context.Context, q sqlcat.Q, mb mailbox.ID, token int64) 
 		return fmt.Errorf("check fence: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: mailbox %q token %d", inbound.ErrFenced, mb, token)
+		return fmt.Errorf("%w: mailbox %q token %d", store.ErrFenced, mb, token)
 	}
 	return nil
 }
 
-// Checkpoint implements inbound.Store.
-func (d *DB) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp inbound.Checkpoint, ok bool, err error) {
+// Checkpoint implements store.Inbound.
+func (d *DB) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp store.Checkpoint, ok bool, err error) {
 	err = d.Read(ctx, func(q sqlcat.Q) error {
 		var v, u, since int64
 		err := q.QueryRow(ctx, "SELECT uid_validity, last_uid, since_ns FROM correio_inbound_checkpoints WHERE mailbox_id = ? AND folder = ?", string(mb), folder).Scan(&v, &u, &since)
@@ -109,7 +109,7 @@ func (d *DB) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp i
 		if err != nil {
 			return err
 		}
-		cp, ok = inbound.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u), Since: fromNS(since)}, true
+		cp, ok = store.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u), Since: fromNS(since)}, true
 		return nil
 	})
 	return cp, ok, err
@@ -117,7 +117,7 @@ func (d *DB) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp i
 
 // setCheckpoint writes a checkpoint; with monotonic, a LastUID lower than
 // the stored one under the same UIDVALIDITY is ignored.
-func setCheckpoint(ctx context.Context, q sqlcat.Q, mb mailbox.ID, folder string, cp inbound.Checkpoint, at time.Time, monotonic bool) error {
+func setCheckpoint(ctx context.Context, q sqlcat.Q, mb mailbox.ID, folder string, cp store.Checkpoint, at time.Time, monotonic bool) error {
 	last := "excluded.last_uid"
 	if monotonic {
 		last = `CASE WHEN correio_inbound_checkpoints.uid_validity = excluded.uid_validity
@@ -132,8 +132,8 @@ func setCheckpoint(ctx context.Context, q sqlcat.Q, mb mailbox.ID, folder string
 	return err
 }
 
-// SetCheckpoint implements inbound.Store.
-func (d *DB) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp inbound.Checkpoint, fence int64) error {
+// SetCheckpoint implements store.Inbound.
+func (d *DB) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp store.Checkpoint, fence int64) error {
 	return d.Write(ctx, func(q sqlcat.Q) error {
 		if err := d.Fence(ctx, q, mb, fence); err != nil {
 			return err
@@ -142,7 +142,7 @@ func (d *DB) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp
 	})
 }
 
-// Done implements inbound.Store.
+// Done implements store.Inbound.
 func (d *DB) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) {
 	var done bool
 	err := d.Read(ctx, func(q sqlcat.Q) error {
@@ -160,7 +160,7 @@ func (d *DB) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) 
 // InsertKey records a handled key with the contract the message was handed
 // under (r.Contract, else the contract owning the mailbox now); inserted is
 // false when the key was already there.
-func InsertKey(ctx context.Context, q sqlcat.Q, r inbound.Record) (inserted bool, err error) {
+func InsertKey(ctx context.Context, q sqlcat.Q, r store.InboundRecord) (inserted bool, err error) {
 	n, err := q.Exec(ctx, `INSERT INTO correio_inbound_handled (mailbox_id, key, folder, uid_validity, uid, outcome, contract_id, at_ns)
 		VALUES (?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?)), ?)
 		ON CONFLICT (mailbox_id, key) DO NOTHING`,
@@ -170,7 +170,7 @@ func InsertKey(ctx context.Context, q sqlcat.Q, r inbound.Record) (inserted bool
 
 // CommitQ records r's key and moves its checkpoint inside q's transaction
 // (fence checked first when fence is true).
-func (d *DB) CommitQ(ctx context.Context, q sqlcat.Q, r inbound.Record, fence bool) error {
+func (d *DB) CommitQ(ctx context.Context, q sqlcat.Q, r store.InboundRecord, fence bool) error {
 	if r.Key == "" {
 		return fmt.Errorf("commit: empty key")
 	}
@@ -190,7 +190,7 @@ func (d *DB) CommitQ(ctx context.Context, q sqlcat.Q, r inbound.Record, fence bo
 // was handled by an earlier transaction: fn is not run and handled is
 // false. A concurrent transaction inserting the same key makes this one
 // wait for it, so fn runs once even across replicas.
-func HandOff(ctx context.Context, q sqlcat.Q, r inbound.Record, fn func() error) (handled bool, err error) {
+func HandOff(ctx context.Context, q sqlcat.Q, r store.InboundRecord, fn func() error) (handled bool, err error) {
 	inserted, err := InsertKey(ctx, q, r)
 	if err != nil || !inserted {
 		return false, err
@@ -201,13 +201,13 @@ func HandOff(ctx context.Context, q sqlcat.Q, r inbound.Record, fn func() error)
 	return true, setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true)
 }
 
-// Commit implements inbound.Store.
-func (d *DB) Commit(ctx context.Context, r inbound.Record) error {
+// Commit implements store.Inbound.
+func (d *DB) Commit(ctx context.Context, r store.InboundRecord) error {
 	return d.Write(ctx, func(q sqlcat.Q) error { return d.CommitQ(ctx, q, r, true) })
 }
 
-// Quarantine implements inbound.Store.
-func (d *DB) Quarantine(ctx context.Context, it inbound.QuarantineItem, raw io.Reader) error {
+// Quarantine implements store.Inbound.
+func (d *DB) Quarantine(ctx context.Context, it store.QuarantineItem, raw io.Reader) error {
 	var b []byte
 	if raw != nil {
 		var buf bytes.Buffer
@@ -236,7 +236,7 @@ func (d *DB) Quarantine(ctx context.Context, it inbound.QuarantineItem, raw io.R
 // another contract's thread goes with that contract), else the contract that
 // owned its mailbox when it was committed.
 type Received struct {
-	inbound.Record
+	store.InboundRecord
 	Contract contract.ID
 }
 
@@ -278,8 +278,8 @@ func (d *DB) Received(ctx context.Context, f ReceivedFilter) ([]Received, error)
 			if err := rows.Scan(&mb, &r.Key, &r.Folder, &v, &u, &oc, &ct, &at); err != nil {
 				return err
 			}
-			r.Mailbox, r.Contract, r.Outcome, r.At = mailbox.ID(mb), contract.ID(ct), inbound.Outcome(oc), fromNS(at)
-			r.Checkpoint = inbound.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u)}
+			r.Mailbox, r.Contract, r.Outcome, r.At = mailbox.ID(mb), contract.ID(ct), store.Outcome(oc), fromNS(at)
+			r.Checkpoint = store.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u)}
 			out = append(out, r)
 		}
 		return rows.Err()
@@ -292,7 +292,7 @@ func (d *DB) Received(ctx context.Context, f ReceivedFilter) ([]Received, error)
 type Quarantined struct {
 	// ID identifies the quarantined message in the store.
 	ID int64
-	inbound.QuarantineItem
+	store.QuarantineItem
 	Contract contract.ID
 	// HasRaw is false when the raw message could not be fetched or was
 	// pruned.
@@ -336,13 +336,13 @@ func (d *DB) Quarantined(ctx context.Context, f QuarantineFilter) ([]Quarantined
 }
 
 // QuarantinedRaw returns the raw bytes of a quarantined message (nil when
-// none were kept); notFound is returned for an unknown id.
-func (d *DB) QuarantinedRaw(ctx context.Context, id int64, notFound error) ([]byte, error) {
+// none were kept); an unknown id wraps store.ErrNotFound.
+func (d *DB) QuarantinedRaw(ctx context.Context, id int64) ([]byte, error) {
 	var raw []byte
 	err := d.Read(ctx, func(q sqlcat.Q) error {
 		err := q.QueryRow(ctx, "SELECT raw FROM correio_inbound_quarantine WHERE id = ?", id).Scan(&raw)
 		if d.NoRows(err) {
-			return fmt.Errorf("%w: quarantined message %d", notFound, id)
+			return fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
 		}
 		return err
 	})
@@ -350,12 +350,12 @@ func (d *DB) QuarantinedRaw(ctx context.Context, id int64, notFound error) ([]by
 }
 
 // DeleteQuarantined removes a quarantined message (once the host has
-// re-processed it); notFound is returned for an unknown id.
-func (d *DB) DeleteQuarantined(ctx context.Context, id int64, notFound error) error {
+// re-processed it); an unknown id wraps store.ErrNotFound.
+func (d *DB) DeleteQuarantined(ctx context.Context, id int64) error {
 	return d.Write(ctx, func(q sqlcat.Q) error {
 		n, err := q.Exec(ctx, "DELETE FROM correio_inbound_quarantine WHERE id = ?", id)
 		if err == nil && n == 0 {
-			err = fmt.Errorf("%w: quarantined message %d", notFound, id)
+			err = fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
 		}
 		return err
 	})

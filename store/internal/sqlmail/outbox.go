@@ -12,37 +12,37 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/internal/sqlcat"
 )
 
-// msgJSON is outbound.Message without its attachments (stored apart).
+// msgJSON is store.Message without its attachments (stored apart).
 type msgJSON struct {
-	Mailbox           mailbox.ID         `json:"mailbox"`
-	To                []outbound.Address `json:"to,omitempty"`
-	Cc                []outbound.Address `json:"cc,omitempty"`
-	Bcc               []outbound.Address `json:"bcc,omitempty"`
-	Subject           string             `json:"subject"`
-	Text              string             `json:"text,omitempty"`
-	HTML              string             `json:"html,omitempty"`
-	InReplyTo         string             `json:"in_reply_to,omitempty"`
-	References        []string           `json:"references,omitempty"`
-	Thread            string             `json:"thread,omitempty"`
-	Contract          contract.ID        `json:"contract,omitempty"`
-	Rule              routing.Rule       `json:"rule,omitempty"`
-	Reason            string             `json:"reason,omitempty"`
-	IgnoreSuppression bool               `json:"ignore_suppression,omitempty"`
+	Mailbox           mailbox.ID      `json:"mailbox"`
+	To                []store.Address `json:"to,omitempty"`
+	Cc                []store.Address `json:"cc,omitempty"`
+	Bcc               []store.Address `json:"bcc,omitempty"`
+	Subject           string          `json:"subject"`
+	Text              string          `json:"text,omitempty"`
+	HTML              string          `json:"html,omitempty"`
+	InReplyTo         string          `json:"in_reply_to,omitempty"`
+	References        []string        `json:"references,omitempty"`
+	Thread            string          `json:"thread,omitempty"`
+	Contract          contract.ID     `json:"contract,omitempty"`
+	Rule              routing.Rule    `json:"rule,omitempty"`
+	Reason            string          `json:"reason,omitempty"`
+	IgnoreSuppression bool            `json:"ignore_suppression,omitempty"`
 }
 
-func encodeMsg(m *outbound.Message) (string, error) {
+func encodeMsg(m *store.Message) (string, error) {
 	b, err := json.Marshal(msgJSON{m.Mailbox, m.To, m.Cc, m.Bcc, m.Subject, m.Text, m.HTML, m.InReplyTo, m.References, m.Thread, m.Contract, m.Rule, m.Reason, m.IgnoreSuppression})
 	return string(b), err
 }
 
-func encodeRcpts(rs []outbound.RecipientStatus) (string, error) {
+func encodeRcpts(rs []store.RecipientStatus) (string, error) {
 	if rs == nil {
-		rs = []outbound.RecipientStatus{}
+		rs = []store.RecipientStatus{}
 	}
 	b, err := json.Marshal(rs)
 	return string(b), err
@@ -51,8 +51,8 @@ func encodeRcpts(rs []outbound.RecipientStatus) (string, error) {
 const recCols = `id, message_id, mailbox_id, state, attempts, enqueued_ns, next_ns, last_error, reason, rule,
 	decision_reason, contract_id, CAST(message AS TEXT), CAST(recipients AS TEXT), claim_token, claimed_until_ns`
 
-func scanRec(s sqlcat.Scanner) (*outbound.Record, error) {
-	var r outbound.Record
+func scanRec(s sqlcat.Scanner) (*store.OutboxRecord, error) {
+	var r store.OutboxRecord
 	var mb, ct, msg, rc string
 	var st, rule int
 	var enq, next, until int64
@@ -60,13 +60,13 @@ func scanRec(s sqlcat.Scanner) (*outbound.Record, error) {
 		&r.DecisionReason, &ct, &msg, &rc, &r.ClaimToken, &until); err != nil {
 		return nil, err
 	}
-	r.Mailbox, r.Contract, r.State, r.Rule = mailbox.ID(mb), contract.ID(ct), outbound.State(st), routing.Rule(rule)
+	r.Mailbox, r.Contract, r.State, r.Rule = mailbox.ID(mb), contract.ID(ct), store.OutboxState(st), routing.Rule(rule)
 	r.EnqueuedAt, r.NextAttempt, r.ClaimedUntil = fromNS(enq), fromNS(next), fromNS(until)
 	var m msgJSON
 	if err := json.Unmarshal([]byte(msg), &m); err != nil {
 		return nil, fmt.Errorf("outbox record %q: message: %w", r.ID, err)
 	}
-	r.Message = outbound.Message{Mailbox: m.Mailbox, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+	r.Message = store.Message{Mailbox: m.Mailbox, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
 		InReplyTo: m.InReplyTo, References: m.References, Thread: m.Thread, Contract: m.Contract, Rule: m.Rule, Reason: m.Reason, IgnoreSuppression: m.IgnoreSuppression}
 	if err := json.Unmarshal([]byte(rc), &r.Recipients); err != nil {
 		return nil, fmt.Errorf("outbox record %q: recipients: %w", r.ID, err)
@@ -74,8 +74,8 @@ func scanRec(s sqlcat.Scanner) (*outbound.Record, error) {
 	return &r, nil
 }
 
-// Put implements outbound.Outbox.
-func (d *DB) Put(ctx context.Context, r *outbound.Record) error {
+// Put implements store.Outbox.
+func (d *DB) Put(ctx context.Context, r *store.OutboxRecord) error {
 	if r.ID == "" {
 		return fmt.Errorf("outbox record without ID")
 	}
@@ -118,7 +118,7 @@ func (d *DB) Put(ctx context.Context, r *outbound.Record) error {
 
 // PutQ inserts r inside q's transaction; atts are the attachments' bytes
 // (nil: read them now).
-func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *outbound.Record, atts [][]byte) error {
+func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *store.OutboxRecord, atts [][]byte) error {
 	if r.ID == "" {
 		return fmt.Errorf("outbox record without ID")
 	}
@@ -151,7 +151,7 @@ func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *outbound.Record, atts [][]
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	args := []any{r.ID, r.MessageID, string(r.Mailbox), int(r.State), r.Attempts, ns(r.EnqueuedAt), ns(r.NextAttempt),
 		r.LastError, r.Reason, int(r.Rule), r.DecisionReason, string(r.Contract), r.Message.Thread, msg, rc, now}
-	if d.Postgres && r.State == outbound.Queued {
+	if d.Postgres && r.State == store.Queued {
 		// The notification is sent on commit, in the same statement.
 		insert = "WITH ins AS (" + insert + " RETURNING mailbox_id) SELECT pg_notify(?, mailbox_id) FROM ins"
 		args = append(args, OutboxChannel)
@@ -174,11 +174,11 @@ func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *outbound.Record, atts [][]
 
 // attach loads the attachments' names of recs and gives each an Open that
 // reads its bytes from the store.
-func (d *DB) attach(ctx context.Context, q sqlcat.Q, recs []*outbound.Record) error {
+func (d *DB) attach(ctx context.Context, q sqlcat.Q, recs []*store.OutboxRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	byID := make(map[string]*outbound.Record, len(recs))
+	byID := make(map[string]*store.OutboxRecord, len(recs))
 	args := make([]any, len(recs))
 	for i, r := range recs {
 		byID[r.ID] = r
@@ -197,7 +197,7 @@ func (d *DB) attach(ctx context.Context, q sqlcat.Q, recs []*outbound.Record) er
 			return err
 		}
 		r := byID[id]
-		r.Message.Attachments = append(r.Message.Attachments, outbound.Attachment{Name: name, ContentType: ct, Open: d.opener(id, idx)})
+		r.Message.Attachments = append(r.Message.Attachments, store.Attachment{Name: name, ContentType: ct, Open: d.opener(id, idx)})
 	}
 	return rows.Err()
 }
@@ -217,12 +217,12 @@ func (d *DB) opener(id string, idx int) func() (io.ReadCloser, error) {
 	}
 }
 
-func (d *DB) queryRecs(ctx context.Context, q sqlcat.Q, sql string, args ...any) ([]*outbound.Record, error) {
+func (d *DB) queryRecs(ctx context.Context, q sqlcat.Q, sql string, args ...any) ([]*store.OutboxRecord, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	var out []*outbound.Record
+	var out []*store.OutboxRecord
 	for rows.Next() {
 		r, err := scanRec(rows)
 		if err != nil {
@@ -238,11 +238,11 @@ func (d *DB) queryRecs(ctx context.Context, q sqlcat.Q, sql string, args ...any)
 	return out, d.attach(ctx, q, out)
 }
 
-// Claim implements outbound.Outbox. On Postgres the due rows are locked
+// Claim implements store.Outbox. On Postgres the due rows are locked
 // FOR UPDATE SKIP LOCKED, so concurrent claimers (other replicas) skip
 // each other's rows instead of waiting or claiming them twice; SQLite has
 // one writer.
-func (d *DB) Claim(ctx context.Context, c outbound.Claim) ([]*outbound.Record, error) {
+func (d *DB) Claim(ctx context.Context, c store.Claim) ([]*store.OutboxRecord, error) {
 	if c.Token == "" {
 		return nil, fmt.Errorf("claim without token")
 	}
@@ -251,7 +251,7 @@ func (d *DB) Claim(ctx context.Context, c outbound.Claim) ([]*outbound.Record, e
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	now := ns(c.Now)
-	var out []*outbound.Record
+	var out []*store.OutboxRecord
 	err := d.Write(ctx, func(q sqlcat.Q) error {
 		var err error
 		out, err = d.queryRecs(ctx, q, `UPDATE correio_outbox SET claim_token = ?, claimed_until_ns = ?
@@ -265,7 +265,7 @@ func (d *DB) Claim(ctx context.Context, c outbound.Claim) ([]*outbound.Record, e
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b *outbound.Record) int {
+	slices.SortFunc(out, func(a, b *store.OutboxRecord) int {
 		if d := a.NextAttempt.Compare(b.NextAttempt); d != 0 {
 			return d
 		}
@@ -282,16 +282,16 @@ func (d *DB) held(ctx context.Context, q sqlcat.Q, id string) error {
 	var one int
 	err := q.QueryRow(ctx, "SELECT 1 FROM correio_outbox WHERE id = ?", id).Scan(&one)
 	if d.NoRows(err) {
-		return fmt.Errorf("%w: %q", outbound.ErrNotFound, id)
+		return fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: %q", outbound.ErrClaimLost, id)
+	return fmt.Errorf("%w: %q", store.ErrClaimLost, id)
 }
 
-// Update implements outbound.Outbox.
-func (d *DB) Update(ctx context.Context, r *outbound.Record, token string) error {
+// Update implements store.Outbox.
+func (d *DB) Update(ctx context.Context, r *store.OutboxRecord, token string) error {
 	msg, err := encodeMsg(&r.Message)
 	if err != nil {
 		return err
@@ -317,7 +317,7 @@ func (d *DB) Update(ctx context.Context, r *outbound.Record, token string) error
 	})
 }
 
-// Release implements outbound.Outbox.
+// Release implements store.Outbox.
 func (d *DB) Release(ctx context.Context, id, token string) error {
 	return d.auto(ctx, func(q sqlcat.Q) error {
 		n, err := q.Exec(ctx, `UPDATE correio_outbox SET claim_token = '', claimed_until_ns = 0
@@ -332,7 +332,7 @@ func (d *DB) Release(ctx context.Context, id, token string) error {
 	})
 }
 
-// ReleaseStale implements outbound.Outbox.
+// ReleaseStale implements store.Outbox.
 func (d *DB) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
 	var n int64
 	err := d.Write(ctx, func(q sqlcat.Q) error {
@@ -344,9 +344,9 @@ func (d *DB) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
 	return int(n), err
 }
 
-// Due implements outbound.Outbox.
-func (d *DB) Due(ctx context.Context, now time.Time) ([]outbound.Due, time.Time, error) {
-	var out []outbound.Due
+// Due implements store.Outbox.
+func (d *DB) Due(ctx context.Context, now time.Time) ([]store.Due, time.Time, error) {
+	var out []store.Due
 	var next time.Time
 	n := ns(now)
 	err := d.Read(ctx, func(q sqlcat.Q) error {
@@ -364,7 +364,7 @@ func (d *DB) Due(ctx context.Context, now time.Time) ([]outbound.Due, time.Time,
 			if err := rows.Scan(&mb, &c); err != nil {
 				return err
 			}
-			out = append(out, outbound.Due{Mailbox: mailbox.ID(mb), Count: int(c)})
+			out = append(out, store.Due{Mailbox: mailbox.ID(mb), Count: int(c)})
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -380,14 +380,14 @@ func (d *DB) Due(ctx context.Context, now time.Time) ([]outbound.Due, time.Time,
 		return nil
 	})
 	if out == nil {
-		out = []outbound.Due{}
+		out = []store.Due{}
 	}
 	return out, next, err
 }
 
-// Stats implements outbound.Outbox.
-func (d *DB) Stats(ctx context.Context, mb mailbox.ID) (outbound.QueueStats, error) {
-	var qs outbound.QueueStats
+// Stats implements store.Outbox.
+func (d *DB) Stats(ctx context.Context, mb mailbox.ID) (store.QueueStats, error) {
+	var qs store.QueueStats
 	err := d.Read(ctx, func(q sqlcat.Q) error {
 		var n int64
 		var oldest *int64
@@ -403,16 +403,16 @@ func (d *DB) Stats(ctx context.Context, mb mailbox.ID) (outbound.QueueStats, err
 	return qs, err
 }
 
-// Get implements outbound.Outbox.
-func (d *DB) Get(ctx context.Context, id string) (*outbound.Record, error) {
-	var r *outbound.Record
+// Get implements store.Outbox.
+func (d *DB) Get(ctx context.Context, id string) (*store.OutboxRecord, error) {
+	var r *store.OutboxRecord
 	err := d.Read(ctx, func(q sqlcat.Q) error {
 		recs, err := d.queryRecs(ctx, q, "SELECT "+recCols+" FROM correio_outbox WHERE id = ?", id)
 		if err != nil {
 			return err
 		}
 		if len(recs) == 0 {
-			return fmt.Errorf("%w: %q", outbound.ErrNotFound, id)
+			return fmt.Errorf("%w: %q", store.ErrNotFound, id)
 		}
 		r = recs[0]
 		return nil
@@ -420,21 +420,21 @@ func (d *DB) Get(ctx context.Context, id string) (*outbound.Record, error) {
 	return r, err
 }
 
-// List implements outbound.Outbox.
-func (d *DB) List(ctx context.Context, f outbound.ListFilter) ([]*outbound.Record, error) {
+// List implements store.Outbox.
+func (d *DB) List(ctx context.Context, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	return d.list(ctx, f, "")
 }
 
 // ListByContract lists the outbox records of one contract, oldest first.
-func (d *DB) ListByContract(ctx context.Context, id contract.ID, f outbound.ListFilter) ([]*outbound.Record, error) {
+func (d *DB) ListByContract(ctx context.Context, id contract.ID, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	if id == "" {
 		return nil, fmt.Errorf("list: empty contract ID")
 	}
 	return d.list(ctx, f, id)
 }
 
-func (d *DB) list(ctx context.Context, f outbound.ListFilter, ct contract.ID) ([]*outbound.Record, error) {
-	var out []*outbound.Record
+func (d *DB) list(ctx context.Context, f store.OutboxFilter, ct contract.ID) ([]*store.OutboxRecord, error) {
+	var out []*store.OutboxRecord
 	err := d.Read(ctx, func(q sqlcat.Q) error {
 		var err error
 		out, err = d.queryRecs(ctx, q, "SELECT "+recCols+` FROM correio_outbox
@@ -479,7 +479,7 @@ func (d *DB) SentByThread(ctx context.Context, thread string) (routing.ThreadRef
 		WHERE thread <> '' AND lower(thread) = lower(?) ORDER BY enqueued_ns DESC, id DESC LIMIT 1`, thread)
 }
 
-// Suppressed implements outbound.Suppressions.
+// Suppressed implements store.Suppressions.
 func (d *DB) Suppressed(ctx context.Context, address string) (string, bool, error) {
 	var reason string
 	found := false
@@ -494,7 +494,7 @@ func (d *DB) Suppressed(ctx context.Context, address string) (string, bool, erro
 	return reason, found, err
 }
 
-// Suppress implements outbound.Suppressions.
+// Suppress implements store.Suppressions.
 func (d *DB) Suppress(ctx context.Context, address, reason string) error {
 	return d.Write(ctx, func(q sqlcat.Q) error {
 		_, err := q.Exec(ctx, `INSERT INTO correio_suppressions (address, reason, at_ns) VALUES (?, ?, ?)
