@@ -104,3 +104,12 @@ type Inbound interface {
 type Leaser interface {
 	Fence(ctx context.Context, mb mailbox.ID) (int64, error)
 }
+
+// Handoff is a message an engine hands to the host, as a store that records
+// the hand-off inside the host's own transaction sees it (store/postgres
+// HandleInTx): inbound.Delivery implements it.
+type Handoff interface {
+	// HandoffRecord returns the record that commits the hand-off: the
+	// message's mailbox, folder, key and the checkpoint that passes it.
+	HandoffRecord() InboundRecord
+}

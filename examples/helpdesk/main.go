@@ -36,6 +36,7 @@ import (
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -149,7 +150,7 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 		in := st.Inbound()
 		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
 			Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
-				qs, err := in.Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
+				qs, err := in.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 				return quarantineItems(qs), err
 			}}
 		return st.Catalog(), stores, func() { st.Close() }, "postgres", nil
@@ -164,7 +165,7 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 	in := st.Inbound()
 	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
 		Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
-			qs, err := in.Quarantined(ctx, sqlite.QuarantineFilter{Mailbox: mb})
+			qs, err := in.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 			return quarantineItems(qs), err
 		}}
 	return st.Catalog(), stores, func() { st.Close() }, "sqlite " + cfg.DB, nil
@@ -172,7 +173,7 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 
 // quarantineItems keeps the metadata of quarantined messages (sqlite and
 // postgres share the type).
-func quarantineItems(qs []sqlite.Quarantined) []store.QuarantineItem {
+func quarantineItems(qs []sqlstore.Quarantined) []store.QuarantineItem {
 	out := make([]store.QuarantineItem, len(qs))
 	for i, q := range qs {
 		out[i] = q.QuarantineItem

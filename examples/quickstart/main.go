@@ -42,6 +42,7 @@ import (
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/workflow"
 )
 
@@ -382,7 +383,7 @@ func run(ctx context.Context, out io.Writer) error {
 		for _, r := range sentRecs {
 			say("     sent     %-4s via %-10s %s", r.State, r.Mailbox, r.Message.Subject)
 		}
-		got, err := db.Inbound().Received(ctx, sqlite.ReceivedFilter{Contract: c})
+		got, err := db.Inbound().Received(ctx, sqlstore.ReceivedFilter{Contract: c})
 		if err != nil {
 			return err
 		}

@@ -141,7 +141,7 @@ func finalRound(t *testing.T, env ...string) {
 
 type storeKind struct {
 	name string
-	// inTx hands off with postgres.Store.HandleInTx (no in-flight window).
+	// inTx hands off with postgres.HandleInTx (no in-flight window).
 	inTx bool
 	// setup returns the child's store environment and a reader of the
 	// host's durable record of hand-offs (key, Message-ID).

@@ -42,7 +42,7 @@ func ExampleWithTx() {
 // message's key commit together, so a crash never creates the ticket twice.
 // On several replicas use HandleInTxLeased with the replica's lease owner.
 // (Not run: it needs a PostgreSQL server.)
-func ExampleStore_HandleInTx() {
+func ExampleHandleInTx() {
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, "postgres://app@db/app", postgres.Options{})
 	if err != nil {
@@ -51,10 +51,10 @@ func ExampleStore_HandleInTx() {
 	defer st.Close()
 	p, err := inbound.New(inbound.Options{
 		Store: st.Inbound(),
-		Handler: st.HandleInTx(func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
+		Handler: inbound.HandlerFunc(postgres.HandleInTx(st, func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
 			_, err := tx.Exec(ctx, "INSERT INTO tickets (contract, subject) VALUES ($1, $2)", string(d.Contract), d.Message.Subject)
 			return err
-		}),
+		})),
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/postgres"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/store/storetest"
 )
 
@@ -29,9 +30,9 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 		Inbound: &storetest.InboundHarness{
 			New: func(t *testing.T) store.Inbound { return fresh(t).Inbound() },
 			Quarantined: func(t *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {
-				st := s.(*postgres.InboundStore)
+				st := s.(*sqlstore.Inbound)
 				ctx := context.Background()
-				qs, err := st.Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
+				qs, err := st.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -58,7 +59,7 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 			return storetest.RetentionStore{
 				Catalog: s.Catalog(), Inbound: s.Inbound(), Outbox: s.Outbox(),
 				Received: func(ctx context.Context, c contract.ID) ([]string, error) {
-					rs, err := s.Inbound().Received(ctx, postgres.ReceivedFilter{Contract: c})
+					rs, err := s.Inbound().Received(ctx, sqlstore.ReceivedFilter{Contract: c})
 					var keys []string
 					for _, r := range rs {
 						keys = append(keys, r.Key)
@@ -74,15 +75,17 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 					return ids, err
 				},
 				QuarantinedRaw: func(ctx context.Context, mb mailbox.ID) ([]bool, error) {
-					qs, err := s.Inbound().Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
+					qs, err := s.Inbound().Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 					var out []bool
 					for _, q := range qs {
 						out = append(out, q.HasRaw)
 					}
 					return out, err
 				},
-				Prune: func(ctx context.Context, before time.Time) error { _, err := s.Prune(ctx, before); return err },
-				Erase: func(ctx context.Context, c contract.ID) error { _, err := s.EraseContract(ctx, c); return err },
+				Prune:             func(ctx context.Context, before time.Time) error { _, err := s.Prune(ctx, before); return err },
+				Erase:             func(ctx context.Context, c contract.ID) error { _, err := s.EraseContract(ctx, c); return err },
+				RawQuarantined:    s.Inbound().QuarantinedRaw,
+				DeleteQuarantined: s.Inbound().DeleteQuarantined,
 			}
 		}},
 	})

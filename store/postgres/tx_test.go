@@ -20,6 +20,7 @@ import (
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/transport/smtp"
 )
@@ -175,14 +176,14 @@ func TestHandleInTx(t *testing.T) {
 			Server:      mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
 			Credentials: mailbox.Credentials{Username: "desk", Password: mailbox.NewSecret("pw")}}}
 	var calls, hiccups atomic.Int64
-	h := s.HandleInTx(func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
+	h := inbound.HandlerFunc(postgres.HandleInTx(s, func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
 		calls.Add(1)
 		if strings.Contains(d.Message.Subject, "Problem 3") && hiccups.Add(1) <= 2 {
 			return errors.New("host database hiccup") // temporary: retried, nothing recorded
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO tickets VALUES ($1, $2)", d.Key, d.Message.Subject)
 		return err
-	})
+	}))
 	// The poller's own commit of one message fails once, as a crash right
 	// after the host's transaction would: the message is handed again,
 	// and HandleInTx finds its key without calling the host.
@@ -239,7 +240,7 @@ func TestHandleInTx(t *testing.T) {
 	if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM tickets").Scan(&tickets); err != nil || tickets != n {
 		t.Fatalf("tickets %d (%v)", tickets, err)
 	}
-	recs, err := s.Inbound().Received(ctx, postgres.ReceivedFilter{Mailbox: "in"})
+	recs, err := s.Inbound().Received(ctx, sqlstore.ReceivedFilter{Mailbox: "in"})
 	if err != nil || len(recs) != n {
 		t.Fatalf("received %d (%v)", len(recs), err)
 	}
@@ -270,17 +271,17 @@ func TestHandleInTxLeased(t *testing.T) {
 	fn := func(context.Context, pgx.Tx, *inbound.Delivery) error { calls.Add(1); return nil }
 	mb := &mailbox.Mailbox{ID: "in", Kind: mailbox.Inbound, Inbound: &mailbox.InboundSettings{}}
 	d := &inbound.Delivery{Key: "k1", Mailbox: mb, UIDValidity: 1, UID: 1}
-	err := s.HandleInTxLeased("A", fn).HandleMessage(ctx, d)
+	err := postgres.HandleInTxLeased(s, "A", fn)(ctx, d)
 	if !errors.Is(err, store.ErrFenced) || !errors.Is(err, postgres.ErrFenced) || calls.Load() != 0 {
 		t.Fatalf("non-owner handed off: %v (calls %d)", err, calls.Load())
 	}
 	if done, _ := s.Inbound().Done(ctx, "in", "k1"); done {
 		t.Fatal("key recorded by a non-owner")
 	}
-	if err := s.HandleInTxLeased("B", fn).HandleMessage(ctx, d); err != nil || calls.Load() != 1 {
+	if err := postgres.HandleInTxLeased(s, "B", fn)(ctx, d); err != nil || calls.Load() != 1 {
 		t.Fatalf("owner: %v (calls %d)", err, calls.Load())
 	}
-	if err := s.HandleInTxLeased("B", fn).HandleMessage(ctx, d); err != nil || calls.Load() != 1 {
+	if err := postgres.HandleInTxLeased(s, "B", fn)(ctx, d); err != nil || calls.Load() != 1 {
 		t.Fatalf("second hand-off of the same key: %v (calls %d)", err, calls.Load())
 	}
 	if done, _ := s.Inbound().Done(ctx, "in", "k1"); !done {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/store"
-	"github.com/correio-dev/correio/store/internal/sqlmail"
+	"github.com/correio-dev/correio/store/sqlstore"
 )
 
 // BounceStore is an outbox that links bounces to its records, with its
@@ -17,7 +17,7 @@ type BounceStore struct {
 	Outbox interface {
 		store.Outbox
 		LinkBounce(ctx context.Context, b *message.Bounce, at time.Time) (string, bool, error)
-		Bounces(ctx context.Context, recordID string) ([]sqlmail.Bounce, error)
+		Bounces(ctx context.Context, recordID string) ([]sqlstore.Bounce, error)
 	}
 	Suppressions store.Suppressions
 	// Erase deletes everything of one contract.

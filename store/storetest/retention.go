@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,6 +31,11 @@ type RetentionStore struct {
 	Prune func(ctx context.Context, before time.Time) error
 	// Erase deletes everything of one contract.
 	Erase func(ctx context.Context, c contract.ID) error
+	// RawQuarantined and DeleteQuarantined, when set, read the raw bytes
+	// of and delete a quarantined message by its store ID; an unknown ID
+	// must wrap store.ErrNotFound.
+	RawQuarantined    func(ctx context.Context, id int64) ([]byte, error)
+	DeleteQuarantined func(ctx context.Context, id int64) error
 }
 
 // RetentionHarness describes a store with retention.
@@ -77,6 +83,19 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 		must(t, s.Outbox.Update(ctx, recs[0], "t"))
 		return s
 	}
+
+	t.Run("UnknownQuarantined", func(t *testing.T) {
+		s := h.New(t)
+		if s.RawQuarantined == nil || s.DeleteQuarantined == nil {
+			t.Skip("the store reads no quarantined message by ID")
+		}
+		if _, err := s.RawQuarantined(ctx, 987654); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("raw of an unknown quarantined message: err = %v, want store.ErrNotFound", err)
+		}
+		if err := s.DeleteQuarantined(ctx, 987654); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("delete of an unknown quarantined message: err = %v, want store.ErrNotFound", err)
+		}
+	})
 
 	t.Run("ByContract", func(t *testing.T) {
 		s := setup(t)

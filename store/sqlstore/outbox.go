@@ -1,4 +1,4 @@
-package sqlmail
+package sqlstore
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
-	"github.com/correio-dev/correio/store/internal/sqlcat"
 )
 
 // msgJSON is store.Message without its attachments (stored apart).
@@ -51,7 +50,7 @@ func encodeRcpts(rs []store.RecipientStatus) (string, error) {
 const recCols = `id, message_id, mailbox_id, state, attempts, enqueued_ns, next_ns, last_error, reason, rule,
 	decision_reason, contract_id, CAST(message AS TEXT), CAST(recipients AS TEXT), claim_token, claimed_until_ns`
 
-func scanRec(s sqlcat.Scanner) (*store.OutboxRecord, error) {
+func scanRec(s Scanner) (*store.OutboxRecord, error) {
 	var r store.OutboxRecord
 	var mb, ct, msg, rc string
 	var st, rule int
@@ -75,7 +74,7 @@ func scanRec(s sqlcat.Scanner) (*store.OutboxRecord, error) {
 }
 
 // Put implements store.Outbox.
-func (d *DB) Put(ctx context.Context, r *store.OutboxRecord) error {
+func (d *Outbox) Put(ctx context.Context, r *store.OutboxRecord) error {
 	if r.ID == "" {
 		return fmt.Errorf("outbox record without ID")
 	}
@@ -104,39 +103,20 @@ func (d *DB) Put(ctx context.Context, r *store.OutboxRecord) error {
 			atts[i] = []byte{}
 		}
 	}
-	if d.TxFrom != nil {
-		if q := d.TxFrom(ctx); q != nil {
-			return d.PutQ(ctx, q, r, atts)
+	if d.hostTx != nil {
+		if q := d.hostTx.HostTx(ctx); q != nil {
+			return d.put(ctx, q, r, atts)
 		}
 	}
 	if len(atts) == 0 {
 		// One statement: its own transaction.
-		return d.auto(ctx, func(q sqlcat.Q) error { return d.PutQ(ctx, q, r, atts) })
+		return d.auto(ctx, func(q Q) error { return d.put(ctx, q, r, atts) })
 	}
-	return d.Write(ctx, func(q sqlcat.Q) error { return d.PutQ(ctx, q, r, atts) })
+	return d.write(ctx, func(q Q) error { return d.put(ctx, q, r, atts) })
 }
 
-// PutQ inserts r inside q's transaction; atts are the attachments' bytes
-// (nil: read them now).
-func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *store.OutboxRecord, atts [][]byte) error {
-	if r.ID == "" {
-		return fmt.Errorf("outbox record without ID")
-	}
-	if atts == nil {
-		atts = make([][]byte, len(r.Message.Attachments))
-		for i, a := range r.Message.Attachments {
-			rc, err := a.Open()
-			if err != nil {
-				return fmt.Errorf("attachment %q: %w", a.Name, err)
-			}
-			b, err := io.ReadAll(rc)
-			_ = rc.Close()
-			if err != nil {
-				return fmt.Errorf("attachment %q: %w", a.Name, err)
-			}
-			atts[i] = append([]byte{}, b...)
-		}
-	}
+// put inserts r inside q's transaction; atts are the attachments' bytes.
+func (d *Outbox) put(ctx context.Context, q Q, r *store.OutboxRecord, atts [][]byte) error {
 	msg, err := encodeMsg(&r.Message)
 	if err != nil {
 		return err
@@ -151,13 +131,11 @@ func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *store.OutboxRecord, atts [
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	args := []any{r.ID, r.MessageID, string(r.Mailbox), int(r.State), r.Attempts, ns(r.EnqueuedAt), ns(r.NextAttempt),
 		r.LastError, r.Reason, int(r.Rule), r.DecisionReason, string(r.Contract), r.Message.Thread, msg, rc, now}
-	if d.Postgres && r.State == store.Queued {
-		// The notification is sent on commit, in the same statement.
-		insert = "WITH ins AS (" + insert + " RETURNING mailbox_id) SELECT pg_notify(?, mailbox_id) FROM ins"
-		args = append(args, OutboxChannel)
+	if d.enqueue != nil && r.State == store.Queued {
+		insert, args = d.enqueue.NotifyEnqueue(insert, args)
 	}
 	if _, err := q.Exec(ctx, insert, args...); err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "23505") {
+		if d.drv.Violation(err) == Unique {
 			return fmt.Errorf("outbox record %q exists: %w", r.ID, err)
 		}
 		return err
@@ -174,7 +152,7 @@ func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *store.OutboxRecord, atts [
 
 // attach loads the attachments' names of recs and gives each an Open that
 // reads its bytes from the store.
-func (d *DB) attach(ctx context.Context, q sqlcat.Q, recs []*store.OutboxRecord) error {
+func (d *Outbox) attach(ctx context.Context, q Q, recs []*store.OutboxRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -202,12 +180,12 @@ func (d *DB) attach(ctx context.Context, q sqlcat.Q, recs []*store.OutboxRecord)
 	return rows.Err()
 }
 
-func (d *DB) opener(id string, idx int) func() (io.ReadCloser, error) {
+func (d *Outbox) opener(id string, idx int) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var data []byte
-		err := d.Read(ctx, func(q sqlcat.Q) error {
+		err := d.read(ctx, func(q Q) error {
 			return q.QueryRow(ctx, "SELECT data FROM correio_outbox_attachments WHERE record_id = ? AND idx = ?", id, idx).Scan(&data)
 		})
 		if err != nil {
@@ -217,7 +195,7 @@ func (d *DB) opener(id string, idx int) func() (io.ReadCloser, error) {
 	}
 }
 
-func (d *DB) queryRecs(ctx context.Context, q sqlcat.Q, sql string, args ...any) ([]*store.OutboxRecord, error) {
+func (d *Outbox) queryRecs(ctx context.Context, q Q, sql string, args ...any) ([]*store.OutboxRecord, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -238,26 +216,23 @@ func (d *DB) queryRecs(ctx context.Context, q sqlcat.Q, sql string, args ...any)
 	return out, d.attach(ctx, q, out)
 }
 
-// Claim implements store.Outbox. On Postgres the due rows are locked
-// FOR UPDATE SKIP LOCKED, so concurrent claimers (other replicas) skip
-// each other's rows instead of waiting or claiming them twice; SQLite has
-// one writer.
-func (d *DB) Claim(ctx context.Context, c store.Claim) ([]*store.OutboxRecord, error) {
+// Claim implements store.Outbox. With a ClaimLocker driver the due rows
+// are locked with its clause (FOR UPDATE SKIP LOCKED on Postgres), so
+// concurrent claimers (other replicas) skip each other's rows instead of
+// waiting or claiming them twice; without one the database has one writer
+// (SQLite).
+func (d *Outbox) Claim(ctx context.Context, c store.Claim) ([]*store.OutboxRecord, error) {
 	if c.Token == "" {
 		return nil, fmt.Errorf("claim without token")
 	}
-	lock := ""
-	if d.Postgres {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
 	now := ns(c.Now)
 	var out []*store.OutboxRecord
-	err := d.Write(ctx, func(q sqlcat.Q) error {
+	err := d.write(ctx, func(q Q) error {
 		var err error
 		out, err = d.queryRecs(ctx, q, `UPDATE correio_outbox SET claim_token = ?, claimed_until_ns = ?
 			WHERE id IN (SELECT id FROM correio_outbox
 				WHERE state = 1 AND mailbox_id = ? AND next_ns <= ? AND (claim_token = '' OR claimed_until_ns <= ?)
-				ORDER BY next_ns, enqueued_ns, id LIMIT ?`+lock+`)
+				ORDER BY next_ns, enqueued_ns, id LIMIT ?`+d.claimLock+`)
 			RETURNING `+recCols,
 			c.Token, ns(c.Now.Add(c.Lease)), string(c.Mailbox), now, now, limit(c.Max))
 		return err
@@ -278,10 +253,10 @@ func (d *DB) Claim(ctx context.Context, c store.Claim) ([]*store.OutboxRecord, e
 }
 
 // held explains why a claim-checked write changed no row.
-func (d *DB) held(ctx context.Context, q sqlcat.Q, id string) error {
+func (d *Outbox) held(ctx context.Context, q Q, id string) error {
 	var one int
 	err := q.QueryRow(ctx, "SELECT 1 FROM correio_outbox WHERE id = ?", id).Scan(&one)
-	if d.NoRows(err) {
+	if d.noRows(err) {
 		return fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	if err != nil {
@@ -291,7 +266,7 @@ func (d *DB) held(ctx context.Context, q sqlcat.Q, id string) error {
 }
 
 // Update implements store.Outbox.
-func (d *DB) Update(ctx context.Context, r *store.OutboxRecord, token string) error {
+func (d *Outbox) Update(ctx context.Context, r *store.OutboxRecord, token string) error {
 	msg, err := encodeMsg(&r.Message)
 	if err != nil {
 		return err
@@ -300,7 +275,7 @@ func (d *DB) Update(ctx context.Context, r *store.OutboxRecord, token string) er
 	if err != nil {
 		return err
 	}
-	return d.auto(ctx, func(q sqlcat.Q) error {
+	return d.auto(ctx, func(q Q) error {
 		n, err := q.Exec(ctx, `UPDATE correio_outbox SET message_id = ?, mailbox_id = ?, state = ?, attempts = ?, next_ns = ?,
 			last_error = ?, reason = ?, rule = ?, decision_reason = ?, contract_id = ?, thread = ?, message = ?, recipients = ?,
 			claim_token = '', claimed_until_ns = 0, updated_ns = ?
@@ -318,8 +293,8 @@ func (d *DB) Update(ctx context.Context, r *store.OutboxRecord, token string) er
 }
 
 // Release implements store.Outbox.
-func (d *DB) Release(ctx context.Context, id, token string) error {
-	return d.auto(ctx, func(q sqlcat.Q) error {
+func (d *Outbox) Release(ctx context.Context, id, token string) error {
+	return d.auto(ctx, func(q Q) error {
 		n, err := q.Exec(ctx, `UPDATE correio_outbox SET claim_token = '', claimed_until_ns = 0
 			WHERE id = ? AND claim_token = ? AND claim_token <> ''`, id, token)
 		if err != nil {
@@ -333,9 +308,9 @@ func (d *DB) Release(ctx context.Context, id, token string) error {
 }
 
 // ReleaseStale implements store.Outbox.
-func (d *DB) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
+func (d *Outbox) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
 	var n int64
-	err := d.Write(ctx, func(q sqlcat.Q) error {
+	err := d.write(ctx, func(q Q) error {
 		var err error
 		n, err = q.Exec(ctx, `UPDATE correio_outbox SET claim_token = '', claimed_until_ns = 0
 			WHERE state = 1 AND claim_token <> '' AND claimed_until_ns <= ?`, ns(now))
@@ -345,11 +320,11 @@ func (d *DB) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
 }
 
 // Due implements store.Outbox.
-func (d *DB) Due(ctx context.Context, now time.Time) ([]store.Due, time.Time, error) {
+func (d *Outbox) Due(ctx context.Context, now time.Time) ([]store.Due, time.Time, error) {
 	var out []store.Due
 	var next time.Time
 	n := ns(now)
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		out = out[:0]
 		rows, err := q.Query(ctx, `SELECT mailbox_id, count(*) FROM correio_outbox
 			WHERE state = 1 AND next_ns <= ? AND (claim_token = '' OR claimed_until_ns <= ?)
@@ -386,9 +361,9 @@ func (d *DB) Due(ctx context.Context, now time.Time) ([]store.Due, time.Time, er
 }
 
 // Stats implements store.Outbox.
-func (d *DB) Stats(ctx context.Context, mb mailbox.ID) (store.QueueStats, error) {
+func (d *Outbox) Stats(ctx context.Context, mb mailbox.ID) (store.QueueStats, error) {
 	var qs store.QueueStats
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		var n int64
 		var oldest *int64
 		if err := q.QueryRow(ctx, "SELECT count(*), min(enqueued_ns) FROM correio_outbox WHERE state = 1 AND mailbox_id = ?", string(mb)).Scan(&n, &oldest); err != nil {
@@ -404,9 +379,9 @@ func (d *DB) Stats(ctx context.Context, mb mailbox.ID) (store.QueueStats, error)
 }
 
 // Get implements store.Outbox.
-func (d *DB) Get(ctx context.Context, id string) (*store.OutboxRecord, error) {
+func (d *Outbox) Get(ctx context.Context, id string) (*store.OutboxRecord, error) {
 	var r *store.OutboxRecord
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		recs, err := d.queryRecs(ctx, q, "SELECT "+recCols+" FROM correio_outbox WHERE id = ?", id)
 		if err != nil {
 			return err
@@ -421,21 +396,22 @@ func (d *DB) Get(ctx context.Context, id string) (*store.OutboxRecord, error) {
 }
 
 // List implements store.Outbox.
-func (d *DB) List(ctx context.Context, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
+func (d *Outbox) List(ctx context.Context, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	return d.list(ctx, f, "")
 }
 
-// ListByContract lists the outbox records of one contract, oldest first.
-func (d *DB) ListByContract(ctx context.Context, id contract.ID, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
+// ListByContract lists the outbox records sent (or queued, or dead) for
+// one contract, oldest first; f narrows by state and mailbox.
+func (d *Outbox) ListByContract(ctx context.Context, id contract.ID, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	if id == "" {
 		return nil, fmt.Errorf("list: empty contract ID")
 	}
 	return d.list(ctx, f, id)
 }
 
-func (d *DB) list(ctx context.Context, f store.OutboxFilter, ct contract.ID) ([]*store.OutboxRecord, error) {
+func (d *Outbox) list(ctx context.Context, f store.OutboxFilter, ct contract.ID) ([]*store.OutboxRecord, error) {
 	var out []*store.OutboxRecord
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		var err error
 		out, err = d.queryRecs(ctx, q, "SELECT "+recCols+` FROM correio_outbox
 			WHERE (? = 0 OR state = ?) AND (? = '' OR mailbox_id = ?) AND (? = '' OR contract_id = ?)
@@ -446,13 +422,13 @@ func (d *DB) list(ctx context.Context, f store.OutboxFilter, ct contract.ID) ([]
 	return out, err
 }
 
-func (d *DB) ref(ctx context.Context, sql string, arg string) (routing.ThreadRef, bool, error) {
+func (d *Outbox) ref(ctx context.Context, sql string, arg string) (routing.ThreadRef, bool, error) {
 	var ref routing.ThreadRef
 	found := false
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		var mb, ct string
 		err := q.QueryRow(ctx, sql, arg).Scan(&ref.MessageID, &mb, &ct, &ref.Thread)
-		if d.NoRows(err) {
+		if d.noRows(err) {
 			return nil
 		}
 		if err != nil {
@@ -465,13 +441,13 @@ func (d *DB) ref(ctx context.Context, sql string, arg string) (routing.ThreadRef
 }
 
 // SentByMessageID implements routing.SentIndex.
-func (d *DB) SentByMessageID(ctx context.Context, messageID string) (routing.ThreadRef, bool, error) {
+func (d *Outbox) SentByMessageID(ctx context.Context, messageID string) (routing.ThreadRef, bool, error) {
 	return d.ref(ctx, `SELECT message_id, mailbox_id, contract_id, thread FROM correio_outbox
 		WHERE lower(message_id) = lower(?) ORDER BY enqueued_ns DESC, id DESC LIMIT 1`, strings.Trim(messageID, "<> "))
 }
 
 // SentByThread implements routing.SentIndex.
-func (d *DB) SentByThread(ctx context.Context, thread string) (routing.ThreadRef, bool, error) {
+func (d *Outbox) SentByThread(ctx context.Context, thread string) (routing.ThreadRef, bool, error) {
 	if thread == "" {
 		return routing.ThreadRef{}, false, nil
 	}
@@ -480,12 +456,12 @@ func (d *DB) SentByThread(ctx context.Context, thread string) (routing.ThreadRef
 }
 
 // Suppressed implements store.Suppressions.
-func (d *DB) Suppressed(ctx context.Context, address string) (string, bool, error) {
+func (d *Suppressions) Suppressed(ctx context.Context, address string) (string, bool, error) {
 	var reason string
 	found := false
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		err := q.QueryRow(ctx, "SELECT reason FROM correio_suppressions WHERE address = ?", strings.ToLower(address)).Scan(&reason)
-		if d.NoRows(err) {
+		if d.noRows(err) {
 			return nil
 		}
 		found = err == nil
@@ -495,8 +471,8 @@ func (d *DB) Suppressed(ctx context.Context, address string) (string, bool, erro
 }
 
 // Suppress implements store.Suppressions.
-func (d *DB) Suppress(ctx context.Context, address, reason string) error {
-	return d.Write(ctx, func(q sqlcat.Q) error {
+func (d *Suppressions) Suppress(ctx context.Context, address, reason string) error {
+	return d.write(ctx, func(q Q) error {
 		_, err := q.Exec(ctx, `INSERT INTO correio_suppressions (address, reason, at_ns) VALUES (?, ?, ?)
 			ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, at_ns = excluded.at_ns`,
 			strings.ToLower(address), reason, time.Now().UnixNano())
@@ -505,8 +481,8 @@ func (d *DB) Suppress(ctx context.Context, address, reason string) error {
 }
 
 // Unsuppress removes address from the suppression list.
-func (d *DB) Unsuppress(ctx context.Context, address string) error {
-	return d.Write(ctx, func(q sqlcat.Q) error {
+func (d *Suppressions) Unsuppress(ctx context.Context, address string) error {
+	return d.write(ctx, func(q Q) error {
 		_, err := q.Exec(ctx, "DELETE FROM correio_suppressions WHERE address = ?", strings.ToLower(address))
 		return err
 	})

@@ -2,7 +2,7 @@
 // postgres): how a mailbox maps to a row, the rule checks run inside the
 // writing transaction, and the immutable in-memory snapshot the resolver
 // reads.
-package sqlcat
+package sqlstore
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"github.com/correio-dev/correio/store/secrets"
 )
 
-// Row is a mailbox as stored.
-type Row struct {
+// mailboxRow is a mailbox as stored.
+type mailboxRow struct {
 	ID          string
 	Kind        string
 	Description string
@@ -63,18 +63,18 @@ type settings struct {
 }
 
 // Place of a mailbox's password and refresh token, for the codec.
-func PasswordPlace(id mailbox.ID) secrets.Place {
+func passwordPlace(id mailbox.ID) secrets.Place {
 	return secrets.Place{Mailbox: id, Field: "password"}
 }
 
-// RefreshPlace is where a mailbox's OAuth2 refresh token is sealed.
-func RefreshPlace(id mailbox.ID) secrets.Place {
+// refreshPlace is where a mailbox's OAuth2 refresh token is sealed.
+func refreshPlace(id mailbox.ID) secrets.Place {
 	return secrets.Place{Mailbox: id, Field: "oauth2_refresh_token"}
 }
 
-// Encode turns m into a row, sealing its password with codec.
-func Encode(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox) (Row, error) {
-	r := Row{ID: string(m.ID), Kind: m.Kind.String(), Description: m.Description, Address: m.Address, Enabled: m.Enabled}
+// encodeMailbox turns m into a row, sealing its password with codec.
+func encodeMailbox(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox) (mailboxRow, error) {
+	r := mailboxRow{ID: string(m.ID), Kind: m.Kind.String(), Description: m.Description, Address: m.Address, Enabled: m.Enabled}
 	var s settings
 	var cr *mailbox.Credentials
 	var srv mailbox.Server
@@ -98,7 +98,7 @@ func Encode(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox) (Row, 
 		if codec == nil {
 			return r, secrets.ErrNoCodec
 		}
-		sealed, err := codec.Seal(ctx, PasswordPlace(m.ID), cr.Password)
+		sealed, err := codec.Seal(ctx, passwordPlace(m.ID), cr.Password)
 		if err != nil {
 			return r, fmt.Errorf("sqlcat: seal password of mailbox %q: %w", m.ID, err)
 		}
@@ -126,9 +126,9 @@ func (missingTokens) Token(context.Context) (mailbox.Secret, error) {
 	return mailbox.Secret{}, ErrNoTokenSource
 }
 
-// Decode turns a row back into a mailbox. refresh is the sealed refresh
+// decodeMailbox turns a row back into a mailbox. refresh is the sealed refresh
 // token column (nil when none).
-func Decode(ctx context.Context, codec secrets.Codec, tokens TokenSources, r Row, refresh []byte) (*mailbox.Mailbox, error) {
+func decodeMailbox(ctx context.Context, codec secrets.Codec, tokens TokenSources, r mailboxRow, refresh []byte) (*mailbox.Mailbox, error) {
 	kind, err := mailbox.ParseKind(r.Kind)
 	if err != nil {
 		return nil, err
@@ -144,7 +144,7 @@ func Decode(ctx context.Context, codec secrets.Codec, tokens TokenSources, r Row
 		if codec == nil {
 			return nil, secrets.ErrNoCodec
 		}
-		pw, err := codec.Open(ctx, PasswordPlace(m.ID), r.Secret)
+		pw, err := codec.Open(ctx, passwordPlace(m.ID), r.Secret)
 		if err != nil {
 			return nil, fmt.Errorf("sqlcat: open password of mailbox %q: %w", r.ID, err)
 		}
@@ -165,7 +165,7 @@ func Decode(ctx context.Context, codec secrets.Codec, tokens TokenSources, r Row
 			if codec == nil {
 				return nil, secrets.ErrNoCodec
 			}
-			if rt, err = codec.Open(ctx, RefreshPlace(m.ID), refresh); err != nil {
+			if rt, err = codec.Open(ctx, refreshPlace(m.ID), refresh); err != nil {
 				return nil, fmt.Errorf("sqlcat: open refresh token of mailbox %q: %w", r.ID, err)
 			}
 		}
