@@ -1,7 +1,5 @@
-// Package sqlcat is the catalog logic shared by the SQL stores (sqlite,
-// postgres): how a mailbox maps to a row, the rule checks run inside the
-// writing transaction, and the immutable in-memory snapshot the resolver
-// reads.
+// How a mailbox maps to a row of correio_mailboxes, with its secrets sealed.
+
 package sqlstore
 
 import (
@@ -90,7 +88,7 @@ func encodeMailbox(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox)
 		s.FromName, s.FromAddress, s.ReplyTo = out.From.Name, out.From.Address, out.ReplyTo
 		s.MaxConnections, s.RateN, s.RatePerMS, s.HELOName = out.MaxConnections, out.RateLimit.N, out.RateLimit.Per.Milliseconds(), out.HELOName
 	default:
-		return r, fmt.Errorf("sqlcat: mailbox %q has no settings for kind %s", m.ID, m.Kind)
+		return r, fmt.Errorf("sqlstore: mailbox %q has no settings for kind %s", m.ID, m.Kind)
 	}
 	s.Server = server{Host: srv.Host, Port: srv.Port, Security: string(srv.Security), AllowPlaintext: srv.AllowPlaintext, TLSServerName: srv.TLSServerName}
 	s.Username, s.Mechanism, s.OAuth2 = cr.Username, string(cr.Mechanism), cr.OAuth2 != nil
@@ -100,7 +98,7 @@ func encodeMailbox(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox)
 		}
 		sealed, err := codec.Seal(ctx, passwordPlace(m.ID), cr.Password)
 		if err != nil {
-			return r, fmt.Errorf("sqlcat: seal password of mailbox %q: %w", m.ID, err)
+			return r, fmt.Errorf("sqlstore: seal password of mailbox %q: %w", m.ID, err)
 		}
 		r.Secret = sealed
 	}
@@ -136,7 +134,7 @@ func decodeMailbox(ctx context.Context, codec secrets.Codec, tokens TokenSources
 	m := &mailbox.Mailbox{ID: mailbox.ID(r.ID), Kind: kind, Description: r.Description, Address: r.Address, Enabled: r.Enabled}
 	var s settings
 	if err := json.Unmarshal([]byte(r.Settings), &s); err != nil {
-		return nil, fmt.Errorf("sqlcat: settings of mailbox %q: %w", r.ID, err)
+		return nil, fmt.Errorf("sqlstore: settings of mailbox %q: %w", r.ID, err)
 	}
 	srv := mailbox.Server{Host: s.Server.Host, Port: s.Server.Port, Security: mailbox.Security(s.Server.Security), AllowPlaintext: s.Server.AllowPlaintext, TLSServerName: s.Server.TLSServerName}
 	cr := mailbox.Credentials{Username: s.Username, Mechanism: mailbox.AuthMechanism(s.Mechanism)}
@@ -146,7 +144,7 @@ func decodeMailbox(ctx context.Context, codec secrets.Codec, tokens TokenSources
 		}
 		pw, err := codec.Open(ctx, passwordPlace(m.ID), r.Secret)
 		if err != nil {
-			return nil, fmt.Errorf("sqlcat: open password of mailbox %q: %w", r.ID, err)
+			return nil, fmt.Errorf("sqlstore: open password of mailbox %q: %w", r.ID, err)
 		}
 		cr.Password = pw
 	}
@@ -166,7 +164,7 @@ func decodeMailbox(ctx context.Context, codec secrets.Codec, tokens TokenSources
 				return nil, secrets.ErrNoCodec
 			}
 			if rt, err = codec.Open(ctx, refreshPlace(m.ID), refresh); err != nil {
-				return nil, fmt.Errorf("sqlcat: open refresh token of mailbox %q: %w", r.ID, err)
+				return nil, fmt.Errorf("sqlstore: open refresh token of mailbox %q: %w", r.ID, err)
 			}
 		}
 		var ts mailbox.TokenSource = missingTokens{}
