@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
 )
 
 // The engine keeps a source's cursor (transport.Cursor) in the store's
-// Checkpoint. Stores keep a checkpoint as a UIDVALIDITY and a UID, the
+// store.Checkpoint. Stores keep a checkpoint as a UIDVALIDITY and a UID, the
 // two numbers of an IMAP cursor, which maps onto them exactly: every
 // checkpoint stored before cursors existed is read as the IMAP cursor it
 // is, with nothing to migrate. A cursor of another transport needs the
@@ -23,16 +24,16 @@ import (
 var ErrCursorNotStored = errors.New("inbound: the store cannot keep this transport's cursor")
 
 // cursorOf returns the cursor a stored checkpoint holds.
-func cursorOf(cp Checkpoint) transport.Cursor {
+func cursorOf(cp store.Checkpoint) transport.Cursor {
 	return imap.Cursor(cp.UIDValidity, imap.UID(cp.LastUID))
 }
 
 // checkpointOf returns the checkpoint that stores c.
-func checkpointOf(c transport.Cursor, since time.Time) (Checkpoint, error) {
+func checkpointOf(c transport.Cursor, since time.Time) (store.Checkpoint, error) {
 	v, uid, err := imap.ParseCursor(c)
 	if err != nil {
-		return Checkpoint{}, &transport.Error{Class: transport.Permanent, Op: "checkpoint", Err: fmt.Errorf("%w: %w", ErrCursorNotStored, err),
+		return store.Checkpoint{}, &transport.Error{Class: transport.Permanent, Op: "checkpoint", Err: fmt.Errorf("%w: %w", ErrCursorNotStored, err),
 			Hint: "this store keeps IMAP checkpoints only"}
 	}
-	return Checkpoint{UIDValidity: v, LastUID: uint32(uid), Since: since}, nil
+	return store.Checkpoint{UIDValidity: v, LastUID: uint32(uid), Since: since}, nil
 }

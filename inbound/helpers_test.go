@@ -12,6 +12,7 @@ import (
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport/imap"
 )
@@ -123,7 +124,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func fastOptions(st inbound.Store, h inbound.Handler) inbound.Options {
+func fastOptions(st store.Inbound, h inbound.Handler) inbound.Options {
 	return inbound.Options{
 		Store:            st,
 		Handler:          h,

@@ -17,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/workflow"
@@ -33,7 +34,7 @@ type LoopGuard struct {
 // Options configure a Poller. Store and Handler are required; every other
 // field has a working default.
 type Options struct {
-	Store   Store
+	Store   store.Inbound
 	Handler Handler
 	// Catalog gives each mailbox's contract (InboundOwner). Optional.
 	Catalog routing.Catalog
@@ -62,7 +63,7 @@ type Options struct {
 	// mailbox that changed waits for it.
 	OnEvent func(Event)
 	// Leaser hands out fencing tokens (optional).
-	Leaser Leaser
+	Leaser store.Leaser
 
 	// MaxConnections caps live IMAP connections of the poller (default
 	// 10000). A mailbox holds one connection while it runs, including while
@@ -378,7 +379,7 @@ func redact(m *mailbox.Mailbox, err error) string {
 }
 
 // sinceSlack allows for INTERNALDATE's one-second resolution and for clock
-// skew between the server and us when comparing with Checkpoint.Since:
+// skew between the server and us when comparing with store.Checkpoint.Since:
 // mail dated this close to the start is read rather than risked.
 const sinceSlack = 5 * time.Minute
 
@@ -545,7 +546,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 		}
 	}
 	// Written on every connect: with leases this is where a replica that
-	// lost its lease learns it (ErrFenced) before handing anything off.
+	// lost its lease learns it (store.ErrFenced) before handing anything off.
 	if !ok || reset || p.o.Leaser != nil {
 		if err := st.SetCheckpoint(bg, w.mb.ID, folder, cp, w.fence); err != nil {
 			return err
@@ -591,7 +592,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 // the channel holds both, so a FETCH never waits on the handler (its
 // deadline only measures the server). Post-actions are applied per batch
 // on the same session, concurrently with the next FETCH.
-func (w *worker) sync(ctx context.Context, s transport.Session, folder string, cp *Checkpoint) error {
+func (w *worker) sync(ctx context.Context, s transport.Session, folder string, cp *store.Checkpoint) error {
 	p := w.p
 	in := w.mb.Inbound
 	infos, err := s.List(ctx, cursorOf(*cp))
@@ -710,7 +711,7 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 			if ctx.Err() != nil {
 				break
 			}
-			var next Checkpoint
+			var next store.Checkpoint
 			if next, failure = checkpointOf(i.Cursor, cp.Since); failure != nil {
 				break
 			}
@@ -752,7 +753,7 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 // one processes message i: skips it, quarantines it, or hands it off,
 // committing next, the checkpoint that passes it. It returns whether it was
 // quarantined or handed (for post-actions).
-func (w *worker) one(ctx context.Context, folder string, next Checkpoint, i transport.Item, spool func(string) (*transport.Spool, error)) (quarantined, handed bool, err error) {
+func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, spool func(string) (*transport.Spool, error)) (quarantined, handed bool, err error) {
 	p := w.p
 	in := w.mb.Inbound
 	bg := context.WithoutCancel(ctx)
@@ -832,10 +833,10 @@ func (w *worker) postActions(ctx context.Context, s transport.Session, done, qua
 	return err
 }
 
-func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint, i transport.Item, key string, size int64, reason string, sp *transport.Spool) error {
+func (w *worker) quarantine(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, key string, size int64, reason string, sp *transport.Spool) error {
 	p := w.p
 	st := p.o.Store
-	q := QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: i.UIDValidity, UID: i.UID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
+	q := store.QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: i.UIDValidity, UID: i.UID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
 	var err error
 	if sp != nil {
 		err = st.Quarantine(ctx, q, sp.Reader())
@@ -845,7 +846,7 @@ func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint,
 	if err != nil {
 		return err
 	}
-	if err := st.Commit(ctx, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Quarantined, At: q.At, Fence: w.fence}); err != nil {
+	if err := st.Commit(ctx, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Quarantined, At: q.At, Fence: w.fence}); err != nil {
 		return err
 	}
 	p.log.Warn("inbound: message quarantined", "mailbox", string(w.mb.ID), "uid", i.UID, "id", i.ID, "reason", reason)
@@ -855,7 +856,7 @@ func (w *worker) quarantine(ctx context.Context, folder string, next Checkpoint,
 
 // deliver parses, classifies and hands off one message; it returns whether
 // the message was quarantined.
-func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, i transport.Item, sp *transport.Spool) (bool, error) {
+func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, sp *transport.Spool) (bool, error) {
 	p := w.p
 	st := p.o.Store
 	bg := context.WithoutCancel(ctx)
@@ -901,7 +902,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, i 
 	herr := w.call(bg, d)
 	switch {
 	case herr == nil:
-		if err := st.Commit(bg, Record{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
+		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
 			return false, err
 		}
 		w.pauses = 0

@@ -19,6 +19,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	imapt "github.com/correio-dev/correio/transport/imap"
 )
@@ -661,7 +662,7 @@ func TestStaleFenceCannotCommit(t *testing.T) {
 	srv.Append("f", "INBOX", rawMsg("f", 1))
 	st := memory.NewInboundStore()
 	// Another replica committed with token 5.
-	if err := st.SetCheckpoint(context.Background(), "f", "INBOX", inbound.Checkpoint{UIDValidity: 1}, 5); err != nil {
+	if err := st.SetCheckpoint(context.Background(), "f", "INBOX", store.Checkpoint{UIDValidity: 1}, 5); err != nil {
 		t.Fatal(err)
 	}
 	rec := newRecorder()

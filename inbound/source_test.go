@@ -10,6 +10,7 @@ import (
 
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
@@ -139,14 +140,14 @@ func TestStoredCheckpointResumes(t *testing.T) {
 		srv.Append("c", "INBOX", rawMsg("c", i))
 	}
 	st, _ := srv.Status("c", "INBOX")
-	store := memory.NewInboundStore()
-	if err := store.SetCheckpoint(context.Background(), "c", "INBOX", inbound.Checkpoint{UIDValidity: st.UIDValidity, LastUID: 2}, 0); err != nil {
+	ist := memory.NewInboundStore()
+	if err := ist.SetCheckpoint(context.Background(), "c", "INBOX", store.Checkpoint{UIDValidity: st.UIDValidity, LastUID: 2}, 0); err != nil {
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	start(t, fastOptions(store, rec), mb("c", "c", srv.Host(), srv.Port()))
+	start(t, fastOptions(ist, rec), mb("c", "c", srv.Host(), srv.Port()))
 	eventually(t, "the two messages after the checkpoint", func() bool {
-		cp, _, _ := store.Checkpoint(context.Background(), "c", "INBOX")
+		cp, _, _ := ist.Checkpoint(context.Background(), "c", "INBOX")
 		return rec.count("c") == 2 && cp.LastUID == 4
 	})
 	rec.mu.Lock()

@@ -30,6 +30,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport/smtp"
 )
@@ -317,7 +318,7 @@ func sendSender(b *testing.B, s *mailstack.Stack, from, to string) time.Duration
 		b.Fatal(err)
 	}
 	for i := range sendN {
-		if _, err := snd.Enqueue(ctx, outbound.Message{Mailbox: m.ID, To: []outbound.Address{{Address: to}},
+		if _, err := snd.Enqueue(ctx, store.Message{Mailbox: m.ID, To: []store.Address{{Address: to}},
 			Subject: fmt.Sprintf("Request %d updated", i), Text: benchText}); err != nil {
 			b.Fatal(err)
 		}
@@ -408,7 +409,7 @@ func BenchmarkFaultyAmong50(b *testing.B) {
 		}
 		for _, m := range out {
 			for i := range perBox {
-				if _, err := snd.Enqueue(ctx, outbound.Message{Mailbox: m.ID, To: []outbound.Address{{Address: sink}},
+				if _, err := snd.Enqueue(ctx, store.Message{Mailbox: m.ID, To: []store.Address{{Address: sink}},
 					Subject: fmt.Sprintf("Request %d updated", i), Text: benchText}); err != nil {
 					b.Fatal(err)
 				}

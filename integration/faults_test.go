@@ -18,6 +18,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport/smtp"
 )
@@ -246,11 +247,11 @@ func TestOutboundFaults(t *testing.T) {
 		t.Helper()
 		for _, m := range mbs {
 			for i := range n {
-				msg := outbound.Message{Mailbox: m.ID, To: []outbound.Address{{Address: sink}},
+				msg := store.Message{Mailbox: m.ID, To: []store.Address{{Address: sink}},
 					Subject: fmt.Sprintf("%s %d from %s", phase, i, m.ID), Text: "Your request was updated."}
 				if attach > 0 {
 					body := bytes.Repeat([]byte("0123456789abcdef"), attach/16)
-					msg.Attachments = []outbound.Attachment{{Name: "log.txt", ContentType: "text/plain",
+					msg.Attachments = []store.Attachment{{Name: "log.txt", ContentType: "text/plain",
 						Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }}}
 				}
 				id, err := snd.Enqueue(ctx, msg)
@@ -266,7 +267,7 @@ func TestOutboundFaults(t *testing.T) {
 		return func() bool {
 			for _, m := range mbs {
 				for _, id := range byBox[m.ID] {
-					if r, err := snd.ob.Get(ctx, id); err != nil || r.State != outbound.Sent {
+					if r, err := snd.ob.Get(ctx, id); err != nil || r.State != store.Sent {
 						return false
 					}
 				}
@@ -304,7 +305,7 @@ func TestOutboundFaults(t *testing.T) {
 	eventually(t, "healthy mail during the blackhole", sent(healthy...))
 	eventually(t, "faulty mailbox failing", failing)
 	for _, id := range byBox[faulty.ID][len(byBox[faulty.ID])-5:] {
-		if r, _ := snd.ob.Get(ctx, id); r.State != outbound.Queued {
+		if r, _ := snd.ob.Get(ctx, id); r.State != store.Queued {
 			t.Fatalf("faulty mailbox's message %s is %v during the blackhole", id, r.State)
 		}
 	}

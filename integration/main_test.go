@@ -24,6 +24,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	imapt "github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/transport/smtp"
@@ -166,7 +167,7 @@ func smtpTransport(t testing.TB, s *mailstack.Stack, o smtp.Options) *smtp.Trans
 // sender is a running outbound.Sender over a memory outbox and catalog.
 type sender struct {
 	*outbound.Sender
-	ob     outbound.Outbox
+	ob     store.Outbox
 	mu     sync.Mutex
 	events []outbound.Event
 }
@@ -218,9 +219,9 @@ func startSender(t testing.TB, cat routing.Catalog, tr *smtp.Transport, o outbou
 }
 
 // waitSent waits until every record is Sent and returns them.
-func (s *sender) waitSent(t testing.TB, ids ...string) []*outbound.Record {
+func (s *sender) waitSent(t testing.TB, ids ...string) []*store.OutboxRecord {
 	t.Helper()
-	var recs []*outbound.Record
+	var recs []*store.OutboxRecord
 	eventually(t, fmt.Sprintf("%d records sent", len(ids)), func() bool {
 		recs = recs[:0]
 		for _, id := range ids {
@@ -228,10 +229,10 @@ func (s *sender) waitSent(t testing.TB, ids ...string) []*outbound.Record {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.State == outbound.Dead {
+			if r.State == store.Dead {
 				t.Fatalf("record %s dead: %s (%s)", id, r.Reason, r.LastError)
 			}
-			if r.State != outbound.Sent {
+			if r.State != store.Sent {
 				return false
 			}
 			recs = append(recs, r)
@@ -311,7 +312,7 @@ func (r *recorder) dupes() []string {
 
 // fastPoller returns poller options for tests: short backoff, small
 // batches, the stack's CA.
-func fastPoller(s *mailstack.Stack, st inbound.Store, h inbound.Handler) inbound.Options {
+func fastPoller(s *mailstack.Stack, st store.Inbound, h inbound.Handler) inbound.Options {
 	return inbound.Options{
 		Store: st, Handler: h, IMAP: imapConfig(s),
 		Backoff:          backoff.Policy{Base: 20 * time.Millisecond, Max: 300 * time.Millisecond},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	imapt "github.com/correio-dev/correio/transport/imap"
@@ -115,10 +116,10 @@ func TestOAuth2SMTP(t *testing.T) {
 	if err := cat.PutMailbox(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	send := func(tr *smtp.Transport, subject string) *outbound.Record {
+	send := func(tr *smtp.Transport, subject string) *store.OutboxRecord {
 		t.Helper()
 		snd := startSender(t, cat, tr, outbound.Options{})
-		id, err := snd.Enqueue(ctx, outbound.Message{Mailbox: m.ID, To: []outbound.Address{{Address: box(21)}}, Subject: subject, Text: "sent with XOAUTH2"})
+		id, err := snd.Enqueue(ctx, store.Message{Mailbox: m.ID, To: []store.Address{{Address: box(21)}}, Subject: subject, Text: "sent with XOAUTH2"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +138,7 @@ func TestOAuth2SMTP(t *testing.T) {
 		t.Fatalf("%d tokens after one expiry, want 2 (exactly one refresh)", n)
 	}
 	msgs := waitFolder(t, s, box(21), "INBOX", "both XOAUTH2 messages", func(ms []serverMsg) bool { return len(ms) >= 2 })
-	for _, r := range []*outbound.Record{first, second} {
+	for _, r := range []*store.OutboxRecord{first, second} {
 		if mm, ok := byMessageID(msgs, r.MessageID); !ok || mm.Header.Get("From") == "" {
 			t.Fatalf("%s missing in the recipient's INBOX", r.MessageID)
 		}

@@ -11,10 +11,10 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
@@ -68,14 +68,14 @@ type catalog interface {
 
 // outbox is the Sender's store, which is also the Poller's sent index.
 type outbox interface {
-	outbound.Outbox
+	store.Outbox
 	routing.SentIndex
 }
 
 type stores struct {
 	cat     catalog
 	outbox  outbox
-	inbound inbound.Store
+	inbound store.Inbound
 }
 
 func seedScenario(t *testing.T, sto stores) {
@@ -149,7 +149,7 @@ func seedScenario(t *testing.T, sto stores) {
 		{"contract globex", workflow.EmailConnector{Mailbox: workflow.Contract}, outbound.Flow{Contract: "globex", Thread: "201"}, "globex-out", routing.RuleContract, "bo"},
 		{"specific", workflow.EmailConnector{Mailbox: workflow.Specific, MailboxID: "alerts-out"}, outbound.Flow{Contract: "globex", Thread: "202"}, "alerts-out", routing.RuleSpecific, "bo"},
 	}
-	sent := map[string]*outbound.Record{} // thread -> record
+	sent := map[string]*store.OutboxRecord{} // thread -> record
 	for _, st := range steps {
 		c := st.conn
 		c.Name = st.name

@@ -13,6 +13,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	imapt "github.com/correio-dev/correio/transport/imap"
@@ -178,7 +179,7 @@ func TestSMTPTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	snd := startSender(t, cat, wrongTr, outbound.Options{RetryBase: time.Hour, RetryMax: time.Hour})
-	id, err := snd.Enqueue(ctx, outbound.Message{Mailbox: sub.ID, To: []outbound.Address{{Address: "ana@example.test"}}, Subject: "never", Text: "x"})
+	id, err := snd.Enqueue(ctx, store.Message{Mailbox: sub.ID, To: []store.Address{{Address: "ana@example.test"}}, Subject: "never", Text: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestSMTPTLS(t *testing.T) {
 	if ev.ID != id || !errors.Is(ev.Err, transport.ErrTLS) {
 		t.Fatalf("deferred %+v, want the TLS class", ev)
 	}
-	if r, _ := snd.ob.Get(ctx, id); r.State != outbound.Queued {
+	if r, _ := snd.ob.Get(ctx, id); r.State != store.Queued {
 		t.Fatalf("record %v after a TLS failure", r.State)
 	}
 

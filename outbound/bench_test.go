@@ -13,6 +13,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport/smtp"
 )
@@ -78,7 +79,7 @@ func benchOutbound(b *testing.B, useTLS bool) {
 	viaSender := func(b *testing.B) {
 		base := len(srv.Messages())
 		for range total {
-			if _, err := s.Enqueue(ctx, outbound.Message{Mailbox: "bench", To: []outbound.Address{{Address: "a@example.org"}}, Subject: "Request opened", Text: body}); err != nil {
+			if _, err := s.Enqueue(ctx, store.Message{Mailbox: "bench", To: []store.Address{{Address: "a@example.org"}}, Subject: "Request opened", Text: body}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 )
@@ -77,9 +78,9 @@ func ExampleSender_recordingTransport() {
 	_ = s.Start(ctx)
 	defer s.Stop(ctx)
 
-	_, err = s.Enqueue(ctx, outbound.Message{
+	_, err = s.Enqueue(ctx, store.Message{
 		Mailbox: "desk",
-		To:      []outbound.Address{{Name: "Ana", Address: "ana@customer.example"}},
+		To:      []store.Address{{Name: "Ana", Address: "ana@customer.example"}},
 		Subject: "Your request was opened",
 		Text:    "We are on it.",
 		Thread:  "123",

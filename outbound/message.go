@@ -12,71 +12,11 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/workflow"
 )
-
-// Address is a display name and an e-mail address.
-type Address struct {
-	Name    string
-	Address string
-}
-
-// RecipientKind says in which header a recipient appears.
-type RecipientKind int
-
-const (
-	// To recipients appear in the To header.
-	To RecipientKind = iota
-	// Cc recipients appear in the Cc header.
-	Cc
-	// Bcc recipients appear in no header.
-	Bcc
-)
-
-// Attachment is a file attached to a message. Open is called on every send
-// attempt (and once by a durable outbox at enqueue to store the content),
-// so the content streams from an io.Reader and is never held whole by the
-// message builder.
-type Attachment struct {
-	Name        string
-	ContentType string // default application/octet-stream
-	Open        func() (io.ReadCloser, error)
-}
-
-// Message is what a host or the Runner enqueues.
-type Message struct {
-	// Mailbox is the outbound mailbox to send through (a Decision's
-	// mailbox).
-	Mailbox mailbox.ID
-	To      []Address
-	Cc      []Address
-	Bcc     []Address
-	Subject string
-	// Text and HTML bodies; with both the message is multipart/alternative.
-	Text string
-	HTML string
-	// Attachments are streamed from their Open function.
-	Attachments []Attachment
-	// InReplyTo and References are Message-IDs without angle brackets.
-	InReplyTo  string
-	References []string
-	// Thread is the workflow thread id as its token carries it (for
-	// example "123", tagged "[#REQ-123]" with the default format); the
-	// token is added to the subject so a reply finds the request again,
-	// and routing.SentIndex finds the message by it.
-	Thread string
-	// Contract the message is sent for (recorded; used by failover).
-	Contract contract.ID
-	// Rule and Reason record the routing decision; zero for a message the
-	// host addressed itself.
-	Rule   routing.Rule
-	Reason string
-	// IgnoreSuppression sends even to recipients on the suppression list.
-	IgnoreSuppression bool
-}
 
 // InputError is a message refused at Enqueue; it wraps
 // workflow.ErrHeaderInjection when a header value held CR or LF.
@@ -101,7 +41,7 @@ func checkHeader(field, v string) error {
 	return nil
 }
 
-func checkAddress(field string, a Address) error {
+func checkAddress(field string, a store.Address) error {
 	if err := checkHeader(field+".name", a.Name); err != nil {
 		return err
 	}
@@ -126,12 +66,12 @@ func checkMessageID(field, id string) error {
 }
 
 // validate checks every header value of m.
-func (m *Message) validate() error {
+func validate(m *store.Message) error {
 	if err := checkHeader("subject", m.Subject); err != nil {
 		return err
 	}
 	n := 0
-	for kind, list := range [][]Address{m.To, m.Cc, m.Bcc} {
+	for kind, list := range [][]store.Address{m.To, m.Cc, m.Bcc} {
 		for i, a := range list {
 			if err := checkAddress(fmt.Sprintf("%s[%d]", [...]string{"to", "cc", "bcc"}[kind], i), a); err != nil {
 				return err
@@ -185,7 +125,7 @@ func newMessageID(addr string) string {
 // build renders a record into a go-mail message for mb: From is the
 // mailbox's identity, the Message-ID and Date are the record's, and the
 // loop headers name the mailbox.
-func build(r *Record, mb *mailbox.Mailbox) (*gomail.Msg, error) {
+func build(r *store.OutboxRecord, mb *mailbox.Mailbox) (*gomail.Msg, error) {
 	o := mb.Outbound
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := m.FromFormat(o.From.Name, o.From.Address); err != nil {
@@ -199,9 +139,9 @@ func build(r *Record, mb *mailbox.Mailbox) (*gomail.Msg, error) {
 	for _, rc := range r.Recipients {
 		var err error
 		switch rc.Kind {
-		case To:
+		case store.To:
 			err = m.AddToFormat(rc.Address.Name, rc.Address.Address)
-		case Cc:
+		case store.Cc:
 			err = m.AddCcFormat(rc.Address.Name, rc.Address.Address)
 		}
 		if err != nil {
@@ -252,7 +192,7 @@ func build(r *Record, mb *mailbox.Mailbox) (*gomail.Msg, error) {
 // attachFS exposes attachments to go-mail as files opened lazily: go-mail
 // opens a file once when attaching (without reading) and again each time
 // it writes the message; only reads open the attachment's source.
-type attachFS []Attachment
+type attachFS []store.Attachment
 
 func (a attachFS) Open(name string) (fs.File, error) {
 	var i int
@@ -263,7 +203,7 @@ func (a attachFS) Open(name string) (fs.File, error) {
 }
 
 type lazyFile struct {
-	a  Attachment
+	a  store.Attachment
 	rc io.ReadCloser
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/workflow"
 )
 
@@ -22,7 +23,7 @@ type Flow struct {
 	InReplyTo  string
 	References []string
 	// Attachments are added to every message.
-	Attachments []Attachment
+	Attachments []store.Attachment
 }
 
 // RunResult is what a Runner did.
@@ -73,9 +74,9 @@ func (r *Runner) Run(ctx context.Context, c *workflow.EmailConnector, f Flow) (R
 		return res, err
 	}
 	for _, batch := range exp.Batches(c.Delivery) {
-		msg := Message{
+		msg := store.Message{
 			Mailbox:     d.Mailbox.ID,
-			To:          []Address{{Name: batch[0].Name, Address: batch[0].Address}},
+			To:          []store.Address{{Name: batch[0].Name, Address: batch[0].Address}},
 			Subject:     body.Subject,
 			Text:        body.Text,
 			HTML:        body.HTML,
@@ -88,7 +89,7 @@ func (r *Runner) Run(ctx context.Context, c *workflow.EmailConnector, f Flow) (R
 			Reason:      d.Reason(),
 		}
 		for _, rc := range batch[1:] {
-			msg.Bcc = append(msg.Bcc, Address{Name: rc.Name, Address: rc.Address})
+			msg.Bcc = append(msg.Bcc, store.Address{Name: rc.Name, Address: rc.Address})
 		}
 		id, err := r.Sender.Enqueue(ctx, msg)
 		if err != nil {

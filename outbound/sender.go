@@ -20,6 +20,7 @@ import (
 	"github.com/correio-dev/correio/internal/breaker"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/smtp"
 	"github.com/correio-dev/correio/workflow"
@@ -40,7 +41,7 @@ const (
 // Options configure a Sender. Outbox and Catalog are required.
 type Options struct {
 	// Outbox stores the messages durably.
-	Outbox Outbox
+	Outbox store.Outbox
 	// Catalog supplies the mailboxes (read at every batch, so changed
 	// settings apply to the next connection).
 	Catalog routing.Catalog
@@ -75,7 +76,7 @@ type Options struct {
 	BreakerCooldown  time.Duration
 	// Suppressions, when set, is consulted at Enqueue; recipients refused
 	// permanently are added to it.
-	Suppressions Suppressions
+	Suppressions store.Suppressions
 	// FailoverAfter, when positive, turns the failover on: messages
 	// routed to a contract's mailbox (routing.RuleContract) that has been
 	// failing longer than this go out through the system mailbox instead,
@@ -323,8 +324,8 @@ func (s *Sender) signal() {
 // token, and stores it in the Outbox. It returns the record ID once the
 // message is durable. A CR or LF in any header value is an *InputError
 // wrapping workflow.ErrHeaderInjection.
-func (s *Sender) Enqueue(ctx context.Context, msg Message) (string, error) {
-	if err := msg.validate(); err != nil {
+func (s *Sender) Enqueue(ctx context.Context, msg store.Message) (string, error) {
+	if err := validate(&msg); err != nil {
 		return "", err
 	}
 	mb, ok := s.o.Catalog.Mailbox(msg.Mailbox)
@@ -344,29 +345,29 @@ func (s *Sender) Enqueue(ctx context.Context, msg Message) (string, error) {
 	msg.References = slices.Clone(msg.References)
 	msg.Attachments = slices.Clone(msg.Attachments)
 	now := s.clk.Now()
-	rec := &Record{
+	rec := &store.OutboxRecord{
 		ID:             "ob-" + strings.ToLower(rand.Text()),
 		MessageID:      newMessageID(mb.Outbound.From.Address),
 		Mailbox:        mb.ID,
 		Message:        msg,
-		State:          Queued,
+		State:          store.Queued,
 		EnqueuedAt:     now,
 		NextAttempt:    now,
 		Rule:           msg.Rule,
 		DecisionReason: msg.Reason,
 		Contract:       msg.Contract,
 	}
-	var suppressed []RecipientStatus
-	for kind, list := range [][]Address{msg.To, msg.Cc, msg.Bcc} {
+	var suppressed []store.RecipientStatus
+	for kind, list := range [][]store.Address{msg.To, msg.Cc, msg.Bcc} {
 		for _, a := range list {
-			st := RecipientStatus{Address: a, Kind: RecipientKind(kind)}
+			st := store.RecipientStatus{Address: a, Kind: store.RecipientKind(kind)}
 			if s.o.Suppressions != nil && !msg.IgnoreSuppression {
 				reason, ok, err := s.o.Suppressions.Suppressed(ctx, a.Address)
 				if err != nil {
 					return "", fmt.Errorf("outbound: suppression list: %w", err)
 				}
 				if ok {
-					st.State, st.Reason = Suppressed, reason
+					st.State, st.Reason = store.Suppressed, reason
 					suppressed = append(suppressed, st)
 				}
 			}
@@ -374,7 +375,7 @@ func (s *Sender) Enqueue(ctx context.Context, msg Message) (string, error) {
 		}
 	}
 	if len(rec.Pending()) == 0 {
-		rec.State = Dead
+		rec.State = store.Dead
 		rec.Reason = "every recipient is on the suppression list"
 	}
 	if err := s.o.Outbox.Put(ctx, rec); err != nil {
@@ -524,7 +525,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	ctx := s.sendCtx
 	token := newToken()
 	now := s.clk.Now()
-	recs, err := s.o.Outbox.Claim(ctx, Claim{Mailbox: id, Now: now, Lease: s.o.Lease, Max: s.o.BatchSize, Token: token})
+	recs, err := s.o.Outbox.Claim(ctx, store.Claim{Mailbox: id, Now: now, Lease: s.o.Lease, Max: s.o.BatchSize, Token: token})
 	if err != nil || len(recs) == 0 {
 		if !failover {
 			st.breaker.Abandon()
@@ -665,7 +666,7 @@ func (s *Sender) connFailed(st *boxState, err error) {
 
 // sendOne sends r over conn and stores the outcome. It returns whether
 // the connection broke (the batch stops).
-func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailbox.Mailbox, st *boxState, r *Record, token string) (broken bool) {
+func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailbox.Mailbox, st *boxState, r *store.OutboxRecord, token string) (broken bool) {
 	msg, err := build(r, mb)
 	if err != nil {
 		s.kill(r, token, "the message cannot be built: "+err.Error(), err)
@@ -696,12 +697,12 @@ func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailb
 	var refusedReason string
 	for i := range r.Recipients {
 		rc := &r.Recipients[i]
-		if rc.State != Pending {
+		if rc.State != store.Pending {
 			continue
 		}
 		if rj, ok := rejected[strings.ToLower(rc.Address.Address)]; ok {
 			if rj.Class == transport.Permanent {
-				rc.State, rc.Reason = Refused, rj.Error()
+				rc.State, rc.Reason = store.Refused, rj.Error()
 				refused = append(refused, rc.Address.Address)
 				refusedReason = rc.Reason
 				if s.o.Suppressions != nil {
@@ -715,7 +716,7 @@ func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailb
 			continue
 		}
 		if err == nil {
-			rc.State = Delivered
+			rc.State = store.Delivered
 			delivered = append(delivered, rc.Address.Address)
 		}
 	}
@@ -733,9 +734,9 @@ func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailb
 	}
 	switch {
 	case len(r.Pending()) == 0:
-		r.State = Sent
+		r.State = store.Sent
 		if len(delivered) == 0 && !anyDelivered(r) {
-			r.State = Dead
+			r.State = store.Dead
 			r.Reason = "every recipient was refused: " + refusedReason
 		}
 		r.LastError = errString(err)
@@ -771,9 +772,9 @@ func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailb
 	return broken
 }
 
-func anyDelivered(r *Record) bool {
+func anyDelivered(r *store.OutboxRecord) bool {
 	for _, rc := range r.Recipients {
-		if rc.State == Delivered {
+		if rc.State == store.Delivered {
 			return true
 		}
 	}
@@ -789,7 +790,7 @@ func errString(err error) string {
 
 // retry schedules the next attempt with backoff, or kills the record once
 // it would exceed MaxAge.
-func (s *Sender) retry(r *Record, token string, err error) {
+func (s *Sender) retry(r *store.OutboxRecord, token string, err error) {
 	now := s.clk.Now()
 	attempt := max(r.Attempts-1, 0)
 	next := now.Add(s.policy.Delay(attempt))
@@ -798,7 +799,7 @@ func (s *Sender) retry(r *Record, token string, err error) {
 		s.kill(r, token, fmt.Sprintf("gave up after %d attempts over %s: %s", r.Attempts, now.Sub(r.EnqueuedAt).Round(time.Second), r.LastError), err)
 		return
 	}
-	r.State = Queued
+	r.State = store.Queued
 	r.NextAttempt = next
 	s.update(r, token)
 	var to []string
@@ -810,15 +811,15 @@ func (s *Sender) retry(r *Record, token string, err error) {
 }
 
 // kill marks the record dead with reason; pending recipients are refused.
-func (s *Sender) kill(r *Record, token, reason string, err error) {
+func (s *Sender) kill(r *store.OutboxRecord, token, reason string, err error) {
 	var to []string
 	for i := range r.Recipients {
-		if r.Recipients[i].State == Pending {
-			r.Recipients[i].State, r.Recipients[i].Reason = Refused, reason
+		if r.Recipients[i].State == store.Pending {
+			r.Recipients[i].State, r.Recipients[i].Reason = store.Refused, reason
 			to = append(to, r.Recipients[i].Address.Address)
 		}
 	}
-	r.State = Dead
+	r.State = store.Dead
 	r.Reason = reason
 	if err != nil {
 		r.LastError = err.Error()
@@ -828,7 +829,7 @@ func (s *Sender) kill(r *Record, token, reason string, err error) {
 		Reason: reason, Err: err, Rule: r.Rule, Decision: r.DecisionReason})
 }
 
-func (s *Sender) update(r *Record, token string) {
+func (s *Sender) update(r *store.OutboxRecord, token string) {
 	ctx, cancel := s.storeCtx()
 	defer cancel()
 	if err := s.o.Outbox.Update(ctx, r, token); err != nil {
@@ -836,7 +837,7 @@ func (s *Sender) update(r *Record, token string) {
 	}
 }
 
-func (s *Sender) release(r *Record, token string) {
+func (s *Sender) release(r *store.OutboxRecord, token string) {
 	ctx, cancel := s.storeCtx()
 	defer cancel()
 	if err := s.o.Outbox.Release(ctx, r.ID, token); err != nil {
@@ -846,7 +847,7 @@ func (s *Sender) release(r *Record, token string) {
 
 // failover moves the records routed to a contract's mailbox to the system
 // mailbox and returns the others (still claimed).
-func (s *Sender) failover(recs []*Record, token string, st *boxState, from *mailbox.Mailbox) []*Record {
+func (s *Sender) failover(recs []*store.OutboxRecord, token string, st *boxState, from *mailbox.Mailbox) []*store.OutboxRecord {
 	sysID, ok := s.o.Catalog.SystemMailbox()
 	if !ok || sysID == from.ID {
 		return recs
@@ -858,7 +859,7 @@ func (s *Sender) failover(recs []*Record, token string, st *boxState, from *mail
 	s.mu.Lock()
 	since := st.downSince
 	s.mu.Unlock()
-	var rest []*Record
+	var rest []*store.OutboxRecord
 	for _, r := range recs {
 		if r.Rule != routing.RuleContract {
 			rest = append(rest, r)

@@ -21,6 +21,7 @@ import (
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/smtp"
@@ -113,7 +114,7 @@ func (h *harness) next(kind outbound.EventKind) outbound.Event {
 	}
 }
 
-func (h *harness) enqueue(msg outbound.Message) string {
+func (h *harness) enqueue(msg store.Message) string {
 	h.t.Helper()
 	id, err := h.s.Enqueue(context.Background(), msg)
 	if err != nil {
@@ -122,7 +123,7 @@ func (h *harness) enqueue(msg outbound.Message) string {
 	return id
 }
 
-func (h *harness) record(id string) *outbound.Record {
+func (h *harness) record(id string) *store.OutboxRecord {
 	h.t.Helper()
 	r, err := h.ob.Get(context.Background(), id)
 	if err != nil {
@@ -142,10 +143,10 @@ func wait(t *testing.T, s *mailtest.SMTPServer, n int) []mailtest.SMTPMessage {
 	return got
 }
 
-func simple(mb string, to ...string) outbound.Message {
-	m := outbound.Message{Mailbox: mailbox.ID(mb), Subject: "Request opened", Text: "Hello"}
+func simple(mb string, to ...string) store.Message {
+	m := store.Message{Mailbox: mailbox.ID(mb), Subject: "Request opened", Text: "Hello"}
 	for _, a := range to {
-		m.To = append(m.To, outbound.Address{Address: a})
+		m.To = append(m.To, store.Address{Address: a})
 	}
 	return m
 }
@@ -165,12 +166,12 @@ func TestDeliverBuildsTheMessage(t *testing.T) {
 	payload := bytes.Repeat([]byte("attachment-bytes "), 500)
 	opens := 0
 	var mu sync.Mutex
-	id := h.enqueue(outbound.Message{
+	id := h.enqueue(store.Message{
 		Mailbox: "mb1",
-		To:      []outbound.Address{{Name: "Ana Souza", Address: "ana@customer.example"}},
+		To:      []store.Address{{Name: "Ana Souza", Address: "ana@customer.example"}},
 		Subject: "Request opened", Text: "plain body", HTML: "<p>html body</p>",
 		Thread: "7", InReplyTo: "orig@customer.example", References: []string{"orig@customer.example"},
-		Attachments: []outbound.Attachment{{Name: "report.txt", ContentType: "text/plain", Open: func() (io.ReadCloser, error) {
+		Attachments: []store.Attachment{{Name: "report.txt", ContentType: "text/plain", Open: func() (io.ReadCloser, error) {
 			mu.Lock()
 			opens++
 			mu.Unlock()
@@ -180,7 +181,7 @@ func TestDeliverBuildsTheMessage(t *testing.T) {
 	e := h.next(outbound.EventDelivered)
 	got := wait(t, srv, 1)[0]
 	rec := h.record(id)
-	if rec.State != outbound.Sent || e.MessageID != rec.MessageID || e.ID != id {
+	if rec.State != store.Sent || e.MessageID != rec.MessageID || e.ID != id {
 		t.Fatalf("record %+v event %+v", rec, e)
 	}
 	if !strings.HasSuffix(rec.MessageID, "@mb1.example.com") {
@@ -230,13 +231,13 @@ func TestDeliverBuildsTheMessage(t *testing.T) {
 func TestHeaderInjectionIsTyped(t *testing.T) {
 	srv := startServer(t, mailtest.SMTPOptions{})
 	h := newHarness(t, outbound.Options{}, smtp.Options{}, outboundBox("mb1", srv))
-	bad := []outbound.Message{
+	bad := []store.Message{
 		{Subject: "hi\r\nBcc: victim@example.org"},
-		{To: []outbound.Address{{Name: "x\nBcc: v@example.org", Address: "a@example.org"}}},
+		{To: []store.Address{{Name: "x\nBcc: v@example.org", Address: "a@example.org"}}},
 		{InReplyTo: "a@b\r\nX: y"},
 		{References: []string{"ok@x", "b@c\nX: y"}},
 		{Thread: "REQ-1\r\n"},
-		{Attachments: []outbound.Attachment{{Name: "a\r\n.txt", Open: func() (io.ReadCloser, error) { return nil, nil }}}},
+		{Attachments: []store.Attachment{{Name: "a\r\n.txt", Open: func() (io.ReadCloser, error) { return nil, nil }}}},
 	}
 	for i, m := range bad {
 		m.Mailbox = "mb1"
@@ -244,7 +245,7 @@ func TestHeaderInjectionIsTyped(t *testing.T) {
 			m.Subject = "s"
 		}
 		if m.To == nil {
-			m.To = []outbound.Address{{Address: "a@example.org"}}
+			m.To = []store.Address{{Address: "a@example.org"}}
 		}
 		m.Text = "x"
 		_, err := h.s.Enqueue(context.Background(), m)
@@ -256,7 +257,7 @@ func TestHeaderInjectionIsTyped(t *testing.T) {
 	if _, err := h.s.Enqueue(context.Background(), simple("nope", "a@example.org")); !errors.Is(err, routing.ErrNotOutbound) {
 		t.Errorf("unknown mailbox: %v", err)
 	}
-	if recs, _ := h.ob.List(context.Background(), outbound.ListFilter{}); len(recs) != 0 {
+	if recs, _ := h.ob.List(context.Background(), store.OutboxFilter{}); len(recs) != 0 {
 		t.Fatalf("refused input stored: %d records", len(recs))
 	}
 }
@@ -267,7 +268,7 @@ func TestTemporaryRcptRetriesWithSameMessageID(t *testing.T) {
 	id := h.enqueue(simple("mb1", "a@example.org"))
 	e := h.next(outbound.EventDeferred)
 	rec := h.record(id)
-	if rec.State != outbound.Queued || rec.Attempts != 1 || !e.NextAttempt.After(t0) || !strings.Contains(rec.LastError, "451") {
+	if rec.State != store.Queued || rec.Attempts != 1 || !e.NextAttempt.After(t0) || !strings.Contains(rec.LastError, "451") {
 		t.Fatalf("record %+v", rec)
 	}
 	srv.SetFaults(mailtest.SMTPFaults{})
@@ -275,7 +276,7 @@ func TestTemporaryRcptRetriesWithSameMessageID(t *testing.T) {
 	h.next(outbound.EventDelivered)
 	got := wait(t, srv, 1)
 	rec = h.record(id)
-	if rec.State != outbound.Sent || rec.Attempts != 2 || messageID(t, got[0].Data) != rec.MessageID {
+	if rec.State != store.Sent || rec.Attempts != 2 || messageID(t, got[0].Data) != rec.MessageID {
 		t.Fatalf("record %+v", rec)
 	}
 }
@@ -302,7 +303,7 @@ func Test421AtConnectRetriesUntilMaxAge(t *testing.T) {
 		}
 	}
 	rec := h.record(id)
-	if rec.State != outbound.Dead || !strings.Contains(rec.Reason, "gave up") || !strings.Contains(rec.Reason, "421") || deferred < 3 {
+	if rec.State != store.Dead || !strings.Contains(rec.Reason, "gave up") || !strings.Contains(rec.Reason, "421") || deferred < 3 {
 		t.Fatalf("deferred %d, record %+v", deferred, rec)
 	}
 	if rec.Attempts != deferred+1 {
@@ -318,8 +319,8 @@ func TestOneOfThreeRefusedAndSuppressed(t *testing.T) {
 	srv := startServer(t, mailtest.SMTPOptions{Faults: mailtest.SMTPFaults{Rcpt: map[string]mailtest.Reply{"b@example.org": {Code: 550, Enhanced: "5.1.1", Message: "no such user"}}}})
 	h := newHarness(t, outbound.Options{}, smtp.Options{}, outboundBox("mb1", srv))
 	msg := simple("mb1", "a@example.org")
-	msg.Cc = []outbound.Address{{Address: "b@example.org"}}
-	msg.Bcc = []outbound.Address{{Address: "c@example.org"}}
+	msg.Cc = []store.Address{{Address: "b@example.org"}}
+	msg.Bcc = []store.Address{{Address: "c@example.org"}}
 	id := h.enqueue(msg)
 	failed := h.next(outbound.EventFailed)
 	got := wait(t, srv, 1)
@@ -327,7 +328,7 @@ func TestOneOfThreeRefusedAndSuppressed(t *testing.T) {
 		t.Fatalf("server got %v (Bcc must not be in the headers)", got[0].To)
 	}
 	rec := h.record(id)
-	if rec.State != outbound.Sent || rec.Recipients[1].State != outbound.Refused || !strings.Contains(rec.Recipients[1].Reason, "5.1.1") {
+	if rec.State != store.Sent || rec.Recipients[1].State != store.Refused || !strings.Contains(rec.Recipients[1].Reason, "5.1.1") {
 		t.Fatalf("record %+v", rec)
 	}
 	if len(failed.Recipients) != 1 || failed.Recipients[0] != "b@example.org" {
@@ -339,7 +340,7 @@ func TestOneOfThreeRefusedAndSuppressed(t *testing.T) {
 	// Next message to b is skipped with the reason...
 	id2 := h.enqueue(simple("mb1", "b@example.org"))
 	sup := h.next(outbound.EventSuppressed)
-	if r := h.record(id2); r.State != outbound.Dead || sup.ID != id2 || !strings.Contains(sup.Reason, "no such user") {
+	if r := h.record(id2); r.State != store.Dead || sup.ID != id2 || !strings.Contains(sup.Reason, "no such user") {
 		t.Fatalf("record %+v event %+v", r, sup)
 	}
 	// ...unless the host overrides.
@@ -348,7 +349,7 @@ func TestOneOfThreeRefusedAndSuppressed(t *testing.T) {
 	m3.IgnoreSuppression = true
 	id3 := h.enqueue(m3)
 	h.next(outbound.EventDelivered)
-	if r := h.record(id3); r.State != outbound.Sent {
+	if r := h.record(id3); r.State != store.Sent {
 		t.Fatalf("override: %+v", r)
 	}
 	if n := len(wait(t, srv, 2)); n != 2 {
@@ -376,7 +377,7 @@ func TestSlowServerDeadline(t *testing.T) {
 	h := newHarness(t, outbound.Options{}, smtp.Options{CommandTimeout: 200 * time.Millisecond, DataTimeout: 200 * time.Millisecond}, outboundBox("mb1", srv))
 	id := h.enqueue(simple("mb1", "a@example.org"))
 	e := h.next(outbound.EventDeferred)
-	if r := h.record(id); r.State != outbound.Queued || !strings.Contains(e.Reason, "data") {
+	if r := h.record(id); r.State != store.Queued || !strings.Contains(e.Reason, "data") {
 		t.Fatalf("record %+v event %+v", r, e)
 	}
 }
@@ -387,7 +388,7 @@ func TestPermanentMailFromDiesAtOnce(t *testing.T) {
 	id := h.enqueue(simple("mb1", "a@example.org"))
 	e := h.next(outbound.EventFailed)
 	r := h.record(id)
-	if r.State != outbound.Dead || r.Attempts != 1 || !strings.Contains(r.Reason, "sender not allowed") || e.Recipients[0] != "a@example.org" {
+	if r.State != store.Dead || r.Attempts != 1 || !strings.Contains(r.Reason, "sender not allowed") || e.Recipients[0] != "a@example.org" {
 		t.Fatalf("record %+v", r)
 	}
 }
@@ -457,7 +458,7 @@ func TestIsolationBlackholedAmongTen(t *testing.T) {
 		}
 	}
 	for _, id := range stuck {
-		if r := h.record(id); r.State != outbound.Queued || r.Attempts != 0 {
+		if r := h.record(id); r.State != store.Queued || r.Attempts != 0 {
 			t.Fatalf("blackholed mailbox's record moved on: %+v", r)
 		}
 	}
@@ -469,7 +470,7 @@ func TestIsolationBlackholedAmongTen(t *testing.T) {
 	defer cancel()
 	_ = h.s.Stop(ctx)
 	for _, id := range stuck {
-		if r := h.record(id); r.State != outbound.Queued || r.ClaimToken != "" {
+		if r := h.record(id); r.State != store.Queued || r.ClaimToken != "" {
 			t.Fatalf("record not back in the queue: %+v", r)
 		}
 	}
@@ -502,7 +503,7 @@ func TestStopNoGoroutineLeftAndRestartDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := ob.Get(context.Background(), id); r.State != outbound.Queued {
+	if r, _ := ob.Get(context.Background(), id); r.State != store.Queued {
 		t.Fatalf("%+v", r)
 	}
 	s2, _ := outbound.New(outbound.Options{Outbox: ob, Catalog: cat, Clock: clk})
@@ -539,7 +540,7 @@ func TestCrashedClaimReturnsToQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := ob.Claim(context.Background(), outbound.Claim{Mailbox: "mb1", Now: clk.Now(), Lease: 10 * time.Minute, Max: 10, Token: "dead-worker"})
+	claimed, err := ob.Claim(context.Background(), store.Claim{Mailbox: "mb1", Now: clk.Now(), Lease: 10 * time.Minute, Max: 10, Token: "dead-worker"})
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("%v %d", err, len(claimed))
 	}
@@ -558,7 +559,7 @@ func TestCrashedClaimReturnsToQueue(t *testing.T) {
 		t.Fatal("Message-ID changed")
 	}
 	// The dead worker's late update is refused.
-	if err := ob.Update(context.Background(), claimed[0], "dead-worker"); !errors.Is(err, outbound.ErrClaimLost) {
+	if err := ob.Update(context.Background(), claimed[0], "dead-worker"); !errors.Is(err, store.ErrClaimLost) {
 		t.Fatalf("late update: %v", err)
 	}
 }
@@ -608,7 +609,7 @@ func TestFailoverToSystemMailbox(t *testing.T) {
 	if rerouted.ID != id {
 		t.Fatalf("event %+v", rerouted)
 	}
-	if s := h.record(specID); s.Mailbox != "contract-mb" || s.State != outbound.Queued {
+	if s := h.record(specID); s.Mailbox != "contract-mb" || s.State != store.Queued {
 		t.Fatalf("specific message rerouted: %+v", s)
 	}
 }
@@ -723,7 +724,7 @@ func TestUntrustedCertificateDeferredWithHint(t *testing.T) {
 	if !errors.Is(e.Err, transport.ErrTLS) || !strings.Contains(e.Reason, "not trusted") {
 		t.Fatalf("event %+v", e)
 	}
-	if r := h.record(id); r.State != outbound.Queued || len(srv.Messages()) != 0 {
+	if r := h.record(id); r.State != store.Queued || len(srv.Messages()) != 0 {
 		t.Fatalf("record %+v", r)
 	}
 }
@@ -731,7 +732,7 @@ func TestUntrustedCertificateDeferredWithHint(t *testing.T) {
 func TestNonASCIIHeadersAreEncoded(t *testing.T) {
 	srv := startServer(t, mailtest.SMTPOptions{})
 	h := newHarness(t, outbound.Options{}, smtp.Options{}, outboundBox("mb1", srv))
-	h.enqueue(outbound.Message{Mailbox: "mb1", To: []outbound.Address{{Name: "João Ação", Address: "joao@example.org"}},
+	h.enqueue(store.Message{Mailbox: "mb1", To: []store.Address{{Name: "João Ação", Address: "joao@example.org"}},
 		Subject: "Solicitação aberta — nº 42", Text: "Olá, João!", Thread: "42"})
 	got := wait(t, srv, 1)[0]
 	m, err := mail.ReadMessage(bytes.NewReader(got.Data))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"embed"
 	"errors"
@@ -19,30 +18,16 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/workflow/systemmsg"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// Catalog is the mailbox and contract catalog the pages edit. Both
-// store/sqlite.Catalog and store/postgres.Catalog implement it.
-type Catalog interface {
-	routing.Catalog
-	Mailboxes() []*mailbox.Mailbox
-	Contracts() []*contract.Contract
-	ContractsUsing(id mailbox.ID) []contract.ID
-	PutMailbox(ctx context.Context, m *mailbox.Mailbox) error
-	DeleteMailbox(ctx context.Context, id mailbox.ID) error
-	PutContract(ctx context.Context, c *contract.Contract) error
-	DeleteContract(ctx context.Context, id contract.ID) error
-	SetSystemMailbox(ctx context.Context, id mailbox.ID) error
-}
-
 // App is the helpdesk's web application.
 type App struct {
-	cat    Catalog
+	cat    store.Catalog
 	engine Engine
 	dir    *directory
 	msgs   *systemmsg.Set
@@ -57,7 +42,7 @@ type App struct {
 
 // NewApp builds the application over a catalog and an engine (nil: the
 // record-only engine, which resolves and records but sends nothing).
-func NewApp(cat Catalog, engine Engine, dir *directory, log *slog.Logger) (*App, error) {
+func NewApp(cat store.Catalog, engine Engine, dir *directory, log *slog.Logger) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

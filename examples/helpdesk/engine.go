@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/workflow"
@@ -53,13 +53,13 @@ type engineOptions struct {
 // store/postgres (both offer the same methods).
 type engineStores struct {
 	Outbox interface {
-		outbound.Outbox
+		store.Outbox
 		routing.SentIndex
 	}
-	Inbound      inbound.Store
-	Suppressions outbound.Suppressions
+	Inbound      store.Inbound
+	Suppressions store.Suppressions
 	// Quarantined lists a mailbox's quarantined messages.
-	Quarantined func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error)
+	Quarantined func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error)
 }
 
 // errProbeUnavailable is returned by engines that cannot probe.
@@ -185,7 +185,7 @@ func (e *recordEngine) Send(ctx context.Context, c *workflow.EmailConnector, f S
 }
 
 func (e *recordEngine) Messages(ctx context.Context) (MessageLog, error) {
-	recs, err := e.outbox.List(ctx, outbound.ListFilter{})
+	recs, err := e.outbox.List(ctx, store.OutboxFilter{})
 	if err != nil {
 		return MessageLog{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
@@ -32,11 +33,11 @@ import (
 // queue survives a restart and no message is handed twice; tests keep
 // them in memory.
 type engines struct {
-	cat    Catalog
+	cat    store.Catalog
 	log    *slog.Logger
 	smtpTr *smtp.Transport
 	outbox interface {
-		outbound.Outbox
+		store.Outbox
 		routing.SentIndex
 	}
 	sender *outbound.Sender
@@ -44,8 +45,8 @@ type engines struct {
 	cancel context.CancelFunc
 
 	imapCfg     *imap.Config
-	inStore     inbound.Store
-	quarantined func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error)
+	inStore     store.Inbound
+	quarantined func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error)
 	poller      *inbound.Poller
 	done        chan struct{}
 
@@ -55,22 +56,22 @@ type engines struct {
 
 // startEngines starts the poller over the catalog's inbound mailboxes and
 // the sender; Close stops them.
-func startEngines(ctx context.Context, cat Catalog, dir workflow.Directory, log *slog.Logger, o engineOptions) (*engines, error) {
+func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory, log *slog.Logger, o engineOptions) (*engines, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	netw := transport.Net{Policy: o.Policy, DialTimeout: 10 * time.Second}
 	e := &engines{cat: cat, log: log, done: make(chan struct{})}
-	var supp outbound.Suppressions
+	var supp store.Suppressions
 	if st := o.Stores; st != nil {
 		e.outbox, e.inStore, e.quarantined, supp = st.Outbox, st.Inbound, st.Quarantined, st.Suppressions
 	} else {
 		mem := memory.NewInboundStore()
 		e.outbox, e.inStore, supp = memory.NewOutbox(), mem, memory.NewSuppressions()
-		e.quarantined = func(_ context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error) {
-			var out []inbound.QuarantineItem
+		e.quarantined = func(_ context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
+			var out []store.QuarantineItem
 			for _, q := range mem.Quarantined(mb) {
-				out = append(out, inbound.QuarantineItem{Mailbox: mb, Key: q.Key, Size: q.Size, Reason: q.Reason, At: q.At})
+				out = append(out, store.QuarantineItem{Mailbox: mb, Key: q.Key, Size: q.Size, Reason: q.Reason, At: q.At})
 			}
 			return out, nil
 		}
@@ -267,7 +268,7 @@ func (e *engines) Send(ctx context.Context, c *workflow.EmailConnector, f SendFl
 func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
 	log := MessageLog{FromEngines: true}
 	// The latest records, every state (queued, sent, dead).
-	recs, err := e.outbox.List(ctx, outbound.ListFilter{})
+	recs, err := e.outbox.List(ctx, store.OutboxFilter{})
 	if err != nil {
 		return log, err
 	}

@@ -20,13 +20,14 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/store/sqlstore"
 )
 
 // testEnv is the helpdesk over a real SQLite store in a temp dir.
 type testEnv struct {
 	t      *testing.T
 	app    *App
-	cat    *sqlite.Catalog
+	cat    *sqlstore.Catalog
 	dbPath string
 }
 

@@ -31,11 +31,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -140,7 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // openStore opens the Postgres store when a URL is given, else SQLite: the
 // catalog and the engines' state (outbox, suppressions, checkpoints,
 // handled keys, quarantine) in one database.
-func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (Catalog, *engineStores, func(), string, error) {
+func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (store.Catalog, *engineStores, func(), string, error) {
 	if cfg.Postgres != "" {
 		st, err := postgres.Open(ctx, cfg.Postgres, postgres.Options{Secrets: keys, Logger: log})
 		if err != nil {
@@ -148,8 +149,8 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 		}
 		in := st.Inbound()
 		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
-			Quarantined: func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error) {
-				qs, err := in.Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
+			Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
+				qs, err := in.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 				return quarantineItems(qs), err
 			}}
 		return st.Catalog(), stores, func() { st.Close() }, "postgres", nil
@@ -163,8 +164,8 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 	}
 	in := st.Inbound()
 	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
-		Quarantined: func(ctx context.Context, mb mailbox.ID) ([]inbound.QuarantineItem, error) {
-			qs, err := in.Quarantined(ctx, sqlite.QuarantineFilter{Mailbox: mb})
+		Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
+			qs, err := in.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 			return quarantineItems(qs), err
 		}}
 	return st.Catalog(), stores, func() { st.Close() }, "sqlite " + cfg.DB, nil
@@ -172,8 +173,8 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 
 // quarantineItems keeps the metadata of quarantined messages (sqlite and
 // postgres share the type).
-func quarantineItems(qs []sqlite.Quarantined) []inbound.QuarantineItem {
-	out := make([]inbound.QuarantineItem, len(qs))
+func quarantineItems(qs []sqlstore.Quarantined) []store.QuarantineItem {
+	out := make([]store.QuarantineItem, len(qs))
 	for i, q := range qs {
 		out[i] = q.QuarantineItem
 	}

@@ -39,8 +39,10 @@ import (
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/workflow"
 )
 
@@ -374,14 +376,14 @@ func run(ctx context.Context, out io.Writer) error {
 	say("\nMail kept by contract (queried from the SQLite store)")
 	for _, c := range []contract.ID{"acme", "globex"} {
 		say("   contract %s:", c)
-		sentRecs, err := outbox.ListByContract(ctx, c, outbound.ListFilter{})
+		sentRecs, err := outbox.ListByContract(ctx, c, store.OutboxFilter{})
 		if err != nil {
 			return err
 		}
 		for _, r := range sentRecs {
 			say("     sent     %-4s via %-10s %s", r.State, r.Mailbox, r.Message.Subject)
 		}
-		got, err := db.Inbound().Received(ctx, sqlite.ReceivedFilter{Contract: c})
+		got, err := db.Inbound().Received(ctx, sqlstore.ReceivedFilter{Contract: c})
 		if err != nil {
 			return err
 		}

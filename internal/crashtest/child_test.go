@@ -17,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/sqlite"
@@ -32,21 +33,21 @@ const (
 	envHostDB = "CORREIO_CRASH_HOST"  // SQLite path of the host's record (sqlite store)
 	envPort   = "CORREIO_CRASH_PORT"  // IMAP or SMTP port on 127.0.0.1
 	envTarget = "CORREIO_CRASH_UID"   // final round: exit once this UID is committed
-	envInTx   = "CORREIO_CRASH_INTX"  // ingest with postgres.Store.HandleInTx
+	envInTx   = "CORREIO_CRASH_INTX"  // ingest with postgres.HandleInTx
 )
 
 const user = "desk"
 
 // stores opens the durable store named by the environment.
 type stores struct {
-	in    inbound.Store
-	out   outbound.Outbox
+	in    store.Inbound
+	out   store.Outbox
 	close func()
 	// record durably notes a hand-off of (key, Message-ID) in the host's
 	// own database, in its own transaction (the plain Handler case).
 	record func(ctx context.Context, key, msgID string) error
 	// inTx, Postgres only, is the hand-off inside the host's transaction
-	// (postgres.Store.HandleInTx) recording the same row.
+	// (postgres.HandleInTx) recording the same row.
 	inTx inbound.Handler
 }
 
@@ -77,10 +78,10 @@ func openStores(ctx context.Context, getenv func(string) string) (*stores, error
 				_, err := pool.Exec(ctx, "INSERT INTO crash_handled (key, message_id) VALUES ($1, $2)", key, msgID)
 				return err
 			},
-			inTx: st.HandleInTx(func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
+			inTx: inbound.HandlerFunc(postgres.HandleInTx(st, func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
 				_, err := tx.Exec(ctx, "INSERT INTO crash_handled (key, message_id) VALUES ($1, $2)", d.Key, d.Message.MessageID)
 				return err
-			})}, nil
+			}))}, nil
 	}
 	return nil, fmt.Errorf("unknown store %q", getenv(envStore))
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/correio-dev/correio/internal/pgtest"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/sqlite"
@@ -140,7 +141,7 @@ func finalRound(t *testing.T, env ...string) {
 
 type storeKind struct {
 	name string
-	// inTx hands off with postgres.Store.HandleInTx (no in-flight window).
+	// inTx hands off with postgres.HandleInTx (no in-flight window).
 	inTx bool
 	// setup returns the child's store environment and a reader of the
 	// host's durable record of hand-offs (key, Message-ID).
@@ -342,8 +343,8 @@ func enqueue(t *testing.T, env []string, port, from, to int) {
 		t.Fatal(err)
 	}
 	for i := from; i < to; i++ {
-		if _, err := s.Enqueue(ctx, outbound.Message{Mailbox: "out", Subject: fmt.Sprintf("n %d", i), Text: "hello",
-			To: []outbound.Address{{Address: "customer@example.org"}}}); err != nil {
+		if _, err := s.Enqueue(ctx, store.Message{Mailbox: "out", Subject: fmt.Sprintf("n %d", i), Text: "hello",
+			To: []store.Address{{Address: "customer@example.org"}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

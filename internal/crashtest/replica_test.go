@@ -52,13 +52,13 @@ func runReplica() error {
 	smtpPort, _ := strconv.Atoi(os.Getenv(envSMTPPort))
 	n, _ := strconv.Atoi(os.Getenv(envMailboxes))
 	leases := st.Leases()
-	h := st.HandleInTxLeased(owner, func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
+	h := inbound.HandlerFunc(postgres.HandleInTxLeased(st, owner, func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
 		_, err := tx.Exec(ctx, "INSERT INTO crash_handled (key, message_id) VALUES ($1, $2)", d.Key, d.Message.MessageID)
 		if err == nil {
 			_, err = tx.Exec(ctx, "INSERT INTO crash_owner (message_id, owner) VALUES ($1, $2)", d.Message.MessageID, owner)
 		}
 		return err
-	})
+	}))
 	p, err := inbound.New(inbound.Options{Store: st.Inbound(), Handler: h, Leaser: leases.Leaser(owner),
 		IMAP: &imap.Config{Timeout: 10 * time.Second}, MaxConnectionsPerHost: 1000})
 	if err != nil {

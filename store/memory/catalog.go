@@ -6,17 +6,14 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 )
-
-// ErrNotFound is returned for an unknown mailbox or contract.
-var ErrNotFound = errors.New("memory: not found")
 
 // Catalog holds mailboxes, contracts and the system mailbox, applying the
 // contract package's rules on every change. It implements routing.Catalog
@@ -106,7 +103,7 @@ func (c *Catalog) DeleteMailbox(_ context.Context, id mailbox.ID) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.mailboxes[id]; !ok {
-		return fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+		return fmt.Errorf("%w: mailbox %q", store.ErrNotFound, id)
 	}
 	if err := contract.CheckMailboxRemoval(view{c}, id); err != nil {
 		return err
@@ -151,7 +148,7 @@ func (c *Catalog) DeleteContract(_ context.Context, id contract.ID) error {
 	defer c.mu.Unlock()
 	old, ok := c.contracts[id]
 	if !ok {
-		return fmt.Errorf("%w: contract %q", ErrNotFound, id)
+		return fmt.Errorf("%w: contract %q", store.ErrNotFound, id)
 	}
 	c.unindex(old.c)
 	delete(c.contracts, id)

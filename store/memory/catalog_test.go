@@ -9,6 +9,7 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 )
 
@@ -108,7 +109,7 @@ func TestMailboxRemovalAndKindChange(t *testing.T) {
 	if err := c.DeleteMailbox(ctx, "in-b"); err != nil {
 		t.Fatalf("delete unused: %v", err)
 	}
-	if err := c.DeleteMailbox(ctx, "in-b"); !errors.Is(err, memory.ErrNotFound) {
+	if err := c.DeleteMailbox(ctx, "in-b"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
 	// Changing the kind of a used mailbox is refused.

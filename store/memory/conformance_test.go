@@ -3,9 +3,8 @@ package memory_test
 import (
 	"testing"
 
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/storetest"
 )
@@ -13,13 +12,12 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		Catalog: &storetest.CatalogHarness{
-			New:      func(*testing.T) storetest.Catalog { return memory.NewCatalog() },
-			NotFound: memory.ErrNotFound,
-			OAuth2:   true,
+			New:    func(*testing.T) store.Catalog { return memory.NewCatalog() },
+			OAuth2: true,
 		},
 		Inbound: &storetest.InboundHarness{
-			New: func(*testing.T) inbound.Store { return memory.NewInboundStore() },
-			Quarantined: func(_ *testing.T, s inbound.Store, mb mailbox.ID) []storetest.Quarantined {
+			New: func(*testing.T) store.Inbound { return memory.NewInboundStore() },
+			Quarantined: func(_ *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {
 				var out []storetest.Quarantined
 				for _, q := range s.(*memory.InboundStore).Quarantined(mb) {
 					out = append(out, storetest.Quarantined{Key: q.Key, Reason: q.Reason, Raw: q.Raw})
@@ -27,7 +25,7 @@ func TestConformance(t *testing.T) {
 				return out
 			},
 		},
-		Outbox:       &storetest.OutboxHarness{New: func(*testing.T) outbound.Outbox { return memory.NewOutbox() }},
-		Suppressions: func(*testing.T) outbound.Suppressions { return memory.NewSuppressions() },
+		Outbox:       &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
+		Suppressions: func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
 	})
 }

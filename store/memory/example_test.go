@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/correio-dev/correio/inbound"
-	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 )
 
@@ -15,11 +14,11 @@ import (
 // match replies), the suppression list and the poller's state.
 func Example() {
 	var (
-		_ routing.Catalog       = memory.NewCatalog()
-		_ outbound.Outbox       = memory.NewOutbox()
-		_ routing.SentIndex     = memory.NewOutbox()
-		_ outbound.Suppressions = memory.NewSuppressions()
-		_ inbound.Store         = memory.NewInboundStore()
+		_ routing.Catalog    = memory.NewCatalog()
+		_ store.Outbox       = memory.NewOutbox()
+		_ routing.SentIndex  = memory.NewOutbox()
+		_ store.Suppressions = memory.NewSuppressions()
+		_ store.Inbound      = memory.NewInboundStore()
 	)
 	ctx := context.Background()
 	st := memory.NewInboundStore()

@@ -6,19 +6,19 @@ import (
 	"io"
 	"sync"
 
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 )
 
 // InboundStore keeps the inbound poller's checkpoints, handled keys and
-// quarantined messages in memory. It implements inbound.Store and is safe
+// quarantined messages in memory. It implements store.Inbound and is safe
 // for concurrent use. Fencing tokens are checked like a durable store
 // would: a write with a token lower than the highest seen for the mailbox
-// fails with inbound.ErrFenced.
+// fails with store.ErrFenced.
 type InboundStore struct {
 	mu          sync.Mutex
-	checkpoints map[cpKey]inbound.Checkpoint
-	keys        map[mailbox.ID]map[string]inbound.Record
+	checkpoints map[cpKey]store.Checkpoint
+	keys        map[mailbox.ID]map[string]store.InboundRecord
 	quarantine  []QuarantinedMessage
 	fences      map[mailbox.ID]int64
 }
@@ -30,39 +30,39 @@ type cpKey struct {
 
 // QuarantinedMessage is a quarantined message with its raw bytes.
 type QuarantinedMessage struct {
-	inbound.QuarantineItem
+	store.QuarantineItem
 	Raw []byte
 }
 
 // NewInboundStore returns an empty store.
 func NewInboundStore() *InboundStore {
 	return &InboundStore{
-		checkpoints: map[cpKey]inbound.Checkpoint{},
-		keys:        map[mailbox.ID]map[string]inbound.Record{},
+		checkpoints: map[cpKey]store.Checkpoint{},
+		keys:        map[mailbox.ID]map[string]store.InboundRecord{},
 		fences:      map[mailbox.ID]int64{},
 	}
 }
 
-var _ inbound.Store = (*InboundStore)(nil)
+var _ store.Inbound = (*InboundStore)(nil)
 
 func (s *InboundStore) fenceLocked(mb mailbox.ID, f int64) error {
 	if f < s.fences[mb] {
-		return inbound.ErrFenced
+		return store.ErrFenced
 	}
 	s.fences[mb] = f
 	return nil
 }
 
-// Checkpoint implements inbound.Store.
-func (s *InboundStore) Checkpoint(_ context.Context, mb mailbox.ID, folder string) (inbound.Checkpoint, bool, error) {
+// Checkpoint implements store.Inbound.
+func (s *InboundStore) Checkpoint(_ context.Context, mb mailbox.ID, folder string) (store.Checkpoint, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cp, ok := s.checkpoints[cpKey{mb, folder}]
 	return cp, ok, nil
 }
 
-// SetCheckpoint implements inbound.Store.
-func (s *InboundStore) SetCheckpoint(_ context.Context, mb mailbox.ID, folder string, cp inbound.Checkpoint, fence int64) error {
+// SetCheckpoint implements store.Inbound.
+func (s *InboundStore) SetCheckpoint(_ context.Context, mb mailbox.ID, folder string, cp store.Checkpoint, fence int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fenceLocked(mb, fence); err != nil {
@@ -72,7 +72,7 @@ func (s *InboundStore) SetCheckpoint(_ context.Context, mb mailbox.ID, folder st
 	return nil
 }
 
-// Done implements inbound.Store.
+// Done implements store.Inbound.
 func (s *InboundStore) Done(_ context.Context, mb mailbox.ID, key string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -80,8 +80,8 @@ func (s *InboundStore) Done(_ context.Context, mb mailbox.ID, key string) (bool,
 	return ok, nil
 }
 
-// Commit implements inbound.Store.
-func (s *InboundStore) Commit(_ context.Context, r inbound.Record) error {
+// Commit implements store.Inbound.
+func (s *InboundStore) Commit(_ context.Context, r store.InboundRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fenceLocked(r.Mailbox, r.Fence); err != nil {
@@ -89,7 +89,7 @@ func (s *InboundStore) Commit(_ context.Context, r inbound.Record) error {
 	}
 	m := s.keys[r.Mailbox]
 	if m == nil {
-		m = map[string]inbound.Record{}
+		m = map[string]store.InboundRecord{}
 		s.keys[r.Mailbox] = m
 	}
 	m[r.Key] = r
@@ -101,8 +101,8 @@ func (s *InboundStore) Commit(_ context.Context, r inbound.Record) error {
 	return nil
 }
 
-// Quarantine implements inbound.Store.
-func (s *InboundStore) Quarantine(_ context.Context, q inbound.QuarantineItem, raw io.Reader) error {
+// Quarantine implements store.Inbound.
+func (s *InboundStore) Quarantine(_ context.Context, q store.QuarantineItem, raw io.Reader) error {
 	var b []byte
 	if raw != nil {
 		var buf bytes.Buffer
@@ -134,10 +134,10 @@ func (s *InboundStore) Quarantined(mb mailbox.ID) []QuarantinedMessage {
 }
 
 // Records returns the committed records of a mailbox.
-func (s *InboundStore) Records(mb mailbox.ID) []inbound.Record {
+func (s *InboundStore) Records(mb mailbox.ID) []store.InboundRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]inbound.Record, 0, len(s.keys[mb]))
+	out := make([]store.InboundRecord, 0, len(s.keys[mb]))
 	for _, r := range s.keys[mb] {
 		out = append(out, r)
 	}

@@ -11,34 +11,34 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 )
 
-// Outbox is an in-memory outbound.Outbox. Put reads every attachment into
+// Outbox is an in-memory store.Outbox. Put reads every attachment into
 // memory, so the records it hands out do not depend on the host's readers
 // staying open. It also implements routing.SentIndex for the inbound
 // engine's reply matching. Safe for concurrent use.
 type Outbox struct {
 	mu       sync.Mutex
-	recs     map[string]*outbound.Record
-	queued   map[string]*outbound.Record // the Queued subset of recs
-	byMsgID  map[string]string           // Message-ID (lower case) -> record ID
-	byThread map[string]string           // thread (lower case) -> latest record ID
+	recs     map[string]*store.OutboxRecord
+	queued   map[string]*store.OutboxRecord // the Queued subset of recs
+	byMsgID  map[string]string              // Message-ID (lower case) -> record ID
+	byThread map[string]string              // thread (lower case) -> latest record ID
 }
 
 // NewOutbox returns an empty outbox.
 func NewOutbox() *Outbox {
-	return &Outbox{recs: map[string]*outbound.Record{}, queued: map[string]*outbound.Record{}, byMsgID: map[string]string{}, byThread: map[string]string{}}
+	return &Outbox{recs: map[string]*store.OutboxRecord{}, queued: map[string]*store.OutboxRecord{}, byMsgID: map[string]string{}, byThread: map[string]string{}}
 }
 
 var (
-	_ outbound.Outbox   = (*Outbox)(nil)
+	_ store.Outbox      = (*Outbox)(nil)
 	_ routing.SentIndex = (*Outbox)(nil)
 )
 
 // clone deep-copies a record (attachments share their immutable bytes).
-func clone(r *outbound.Record) *outbound.Record {
+func clone(r *store.OutboxRecord) *store.OutboxRecord {
 	c := *r
 	c.Recipients = slices.Clone(r.Recipients)
 	m := &c.Message
@@ -48,8 +48,8 @@ func clone(r *outbound.Record) *outbound.Record {
 	return &c
 }
 
-// Put implements outbound.Outbox.
-func (o *Outbox) Put(ctx context.Context, r *outbound.Record) error {
+// Put implements store.Outbox.
+func (o *Outbox) Put(ctx context.Context, r *store.OutboxRecord) error {
 	if r.ID == "" {
 		return fmt.Errorf("memory: outbox record without ID")
 	}
@@ -80,8 +80,8 @@ func (o *Outbox) Put(ctx context.Context, r *outbound.Record) error {
 	return nil
 }
 
-func (o *Outbox) index(r *outbound.Record) {
-	if r.State == outbound.Queued {
+func (o *Outbox) index(r *store.OutboxRecord) {
+	if r.State == store.Queued {
 		o.queued[r.ID] = r
 	} else {
 		delete(o.queued, r.ID)
@@ -92,24 +92,24 @@ func (o *Outbox) index(r *outbound.Record) {
 	}
 }
 
-func claimed(r *outbound.Record, now time.Time) bool {
+func claimed(r *store.OutboxRecord, now time.Time) bool {
 	return r.ClaimToken != "" && now.Before(r.ClaimedUntil)
 }
 
-// Claim implements outbound.Outbox.
-func (o *Outbox) Claim(_ context.Context, c outbound.Claim) ([]*outbound.Record, error) {
+// Claim implements store.Outbox.
+func (o *Outbox) Claim(_ context.Context, c store.Claim) ([]*store.OutboxRecord, error) {
 	if c.Token == "" {
 		return nil, fmt.Errorf("memory: claim without token")
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var due []*outbound.Record
+	var due []*store.OutboxRecord
 	for _, r := range o.queued {
-		if r.Mailbox == c.Mailbox && r.State == outbound.Queued && !r.NextAttempt.After(c.Now) && !claimed(r, c.Now) {
+		if r.Mailbox == c.Mailbox && r.State == store.Queued && !r.NextAttempt.After(c.Now) && !claimed(r, c.Now) {
 			due = append(due, r)
 		}
 	}
-	slices.SortFunc(due, func(a, b *outbound.Record) int {
+	slices.SortFunc(due, func(a, b *store.OutboxRecord) int {
 		if d := a.NextAttempt.Compare(b.NextAttempt); d != 0 {
 			return d
 		}
@@ -121,7 +121,7 @@ func (o *Outbox) Claim(_ context.Context, c outbound.Claim) ([]*outbound.Record,
 	if c.Max > 0 && len(due) > c.Max {
 		due = due[:c.Max]
 	}
-	out := make([]*outbound.Record, len(due))
+	out := make([]*store.OutboxRecord, len(due))
 	for i, r := range due {
 		r.ClaimToken, r.ClaimedUntil = c.Token, c.Now.Add(c.Lease)
 		out[i] = clone(r)
@@ -129,19 +129,19 @@ func (o *Outbox) Claim(_ context.Context, c outbound.Claim) ([]*outbound.Record,
 	return out, nil
 }
 
-func (o *Outbox) held(id, token string) (*outbound.Record, error) {
+func (o *Outbox) held(id, token string) (*store.OutboxRecord, error) {
 	r, ok := o.recs[id]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", outbound.ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	if token == "" || r.ClaimToken != token {
-		return nil, fmt.Errorf("%w: %q", outbound.ErrClaimLost, id)
+		return nil, fmt.Errorf("%w: %q", store.ErrClaimLost, id)
 	}
 	return r, nil
 }
 
-// Update implements outbound.Outbox.
-func (o *Outbox) Update(_ context.Context, r *outbound.Record, token string) error {
+// Update implements store.Outbox.
+func (o *Outbox) Update(_ context.Context, r *store.OutboxRecord, token string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	cur, err := o.held(r.ID, token)
@@ -159,7 +159,7 @@ func (o *Outbox) Update(_ context.Context, r *outbound.Record, token string) err
 	return nil
 }
 
-// Release implements outbound.Outbox.
+// Release implements store.Outbox.
 func (o *Outbox) Release(_ context.Context, id, token string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -171,7 +171,7 @@ func (o *Outbox) Release(_ context.Context, id, token string) error {
 	return nil
 }
 
-// ReleaseStale implements outbound.Outbox.
+// ReleaseStale implements store.Outbox.
 func (o *Outbox) ReleaseStale(_ context.Context, now time.Time) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -185,8 +185,8 @@ func (o *Outbox) ReleaseStale(_ context.Context, now time.Time) (int, error) {
 	return n, nil
 }
 
-// Due implements outbound.Outbox.
-func (o *Outbox) Due(_ context.Context, now time.Time) ([]outbound.Due, time.Time, error) {
+// Due implements store.Outbox.
+func (o *Outbox) Due(_ context.Context, now time.Time) ([]store.Due, time.Time, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	counts := map[mailbox.ID]int{}
@@ -206,19 +206,19 @@ func (o *Outbox) Due(_ context.Context, now time.Time) ([]outbound.Due, time.Tim
 			counts[r.Mailbox]++
 		}
 	}
-	out := make([]outbound.Due, 0, len(counts))
+	out := make([]store.Due, 0, len(counts))
 	for id, n := range counts {
-		out = append(out, outbound.Due{Mailbox: id, Count: n})
+		out = append(out, store.Due{Mailbox: id, Count: n})
 	}
-	slices.SortFunc(out, func(a, b outbound.Due) int { return strings.Compare(string(a.Mailbox), string(b.Mailbox)) })
+	slices.SortFunc(out, func(a, b store.Due) int { return strings.Compare(string(a.Mailbox), string(b.Mailbox)) })
 	return out, next, nil
 }
 
-// Stats implements outbound.Outbox.
-func (o *Outbox) Stats(_ context.Context, mb mailbox.ID) (outbound.QueueStats, error) {
+// Stats implements store.Outbox.
+func (o *Outbox) Stats(_ context.Context, mb mailbox.ID) (store.QueueStats, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var qs outbound.QueueStats
+	var qs store.QueueStats
 	for _, r := range o.queued {
 		if r.Mailbox == mb {
 			qs.Depth++
@@ -230,28 +230,28 @@ func (o *Outbox) Stats(_ context.Context, mb mailbox.ID) (outbound.QueueStats, e
 	return qs, nil
 }
 
-// Get implements outbound.Outbox.
-func (o *Outbox) Get(_ context.Context, id string) (*outbound.Record, error) {
+// Get implements store.Outbox.
+func (o *Outbox) Get(_ context.Context, id string) (*store.OutboxRecord, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r, ok := o.recs[id]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", outbound.ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	return clone(r), nil
 }
 
-// List implements outbound.Outbox.
-func (o *Outbox) List(_ context.Context, f outbound.ListFilter) ([]*outbound.Record, error) {
+// List implements store.Outbox.
+func (o *Outbox) List(_ context.Context, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var out []*outbound.Record
+	var out []*store.OutboxRecord
 	for _, r := range o.recs {
 		if (f.State == 0 || r.State == f.State) && (f.Mailbox == "" || r.Mailbox == f.Mailbox) {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b *outbound.Record) int {
+	slices.SortFunc(out, func(a, b *store.OutboxRecord) int {
 		if d := a.EnqueuedAt.Compare(b.EnqueuedAt); d != 0 {
 			return d
 		}
@@ -266,7 +266,7 @@ func (o *Outbox) List(_ context.Context, f outbound.ListFilter) ([]*outbound.Rec
 	return out, nil
 }
 
-func ref(r *outbound.Record) routing.ThreadRef {
+func ref(r *store.OutboxRecord) routing.ThreadRef {
 	return routing.ThreadRef{MessageID: r.MessageID, Mailbox: r.Mailbox, Contract: r.Contract, Thread: r.Message.Thread}
 }
 

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 )
 
-// Suppressions is an in-memory outbound.Suppressions list, keyed by
+// Suppressions is an in-memory store.Suppressions list, keyed by
 // lower-cased address. Safe for concurrent use.
 type Suppressions struct {
 	mu sync.Mutex
@@ -18,9 +18,9 @@ type Suppressions struct {
 // NewSuppressions returns an empty list.
 func NewSuppressions() *Suppressions { return &Suppressions{m: map[string]string{}} }
 
-var _ outbound.Suppressions = (*Suppressions)(nil)
+var _ store.Suppressions = (*Suppressions)(nil)
 
-// Suppressed implements outbound.Suppressions.
+// Suppressed implements store.Suppressions.
 func (s *Suppressions) Suppressed(_ context.Context, address string) (string, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -28,7 +28,7 @@ func (s *Suppressions) Suppressed(_ context.Context, address string) (string, bo
 	return r, ok, nil
 }
 
-// Suppress implements outbound.Suppressions.
+// Suppress implements store.Suppressions.
 func (s *Suppressions) Suppress(_ context.Context, address, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

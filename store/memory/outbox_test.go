@@ -4,14 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/correio-dev/correio/outbound"
-	"github.com/correio-dev/correio/outbound/outboxtest"
 	"github.com/correio-dev/correio/store/memory"
 )
-
-func TestOutboxConformance(t *testing.T) {
-	outboxtest.Run(t, func(*testing.T) outbound.Outbox { return memory.NewOutbox() })
-}
 
 func TestSuppressions(t *testing.T) {
 	ctx := context.Background()

@@ -9,6 +9,7 @@ import (
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/postgres"
 )
 
@@ -28,8 +29,8 @@ func ExampleWithTx() {
 		if _, err := tx.Exec(ctx, "INSERT INTO tickets (id, title) VALUES ($1, $2)", 123, "Printer on fire"); err != nil {
 			return err
 		}
-		_, err := sender.Enqueue(postgres.WithTx(ctx, tx), outbound.Message{Mailbox: "desk", Subject: "Request opened",
-			Thread: "123", Text: "We are on it.", To: []outbound.Address{{Address: "customer@example.org"}}})
+		_, err := sender.Enqueue(postgres.WithTx(ctx, tx), store.Message{Mailbox: "desk", Subject: "Request opened",
+			Thread: "123", Text: "We are on it.", To: []store.Address{{Address: "customer@example.org"}}})
 		return err
 	})
 	if err != nil {
@@ -41,7 +42,7 @@ func ExampleWithTx() {
 // message's key commit together, so a crash never creates the ticket twice.
 // On several replicas use HandleInTxLeased with the replica's lease owner.
 // (Not run: it needs a PostgreSQL server.)
-func ExampleStore_HandleInTx() {
+func ExampleHandleInTx() {
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, "postgres://app@db/app", postgres.Options{})
 	if err != nil {
@@ -50,10 +51,10 @@ func ExampleStore_HandleInTx() {
 	defer st.Close()
 	p, err := inbound.New(inbound.Options{
 		Store: st.Inbound(),
-		Handler: st.HandleInTx(func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
+		Handler: inbound.HandlerFunc(postgres.HandleInTx(st, func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
 			_, err := tx.Exec(ctx, "INSERT INTO tickets (contract, subject) VALUES ($1, $2)", string(d.Contract), d.Message.Subject)
 			return err
-		}),
+		})),
 	})
 	if err != nil {
 		log.Fatal(err)

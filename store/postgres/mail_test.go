@@ -2,15 +2,16 @@ package postgres_test
 
 import (
 	"context"
-	"github.com/correio-dev/correio/internal/pgtest"
 	"testing"
 	"time"
 
+	"github.com/correio-dev/correio/internal/pgtest"
+	"github.com/correio-dev/correio/store"
+
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/store/postgres"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/store/storetest"
 )
 
@@ -27,11 +28,11 @@ func TestMailConformance(t *testing.T) {
 func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int) {
 	storetest.Run(t, storetest.Harness{
 		Inbound: &storetest.InboundHarness{
-			New: func(t *testing.T) inbound.Store { return fresh(t).Inbound() },
-			Quarantined: func(t *testing.T, s inbound.Store, mb mailbox.ID) []storetest.Quarantined {
-				st := s.(*postgres.InboundStore)
+			New: func(t *testing.T) store.Inbound { return fresh(t).Inbound() },
+			Quarantined: func(t *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {
+				st := s.(*sqlstore.Inbound)
 				ctx := context.Background()
-				qs, err := st.Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
+				qs, err := st.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -46,8 +47,8 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 				return out
 			},
 		},
-		Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) outbound.Outbox { return fresh(t).Outbox() }, Records: records},
-		Suppressions: func(t *testing.T) outbound.Suppressions { return fresh(t).Suppressions() },
+		Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) store.Outbox { return fresh(t).Outbox() }, Records: records},
+		Suppressions: func(t *testing.T) store.Suppressions { return fresh(t).Suppressions() },
 		Bounces: func(t *testing.T) storetest.BounceStore {
 			s := fresh(t)
 			return storetest.BounceStore{Outbox: s.Outbox(), Suppressions: s.Suppressions(),
@@ -58,7 +59,7 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 			return storetest.RetentionStore{
 				Catalog: s.Catalog(), Inbound: s.Inbound(), Outbox: s.Outbox(),
 				Received: func(ctx context.Context, c contract.ID) ([]string, error) {
-					rs, err := s.Inbound().Received(ctx, postgres.ReceivedFilter{Contract: c})
+					rs, err := s.Inbound().Received(ctx, sqlstore.ReceivedFilter{Contract: c})
 					var keys []string
 					for _, r := range rs {
 						keys = append(keys, r.Key)
@@ -66,7 +67,7 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 					return keys, err
 				},
 				Sent: func(ctx context.Context, c contract.ID) ([]string, error) {
-					rs, err := s.Outbox().ListByContract(ctx, c, outbound.ListFilter{})
+					rs, err := s.Outbox().ListByContract(ctx, c, store.OutboxFilter{})
 					var ids []string
 					for _, r := range rs {
 						ids = append(ids, r.ID)
@@ -74,15 +75,17 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 					return ids, err
 				},
 				QuarantinedRaw: func(ctx context.Context, mb mailbox.ID) ([]bool, error) {
-					qs, err := s.Inbound().Quarantined(ctx, postgres.QuarantineFilter{Mailbox: mb})
+					qs, err := s.Inbound().Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 					var out []bool
 					for _, q := range qs {
 						out = append(out, q.HasRaw)
 					}
 					return out, err
 				},
-				Prune: func(ctx context.Context, before time.Time) error { _, err := s.Prune(ctx, before); return err },
-				Erase: func(ctx context.Context, c contract.ID) error { _, err := s.EraseContract(ctx, c); return err },
+				Prune:             func(ctx context.Context, before time.Time) error { _, err := s.Prune(ctx, before); return err },
+				Erase:             func(ctx context.Context, c contract.ID) error { _, err := s.EraseContract(ctx, c); return err },
+				RawQuarantined:    s.Inbound().QuarantinedRaw,
+				DeleteQuarantined: s.Inbound().DeleteQuarantined,
 			}
 		}},
 	})

@@ -4,47 +4,16 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migration is one embedded schema step.
-type Migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
-
 // Migrations returns the embedded migrations in order.
-func Migrations() ([]Migration, error) {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []Migration
-	for _, n := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(n, "migrations/"), ".sql")
-		num, name, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migration file %s is not NNNN_name.sql", n)
-		}
-		b, err := fs.ReadFile(migrations, n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Migration{Version: v, Name: name, SQL: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
-	return out, nil
-}
+func Migrations() ([]sqlstore.Migration, error) { return sqlstore.ReadMigrations(migrations) }
 
 // migrationLock is the pg_advisory_lock key that serializes Migrate across
 // replicas ("correio" in ASCII).

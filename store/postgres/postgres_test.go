@@ -10,6 +10,7 @@ import (
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/internal/pgtest"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/storetest"
@@ -48,10 +49,10 @@ func open(t testing.TB, dsn string, opts postgres.Options) *postgres.Store {
 
 func TestConformance(t *testing.T) {
 	var mu sync.Mutex
-	dsns := map[storetest.Catalog]string{}
-	stores := map[storetest.Catalog]*postgres.Store{}
+	dsns := map[store.Catalog]string{}
+	stores := map[store.Catalog]*postgres.Store{}
 	storetest.Run(t, storetest.Harness{Catalog: &storetest.CatalogHarness{
-		New: func(t *testing.T) storetest.Catalog {
+		New: func(t *testing.T) store.Catalog {
 			dsn := pgtest.Database(t)
 			s := open(t, dsn, options(t))
 			mu.Lock()
@@ -59,9 +60,8 @@ func TestConformance(t *testing.T) {
 			dsns[s.Catalog()], stores[s.Catalog()] = dsn, s
 			return s.Catalog()
 		},
-		NotFound: postgres.ErrNotFound,
-		OAuth2:   true,
-		Raw: func(t *testing.T, c storetest.Catalog) []byte {
+		OAuth2: true,
+		Raw: func(t *testing.T, c store.Catalog) []byte {
 			mu.Lock()
 			s := stores[c]
 			mu.Unlock()
@@ -81,7 +81,7 @@ func TestConformance(t *testing.T) {
 			}
 			return all
 		},
-		Reopen: func(t *testing.T, c storetest.Catalog) storetest.Catalog {
+		Reopen: func(t *testing.T, c store.Catalog) store.Catalog {
 			mu.Lock()
 			dsn, s := dsns[c], stores[c]
 			mu.Unlock()

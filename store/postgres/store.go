@@ -19,9 +19,9 @@
 // per mailbox with an expiry and a fencing token, ClaimFairShare to spread
 // mailboxes, and CheckFence inside the checkpoint transaction.
 //
-// The engines' state: Inbound (inbound.Store; commits are fenced by the
+// The engines' state: Inbound (store.Inbound; commits are fenced by the
 // mailbox's lease when it has one, and Leases.Leaser gives the poller its
-// tokens), Outbox (outbound.Outbox and routing.SentIndex; claims use FOR
+// tokens), Outbox (store.Outbox and routing.SentIndex; claims use FOR
 // UPDATE SKIP LOCKED, so replicas never claim the same record) and
 // Suppressions, plus per-contract queries, Prune and EraseContract. Two
 // transactional APIs join the host's own transaction: WithTx makes
@@ -29,6 +29,14 @@
 // transactional outbox, announced to ListenOutbox on commit — and
 // HandleInTx hands inbound messages over inside a transaction that also
 // records their key, so a crash can never hand a message twice.
+//
+// The SQL store itself is store/sqlstore's, written once for every SQL
+// database; this package is its PostgreSQL driver (pgx transactions, FOR
+// UPDATE SKIP LOCKED claims, lease checks at commit, NOTIFY on enqueue and
+// on catalog changes, the host's transaction from WithTx) with the
+// migrations and the extras above. Store embeds *sqlstore.Store, so its
+// methods and types (sqlstore.Catalog, sqlstore.Received, ...) are this
+// store's.
 //
 // Usage (the Postgres examples are not run by go test, which has no server):
 //
@@ -58,13 +66,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/store/internal/sqlcat"
-	"github.com/correio-dev/correio/store/internal/sqlmail"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
+	"github.com/correio-dev/correio/store/sqlstore"
 )
-
-// ErrNotFound is returned for an unknown mailbox or contract.
-var ErrNotFound = sqlcat.ErrNotFound
 
 // CatalogChannel is the NOTIFY channel of catalog changes; the payload is
 // the new version.
@@ -90,10 +95,9 @@ type Options struct {
 
 // Store is a PostgreSQL-backed correio store.
 type Store struct {
+	*sqlstore.Store
 	pool    *pgxpool.Pool
 	ownPool bool
-	cat     *Catalog
-	mail    *sqlmail.DB
 	log     *slog.Logger
 
 	cancel    context.CancelFunc
@@ -128,13 +132,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 			return nil, err
 		}
 	}
-	d := s.dialect()
-	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
-	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows, Postgres: true, LeaseFenced: ErrFenced, TxFrom: txFrom,
-		Auto: func(ctx context.Context, fn func(sqlcat.Q) error) error { return fn(poolQ{s.pool}) }}
-	if err := s.cat.core.Refresh(ctx); err != nil {
+	st, err := sqlstore.New(ctx, driver{pool}, sqlstore.Options{Secrets: opts.Secrets, TokenSources: opts.TokenSources})
+	if err != nil {
 		return nil, err
 	}
+	s.Store = st
 	interval := opts.CheckInterval
 	if interval == 0 {
 		interval = 30 * time.Second
@@ -151,9 +153,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 
 // Pool returns the connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
-// Catalog returns the mailbox and contract catalog.
-func (s *Store) Catalog() *Catalog { return s.cat }
 
 // Close stops the watcher and, when Open made the pool, closes it.
 func (s *Store) Close() {
@@ -173,7 +172,7 @@ func (s *Store) watch(ctx context.Context, interval time.Duration) {
 	refresh := func() {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := s.cat.core.Refresh(rctx); err != nil && ctx.Err() == nil {
+		if err := s.Catalog().Refresh(rctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("correio/postgres: catalog refresh failed", "err", err)
 		}
 	}
@@ -228,74 +227,135 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// pgQ adapts pgx.Tx to sqlcat.Q.
+// driver is the PostgreSQL sqlstore.Driver: transactions on the pool, and
+// every optional capability.
+type driver struct{ pool *pgxpool.Pool }
+
+var (
+	_ sqlstore.Driver          = driver{}
+	_ sqlstore.Autocommitter   = driver{}
+	_ sqlstore.CatalogNotifier = driver{}
+	_ sqlstore.ClaimLocker     = driver{}
+	_ sqlstore.LeaseChecker    = driver{}
+	_ sqlstore.EnqueueNotifier = driver{}
+	_ sqlstore.HostTxer        = driver{}
+)
+
+func (d driver) run(ctx context.Context, opts pgx.TxOptions, fn func(sqlstore.Q) error) error {
+	return pgx.BeginTxFunc(ctx, d.pool, opts, func(tx pgx.Tx) error { return fn(pgQ{tx}) })
+}
+
+// Write runs fn in a READ COMMITTED transaction; catalog writers are
+// serialized by the version row's lock.
+func (d driver) Write(ctx context.Context, fn func(sqlstore.Q) error) error {
+	return d.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+}
+
+// Read runs fn in a read-only REPEATABLE READ transaction.
+func (d driver) Read(ctx context.Context, fn func(sqlstore.Q) error) error {
+	return d.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// Auto runs fn's statements on the pool outside a transaction (each its
+// own).
+func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error { return fn(poolQ(d)) }
+
+func (driver) NoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+func (driver) Violation(err error) sqlstore.Constraint {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return sqlstore.NoViolation
+	}
+	switch pe.Code {
+	case "23505":
+		return sqlstore.Unique
+	case "23503":
+		return sqlstore.ForeignKey
+	case "23514":
+		return sqlstore.Check
+	}
+	return sqlstore.NoViolation
+}
+
+// CatalogChanged notifies every Store's watcher (CatalogChannel) on commit.
+func (driver) CatalogChanged(ctx context.Context, q sqlstore.Q, version int64) error {
+	_, err := q.Exec(ctx, "SELECT pg_notify(?, ?)", CatalogChannel, fmt.Sprint(version))
+	return err
+}
+
+// ClaimLock makes concurrent claimers (other replicas) skip each other's
+// rows.
+func (driver) ClaimLock() string { return "FOR UPDATE SKIP LOCKED" }
+
+// CheckLease compares token with the mailbox's lease row when it has one
+// (Leases), read FOR SHARE so a takeover waits for this commit.
+func (driver) CheckLease(ctx context.Context, q sqlstore.Q, mb mailbox.ID, token int64) error {
+	var cur int64
+	err := q.QueryRow(ctx, "SELECT token FROM correio_leases WHERE mailbox_id = ? FOR SHARE", string(mb)).Scan(&cur)
+	switch {
+	case err == nil:
+		if cur != token {
+			return fmt.Errorf("%w (%w): mailbox %q token %d, lease token %d", store.ErrFenced, ErrFenced, mb, token, cur)
+		}
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	default:
+		return fmt.Errorf("check fence: %w", err)
+	}
+}
+
+// NotifyEnqueue sends the record's mailbox on OutboxChannel when the
+// insert commits, in the same statement.
+func (driver) NotifyEnqueue(insert string, args []any) (string, []any) {
+	return "WITH ins AS (" + insert + " RETURNING mailbox_id) SELECT pg_notify(?, mailbox_id) FROM ins", append(args, OutboxChannel)
+}
+
+// HostTx returns the transaction WithTx put in ctx.
+func (driver) HostTx(ctx context.Context) sqlstore.Q {
+	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok && tx != nil {
+		return pgQ{tx}
+	}
+	return nil
+}
+
+// pgQ adapts pgx.Tx to sqlstore.Q.
 type pgQ struct{ tx pgx.Tx }
 
 func (q pgQ) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	tag, err := q.tx.Exec(ctx, sqlcat.Rebind(sql), args...)
+	tag, err := q.tx.Exec(ctx, sqlstore.Rebind(sql), args...)
 	return tag.RowsAffected(), err
 }
 
-func (q pgQ) Query(ctx context.Context, sql string, args ...any) (sqlcat.Rows, error) {
-	rows, err := q.tx.Query(ctx, sqlcat.Rebind(sql), args...)
+func (q pgQ) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.tx.Query(ctx, sqlstore.Rebind(sql), args...)
 	if err != nil {
 		return nil, err
 	}
 	return rows, nil
 }
 
-func (q pgQ) QueryRow(ctx context.Context, sql string, args ...any) sqlcat.Scanner {
-	return q.tx.QueryRow(ctx, sqlcat.Rebind(sql), args...)
-}
-
-func (s *Store) dialect() sqlcat.Dialect {
-	run := func(opts pgx.TxOptions) func(ctx context.Context, fn func(sqlcat.Q) error) error {
-		return func(ctx context.Context, fn func(sqlcat.Q) error) error {
-			return pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error { return fn(pgQ{tx}) })
-		}
-	}
-	return sqlcat.Dialect{
-		Write: run(pgx.TxOptions{IsoLevel: pgx.ReadCommitted}),
-		Read:  run(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}),
-		Violation: func(err error) sqlcat.Constraint {
-			var pe *pgconn.PgError
-			if !errors.As(err, &pe) {
-				return sqlcat.NoViolation
-			}
-			switch pe.Code {
-			case "23505":
-				return sqlcat.Unique
-			case "23503":
-				return sqlcat.ForeignKey
-			case "23514":
-				return sqlcat.Check
-			}
-			return sqlcat.NoViolation
-		},
-		NoRows: func(err error) bool { return errors.Is(err, pgx.ErrNoRows) },
-		Changed: func(ctx context.Context, q sqlcat.Q, version int64) error {
-			_, err := q.Exec(ctx, "SELECT pg_notify(?, ?)", CatalogChannel, fmt.Sprint(version))
-			return err
-		},
-	}
+func (q pgQ) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Scanner {
+	return q.tx.QueryRow(ctx, sqlstore.Rebind(sql), args...)
 }
 
 // poolQ runs statements on the pool outside a transaction (each its own).
 type poolQ struct{ pool *pgxpool.Pool }
 
 func (q poolQ) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	tag, err := q.pool.Exec(ctx, sqlcat.Rebind(sql), args...)
+	tag, err := q.pool.Exec(ctx, sqlstore.Rebind(sql), args...)
 	return tag.RowsAffected(), err
 }
 
-func (q poolQ) Query(ctx context.Context, sql string, args ...any) (sqlcat.Rows, error) {
-	rows, err := q.pool.Query(ctx, sqlcat.Rebind(sql), args...)
+func (q poolQ) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.pool.Query(ctx, sqlstore.Rebind(sql), args...)
 	if err != nil {
 		return nil, err
 	}
 	return rows, nil
 }
 
-func (q poolQ) QueryRow(ctx context.Context, sql string, args ...any) sqlcat.Scanner {
-	return q.pool.QueryRow(ctx, sqlcat.Rebind(sql), args...)
+func (q poolQ) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Scanner {
+	return q.pool.QueryRow(ctx, sqlstore.Rebind(sql), args...)
 }

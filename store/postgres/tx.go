@@ -8,16 +8,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/store/internal/sqlcat"
-	"github.com/correio-dev/correio/store/internal/sqlmail"
+	"github.com/correio-dev/correio/store"
 )
 
 // OutboxChannel is the NOTIFY channel on which every enqueued (Queued)
 // outbox record is announced when its transaction commits; the payload is
 // the mailbox ID. See ListenOutbox.
-const OutboxChannel = "correio_outbox" // the same as the store's NOTIFY; TestTransactionalOutbox checks it
+const OutboxChannel = "correio_outbox"
 
 type txKey struct{}
 
@@ -32,36 +30,29 @@ func WithTx(ctx context.Context, tx pgx.Tx) context.Context {
 	return context.WithValue(ctx, txKey{}, tx)
 }
 
-func txFrom(ctx context.Context) sqlcat.Q {
-	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok && tx != nil {
-		return pgQ{tx}
-	}
-	return nil
-}
-
-// TxHandlerFunc handles one inbound message inside a Postgres transaction
-// (the host writes its ticket with tx).
-type TxHandlerFunc func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error
-
-// HandleInTx returns an inbound.Handler whose hand-off commits in one
-// transaction with the host's own writes: for each message it begins a
-// transaction on the store's pool, records the delivery's key, calls fn
-// with the transaction, moves the mailbox's checkpoint and commits. If fn
-// fails, nothing is recorded and the error goes back to the poller as
-// usual (wrap it with inbound.Permanent to quarantine).
+// HandleInTx returns a handler whose hand-off commits in one transaction
+// with the host's own writes: for each message it begins a transaction on
+// the store's pool, records the delivery's key, calls fn with the
+// transaction, moves the mailbox's checkpoint and commits. If fn fails,
+// nothing is recorded and the error goes back to the poller as usual (wrap
+// it with inbound.Permanent to quarantine). Give it to the poller as
+// inbound.HandlerFunc(postgres.HandleInTx(st, fn)), with fn taking the
+// *inbound.Delivery; this package does not import the engine.
 //
 // So a crash between the host's commit and the poller's own record cannot
 // hand the message again: the key is already there, and a message whose
 // key is found is acknowledged without calling fn. Two replicas racing on
 // the same message serialize on the key's unique index, and fn runs once.
 //
-// Use it with the store's own InboundStore as the poller's Store.
-func (s *Store) HandleInTx(fn TxHandlerFunc) inbound.Handler { return s.handleInTx("", fn) }
+// Use it with the store's own Inbound as the poller's Store.
+func HandleInTx[D store.Handoff](s *Store, fn func(ctx context.Context, tx pgx.Tx, d D) error) func(ctx context.Context, d D) error {
+	return handleInTx(s, "", fn)
+}
 
 // HandleInTxLeased is HandleInTx for replicas sharing mailboxes through
 // Leases: inside the transaction it first checks that replica owner holds
 // the mailbox's live lease. A replica that lost its lease gets an error
-// matching ErrFenced and inbound.ErrFenced before fn is called, so a
+// matching ErrFenced and store.ErrFenced before fn is called, so a
 // stalled replica does not call the host for a mailbox another replica
 // took over.
 //
@@ -70,37 +61,28 @@ func (s *Store) HandleInTx(fn TxHandlerFunc) inbound.Handler { return s.handleIn
 // lease moves while fn runs, the new owner's hand-off of the same message
 // waits on the key this transaction inserted and then skips the message,
 // so the host still sees it once.
-func (s *Store) HandleInTxLeased(owner string, fn TxHandlerFunc) inbound.Handler {
-	return s.handleInTx(owner, fn)
+func HandleInTxLeased[D store.Handoff](s *Store, owner string, fn func(ctx context.Context, tx pgx.Tx, d D) error) func(ctx context.Context, d D) error {
+	return handleInTx(s, owner, fn)
 }
 
-func (s *Store) handleInTx(owner string, fn TxHandlerFunc) inbound.Handler {
-	return inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
-		folder := "INBOX"
-		if d.Mailbox != nil && d.Mailbox.Inbound != nil {
-			folder = d.Mailbox.Inbound.FolderOrDefault()
-		}
-		var id mailbox.ID
-		if d.Mailbox != nil {
-			id = d.Mailbox.ID
-		}
-		r := inbound.Record{Mailbox: id, Folder: folder, Key: d.Key, Outcome: inbound.Handled, At: time.Now(),
-			Checkpoint: inbound.Checkpoint{UIDValidity: d.UIDValidity, LastUID: d.UID}}
+func handleInTx[D store.Handoff](s *Store, owner string, fn func(ctx context.Context, tx pgx.Tx, d D) error) func(ctx context.Context, d D) error {
+	return func(ctx context.Context, d D) error {
+		r := d.HandoffRecord()
 		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 			if owner != "" {
 				var cur string
-				err := tx.QueryRow(ctx, "SELECT owner FROM correio_leases WHERE mailbox_id = $1 AND expires_at > clock_timestamp()", string(id)).Scan(&cur)
+				err := tx.QueryRow(ctx, "SELECT owner FROM correio_leases WHERE mailbox_id = $1 AND expires_at > clock_timestamp()", string(r.Mailbox)).Scan(&cur)
 				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 					return fmt.Errorf("postgres: lease check: %w", err)
 				}
 				if cur != owner {
-					return fmt.Errorf("%w (%w): mailbox %q is not leased by %q", inbound.ErrFenced, ErrFenced, id, owner)
+					return fmt.Errorf("%w (%w): mailbox %q is not leased by %q", store.ErrFenced, ErrFenced, r.Mailbox, owner)
 				}
 			}
-			_, err := sqlmail.HandOff(ctx, pgQ{tx}, r, func() error { return fn(ctx, tx, d) })
+			_, err := s.Inbound().HandOff(ctx, pgQ{tx}, r, func() error { return fn(ctx, tx, d) })
 			return err
 		})
-	})
+	}
 }
 
 // ListenOutbox calls wake with the mailbox of every Queued record
@@ -158,12 +140,12 @@ func (s *Store) listenOn(ctx context.Context, channel string) (*pgx.Conn, error)
 	return conn, nil
 }
 
-// Leaser returns an inbound.Leaser for the poller of replica owner: the
+// Leaser returns a store.Leaser for the poller of replica owner: the
 // fencing token of the mailbox's live lease held by owner (taken with
 // Acquire or ClaimFairShare). A mailbox the replica does not hold fails
 // with ErrFenced, and the InboundStore refuses commits whose token is not
 // the lease's current one.
-func (l *Leases) Leaser(owner string) inbound.Leaser { return leaser{l, owner} }
+func (l *Leases) Leaser(owner string) store.Leaser { return leaser{l, owner} }
 
 type leaser struct {
 	l     *Leases

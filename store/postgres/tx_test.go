@@ -17,8 +17,10 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/transport/smtp"
 )
@@ -42,8 +44,8 @@ func TestInboundFencedByLease(t *testing.T) {
 	if err != nil || fa != a.Token {
 		t.Fatalf("leaser token %d %v, lease %d", fa, err, a.Token)
 	}
-	rec := func(key string, uid uint32, fence int64) inbound.Record {
-		return inbound.Record{Mailbox: "mb", Folder: "INBOX", Key: key, Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: uid}, Outcome: inbound.Handled, At: t0, Fence: fence}
+	rec := func(key string, uid uint32, fence int64) store.InboundRecord {
+		return store.InboundRecord{Mailbox: "mb", Folder: "INBOX", Key: key, Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: uid}, Outcome: store.Handled, At: t0, Fence: fence}
 	}
 	if err := st.Commit(ctx, rec("k1", 1, a.Token)); err != nil {
 		t.Fatal(err)
@@ -57,10 +59,10 @@ func TestInboundFencedByLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = st.Commit(ctx, rec("k2", 2, a.Token))
-	if !errors.Is(err, inbound.ErrFenced) || !errors.Is(err, postgres.ErrFenced) {
+	if !errors.Is(err, store.ErrFenced) || !errors.Is(err, postgres.ErrFenced) {
 		t.Fatalf("stale replica committed: %v", err)
 	}
-	if err := st.SetCheckpoint(ctx, "mb", "INBOX", inbound.Checkpoint{UIDValidity: 1, LastUID: 9}, a.Token); !errors.Is(err, inbound.ErrFenced) {
+	if err := st.SetCheckpoint(ctx, "mb", "INBOX", store.Checkpoint{UIDValidity: 1, LastUID: 9}, a.Token); !errors.Is(err, store.ErrFenced) {
 		t.Fatalf("stale SetCheckpoint: %v", err)
 	}
 	if done, _ := st.Done(ctx, "mb", "k2"); done {
@@ -74,10 +76,10 @@ func TestInboundFencedByLease(t *testing.T) {
 	}
 }
 
-func queuedRec(id string) *outbound.Record {
-	return &outbound.Record{ID: id, MessageID: id + "@example.com", Mailbox: "out", State: outbound.Queued, EnqueuedAt: t0, NextAttempt: t0,
-		Message:    outbound.Message{Mailbox: "out", Subject: "s", Text: "t", To: []outbound.Address{{Address: "a@example.org"}}},
-		Recipients: []outbound.RecipientStatus{{Address: outbound.Address{Address: "a@example.org"}}}}
+func queuedRec(id string) *store.OutboxRecord {
+	return &store.OutboxRecord{ID: id, MessageID: id + "@example.com", Mailbox: "out", State: store.Queued, EnqueuedAt: t0, NextAttempt: t0,
+		Message:    store.Message{Mailbox: "out", Subject: "s", Text: "t", To: []store.Address{{Address: "a@example.org"}}},
+		Recipients: []store.RecipientStatus{{Address: store.Address{Address: "a@example.org"}}}}
 }
 
 // TestTransactionalOutbox: a record put with the host's transaction exists
@@ -110,7 +112,7 @@ func TestTransactionalOutbox(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	if _, err := ob.Get(ctx, "r1"); !errors.Is(err, outbound.ErrNotFound) {
+	if _, err := ob.Get(ctx, "r1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("rolled-back record exists: %v", err)
 	}
 	// Committed: both exist, and the commit notified the listener.
@@ -122,7 +124,7 @@ func TestTransactionalOutbox(t *testing.T) {
 			return err
 		}
 		// Not visible outside the transaction before the commit.
-		if _, err := ob.Get(ctx, "r2"); !errors.Is(err, outbound.ErrNotFound) {
+		if _, err := ob.Get(ctx, "r2"); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("visible before commit: %v", err)
 		}
 		return nil
@@ -174,18 +176,18 @@ func TestHandleInTx(t *testing.T) {
 			Server:      mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
 			Credentials: mailbox.Credentials{Username: "desk", Password: mailbox.NewSecret("pw")}}}
 	var calls, hiccups atomic.Int64
-	h := s.HandleInTx(func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
+	h := inbound.HandlerFunc(postgres.HandleInTx(s, func(ctx context.Context, tx pgx.Tx, d *inbound.Delivery) error {
 		calls.Add(1)
 		if strings.Contains(d.Message.Subject, "Problem 3") && hiccups.Add(1) <= 2 {
 			return errors.New("host database hiccup") // temporary: retried, nothing recorded
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO tickets VALUES ($1, $2)", d.Key, d.Message.Subject)
 		return err
-	})
+	}))
 	// The poller's own commit of one message fails once, as a crash right
 	// after the host's transaction would: the message is handed again,
 	// and HandleInTx finds its key without calling the host.
-	st := &failOnce{Store: s.Inbound(), subjectUID: 6}
+	st := &failOnce{Inbound: s.Inbound(), subjectUID: 6}
 	run := func() {
 		p, err := inbound.New(inbound.Options{Store: st, Handler: h, IMAP: &imap.Config{Timeout: 5 * time.Second}})
 		if err != nil {
@@ -227,7 +229,7 @@ func TestHandleInTx(t *testing.T) {
 	// Lose the poller's own progress: the checkpoint goes back to the
 	// start, as if every commit after the host's had been lost.
 	cp, _, _ := s.Inbound().Checkpoint(ctx, "in", "INBOX")
-	if err := s.Inbound().SetCheckpoint(ctx, "in", "INBOX", inbound.Checkpoint{UIDValidity: cp.UIDValidity}, 0); err != nil {
+	if err := s.Inbound().SetCheckpoint(ctx, "in", "INBOX", store.Checkpoint{UIDValidity: cp.UIDValidity}, 0); err != nil {
 		t.Fatal(err)
 	}
 	before := calls.Load()
@@ -238,23 +240,23 @@ func TestHandleInTx(t *testing.T) {
 	if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM tickets").Scan(&tickets); err != nil || tickets != n {
 		t.Fatalf("tickets %d (%v)", tickets, err)
 	}
-	recs, err := s.Inbound().Received(ctx, postgres.ReceivedFilter{Mailbox: "in"})
+	recs, err := s.Inbound().Received(ctx, sqlstore.ReceivedFilter{Mailbox: "in"})
 	if err != nil || len(recs) != n {
 		t.Fatalf("received %d (%v)", len(recs), err)
 	}
 }
 
 type failOnce struct {
-	inbound.Store
+	store.Inbound
 	subjectUID uint32
 	failed     atomic.Bool
 }
 
-func (f *failOnce) Commit(ctx context.Context, r inbound.Record) error {
+func (f *failOnce) Commit(ctx context.Context, r store.InboundRecord) error {
 	if r.Checkpoint.LastUID == f.subjectUID && f.failed.CompareAndSwap(false, true) {
 		return errors.New("crash after the host's commit")
 	}
-	return f.Store.Commit(ctx, r)
+	return f.Inbound.Commit(ctx, r)
 }
 
 // TestHandleInTxLeased: the host is called only on the replica holding the
@@ -269,17 +271,17 @@ func TestHandleInTxLeased(t *testing.T) {
 	fn := func(context.Context, pgx.Tx, *inbound.Delivery) error { calls.Add(1); return nil }
 	mb := &mailbox.Mailbox{ID: "in", Kind: mailbox.Inbound, Inbound: &mailbox.InboundSettings{}}
 	d := &inbound.Delivery{Key: "k1", Mailbox: mb, UIDValidity: 1, UID: 1}
-	err := s.HandleInTxLeased("A", fn).HandleMessage(ctx, d)
-	if !errors.Is(err, inbound.ErrFenced) || !errors.Is(err, postgres.ErrFenced) || calls.Load() != 0 {
+	err := postgres.HandleInTxLeased(s, "A", fn)(ctx, d)
+	if !errors.Is(err, store.ErrFenced) || !errors.Is(err, postgres.ErrFenced) || calls.Load() != 0 {
 		t.Fatalf("non-owner handed off: %v (calls %d)", err, calls.Load())
 	}
 	if done, _ := s.Inbound().Done(ctx, "in", "k1"); done {
 		t.Fatal("key recorded by a non-owner")
 	}
-	if err := s.HandleInTxLeased("B", fn).HandleMessage(ctx, d); err != nil || calls.Load() != 1 {
+	if err := postgres.HandleInTxLeased(s, "B", fn)(ctx, d); err != nil || calls.Load() != 1 {
 		t.Fatalf("owner: %v (calls %d)", err, calls.Load())
 	}
-	if err := s.HandleInTxLeased("B", fn).HandleMessage(ctx, d); err != nil || calls.Load() != 1 {
+	if err := postgres.HandleInTxLeased(s, "B", fn)(ctx, d); err != nil || calls.Load() != 1 {
 		t.Fatalf("second hand-off of the same key: %v (calls %d)", err, calls.Load())
 	}
 	if done, _ := s.Inbound().Done(ctx, "in", "k1"); !done {
@@ -325,8 +327,8 @@ func TestTransactionalEnqueueWithSender(t *testing.T) {
 		var id string
 		err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
 			var err error
-			id, err = sender.Enqueue(postgres.WithTx(ctx, tx), outbound.Message{Mailbox: "out", Subject: subject, Text: "t",
-				To: []outbound.Address{{Address: "customer@example.org"}}})
+			id, err = sender.Enqueue(postgres.WithTx(ctx, tx), store.Message{Mailbox: "out", Subject: subject, Text: "t",
+				To: []store.Address{{Address: "customer@example.org"}}})
 			if err == nil && !commit {
 				err = errors.New("rollback")
 			}
@@ -353,7 +355,7 @@ func TestTransactionalEnqueueWithSender(t *testing.T) {
 	if !strings.Contains(string(got[0].Data), "Subject: committed") {
 		t.Fatalf("sent %q", got[0].Data)
 	}
-	if _, err := s.Outbox().Get(ctx, rolledBack); !errors.Is(err, outbound.ErrNotFound) {
+	if _, err := s.Outbox().Get(ctx, rolledBack); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("rolled-back record: %v", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -362,7 +364,7 @@ func TestTransactionalEnqueueWithSender(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.State == outbound.Sent {
+		if r.State == store.Sent {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -10,6 +10,7 @@ import (
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/sqlite"
 )
 
@@ -44,14 +45,14 @@ func Example_engines() {
 	// (inbound.New(inbound.Options{Store: st.Inbound(), ...}) for the Poller.)
 	_ = st.Suppressions().Suppress(ctx, "gone@customer.example", "550 5.1.1 no such user")
 	for _, to := range []string{"ana@customer.example", "gone@customer.example"} {
-		if _, err := sender.Enqueue(ctx, outbound.Message{Mailbox: "desk", Contract: "acme", Subject: "Request opened",
-			Text: "Hello", To: []outbound.Address{{Address: to}}}); err != nil {
+		if _, err := sender.Enqueue(ctx, store.Message{Mailbox: "desk", Contract: "acme", Subject: "Request opened",
+			Text: "Hello", To: []store.Address{{Address: to}}}); err != nil {
 			panic(err)
 		}
 	}
-	recs, _ := st.Outbox().ListByContract(ctx, "acme", outbound.ListFilter{})
+	recs, _ := st.Outbox().ListByContract(ctx, "acme", store.OutboxFilter{})
 	for _, r := range recs {
-		fmt.Printf("%s queued=%v %q\n", r.Recipients[0].Address.Address, r.State == outbound.Queued, r.Reason)
+		fmt.Printf("%s queued=%v %q\n", r.Recipients[0].Address.Address, r.State == store.Queued, r.Reason)
 	}
 
 	// Retention, then erasure of everything of one contract.

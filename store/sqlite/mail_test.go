@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/store/storetest"
 )
 
@@ -29,11 +29,11 @@ func TestMailConformance(t *testing.T) {
 func runMail(t *testing.T, fresh func(t *testing.T) *sqlite.Store, records int) {
 	storetest.Run(t, storetest.Harness{
 		Inbound: &storetest.InboundHarness{
-			New: func(t *testing.T) inbound.Store { return fresh(t).Inbound() },
-			Quarantined: func(t *testing.T, s inbound.Store, mb mailbox.ID) []storetest.Quarantined {
-				st := s.(*sqlite.InboundStore)
+			New: func(t *testing.T) store.Inbound { return fresh(t).Inbound() },
+			Quarantined: func(t *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {
+				st := s.(*sqlstore.Inbound)
 				ctx := context.Background()
-				qs, err := st.Quarantined(ctx, sqlite.QuarantineFilter{Mailbox: mb})
+				qs, err := st.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -48,8 +48,8 @@ func runMail(t *testing.T, fresh func(t *testing.T) *sqlite.Store, records int) 
 				return out
 			},
 		},
-		Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) outbound.Outbox { return fresh(t).Outbox() }, Records: records},
-		Suppressions: func(t *testing.T) outbound.Suppressions { return fresh(t).Suppressions() },
+		Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) store.Outbox { return fresh(t).Outbox() }, Records: records},
+		Suppressions: func(t *testing.T) store.Suppressions { return fresh(t).Suppressions() },
 		Bounces: func(t *testing.T) storetest.BounceStore {
 			s := fresh(t)
 			return storetest.BounceStore{Outbox: s.Outbox(), Suppressions: s.Suppressions(),
@@ -60,7 +60,7 @@ func runMail(t *testing.T, fresh func(t *testing.T) *sqlite.Store, records int) 
 			return storetest.RetentionStore{
 				Catalog: s.Catalog(), Inbound: s.Inbound(), Outbox: s.Outbox(),
 				Received: func(ctx context.Context, c contract.ID) ([]string, error) {
-					rs, err := s.Inbound().Received(ctx, sqlite.ReceivedFilter{Contract: c})
+					rs, err := s.Inbound().Received(ctx, sqlstore.ReceivedFilter{Contract: c})
 					var keys []string
 					for _, r := range rs {
 						keys = append(keys, r.Key)
@@ -68,7 +68,7 @@ func runMail(t *testing.T, fresh func(t *testing.T) *sqlite.Store, records int) 
 					return keys, err
 				},
 				Sent: func(ctx context.Context, c contract.ID) ([]string, error) {
-					rs, err := s.Outbox().ListByContract(ctx, c, outbound.ListFilter{})
+					rs, err := s.Outbox().ListByContract(ctx, c, store.OutboxFilter{})
 					var ids []string
 					for _, r := range rs {
 						ids = append(ids, r.ID)
@@ -76,15 +76,17 @@ func runMail(t *testing.T, fresh func(t *testing.T) *sqlite.Store, records int) 
 					return ids, err
 				},
 				QuarantinedRaw: func(ctx context.Context, mb mailbox.ID) ([]bool, error) {
-					qs, err := s.Inbound().Quarantined(ctx, sqlite.QuarantineFilter{Mailbox: mb})
+					qs, err := s.Inbound().Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
 					var out []bool
 					for _, q := range qs {
 						out = append(out, q.HasRaw)
 					}
 					return out, err
 				},
-				Prune: func(ctx context.Context, before time.Time) error { _, err := s.Prune(ctx, before); return err },
-				Erase: func(ctx context.Context, c contract.ID) error { _, err := s.EraseContract(ctx, c); return err },
+				Prune:             func(ctx context.Context, before time.Time) error { _, err := s.Prune(ctx, before); return err },
+				Erase:             func(ctx context.Context, c contract.ID) error { _, err := s.EraseContract(ctx, c); return err },
+				RawQuarantined:    s.Inbound().QuarantinedRaw,
+				DeleteQuarantined: s.Inbound().DeleteQuarantined,
 			}
 		}},
 	})
@@ -99,9 +101,9 @@ func TestOutboxSharedFile(t *testing.T) {
 	const n = 120
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	for i := range n {
-		r := &outbound.Record{ID: fmt.Sprintf("r%03d", i), MessageID: fmt.Sprintf("m%03d@example.com", i), Mailbox: "mb", State: outbound.Queued,
-			EnqueuedAt: t0, NextAttempt: t0, Message: outbound.Message{Mailbox: "mb", Subject: "s"},
-			Recipients: []outbound.RecipientStatus{{Address: outbound.Address{Address: "a@example.org"}}}}
+		r := &store.OutboxRecord{ID: fmt.Sprintf("r%03d", i), MessageID: fmt.Sprintf("m%03d@example.com", i), Mailbox: "mb", State: store.Queued,
+			EnqueuedAt: t0, NextAttempt: t0, Message: store.Message{Mailbox: "mb", Subject: "s"},
+			Recipients: []store.RecipientStatus{{Address: store.Address{Address: "a@example.org"}}}}
 		if err := a.Outbox().Put(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +122,7 @@ func TestOutboxSharedFile(t *testing.T) {
 			defer wg.Done()
 			for round := 0; ; round++ {
 				tok := fmt.Sprintf("w%d-%d", w, round)
-				recs, err := ob.Claim(ctx, outbound.Claim{Mailbox: "mb", Now: t0, Lease: time.Hour, Max: 5, Token: tok})
+				recs, err := ob.Claim(ctx, store.Claim{Mailbox: "mb", Now: t0, Lease: time.Hour, Max: 5, Token: tok})
 				if err != nil {
 					errs <- err
 					return
@@ -132,7 +134,7 @@ func TestOutboxSharedFile(t *testing.T) {
 					mu.Lock()
 					seen[r.ID]++
 					mu.Unlock()
-					r.State = outbound.Sent
+					r.State = store.Sent
 					if err := ob.Update(ctx, r, tok); err != nil {
 						errs <- err
 						return

@@ -5,53 +5,17 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/correio-dev/correio/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migration is one embedded schema step.
-type Migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
-
 // Migrations returns the embedded migrations in order.
-func Migrations() ([]Migration, error) { return readMigrations(migrations) }
-
-func readMigrations(fsys fs.FS) ([]Migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []Migration
-	for _, n := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(n, "migrations/"), ".sql")
-		num, name, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("sqlite: migration file %s is not NNNN_name.sql", n)
-		}
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Migration{Version: v, Name: name, SQL: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
-	for i := 1; i < len(out); i++ {
-		if out[i].Version == out[i-1].Version {
-			return nil, fmt.Errorf("sqlite: two migrations numbered %d", out[i].Version)
-		}
-	}
-	return out, nil
-}
+func Migrations() ([]sqlstore.Migration, error) { return sqlstore.ReadMigrations(migrations) }
 
 // Migrate applies the migrations not yet applied, in one transaction taken
 // with BEGIN IMMEDIATE, so two processes opening the same file at once apply

@@ -13,6 +13,7 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/store/storetest"
@@ -50,10 +51,10 @@ func open(t testing.TB, path string) *sqlite.Store {
 
 func TestConformance(t *testing.T) {
 	var mu sync.Mutex
-	paths := map[storetest.Catalog]string{}
-	stores := map[storetest.Catalog]*sqlite.Store{}
+	paths := map[store.Catalog]string{}
+	stores := map[store.Catalog]*sqlite.Store{}
 	storetest.Run(t, storetest.Harness{Catalog: &storetest.CatalogHarness{
-		New: func(t *testing.T) storetest.Catalog {
+		New: func(t *testing.T) store.Catalog {
 			p := filepath.Join(t.TempDir(), "correio.db")
 			s := open(t, p)
 			mu.Lock()
@@ -61,9 +62,8 @@ func TestConformance(t *testing.T) {
 			paths[s.Catalog()], stores[s.Catalog()] = p, s
 			return s.Catalog()
 		},
-		NotFound: sqlite.ErrNotFound,
-		OAuth2:   true,
-		Raw: func(t *testing.T, c storetest.Catalog) []byte {
+		OAuth2: true,
+		Raw: func(t *testing.T, c store.Catalog) []byte {
 			mu.Lock()
 			p := paths[c]
 			mu.Unlock()
@@ -77,7 +77,7 @@ func TestConformance(t *testing.T) {
 			}
 			return all
 		},
-		Reopen: func(t *testing.T, c storetest.Catalog) storetest.Catalog {
+		Reopen: func(t *testing.T, c store.Catalog) store.Catalog {
 			mu.Lock()
 			p, s := paths[c], stores[c]
 			mu.Unlock()
@@ -153,7 +153,7 @@ func TestRefreshTokenSavedBackAndSealed(t *testing.T) {
 	if err := s.Catalog().SaveRefreshToken(ctx, "gmail", mailbox.NewSecret("rotated-refresh-token-1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Catalog().SaveRefreshToken(ctx, "ghost", mailbox.NewSecret("x")); !errors.Is(err, sqlite.ErrNotFound) {
+	if err := s.Catalog().SaveRefreshToken(ctx, "ghost", mailbox.NewSecret("x")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown mailbox: %v", err)
 	}
 	// Saving the mailbox again keeps the refresh token.

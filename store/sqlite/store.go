@@ -16,13 +16,19 @@
 // this Store and, for writes by other processes, when a periodic check of
 // the version row sees it move.
 //
-// The engines' state lives in the same file: Inbound (inbound.Store:
+// The engines' state lives in the same file: Inbound (store.Inbound:
 // checkpoints, handled keys, quarantine with raw bytes), Outbox
-// (outbound.Outbox and routing.SentIndex) and Suppressions
-// (outbound.Suppressions), with records queryable by contract
-// (InboundStore.Received, Outbox.ListByContract), retention (Prune) and
+// (store.Outbox and routing.SentIndex) and Suppressions
+// (store.Suppressions), with records queryable by contract
+// (Inbound.Received, Outbox.ListByContract), retention (Prune) and
 // erasure of one contract (EraseContract). They pass store/storetest like
 // store/memory and store/postgres.
+//
+// All of that is store/sqlstore's, written once for every SQL database;
+// this package is its SQLite driver: the connections and their pragmas,
+// the migrations, and the classification of SQLite's errors. Store embeds
+// *sqlstore.Store, so its methods and types (sqlstore.Catalog,
+// sqlstore.Received, ...) are this store's.
 //
 // The schema is in migrations/ and documented in store/SCHEMA.md; Open
 // applies it unless Options.NoMigrate is set.
@@ -42,13 +48,9 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/store/internal/sqlcat"
-	"github.com/correio-dev/correio/store/internal/sqlmail"
 	"github.com/correio-dev/correio/store/secrets"
+	"github.com/correio-dev/correio/store/sqlstore"
 )
-
-// ErrNotFound is returned for an unknown mailbox or contract.
-var ErrNotFound = sqlcat.ErrNotFound
 
 // Options configure Open. The zero value works for a store without secrets.
 type Options struct {
@@ -75,10 +77,9 @@ type Options struct {
 
 // Store is an open SQLite database.
 type Store struct {
+	*sqlstore.Store
 	writer *sql.DB
 	reader *sql.DB
-	cat    *Catalog
-	mail   *sqlmail.DB
 	log    *slog.Logger
 
 	stop      chan struct{}
@@ -152,14 +153,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	d := s.dialect()
-	s.cat = &Catalog{core: &sqlcat.Core{Codec: opts.Secrets, Tokens: opts.TokenSources, D: d}}
-	s.mail = &sqlmail.DB{Write: d.Write, Read: d.Read, NoRows: d.NoRows,
-		Auto: func(ctx context.Context, fn func(sqlcat.Q) error) error { return fn(dbQ{s.writer}) }}
-	if err := s.cat.core.Refresh(ctx); err != nil {
+	st, err := sqlstore.New(ctx, driver{writer: writer, reader: reader}, sqlstore.Options{Secrets: opts.Secrets, TokenSources: opts.TokenSources})
+	if err != nil {
 		s.closeDBs()
 		return nil, err
 	}
+	s.Store = st
 	interval := opts.CheckInterval
 	if interval == 0 {
 		interval = 2 * time.Second
@@ -182,16 +181,13 @@ func (s *Store) watch(every time.Duration) {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := s.cat.core.Refresh(ctx); err != nil {
+			if err := s.Catalog().Refresh(ctx); err != nil {
 				s.log.Warn("correio/sqlite: catalog refresh failed", "err", err)
 			}
 			cancel()
 		}
 	}
 }
-
-// Catalog returns the mailbox and contract catalog.
-func (s *Store) Catalog() *Catalog { return s.cat }
 
 // Close stops the background refresh and closes the database.
 func (s *Store) Close() error {
@@ -208,10 +204,61 @@ func (s *Store) closeDBs() error {
 	return errors.Join(s.reader.Close(), s.writer.Close())
 }
 
-// sqlQ adapts *sql.Tx to sqlcat.Q.
-type sqlQ struct{ tx *sql.Tx }
+// driver is the SQLite sqlstore.Driver: writes on the one writer
+// connection (BEGIN IMMEDIATE), reads on the reader pool.
+type driver struct{ writer, reader *sql.DB }
 
-func (q sqlQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+var (
+	_ sqlstore.Driver        = driver{}
+	_ sqlstore.Autocommitter = driver{}
+)
+
+func (d driver) Write(ctx context.Context, fn func(sqlstore.Q) error) error {
+	return inTx(ctx, d.writer, fn)
+}
+
+func (d driver) Read(ctx context.Context, fn func(sqlstore.Q) error) error {
+	return inTx(ctx, d.reader, fn)
+}
+
+// Auto runs fn's statements on the writer outside a transaction (each its
+// own).
+func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error { return fn(dbQ{d.writer}) }
+
+func (driver) NoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+func (driver) Violation(err error) sqlstore.Constraint {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return sqlstore.NoViolation
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return sqlstore.Unique
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqlstore.ForeignKey
+	case sqlite3.SQLITE_CONSTRAINT_CHECK:
+		return sqlstore.Check
+	}
+	return sqlstore.NoViolation
+}
+
+func inTx(ctx context.Context, db *sql.DB, fn func(sqlstore.Q) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(txQ{tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// txQ adapts *sql.Tx to sqlstore.Q.
+type txQ struct{ tx *sql.Tx }
+
+func (q txQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	res, err := q.tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
@@ -219,7 +266,7 @@ func (q sqlQ) Exec(ctx context.Context, query string, args ...any) (int64, error
 	return res.RowsAffected()
 }
 
-func (q sqlQ) Query(ctx context.Context, query string, args ...any) (sqlcat.Rows, error) {
+func (q txQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	rows, err := q.tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -227,48 +274,13 @@ func (q sqlQ) Query(ctx context.Context, query string, args ...any) (sqlcat.Rows
 	return sqlRows{rows}, nil
 }
 
-func (q sqlQ) QueryRow(ctx context.Context, query string, args ...any) sqlcat.Scanner {
+func (q txQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Scanner {
 	return q.tx.QueryRowContext(ctx, query, args...)
 }
 
 type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
-
-func inTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(sqlcat.Q) error) error {
-	tx, err := db.BeginTx(ctx, opts)
-	if err != nil {
-		return err
-	}
-	if err := fn(sqlQ{tx}); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-func (s *Store) dialect() sqlcat.Dialect {
-	return sqlcat.Dialect{
-		Write: func(ctx context.Context, fn func(sqlcat.Q) error) error { return inTx(ctx, s.writer, nil, fn) },
-		Read:  func(ctx context.Context, fn func(sqlcat.Q) error) error { return inTx(ctx, s.reader, nil, fn) },
-		Violation: func(err error) sqlcat.Constraint {
-			var e *sqlite.Error
-			if !errors.As(err, &e) {
-				return sqlcat.NoViolation
-			}
-			switch e.Code() {
-			case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-				return sqlcat.Unique
-			case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-				return sqlcat.ForeignKey
-			case sqlite3.SQLITE_CONSTRAINT_CHECK:
-				return sqlcat.Check
-			}
-			return sqlcat.NoViolation
-		},
-		NoRows: func(err error) bool { return errors.Is(err, sql.ErrNoRows) },
-	}
-}
 
 // dbQ runs statements on the writer outside a transaction (each its own).
 type dbQ struct{ db *sql.DB }
@@ -281,7 +293,7 @@ func (q dbQ) Exec(ctx context.Context, query string, args ...any) (int64, error)
 	return res.RowsAffected()
 }
 
-func (q dbQ) Query(ctx context.Context, query string, args ...any) (sqlcat.Rows, error) {
+func (q dbQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	rows, err := q.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -289,6 +301,6 @@ func (q dbQ) Query(ctx context.Context, query string, args ...any) (sqlcat.Rows,
 	return sqlRows{rows}, nil
 }
 
-func (q dbQ) QueryRow(ctx context.Context, query string, args ...any) sqlcat.Scanner {
+func (q dbQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Scanner {
 	return q.db.QueryRowContext(ctx, query, args...)
 }

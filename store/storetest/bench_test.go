@@ -11,6 +11,7 @@ import (
 	"github.com/correio-dev/correio/internal/pgtest"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // fill registers n contracts, each with an outbound and an inbound mailbox,
 // and a system mailbox.
-func fill(b testing.TB, c storetest.Catalog, n int) {
+func fill(b testing.TB, c store.Catalog, n int) {
 	ctx := context.Background()
 	if err := c.PutMailbox(ctx, storetest.Outbound("sys")); err != nil {
 		b.Fatal(err)
@@ -45,7 +46,7 @@ func fill(b testing.TB, c storetest.Catalog, n int) {
 	}
 }
 
-func benchResolve(b *testing.B, c storetest.Catalog) {
+func benchResolve(b *testing.B, c store.Catalog) {
 	fill(b, c, 50)
 	r := routing.NewResolver(c)
 	ctx := context.Background()
@@ -99,7 +100,7 @@ func BenchmarkResolveCached(b *testing.B) {
 // BenchmarkPutMailbox is the cost of one catalog write (transaction, rule
 // checks, snapshot reload) with 100 mailboxes registered.
 func BenchmarkPutMailbox(b *testing.B) {
-	run := func(b *testing.B, c storetest.Catalog) {
+	run := func(b *testing.B, c store.Catalog) {
 		fill(b, c, 50)
 		m := storetest.Outbound("out1")
 		ctx := context.Background()

@@ -7,19 +7,19 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/message"
-	"github.com/correio-dev/correio/outbound"
-	"github.com/correio-dev/correio/store/internal/sqlmail"
+	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/store/sqlstore"
 )
 
 // BounceStore is an outbox that links bounces to its records, with its
 // suppression list (the SQL stores).
 type BounceStore struct {
 	Outbox interface {
-		outbound.Outbox
+		store.Outbox
 		LinkBounce(ctx context.Context, b *message.Bounce, at time.Time) (string, bool, error)
-		Bounces(ctx context.Context, recordID string) ([]sqlmail.Bounce, error)
+		Bounces(ctx context.Context, recordID string) ([]sqlstore.Bounce, error)
 	}
-	Suppressions outbound.Suppressions
+	Suppressions store.Suppressions
 	// Erase deletes everything of one contract.
 	Erase func(ctx context.Context, c string) error
 }

@@ -13,37 +13,21 @@ import (
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/workflow"
 )
-
-// Catalog is the method set of a catalog store (store/memory.Catalog's).
-type Catalog interface {
-	routing.Catalog
-	PutMailbox(ctx context.Context, m *mailbox.Mailbox) error
-	DeleteMailbox(ctx context.Context, id mailbox.ID) error
-	PutContract(ctx context.Context, c *contract.Contract) error
-	DeleteContract(ctx context.Context, id contract.ID) error
-	SetSystemMailbox(ctx context.Context, id mailbox.ID) error
-	Mailboxes() []*mailbox.Mailbox
-	Contracts() []*contract.Contract
-	ContractsUsing(id mailbox.ID) []contract.ID
-	Version() uint64
-}
 
 // CatalogHarness describes a catalog store.
 type CatalogHarness struct {
 	// New returns an empty store; the harness closes it when t ends.
-	New func(t *testing.T) Catalog
-	// NotFound is the sentinel the store wraps for an unknown mailbox or
-	// contract.
-	NotFound error
+	New func(t *testing.T) store.Catalog
 	// Raw, when set, returns the bytes the store persisted for c (database
 	// files, table contents), so the suite can check that no secret is
 	// stored in clear. Nil for stores that persist nothing.
-	Raw func(t *testing.T, c Catalog) []byte
+	Raw func(t *testing.T, c store.Catalog) []byte
 	// Reopen, when set, closes c and opens the same data again, so the
 	// round trip covers what was persisted rather than a cache.
-	Reopen func(t *testing.T, c Catalog) Catalog
+	Reopen func(t *testing.T, c store.Catalog) store.Catalog
 	// OAuth2 is true when the store rebuilds OAuth2 token sources on load
 	// (the test store was opened with a TokenSources hook) or keeps them.
 	OAuth2 bool
@@ -150,7 +134,7 @@ func RunCatalog(t *testing.T, h CatalogHarness) {
 		}
 		must(t, c.PutContract(ctx, &contract.Contract{ID: "acme", Name: "ACME", OutboundMailbox: "out-full", InboundMailboxes: []mailbox.ID{"in-full"}}))
 		must(t, c.SetSystemMailbox(ctx, "out-off"))
-		check := func(t *testing.T, c Catalog) {
+		check := func(t *testing.T, c store.Catalog) {
 			t.Helper()
 			for _, want := range []*mailbox.Mailbox{in, out, disabled} {
 				got, ok := c.Mailbox(want.ID)
@@ -268,11 +252,11 @@ func RunCatalog(t *testing.T, h CatalogHarness) {
 		if got := c.ContractsUsing("out"); !reflect.DeepEqual(got, []contract.ID{"a"}) {
 			t.Fatalf("ContractsUsing = %v", got)
 		}
-		if err := c.DeleteMailbox(ctx, "ghost"); !errors.Is(err, h.NotFound) {
-			t.Fatalf("unknown mailbox: err = %v, want %v", err, h.NotFound)
+		if err := c.DeleteMailbox(ctx, "ghost"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown mailbox: err = %v, want %v", err, store.ErrNotFound)
 		}
-		if err := c.DeleteContract(ctx, "ghost"); !errors.Is(err, h.NotFound) {
-			t.Fatalf("unknown contract: err = %v, want %v", err, h.NotFound)
+		if err := c.DeleteContract(ctx, "ghost"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown contract: err = %v, want %v", err, store.ErrNotFound)
 		}
 		must(t, c.DeleteContract(ctx, "a"))
 		must(t, c.SetSystemMailbox(ctx, ""))

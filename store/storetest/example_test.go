@@ -3,8 +3,7 @@ package storetest_test
 import (
 	"testing"
 
-	"github.com/correio-dev/correio/inbound"
-	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/storetest"
 )
@@ -14,9 +13,9 @@ import (
 func Example() {
 	testStore := func(t *testing.T) {
 		storetest.Run(t, storetest.Harness{
-			Outbox:       &storetest.OutboxHarness{New: func(*testing.T) outbound.Outbox { return memory.NewOutbox() }},
-			Suppressions: func(*testing.T) outbound.Suppressions { return memory.NewSuppressions() },
-			Inbound:      &storetest.InboundHarness{New: func(*testing.T) inbound.Store { return memory.NewInboundStore() }},
+			Outbox:       &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
+			Suppressions: func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
+			Inbound:      &storetest.InboundHarness{New: func(*testing.T) store.Inbound { return memory.NewInboundStore() }},
 		})
 	}
 	_ = testStore // func TestMyStore(t *testing.T) { testStore(t) }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 )
 
 // Quarantined is a quarantined message as the suite sees it.
@@ -21,13 +21,13 @@ type Quarantined struct {
 	Raw []byte
 }
 
-// InboundHarness describes an inbound.Store.
+// InboundHarness describes a store.Inbound.
 type InboundHarness struct {
 	// New returns an empty store; the harness closes it when t ends.
-	New func(t *testing.T) inbound.Store
+	New func(t *testing.T) store.Inbound
 	// Quarantined lists a mailbox's quarantined messages, oldest first
 	// (each store has its own listing API).
-	Quarantined func(t *testing.T, s inbound.Store, mb mailbox.ID) []Quarantined
+	Quarantined func(t *testing.T, s store.Inbound, mb mailbox.ID) []Quarantined
 }
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
@@ -37,10 +37,10 @@ var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 // quarantine with raw bytes, concurrent commits.
 func RunInbound(t *testing.T, h InboundHarness) {
 	ctx := context.Background()
-	rec := func(mb mailbox.ID, key string, v, uid uint32, fence int64) inbound.Record {
-		return inbound.Record{Mailbox: mb, Folder: "INBOX", Key: key, Checkpoint: inbound.Checkpoint{UIDValidity: v, LastUID: uid}, Outcome: inbound.Handled, At: t0, Fence: fence}
+	rec := func(mb mailbox.ID, key string, v, uid uint32, fence int64) store.InboundRecord {
+		return store.InboundRecord{Mailbox: mb, Folder: "INBOX", Key: key, Checkpoint: store.Checkpoint{UIDValidity: v, LastUID: uid}, Outcome: store.Handled, At: t0, Fence: fence}
 	}
-	cpOf := func(t *testing.T, s inbound.Store, mb mailbox.ID, folder string) (inbound.Checkpoint, bool) {
+	cpOf := func(t *testing.T, s store.Inbound, mb mailbox.ID, folder string) (store.Checkpoint, bool) {
 		t.Helper()
 		cp, ok, err := s.Checkpoint(ctx, mb, folder)
 		if err != nil {
@@ -48,7 +48,7 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		}
 		return cp, ok
 	}
-	done := func(t *testing.T, s inbound.Store, mb mailbox.ID, key string) bool {
+	done := func(t *testing.T, s store.Inbound, mb mailbox.ID, key string) bool {
 		t.Helper()
 		d, err := s.Done(ctx, mb, key)
 		if err != nil {
@@ -65,7 +65,7 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if err := s.Commit(ctx, rec("m1", "k1", 7, 10, 0)); err != nil {
 			t.Fatal(err)
 		}
-		if cp, ok := cpOf(t, s, "m1", "INBOX"); !ok || cp != (inbound.Checkpoint{UIDValidity: 7, LastUID: 10}) {
+		if cp, ok := cpOf(t, s, "m1", "INBOX"); !ok || cp != (store.Checkpoint{UIDValidity: 7, LastUID: 10}) {
 			t.Fatalf("checkpoint %+v %v", cp, ok)
 		}
 		if _, ok := cpOf(t, s, "m1", "Archive"); ok {
@@ -104,12 +104,12 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if err := s.Commit(ctx, rec("m", "late", 7, 2, 0)); err != nil {
 			t.Fatal(err)
 		}
-		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != (inbound.Checkpoint{UIDValidity: 7, LastUID: 5}) || !done(t, s, "m", "late") {
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != (store.Checkpoint{UIDValidity: 7, LastUID: 5}) || !done(t, s, "m", "late") {
 			t.Fatalf("late commit moved the checkpoint back: %+v", cp)
 		}
 		// A UIDVALIDITY change starts over; Since is kept as written.
 		since := t0.Add(-90 * time.Minute)
-		if err := s.SetCheckpoint(ctx, "m", "INBOX", inbound.Checkpoint{UIDValidity: 8, Since: since}, 0); err != nil {
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{UIDValidity: 8, Since: since}, 0); err != nil {
 			t.Fatal(err)
 		}
 		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.UIDValidity != 8 || cp.LastUID != 0 || !cp.Since.Equal(since) {
@@ -133,7 +133,7 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if err := s.Commit(ctx, rec("m", "a", 1, 1, 5)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Commit(ctx, rec("m", "b", 1, 2, 3)); !errors.Is(err, inbound.ErrFenced) {
+		if err := s.Commit(ctx, rec("m", "b", 1, 2, 3)); !errors.Is(err, store.ErrFenced) {
 			t.Fatalf("stale commit: %v", err)
 		}
 		if done(t, s, "m", "b") {
@@ -142,11 +142,11 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.LastUID != 1 {
 			t.Fatalf("a fenced commit moved the checkpoint: %+v", cp)
 		}
-		if err := s.SetCheckpoint(ctx, "m", "INBOX", inbound.Checkpoint{UIDValidity: 1, LastUID: 9}, 4); !errors.Is(err, inbound.ErrFenced) {
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{UIDValidity: 1, LastUID: 9}, 4); !errors.Is(err, store.ErrFenced) {
 			t.Fatalf("stale SetCheckpoint: %v", err)
 		}
-		q := inbound.QuarantineItem{Mailbox: "m", Folder: "INBOX", Key: "q", UIDValidity: 1, UID: 3, Reason: "bad", At: t0, Fence: 2}
-		if err := s.Quarantine(ctx, q, strings.NewReader("raw")); !errors.Is(err, inbound.ErrFenced) {
+		q := store.QuarantineItem{Mailbox: "m", Folder: "INBOX", Key: "q", UIDValidity: 1, UID: 3, Reason: "bad", At: t0, Fence: 2}
+		if err := s.Quarantine(ctx, q, strings.NewReader("raw")); !errors.Is(err, store.ErrFenced) {
 			t.Fatalf("stale Quarantine: %v", err)
 		}
 		if h.Quarantined != nil && len(h.Quarantined(t, s, "m")) != 0 {
@@ -156,7 +156,7 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if err := s.Commit(ctx, rec("m", "c", 1, 3, 6)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Commit(ctx, rec("m", "d", 1, 4, 5)); !errors.Is(err, inbound.ErrFenced) {
+		if err := s.Commit(ctx, rec("m", "d", 1, 4, 5)); !errors.Is(err, store.ErrFenced) {
 			t.Fatalf("old owner after takeover: %v", err)
 		}
 		if err := s.Commit(ctx, rec("other", "a", 1, 1, 1)); err != nil {
@@ -170,11 +170,11 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		}
 		s := h.New(t)
 		raw := bytes.Repeat([]byte("From: x\r\n\r\nbody\x00\xff"), 100)
-		q := inbound.QuarantineItem{Mailbox: "m", Folder: "INBOX", Key: "q1", UIDValidity: 1, UID: 4, Size: int64(len(raw)), Reason: "unreadable: bad header", At: t0}
+		q := store.QuarantineItem{Mailbox: "m", Folder: "INBOX", Key: "q1", UIDValidity: 1, UID: 4, Size: int64(len(raw)), Reason: "unreadable: bad header", At: t0}
 		if err := s.Quarantine(ctx, q, bytes.NewReader(raw)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Commit(ctx, inbound.Record{Mailbox: "m", Folder: "INBOX", Key: "q1", Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: 4}, Outcome: inbound.Quarantined, At: t0}); err != nil {
+		if err := s.Commit(ctx, store.InboundRecord{Mailbox: "m", Folder: "INBOX", Key: "q1", Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: 4}, Outcome: store.Quarantined, At: t0}); err != nil {
 			t.Fatal(err)
 		}
 		q2 := q

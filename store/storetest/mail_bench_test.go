@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/internal/pgtest"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/sqlite"
@@ -20,22 +20,22 @@ import (
 
 type mailStores struct {
 	name string
-	open func(b *testing.B) (outbound.Outbox, inbound.Store, func())
+	open func(b *testing.B) (store.Outbox, store.Inbound, func())
 }
 
 func allMailStores() []mailStores {
 	return []mailStores{
-		{"Memory", func(*testing.B) (outbound.Outbox, inbound.Store, func()) {
+		{"Memory", func(*testing.B) (store.Outbox, store.Inbound, func()) {
 			return memory.NewOutbox(), memory.NewInboundStore(), func() {}
 		}},
-		{"SQLite", func(b *testing.B) (outbound.Outbox, inbound.Store, func()) {
+		{"SQLite", func(b *testing.B) (store.Outbox, store.Inbound, func()) {
 			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "b.db"), sqlite.Options{CheckInterval: -1})
 			if err != nil {
 				b.Fatal(err)
 			}
 			return s.Outbox(), s.Inbound(), func() { s.Close() }
 		}},
-		{"Postgres", func(b *testing.B) (outbound.Outbox, inbound.Store, func()) {
+		{"Postgres", func(b *testing.B) (store.Outbox, store.Inbound, func()) {
 			s, err := postgres.Open(context.Background(), pgtest.Database(b), postgres.Options{CheckInterval: -1})
 			if err != nil {
 				b.Fatal(err)
@@ -63,21 +63,21 @@ func BenchmarkOutboxCycle(b *testing.B) {
 			for b.Loop() {
 				for range batch {
 					n++
-					r := &outbound.Record{ID: fmt.Sprintf("r%08d", n), MessageID: fmt.Sprintf("m%08d@example.com", n), Mailbox: "mb",
-						State: outbound.Queued, EnqueuedAt: bt0, NextAttempt: bt0, Message: outbound.Message{Mailbox: "mb", Subject: "Request opened",
-							Text: "Your request was opened.", To: []outbound.Address{{Address: "a@example.org"}}, Thread: fmt.Sprint(n)},
-						Recipients: []outbound.RecipientStatus{{Address: outbound.Address{Address: "a@example.org"}}}}
+					r := &store.OutboxRecord{ID: fmt.Sprintf("r%08d", n), MessageID: fmt.Sprintf("m%08d@example.com", n), Mailbox: "mb",
+						State: store.Queued, EnqueuedAt: bt0, NextAttempt: bt0, Message: store.Message{Mailbox: "mb", Subject: "Request opened",
+							Text: "Your request was opened.", To: []store.Address{{Address: "a@example.org"}}, Thread: fmt.Sprint(n)},
+						Recipients: []store.RecipientStatus{{Address: store.Address{Address: "a@example.org"}}}}
 					if err := ob.Put(ctx, r); err != nil {
 						b.Fatal(err)
 					}
 				}
-				recs, err := ob.Claim(ctx, outbound.Claim{Mailbox: "mb", Now: bt0, Lease: time.Minute, Max: batch, Token: fmt.Sprint("t", n)})
+				recs, err := ob.Claim(ctx, store.Claim{Mailbox: "mb", Now: bt0, Lease: time.Minute, Max: batch, Token: fmt.Sprint("t", n)})
 				if err != nil || len(recs) != batch {
 					b.Fatalf("claimed %d: %v", len(recs), err)
 				}
 				for _, r := range recs {
-					r.State, r.Attempts = outbound.Sent, 1
-					r.Recipients[0].State = outbound.Delivered
+					r.State, r.Attempts = store.Sent, 1
+					r.Recipients[0].State = store.Delivered
 					if err := ob.Update(ctx, r, fmt.Sprint("t", n)); err != nil {
 						b.Fatal(err)
 					}
@@ -99,8 +99,8 @@ func BenchmarkCheckpointCommit(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				if err := in.Commit(ctx, inbound.Record{Mailbox: "mb", Folder: "INBOX", Key: fmt.Sprint("k", i),
-					Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: uint32(i)}, Outcome: inbound.Handled, At: bt0, Fence: 1}); err != nil {
+				if err := in.Commit(ctx, store.InboundRecord{Mailbox: "mb", Folder: "INBOX", Key: fmt.Sprint("k", i),
+					Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: uint32(i)}, Outcome: store.Handled, At: bt0, Fence: 1}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -147,8 +147,8 @@ func BenchmarkSenderThroughput(b *testing.B) {
 			start := time.Now()
 			for b.Loop() {
 				for i := range n {
-					if _, err := s.Enqueue(ctx, outbound.Message{Mailbox: "out", Subject: fmt.Sprint("Request ", i), Text: "Your request was opened.",
-						To: []outbound.Address{{Address: "customer@example.org"}}}); err != nil {
+					if _, err := s.Enqueue(ctx, store.Message{Mailbox: "out", Subject: fmt.Sprint("Request ", i), Text: "Your request was opened.",
+						To: []store.Address{{Address: "customer@example.org"}}}); err != nil {
 						b.Fatal(err)
 					}
 				}

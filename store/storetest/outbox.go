@@ -9,36 +9,36 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
-	"github.com/correio-dev/correio/outbound/outboxtest"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 )
 
-// OutboxHarness describes an outbound.Outbox (and, when it implements
+// OutboxHarness describes a store.Outbox (and, when it implements
 // routing.SentIndex, the index of sent messages).
 type OutboxHarness struct {
 	// New returns an empty outbox; the harness closes it when t ends.
-	New func(t *testing.T) outbound.Outbox
+	New func(t *testing.T) store.Outbox
 	// Records is how many records the concurrency test queues (default
 	// 400; use fewer under -race on slow stores).
 	Records int
 }
 
-func queued(id string, mb mailbox.ID, at time.Time) *outbound.Record {
-	return &outbound.Record{
-		ID: id, MessageID: id + "@example.com", Mailbox: mb, State: outbound.Queued, EnqueuedAt: at, NextAttempt: at,
-		Message:    outbound.Message{Mailbox: mb, Subject: "s", Text: "t", To: []outbound.Address{{Address: "a@example.org"}}},
-		Recipients: []outbound.RecipientStatus{{Address: outbound.Address{Address: "a@example.org"}}},
+func queued(id string, mb mailbox.ID, at time.Time) *store.OutboxRecord {
+	return &store.OutboxRecord{
+		ID: id, MessageID: id + "@example.com", Mailbox: mb, State: store.Queued, EnqueuedAt: at, NextAttempt: at,
+		Message:    store.Message{Mailbox: mb, Subject: "s", Text: "t", To: []store.Address{{Address: "a@example.org"}}},
+		Recipients: []store.RecipientStatus{{Address: store.Address{Address: "a@example.org"}}},
 	}
 }
 
-// RunOutbox runs outbound/outboxtest and the store suite's own outbox
+// RunOutbox runs the outbox contract suite (put, get, claims, updates,
+// releases, stats, listing) and the store suite's own outbox
 // tests: 8 concurrent workers claiming (no record claimed twice, none
 // lost), ordering per mailbox, claims returning after a crash, and the
 // sent-message index.
 func RunOutbox(t *testing.T, h OutboxHarness) {
 	ctx := context.Background()
-	t.Run("Contract", func(t *testing.T) { outboxtest.Run(t, h.New) })
+	t.Run("Contract", func(t *testing.T) { runOutboxContract(t, h.New) })
 
 	t.Run("ConcurrentClaims", func(t *testing.T) {
 		ob := h.New(t)
@@ -65,7 +65,7 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 				mb := mbs[w%2]
 				for round := 0; ; round++ {
 					tok := fmt.Sprintf("w%d-%d", w, round)
-					recs, err := ob.Claim(ctx, outbound.Claim{Mailbox: mb, Now: t0.Add(time.Hour), Lease: time.Hour, Max: 7, Token: tok})
+					recs, err := ob.Claim(ctx, store.Claim{Mailbox: mb, Now: t0.Add(time.Hour), Lease: time.Hour, Max: 7, Token: tok})
 					if err != nil {
 						errs <- err
 						return
@@ -88,8 +88,8 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 					}
 					mu.Unlock()
 					for _, r := range recs {
-						r.State, r.Attempts = outbound.Sent, 1
-						r.Recipients[0].State = outbound.Delivered
+						r.State, r.Attempts = store.Sent, 1
+						r.Recipients[0].State = store.Delivered
 						if err := ob.Update(ctx, r, tok); err != nil {
 							errs <- err
 							return
@@ -109,7 +109,7 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 		if len(claimedBy) != n {
 			t.Fatalf("claimed %d of %d records", len(claimedBy), n)
 		}
-		sent, err := ob.List(ctx, outbound.ListFilter{State: outbound.Sent})
+		sent, err := ob.List(ctx, store.OutboxFilter{State: store.Sent})
 		if err != nil || len(sent) != n {
 			t.Fatalf("sent %d of %d (%v)", len(sent), n, err)
 		}
@@ -128,7 +128,7 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 		}
 		var got []string
 		for round := range 3 {
-			recs, err := ob.Claim(ctx, outbound.Claim{Mailbox: "mb", Now: t0.Add(time.Minute), Lease: time.Minute, Max: 2, Token: fmt.Sprint("t", round)})
+			recs, err := ob.Claim(ctx, store.Claim{Mailbox: "mb", Now: t0.Add(time.Minute), Lease: time.Minute, Max: 2, Token: fmt.Sprint("t", round)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 			}
 		}
 		// A worker claims and "crashes": nothing is updated.
-		if recs, _ := ob.Claim(ctx, outbound.Claim{Mailbox: "mb", Now: t0, Lease: 10 * time.Minute, Max: 10, Token: "dead"}); len(recs) != 3 {
+		if recs, _ := ob.Claim(ctx, store.Claim{Mailbox: "mb", Now: t0, Lease: 10 * time.Minute, Max: 10, Token: "dead"}); len(recs) != 3 {
 			t.Fatalf("claimed %d", len(recs))
 		}
 		// On restart, before the lease ends, nothing is due...
@@ -163,11 +163,11 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 		if n, _ := ob.ReleaseStale(ctx, t0.Add(10*time.Minute)); n != 3 {
 			t.Fatalf("released %d", n)
 		}
-		recs, err := ob.Claim(ctx, outbound.Claim{Mailbox: "mb", Now: t0.Add(10 * time.Minute), Lease: time.Minute, Token: "new"})
+		recs, err := ob.Claim(ctx, store.Claim{Mailbox: "mb", Now: t0.Add(10 * time.Minute), Lease: time.Minute, Token: "new"})
 		if err != nil || len(recs) != 3 {
 			t.Fatalf("reclaimed %d (%v)", len(recs), err)
 		}
-		if err := ob.Release(ctx, recs[0].ID, "dead"); !errors.Is(err, outbound.ErrClaimLost) {
+		if err := ob.Release(ctx, recs[0].ID, "dead"); !errors.Is(err, store.ErrClaimLost) {
 			t.Fatalf("the crashed worker's token still holds: %v", err)
 		}
 	})
@@ -182,7 +182,7 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 		a.MessageID, a.Message.Thread, a.Contract = "Abc.1@Example.com", "REQ-1", "c1"
 		b := queued("b", "mb2", t0.Add(time.Minute))
 		b.Message.Thread, b.Contract = "REQ-1", "c2"
-		for _, r := range []*outbound.Record{a, b} {
+		for _, r := range []*store.OutboxRecord{a, b} {
 			if err := ob.Put(ctx, r); err != nil {
 				t.Fatal(err)
 			}
@@ -205,7 +205,7 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 }
 
 // RunSuppressions runs the suppression list suite.
-func RunSuppressions(t *testing.T, newList func(t *testing.T) outbound.Suppressions) {
+func RunSuppressions(t *testing.T, newList func(t *testing.T) store.Suppressions) {
 	ctx := context.Background()
 	s := newList(t)
 	if _, ok, err := s.Suppressed(ctx, "a@example.org"); ok || err != nil {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,17 +10,16 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 )
 
 // RetentionStore is a store with per-contract queries and retention, seen
 // through closures so each adapter keeps its own types.
 type RetentionStore struct {
-	Catalog Catalog
-	Inbound inbound.Store
-	Outbox  outbound.Outbox
+	Catalog store.Catalog
+	Inbound store.Inbound
+	Outbox  store.Outbox
 	// Received returns the keys of received records of a contract.
 	Received func(ctx context.Context, c contract.ID) ([]string, error)
 	// Sent returns the outbox record IDs of a contract.
@@ -31,6 +31,11 @@ type RetentionStore struct {
 	Prune func(ctx context.Context, before time.Time) error
 	// Erase deletes everything of one contract.
 	Erase func(ctx context.Context, c contract.ID) error
+	// RawQuarantined and DeleteQuarantined, when set, read the raw bytes
+	// of and delete a quarantined message by its store ID; an unknown ID
+	// must wrap store.ErrNotFound.
+	RawQuarantined    func(ctx context.Context, id int64) ([]byte, error)
+	DeleteQuarantined func(ctx context.Context, id int64) error
 }
 
 // RetentionHarness describes a store with retention.
@@ -60,9 +65,9 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 		old := recent.Add(-48 * time.Hour)
 		for i, mb := range []mailbox.ID{"in-1", "in-2"} {
 			for j, at := range []time.Time{old, recent} {
-				must(t, s.Inbound.Commit(ctx, inbound.Record{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("k%d-%d", i+1, j),
-					Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: uint32(j + 1)}, Outcome: inbound.Handled, At: at}))
-				must(t, s.Inbound.Quarantine(ctx, inbound.QuarantineItem{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("q%d-%d", i+1, j),
+				must(t, s.Inbound.Commit(ctx, store.InboundRecord{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("k%d-%d", i+1, j),
+					Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: uint32(j + 1)}, Outcome: store.Handled, At: at}))
+				must(t, s.Inbound.Quarantine(ctx, store.QuarantineItem{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("q%d-%d", i+1, j),
 					UIDValidity: 1, UID: uint32(10 + j), Reason: "bad", At: at}, strings.NewReader("raw")))
 			}
 		}
@@ -72,12 +77,25 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 			must(t, s.Outbox.Put(ctx, r))
 		}
 		// o0 is sent; o1 and o2 stay queued.
-		recs, err := s.Outbox.Claim(ctx, outbound.Claim{Mailbox: "out", Now: t0, Lease: time.Minute, Max: 1, Token: "t"})
+		recs, err := s.Outbox.Claim(ctx, store.Claim{Mailbox: "out", Now: t0, Lease: time.Minute, Max: 1, Token: "t"})
 		must(t, err)
-		recs[0].State = outbound.Sent
+		recs[0].State = store.Sent
 		must(t, s.Outbox.Update(ctx, recs[0], "t"))
 		return s
 	}
+
+	t.Run("UnknownQuarantined", func(t *testing.T) {
+		s := h.New(t)
+		if s.RawQuarantined == nil || s.DeleteQuarantined == nil {
+			t.Skip("the store reads no quarantined message by ID")
+		}
+		if _, err := s.RawQuarantined(ctx, 987654); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("raw of an unknown quarantined message: err = %v, want store.ErrNotFound", err)
+		}
+		if err := s.DeleteQuarantined(ctx, 987654); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("delete of an unknown quarantined message: err = %v, want store.ErrNotFound", err)
+		}
+	})
 
 	t.Run("ByContract", func(t *testing.T) {
 		s := setup(t)
@@ -98,8 +116,8 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 	// contract, not with the contract owning the mailbox it came through.
 	t.Run("ByThreadContract", func(t *testing.T) {
 		s := setup(t)
-		must(t, s.Inbound.Commit(ctx, inbound.Record{Mailbox: "in-1", Folder: "INBOX", Key: "reply-for-c2", Contract: "c2",
-			Checkpoint: inbound.Checkpoint{UIDValidity: 1, LastUID: 3}, Outcome: inbound.Handled, At: time.Now()}))
+		must(t, s.Inbound.Commit(ctx, store.InboundRecord{Mailbox: "in-1", Folder: "INBOX", Key: "reply-for-c2", Contract: "c2",
+			Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: 3}, Outcome: store.Handled, At: time.Now()}))
 		c2, err := s.Received(ctx, "c2")
 		must(t, err)
 		c1, err := s.Received(ctx, "c1")

@@ -1,5 +1,6 @@
 // Package storetest is the one conformance suite every correio store passes:
-// store/memory, store/sqlite, store/postgres, and a host's own adapter.
+// store/memory, the SQL store over store/sqlite and store/postgres, and a
+// host's own store.
 //
 // A store package runs it from its tests with a Harness describing how to
 // make a fresh store:
@@ -7,43 +8,46 @@
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, storetest.Harness{
 //			Catalog: &storetest.CatalogHarness{
-//				New:      func(t *testing.T) storetest.Catalog { return openFresh(t).Catalog() },
-//				NotFound: mystore.ErrNotFound,
+//				New: func(t *testing.T) store.Catalog { return openFresh(t).Catalog() },
 //			},
 //			Inbound: &storetest.InboundHarness{
-//				New: func(t *testing.T) inbound.Store { return openFresh(t).Inbound() },
+//				New: func(t *testing.T) store.Inbound { return openFresh(t).Inbound() },
 //			},
-//			Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) outbound.Outbox { return openFresh(t).Outbox() }},
-//			Suppressions: func(t *testing.T) outbound.Suppressions { return openFresh(t).Suppressions() },
+//			Outbox:       &storetest.OutboxHarness{New: func(t *testing.T) store.Outbox { return openFresh(t).Outbox() }},
+//			Suppressions: func(t *testing.T) store.Suppressions { return openFresh(t).Suppressions() },
 //		})
 //	}
 //
 // The suite is organised by capability: each part of the Harness that is
 // set runs its suite: the catalog; the inbound store (checkpoints and their
 // monotonicity, handled keys per mailbox, fencing, quarantine); the outbox
-// (outbound/outboxtest, claims under 8 concurrent workers, ordering per
-// mailbox, claims returning after a crash, the sent-message index); the
-// suppression list; retention and per-contract queries and erasure. Every test asserts behaviour a store could get wrong, and
-// errors are compared with errors.Is/As against the contract package's
-// sentinel and typed errors, so all stores fail the same way.
+// (the contract every outbound.Sender relies on: put and get, claims,
+// updates and releases checked against the claim token, stats and listing;
+// then claims under 8 concurrent workers, ordering per mailbox, claims
+// returning after a crash, the sent-message index); the suppression list;
+// retention and per-contract queries and erasure. Every test asserts
+// behaviour a store could get wrong, and errors are compared with
+// errors.Is/As against the shared sentinels of package store
+// (store.ErrNotFound, store.ErrFenced, store.ErrClaimLost) and the contract
+// package's typed errors, so all stores fail the same way.
 package storetest
 
 import (
 	"testing"
 
-	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 )
 
 // Harness describes a store to the suite. Nil parts are skipped.
 type Harness struct {
 	Catalog *CatalogHarness
-	// Inbound runs the inbound.Store suite.
+	// Inbound runs the store.Inbound suite.
 	Inbound *InboundHarness
-	// Outbox runs the outbound.Outbox suite (and routing.SentIndex when
+	// Outbox runs the store.Outbox suite (and routing.SentIndex when
 	// the outbox implements it).
 	Outbox *OutboxHarness
-	// Suppressions returns an empty outbound.Suppressions list.
-	Suppressions func(t *testing.T) outbound.Suppressions
+	// Suppressions returns an empty store.Suppressions list.
+	Suppressions func(t *testing.T) store.Suppressions
 	// Retention runs the retention and per-contract suite (SQL stores).
 	Retention *RetentionHarness
 	// Bounces runs the bounce-linking suite (SQL stores).

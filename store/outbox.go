@@ -1,8 +1,7 @@
-package outbound
+package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/correio-dev/correio/contract"
@@ -10,12 +9,12 @@ import (
 	"github.com/correio-dev/correio/routing"
 )
 
-// State of an outbox record.
-type State int
+// OutboxState is the state of an outbox record.
+type OutboxState int
 
 const (
 	// Queued records wait for their NextAttempt.
-	Queued State = iota + 1
+	Queued OutboxState = iota + 1
 	// Sent records were accepted by the server for every recipient that
 	// was not refused or suppressed.
 	Sent
@@ -24,7 +23,7 @@ const (
 )
 
 // String returns "queued", "sent" or "dead".
-func (s State) String() string {
+func (s OutboxState) String() string {
 	switch s {
 	case Queued:
 		return "queued"
@@ -52,6 +51,9 @@ const (
 
 // String returns "pending", "delivered", "refused" or "suppressed".
 func (s RecipientState) String() string {
+	if s < Pending || s > Suppressed {
+		return "unknown"
+	}
 	return [...]string{"pending", "delivered", "refused", "suppressed"}[s]
 }
 
@@ -64,9 +66,9 @@ type RecipientStatus struct {
 	Reason string
 }
 
-// Record is one message in the outbox: the content enqueued, the
+// OutboxRecord is one message in the outbox: the content enqueued, the
 // Message-ID fixed at enqueue, the routing decision and the delivery state.
-type Record struct {
+type OutboxRecord struct {
 	// ID is the outbox key, chosen by the Sender at enqueue.
 	ID string
 	// MessageID is the Message-ID (without angle brackets), fixed at
@@ -78,7 +80,7 @@ type Record struct {
 	Message Message
 	// Recipients with their per-recipient state.
 	Recipients []RecipientStatus
-	State      State
+	State      OutboxState
 	// Attempts counts the send attempts made so far.
 	Attempts   int
 	EnqueuedAt time.Time
@@ -100,7 +102,7 @@ type Record struct {
 }
 
 // Pending returns the recipients still to send to.
-func (r *Record) Pending() []RecipientStatus {
+func (r *OutboxRecord) Pending() []RecipientStatus {
 	var out []RecipientStatus
 	for _, rc := range r.Recipients {
 		if rc.State == Pending {
@@ -109,13 +111,6 @@ func (r *Record) Pending() []RecipientStatus {
 	}
 	return out
 }
-
-// ErrClaimLost is returned when a record's claim expired and another
-// worker took it, or it is no longer claimed with that token.
-var ErrClaimLost = errors.New("outbound: claim lost")
-
-// ErrNotFound is returned for an unknown record.
-var ErrNotFound = errors.New("outbound: record not found")
 
 // Claim asks for due records of one mailbox.
 type Claim struct {
@@ -146,25 +141,34 @@ type Due struct {
 	Count   int
 }
 
+// OutboxFilter selects records for Outbox.List; zero fields match all.
+type OutboxFilter struct {
+	Mailbox mailbox.ID
+	State   OutboxState
+	// Limit caps the result (0: no cap).
+	Limit int
+}
+
 // Outbox stores outbound messages durably. Put returns only once the
 // record is durable. Updates name the claim token the record was claimed
 // with, and fail with ErrClaimLost when it no longer holds it, so a worker
-// whose lease expired cannot overwrite the work of another.
+// whose lease expired cannot overwrite the work of another. An unknown
+// record ID wraps ErrNotFound.
 //
-// The memory implementation is store/memory.Outbox; SQL stores implement
-// the same contract (a claim is an UPDATE ... RETURNING with FOR UPDATE
+// store/memory.Outbox keeps records in memory; the SQL stores implement
+// the same contract (a claim is an UPDATE ... RETURNING, with FOR UPDATE
 // SKIP LOCKED on Postgres).
 type Outbox interface {
 	// Put stores a new record. Attachments are made durable too (the
 	// record later handed out reopens them from the store).
-	Put(ctx context.Context, r *Record) error
+	Put(ctx context.Context, r *OutboxRecord) error
 	// Claim marks up to c.Max due records of c.Mailbox with c.Token until
 	// c.Now+c.Lease and returns them.
-	Claim(ctx context.Context, c Claim) ([]*Record, error)
+	Claim(ctx context.Context, c Claim) ([]*OutboxRecord, error)
 	// Update saves a claimed record's new state (Sent, Dead, or Queued
 	// with a new NextAttempt), its recipients, attempts and errors, and
 	// ends the claim.
-	Update(ctx context.Context, r *Record, token string) error
+	Update(ctx context.Context, r *OutboxRecord, token string) error
 	// Release ends a claim without any change: the record is due again at
 	// once (claimed but not sent).
 	Release(ctx context.Context, id, token string) error
@@ -177,18 +181,10 @@ type Outbox interface {
 	// Stats returns the queue figures of a mailbox.
 	Stats(ctx context.Context, mb mailbox.ID) (QueueStats, error)
 	// Get returns a record by ID.
-	Get(ctx context.Context, id string) (*Record, error)
+	Get(ctx context.Context, id string) (*OutboxRecord, error)
 	// List returns the records matching f, oldest first (an
 	// administrator's view of the queue and of dead messages).
-	List(ctx context.Context, f ListFilter) ([]*Record, error)
-}
-
-// ListFilter selects records for Outbox.List; zero fields match all.
-type ListFilter struct {
-	Mailbox mailbox.ID
-	State   State
-	// Limit caps the result (0: no cap).
-	Limit int
+	List(ctx context.Context, f OutboxFilter) ([]*OutboxRecord, error)
 }
 
 // Suppressions is the list of recipients not to send to (hard bounces,

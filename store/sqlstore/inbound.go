@@ -1,8 +1,4 @@
-// Package sqlmail implements the engines' stores (inbound.Store,
-// outbound.Outbox, outbound.Suppressions, routing.SentIndex) once for the
-// SQL adapters, over the sqlcat.Q statement runner: store/sqlite and
-// store/postgres wrap it with their transactions and dialect details.
-package sqlmail
+package sqlstore
 
 import (
 	"bytes"
@@ -12,43 +8,9 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
-	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/store/internal/sqlcat"
+	"github.com/correio-dev/correio/store"
 )
-
-// DB is what the engine stores need from an adapter.
-type DB struct {
-	// Write runs fn in a writing transaction; Read in a read-only one.
-	Write func(ctx context.Context, fn func(sqlcat.Q) error) error
-	Read  func(ctx context.Context, fn func(sqlcat.Q) error) error
-	// Auto, when set, runs fn's statements each in its own implicit
-	// transaction (no BEGIN/COMMIT round trips), for writes that are one
-	// statement.
-	Auto func(ctx context.Context, fn func(sqlcat.Q) error) error
-	// NoRows reports the "no rows" error of QueryRow.Scan.
-	NoRows func(err error) bool
-	// Postgres turns on FOR UPDATE SKIP LOCKED claims, the lease fence
-	// check against correio_leases and NOTIFY on enqueue.
-	Postgres bool
-	// LeaseFenced, when set, is wrapped too when a lease check fails
-	// (store/postgres.ErrFenced).
-	LeaseFenced error
-	// TxFrom, when set, returns the host's transaction carried by ctx:
-	// Put then writes inside it (the transactional outbox).
-	TxFrom func(ctx context.Context) sqlcat.Q
-}
-
-func (d *DB) auto(ctx context.Context, fn func(sqlcat.Q) error) error {
-	if d.Auto != nil {
-		return d.Auto(ctx, fn)
-	}
-	return d.Write(ctx, fn)
-}
-
-// OutboxChannel is the NOTIFY channel of enqueued outbox records on
-// Postgres; the payload is the mailbox ID.
-const OutboxChannel = "correio_outbox"
 
 func ns(t time.Time) int64 {
 	if t.IsZero() {
@@ -64,26 +26,14 @@ func fromNS(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// Fence checks a fencing token inside q's transaction. On Postgres, when
-// the mailbox has a lease row (store/postgres Leases), the token must be
-// the lease's current one (the row is read FOR SHARE so a takeover waits
-// for the commit). Everywhere, the token must not be lower than the
-// highest one seen for the mailbox.
-func (d *DB) Fence(ctx context.Context, q sqlcat.Q, mb mailbox.ID, token int64) error {
-	if d.Postgres {
-		var cur int64
-		err := q.QueryRow(ctx, "SELECT token FROM correio_leases WHERE mailbox_id = ? FOR SHARE", string(mb)).Scan(&cur)
-		switch {
-		case err == nil:
-			if cur != token {
-				if d.LeaseFenced != nil {
-					return fmt.Errorf("%w (%w): mailbox %q token %d, lease token %d", inbound.ErrFenced, d.LeaseFenced, mb, token, cur)
-				}
-				return fmt.Errorf("%w: mailbox %q token %d, lease token %d", inbound.ErrFenced, mb, token, cur)
-			}
-		case d.NoRows(err):
-		default:
-			return fmt.Errorf("check fence: %w", err)
+// fence checks a fencing token inside q's transaction: first against the
+// database's own leases when the driver has them (LeaseChecker), then, on
+// every database, that it is not lower than the highest one seen for the
+// mailbox.
+func (d *db) fence(ctx context.Context, q Q, mb mailbox.ID, token int64) error {
+	if d.lease != nil {
+		if err := d.lease.CheckLease(ctx, q, mb, token); err != nil {
+			return err
 		}
 	}
 	n, err := q.Exec(ctx, `INSERT INTO correio_inbound_fences (mailbox_id, token) VALUES (?, ?)
@@ -93,23 +43,23 @@ func (d *DB) Fence(ctx context.Context, q sqlcat.Q, mb mailbox.ID, token int64) 
 		return fmt.Errorf("check fence: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: mailbox %q token %d", inbound.ErrFenced, mb, token)
+		return fmt.Errorf("%w: mailbox %q token %d", store.ErrFenced, mb, token)
 	}
 	return nil
 }
 
-// Checkpoint implements inbound.Store.
-func (d *DB) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp inbound.Checkpoint, ok bool, err error) {
-	err = d.Read(ctx, func(q sqlcat.Q) error {
+// Checkpoint implements store.Inbound.
+func (d *Inbound) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp store.Checkpoint, ok bool, err error) {
+	err = d.read(ctx, func(q Q) error {
 		var v, u, since int64
 		err := q.QueryRow(ctx, "SELECT uid_validity, last_uid, since_ns FROM correio_inbound_checkpoints WHERE mailbox_id = ? AND folder = ?", string(mb), folder).Scan(&v, &u, &since)
-		if d.NoRows(err) {
+		if d.noRows(err) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		cp, ok = inbound.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u), Since: fromNS(since)}, true
+		cp, ok = store.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u), Since: fromNS(since)}, true
 		return nil
 	})
 	return cp, ok, err
@@ -117,7 +67,7 @@ func (d *DB) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp i
 
 // setCheckpoint writes a checkpoint; with monotonic, a LastUID lower than
 // the stored one under the same UIDVALIDITY is ignored.
-func setCheckpoint(ctx context.Context, q sqlcat.Q, mb mailbox.ID, folder string, cp inbound.Checkpoint, at time.Time, monotonic bool) error {
+func setCheckpoint(ctx context.Context, q Q, mb mailbox.ID, folder string, cp store.Checkpoint, at time.Time, monotonic bool) error {
 	last := "excluded.last_uid"
 	if monotonic {
 		last = `CASE WHEN correio_inbound_checkpoints.uid_validity = excluded.uid_validity
@@ -132,23 +82,23 @@ func setCheckpoint(ctx context.Context, q sqlcat.Q, mb mailbox.ID, folder string
 	return err
 }
 
-// SetCheckpoint implements inbound.Store.
-func (d *DB) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp inbound.Checkpoint, fence int64) error {
-	return d.Write(ctx, func(q sqlcat.Q) error {
-		if err := d.Fence(ctx, q, mb, fence); err != nil {
+// SetCheckpoint implements store.Inbound.
+func (d *Inbound) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp store.Checkpoint, fence int64) error {
+	return d.write(ctx, func(q Q) error {
+		if err := d.fence(ctx, q, mb, fence); err != nil {
 			return err
 		}
 		return setCheckpoint(ctx, q, mb, folder, cp, time.Now(), false)
 	})
 }
 
-// Done implements inbound.Store.
-func (d *DB) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) {
+// Done implements store.Inbound.
+func (d *Inbound) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) {
 	var done bool
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		var one int
 		err := q.QueryRow(ctx, "SELECT 1 FROM correio_inbound_handled WHERE mailbox_id = ? AND key = ?", string(mb), key).Scan(&one)
-		if d.NoRows(err) {
+		if d.noRows(err) {
 			return nil
 		}
 		done = err == nil
@@ -157,10 +107,10 @@ func (d *DB) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) 
 	return done, err
 }
 
-// InsertKey records a handled key with the contract the message was handed
+// insertKey records a handled key with the contract the message was handed
 // under (r.Contract, else the contract owning the mailbox now); inserted is
 // false when the key was already there.
-func InsertKey(ctx context.Context, q sqlcat.Q, r inbound.Record) (inserted bool, err error) {
+func insertKey(ctx context.Context, q Q, r store.InboundRecord) (inserted bool, err error) {
 	n, err := q.Exec(ctx, `INSERT INTO correio_inbound_handled (mailbox_id, key, folder, uid_validity, uid, outcome, contract_id, at_ns)
 		VALUES (?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?)), ?)
 		ON CONFLICT (mailbox_id, key) DO NOTHING`,
@@ -168,30 +118,30 @@ func InsertKey(ctx context.Context, q sqlcat.Q, r inbound.Record) (inserted bool
 	return n > 0, err
 }
 
-// CommitQ records r's key and moves its checkpoint inside q's transaction
-// (fence checked first when fence is true).
-func (d *DB) CommitQ(ctx context.Context, q sqlcat.Q, r inbound.Record, fence bool) error {
+// commit records r's key and moves its checkpoint inside q's transaction,
+// after checking its fencing token.
+func (d *Inbound) commit(ctx context.Context, q Q, r store.InboundRecord) error {
 	if r.Key == "" {
 		return fmt.Errorf("commit: empty key")
 	}
-	if fence {
-		if err := d.Fence(ctx, q, r.Mailbox, r.Fence); err != nil {
-			return err
-		}
+	if err := d.fence(ctx, q, r.Mailbox, r.Fence); err != nil {
+		return err
 	}
-	if _, err := InsertKey(ctx, q, r); err != nil {
+	if _, err := insertKey(ctx, q, r); err != nil {
 		return err
 	}
 	return setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true)
 }
 
-// HandOff records r's key inside q's transaction, then runs fn and moves
-// the checkpoint (never back). When the key is already there the message
-// was handled by an earlier transaction: fn is not run and handled is
-// false. A concurrent transaction inserting the same key makes this one
-// wait for it, so fn runs once even across replicas.
-func HandOff(ctx context.Context, q sqlcat.Q, r inbound.Record, fn func() error) (handled bool, err error) {
-	inserted, err := InsertKey(ctx, q, r)
+// HandOff records r's key inside q, a transaction a driver began to hand a
+// message off inside the host's own transaction (store/postgres
+// HandleInTx), then runs fn and moves the checkpoint (never back). When the
+// key is already there the message was handled by an earlier transaction:
+// fn is not run and handled is false. A concurrent transaction inserting
+// the same key makes this one wait for it, so fn runs once even across
+// replicas.
+func (d *Inbound) HandOff(ctx context.Context, q Q, r store.InboundRecord, fn func() error) (handled bool, err error) {
+	inserted, err := insertKey(ctx, q, r)
 	if err != nil || !inserted {
 		return false, err
 	}
@@ -201,13 +151,13 @@ func HandOff(ctx context.Context, q sqlcat.Q, r inbound.Record, fn func() error)
 	return true, setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true)
 }
 
-// Commit implements inbound.Store.
-func (d *DB) Commit(ctx context.Context, r inbound.Record) error {
-	return d.Write(ctx, func(q sqlcat.Q) error { return d.CommitQ(ctx, q, r, true) })
+// Commit implements store.Inbound.
+func (d *Inbound) Commit(ctx context.Context, r store.InboundRecord) error {
+	return d.write(ctx, func(q Q) error { return d.commit(ctx, q, r) })
 }
 
-// Quarantine implements inbound.Store.
-func (d *DB) Quarantine(ctx context.Context, it inbound.QuarantineItem, raw io.Reader) error {
+// Quarantine implements store.Inbound.
+func (d *Inbound) Quarantine(ctx context.Context, it store.QuarantineItem, raw io.Reader) error {
 	var b []byte
 	if raw != nil {
 		var buf bytes.Buffer
@@ -219,8 +169,8 @@ func (d *DB) Quarantine(ctx context.Context, it inbound.QuarantineItem, raw io.R
 			b = []byte{}
 		}
 	}
-	return d.Write(ctx, func(q sqlcat.Q) error {
-		if err := d.Fence(ctx, q, it.Mailbox, it.Fence); err != nil {
+	return d.write(ctx, func(q Q) error {
+		if err := d.fence(ctx, q, it.Mailbox, it.Fence); err != nil {
 			return err
 		}
 		_, err := q.Exec(ctx, `INSERT INTO correio_inbound_quarantine
@@ -236,7 +186,7 @@ func (d *DB) Quarantine(ctx context.Context, it inbound.QuarantineItem, raw io.R
 // another contract's thread goes with that contract), else the contract that
 // owned its mailbox when it was committed.
 type Received struct {
-	inbound.Record
+	store.InboundRecord
 	Contract contract.ID
 }
 
@@ -257,10 +207,11 @@ func limit(n int) int64 {
 	return int64(n)
 }
 
-// Received lists received records, oldest first.
-func (d *DB) Received(ctx context.Context, f ReceivedFilter) ([]Received, error) {
+// Received lists the records of received messages (handled and
+// quarantined), oldest first: by mailbox, by contract, since a time.
+func (d *Inbound) Received(ctx context.Context, f ReceivedFilter) ([]Received, error) {
 	var out []Received
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		rows, err := q.Query(ctx, `SELECT mailbox_id, key, folder, uid_validity, uid, outcome, COALESCE(contract_id, ''), at_ns
 			FROM correio_inbound_handled
 			WHERE (? = '' OR mailbox_id = ?) AND (? = '' OR contract_id = ?) AND at_ns >= ?
@@ -278,8 +229,8 @@ func (d *DB) Received(ctx context.Context, f ReceivedFilter) ([]Received, error)
 			if err := rows.Scan(&mb, &r.Key, &r.Folder, &v, &u, &oc, &ct, &at); err != nil {
 				return err
 			}
-			r.Mailbox, r.Contract, r.Outcome, r.At = mailbox.ID(mb), contract.ID(ct), inbound.Outcome(oc), fromNS(at)
-			r.Checkpoint = inbound.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u)}
+			r.Mailbox, r.Contract, r.Outcome, r.At = mailbox.ID(mb), contract.ID(ct), store.Outcome(oc), fromNS(at)
+			r.Checkpoint = store.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u)}
 			out = append(out, r)
 		}
 		return rows.Err()
@@ -292,7 +243,7 @@ func (d *DB) Received(ctx context.Context, f ReceivedFilter) ([]Received, error)
 type Quarantined struct {
 	// ID identifies the quarantined message in the store.
 	ID int64
-	inbound.QuarantineItem
+	store.QuarantineItem
 	Contract contract.ID
 	// HasRaw is false when the raw message could not be fetched or was
 	// pruned.
@@ -307,9 +258,9 @@ type QuarantineFilter struct {
 }
 
 // Quarantined lists quarantined messages, oldest first.
-func (d *DB) Quarantined(ctx context.Context, f QuarantineFilter) ([]Quarantined, error) {
+func (d *Inbound) Quarantined(ctx context.Context, f QuarantineFilter) ([]Quarantined, error) {
 	var out []Quarantined
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		rows, err := q.Query(ctx, `SELECT id, mailbox_id, folder, key, uid_validity, uid, size, reason, COALESCE(contract_id, ''), at_ns, raw IS NOT NULL
 			FROM correio_inbound_quarantine
 			WHERE (? = '' OR mailbox_id = ?) AND (? = '' OR contract_id = ?)
@@ -335,14 +286,15 @@ func (d *DB) Quarantined(ctx context.Context, f QuarantineFilter) ([]Quarantined
 	return out, err
 }
 
-// QuarantinedRaw returns the raw bytes of a quarantined message (nil when
-// none were kept); notFound is returned for an unknown id.
-func (d *DB) QuarantinedRaw(ctx context.Context, id int64, notFound error) ([]byte, error) {
+// QuarantinedRaw returns the raw message kept for a quarantined message
+// (nil when it could not be fetched or was pruned), for the host to
+// re-process it.
+func (d *Inbound) QuarantinedRaw(ctx context.Context, id int64) ([]byte, error) {
 	var raw []byte
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		err := q.QueryRow(ctx, "SELECT raw FROM correio_inbound_quarantine WHERE id = ?", id).Scan(&raw)
-		if d.NoRows(err) {
-			return fmt.Errorf("%w: quarantined message %d", notFound, id)
+		if d.noRows(err) {
+			return fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
 		}
 		return err
 	})
@@ -350,12 +302,12 @@ func (d *DB) QuarantinedRaw(ctx context.Context, id int64, notFound error) ([]by
 }
 
 // DeleteQuarantined removes a quarantined message (once the host has
-// re-processed it); notFound is returned for an unknown id.
-func (d *DB) DeleteQuarantined(ctx context.Context, id int64, notFound error) error {
-	return d.Write(ctx, func(q sqlcat.Q) error {
+// re-processed it); an unknown id wraps store.ErrNotFound.
+func (d *Inbound) DeleteQuarantined(ctx context.Context, id int64) error {
+	return d.write(ctx, func(q Q) error {
 		n, err := q.Exec(ctx, "DELETE FROM correio_inbound_quarantine WHERE id = ?", id)
 		if err == nil && n == 0 {
-			err = fmt.Errorf("%w: quarantined message %d", notFound, id)
+			err = fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
 		}
 		return err
 	})
@@ -372,13 +324,19 @@ type Pruned struct {
 	QuarantineRaw int64
 }
 
-// Prune removes what is older than before: handled keys committed before
-// it, Sent and Dead outbox records last updated before it, and the raw
-// bytes of messages quarantined before it.
-func (d *DB) Prune(ctx context.Context, before time.Time) (Pruned, error) {
+// Prune applies retention: it removes handled keys committed before
+// before (the checkpoint still covers their messages), Sent and Dead
+// outbox records last updated before it, and drops the raw bytes of
+// messages quarantined before it (their metadata stays).
+//
+// Keep handled keys longer than messages stay on the server: after a
+// UIDVALIDITY change the folder is read again, and only a message's key
+// stops a second hand-off (mailboxes with PostDelete or PostMove have
+// nothing left to read again).
+func (d *Store) Prune(ctx context.Context, before time.Time) (Pruned, error) {
 	var p Pruned
 	b := ns(before)
-	err := d.Write(ctx, func(q sqlcat.Q) error {
+	err := d.write(ctx, func(q Q) error {
 		var err error
 		if p.HandledKeys, err = q.Exec(ctx, "DELETE FROM correio_inbound_handled WHERE at_ns < ?", b); err != nil {
 			return err
@@ -397,15 +355,15 @@ type Erased struct {
 	Received, Quarantined, Outbox int64
 }
 
-// EraseContract deletes everything recorded for one contract (LGPD/GDPR
-// erasure): received records, quarantined messages and outbox records in
-// any state.
-func (d *DB) EraseContract(ctx context.Context, id contract.ID) (Erased, error) {
+// EraseContract deletes everything recorded for one contract (LGPD/GDPR):
+// its received records, quarantined messages and outbox records in any
+// state. The catalog entry itself is removed with Catalog.DeleteContract.
+func (d *Store) EraseContract(ctx context.Context, id contract.ID) (Erased, error) {
 	var e Erased
 	if id == "" {
 		return e, fmt.Errorf("erase: empty contract ID")
 	}
-	err := d.Write(ctx, func(q sqlcat.Q) error {
+	err := d.write(ctx, func(q Q) error {
 		var err error
 		if e.Received, err = q.Exec(ctx, "DELETE FROM correio_inbound_handled WHERE contract_id = ?", string(id)); err != nil {
 			return err

@@ -1,80 +1,45 @@
-package sqlcat
+package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
 )
 
-// ErrNotFound is returned for an unknown mailbox or contract. The adapters
-// export it as their ErrNotFound.
-var ErrNotFound = errors.New("store: not found")
+// Catalog is the durable mailbox and contract catalog (store.Catalog).
+// Writes go to the database inside one transaction that applies the
+// contract rules, so errors are the same typed errors as store/memory's;
+// reads come from an immutable in-memory snapshot and take no lock, so it
+// implements routing.Catalog as fast as memory does. The snapshot is
+// reloaded after every write through this Catalog and by Refresh, which the
+// drivers call when another process changed the catalog.
+//
+// Values it returns are shared snapshots: callers must not modify them.
+type Catalog struct {
+	drv    Driver
+	notify CatalogNotifier // nil when the driver has none
+	codec  secrets.Codec
+	tokens TokenSources
 
-// Q runs statements, inside a transaction or on a pool. SQL is written with
-// ? placeholders; the Postgres dialect rewrites them.
-type Q interface {
-	Exec(ctx context.Context, sql string, args ...any) (int64, error)
-	Query(ctx context.Context, sql string, args ...any) (Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) Scanner
-}
-
-// Rows is a result set.
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close()
-}
-
-// Scanner is one row.
-type Scanner interface{ Scan(dest ...any) error }
-
-// Constraint is the kind of integrity violation a database reported.
-type Constraint int
-
-// Violations.
-const (
-	NoViolation Constraint = iota
-	Unique
-	ForeignKey
-	Check
-)
-
-// Dialect is what differs between the SQL stores.
-type Dialect struct {
-	// Write runs fn in a transaction serialized with other catalog writers
-	// (BEGIN IMMEDIATE on SQLite; the version row lock on Postgres).
-	Write func(ctx context.Context, fn func(Q) error) error
-	// Read runs fn in a transaction that sees one consistent state.
-	Read func(ctx context.Context, fn func(Q) error) error
-	// Violation classifies a constraint error.
-	Violation func(err error) Constraint
-	// NoRows reports the "no rows" error of QueryRow.Scan.
-	NoRows func(err error) bool
-	// Changed, when set, runs in the writing transaction after the version
-	// bump (Postgres: pg_notify).
-	Changed func(ctx context.Context, q Q, version int64) error
-}
-
-// Core implements the catalog over a Dialect.
-type Core struct {
-	D      Dialect
-	Codec  secrets.Codec
-	Tokens TokenSources
-
-	snap atomic.Pointer[Snapshot]
+	snap atomic.Pointer[snapshot]
 	mu   sync.Mutex // serializes Refresh
 }
 
-// Snapshot returns the current snapshot (never nil after the first Refresh).
-func (c *Core) Snapshot() *Snapshot { return c.snap.Load() }
+var (
+	_ store.Catalog   = (*Catalog)(nil)
+	_ routing.Catalog = (*Catalog)(nil)
+	_ contract.View   = (*Catalog)(nil)
+)
+
+// current returns the current snapshot (never nil after the first Refresh).
+func (c *Catalog) current() *snapshot { return c.snap.Load() }
 
 // queryView adapts a transaction to contract.View; the first error is kept
 // in err (the View methods cannot return one).
@@ -156,29 +121,29 @@ func (v *queryView) SystemMailbox() (mailbox.ID, bool) {
 }
 
 // patch derives the next snapshot from the current one after a write.
-type patch func(s *Snapshot) *Snapshot
+type patch func(s *snapshot) *snapshot
 
 // write runs fn in a write transaction after bumping the catalog version,
 // then updates the snapshot so the writer reads its own write: by applying
 // fn's patch when no other writer came in between (a write costs no reload
 // of the whole catalog), by a full reload otherwise.
-func (c *Core) write(ctx context.Context, fn func(q Q, v *queryView) (patch, error)) error {
+func (c *Catalog) write(ctx context.Context, fn func(q Q, v *queryView) (patch, error)) error {
 	var (
 		version int64
 		p       patch
 	)
-	err := c.D.Write(ctx, func(q Q) error {
+	err := c.drv.Write(ctx, func(q Q) error {
 		p = nil
 		if err := q.QueryRow(ctx, "UPDATE correio_catalog_version SET version = version + 1 WHERE singleton = 1 RETURNING version").Scan(&version); err != nil {
 			return fmt.Errorf("store: bump catalog version: %w", err)
 		}
-		v := &queryView{ctx: ctx, q: q, noR: c.D.NoRows}
+		v := &queryView{ctx: ctx, q: q, noR: c.drv.NoRows}
 		var err error
 		if p, err = fn(q, v); err != nil {
 			return err
 		}
-		if c.D.Changed != nil {
-			return c.D.Changed(ctx, q, version)
+		if c.notify != nil {
+			return c.notify.CatalogChanged(ctx, q, version)
 		}
 		return nil
 	})
@@ -197,8 +162,11 @@ func (c *Core) write(ctx context.Context, fn func(q Q, v *queryView) (patch, err
 	return c.Refresh(ctx)
 }
 
-// PutMailbox validates m and adds or replaces it (see memory.Catalog).
-func (c *Core) PutMailbox(ctx context.Context, m *mailbox.Mailbox) error {
+// PutMailbox validates m and adds or replaces it. A change of kind is
+// refused while a contract or the system setting uses the mailbox. The
+// password is sealed with Options.Secrets; the stored OAuth2 refresh token
+// is kept.
+func (c *Catalog) PutMailbox(ctx context.Context, m *mailbox.Mailbox) error {
 	if m == nil {
 		return &mailbox.ValidationError{Errors: []*mailbox.FieldError{{Path: "", Code: mailbox.CodeRequired, Message: "mailbox is nil"}}}
 	}
@@ -208,7 +176,7 @@ func (c *Core) PutMailbox(ctx context.Context, m *mailbox.Mailbox) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	row, err := Encode(ctx, c.Codec, m)
+	row, err := encodeMailbox(ctx, c.codec, m)
 	if err != nil {
 		return err
 	}
@@ -230,7 +198,7 @@ func (c *Core) PutMailbox(ctx context.Context, m *mailbox.Mailbox) error {
 				address = excluded.address, enabled = excluded.enabled, settings = excluded.settings, secret = excluded.secret`,
 			row.ID, row.Kind, row.Description, row.Address, row.Enabled, row.Settings, row.Secret)
 		if err != nil {
-			if c.D.Violation(err) == ForeignKey {
+			if c.drv.Violation(err) == ForeignKey {
 				return nil, &contract.RuleError{Mailbox: m.ID, Path: "kind", Err: fmt.Errorf("%w (refused by the database)", contract.ErrKindChangeInUse)}
 			}
 			return nil, err
@@ -241,23 +209,23 @@ func (c *Core) PutMailbox(ctx context.Context, m *mailbox.Mailbox) error {
 		if err := q.QueryRow(ctx, "SELECT oauth2_refresh FROM correio_mailboxes WHERE id = ?", row.ID).Scan(&refresh); err != nil {
 			return nil, err
 		}
-		back, err := Decode(ctx, c.Codec, c.Tokens, row, refresh)
+		back, err := decodeMailbox(ctx, c.codec, c.tokens, row, refresh)
 		if err != nil {
 			return nil, err
 		}
-		return func(s *Snapshot) *Snapshot { return s.withMailbox(back) }, nil
+		return func(s *snapshot) *snapshot { return s.withMailbox(back) }, nil
 	})
 }
 
 // DeleteMailbox removes a mailbox no contract uses and that is not the
 // system mailbox.
-func (c *Core) DeleteMailbox(ctx context.Context, id mailbox.ID) error {
+func (c *Catalog) DeleteMailbox(ctx context.Context, id mailbox.ID) error {
 	return c.write(ctx, func(q Q, v *queryView) (patch, error) {
 		if _, ok := v.Mailbox(id); !ok {
 			if v.err != nil {
 				return nil, v.err
 			}
-			return nil, fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: mailbox %q", store.ErrNotFound, id)
 		}
 		err := contract.CheckMailboxRemoval(v, id)
 		if v.err != nil {
@@ -267,15 +235,15 @@ func (c *Core) DeleteMailbox(ctx context.Context, id mailbox.ID) error {
 			return nil, err
 		}
 		_, err = q.Exec(ctx, "DELETE FROM correio_mailboxes WHERE id = ?", string(id))
-		if err != nil && c.D.Violation(err) == ForeignKey {
+		if err != nil && c.drv.Violation(err) == ForeignKey {
 			return nil, &contract.RuleError{Mailbox: id, Err: fmt.Errorf("%w (refused by the database)", contract.ErrMailboxInUse)}
 		}
-		return func(s *Snapshot) *Snapshot { return s.withoutMailbox(id) }, err
+		return func(s *snapshot) *snapshot { return s.withoutMailbox(id) }, err
 	})
 }
 
 // PutContract adds or replaces a contract after contract.CheckSave.
-func (c *Core) PutContract(ctx context.Context, ct *contract.Contract) error {
+func (c *Catalog) PutContract(ctx context.Context, ct *contract.Contract) error {
 	if ct == nil {
 		return &contract.RuleError{Path: "id", Err: fmt.Errorf("%w: contract is nil", contract.ErrInvalid)}
 	}
@@ -295,7 +263,7 @@ func (c *Core) PutContract(ctx context.Context, ct *contract.Contract) error {
 		if _, err := q.Exec(ctx, `INSERT INTO correio_contracts (id, name, outbound_mailbox) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, outbound_mailbox = excluded.outbound_mailbox`,
 			string(ct.ID), ct.Name, out); err != nil {
-			if c.D.Violation(err) == ForeignKey {
+			if c.drv.Violation(err) == ForeignKey {
 				return nil, &contract.RuleError{Contract: ct.ID, Mailbox: ct.OutboundMailbox, Path: "outbound_mailbox", Err: fmt.Errorf("%w (refused by the database)", contract.ErrWrongKind)}
 			}
 			return nil, err
@@ -306,7 +274,7 @@ func (c *Core) PutContract(ctx context.Context, ct *contract.Contract) error {
 		for i, id := range ct.InboundMailboxes {
 			if _, err := q.Exec(ctx, "INSERT INTO correio_contract_inbound (mailbox_id, contract_id, position) VALUES (?, ?, ?)",
 				string(id), string(ct.ID), i); err != nil {
-				switch c.D.Violation(err) {
+				switch c.drv.Violation(err) {
 				case Unique:
 					return nil, &contract.RuleError{Contract: ct.ID, Mailbox: id, Path: "inbound_mailboxes", Err: fmt.Errorf("%w (refused by the database)", contract.ErrInboundTaken)}
 				case ForeignKey:
@@ -315,27 +283,28 @@ func (c *Core) PutContract(ctx context.Context, ct *contract.Contract) error {
 				return nil, err
 			}
 		}
-		return func(s *Snapshot) *Snapshot { return s.withContract(cp) }, nil
+		return func(s *snapshot) *snapshot { return s.withContract(cp) }, nil
 	})
 }
 
 // DeleteContract removes a contract; its inbound mailboxes become unowned.
-func (c *Core) DeleteContract(ctx context.Context, id contract.ID) error {
+func (c *Catalog) DeleteContract(ctx context.Context, id contract.ID) error {
 	return c.write(ctx, func(q Q, v *queryView) (patch, error) {
 		n, err := q.Exec(ctx, "DELETE FROM correio_contracts WHERE id = ?", string(id))
 		if err != nil {
 			return nil, err
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("%w: contract %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: contract %q", store.ErrNotFound, id)
 		}
-		return func(s *Snapshot) *Snapshot { return s.withoutContract(id) }, nil
+		return func(s *snapshot) *snapshot { return s.withoutContract(id) }, nil
 	})
 }
 
-// SetSystemMailbox names the system outbound mailbox; empty clears it.
-func (c *Core) SetSystemMailbox(ctx context.Context, id mailbox.ID) error {
-	set := func(s *Snapshot) *Snapshot { return s.withSystem(id) }
+// SetSystemMailbox names the system outbound mailbox; it must be registered
+// and outbound. An empty id clears the setting.
+func (c *Catalog) SetSystemMailbox(ctx context.Context, id mailbox.ID) error {
+	set := func(s *snapshot) *snapshot { return s.withSystem(id) }
 	return c.write(ctx, func(q Q, v *queryView) (patch, error) {
 		if id == "" {
 			_, err := q.Exec(ctx, "DELETE FROM correio_system")
@@ -350,7 +319,7 @@ func (c *Core) SetSystemMailbox(ctx context.Context, id mailbox.ID) error {
 		}
 		_, err = q.Exec(ctx, `INSERT INTO correio_system (singleton, mailbox_id) VALUES (1, ?)
 			ON CONFLICT (singleton) DO UPDATE SET mailbox_id = excluded.mailbox_id`, string(id))
-		if err != nil && c.D.Violation(err) == ForeignKey {
+		if err != nil && c.drv.Violation(err) == ForeignKey {
 			return nil, &contract.RuleError{Mailbox: id, Path: "system_mailbox", Err: fmt.Errorf("%w (refused by the database)", contract.ErrWrongKind)}
 		}
 		return set, err
@@ -361,21 +330,21 @@ func (c *Core) SetSystemMailbox(ctx context.Context, id mailbox.ID) error {
 // first one, or a rotated one reported by transport.OAuth2Tokens.OnRotate).
 // It does not change the catalog version: running token sources already
 // hold the new token; snapshots built later pass it to TokenSources.
-func (c *Core) SaveRefreshToken(ctx context.Context, id mailbox.ID, tok mailbox.Secret) error {
+func (c *Catalog) SaveRefreshToken(ctx context.Context, id mailbox.ID, tok mailbox.Secret) error {
 	var sealed []byte
 	if !tok.IsZero() {
-		if c.Codec == nil {
+		if c.codec == nil {
 			return secrets.ErrNoCodec
 		}
 		var err error
-		if sealed, err = c.Codec.Seal(ctx, RefreshPlace(id), tok); err != nil {
+		if sealed, err = c.codec.Seal(ctx, refreshPlace(id), tok); err != nil {
 			return err
 		}
 	}
-	return c.D.Write(ctx, func(q Q) error {
+	return c.drv.Write(ctx, func(q Q) error {
 		n, err := q.Exec(ctx, "UPDATE correio_mailboxes SET oauth2_refresh = ? WHERE id = ?", sealed, string(id))
 		if err == nil && n == 0 {
-			err = fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+			err = fmt.Errorf("%w: mailbox %q", store.ErrNotFound, id)
 		}
 		return err
 	})
@@ -383,41 +352,43 @@ func (c *Core) SaveRefreshToken(ctx context.Context, id mailbox.ID, tok mailbox.
 
 // RefreshToken returns the stored refresh token of a mailbox (zero when
 // none).
-func (c *Core) RefreshToken(ctx context.Context, id mailbox.ID) (mailbox.Secret, error) {
+func (c *Catalog) RefreshToken(ctx context.Context, id mailbox.ID) (mailbox.Secret, error) {
 	var sealed []byte
-	err := c.D.Read(ctx, func(q Q) error {
+	err := c.drv.Read(ctx, func(q Q) error {
 		return q.QueryRow(ctx, "SELECT oauth2_refresh FROM correio_mailboxes WHERE id = ?", string(id)).Scan(&sealed)
 	})
 	if err != nil {
-		if c.D.NoRows(err) {
-			return mailbox.Secret{}, fmt.Errorf("%w: mailbox %q", ErrNotFound, id)
+		if c.drv.NoRows(err) {
+			return mailbox.Secret{}, fmt.Errorf("%w: mailbox %q", store.ErrNotFound, id)
 		}
 		return mailbox.Secret{}, err
 	}
 	if len(sealed) == 0 {
 		return mailbox.Secret{}, nil
 	}
-	if c.Codec == nil {
+	if c.codec == nil {
 		return mailbox.Secret{}, secrets.ErrNoCodec
 	}
-	return c.Codec.Open(ctx, RefreshPlace(id), sealed)
+	return c.codec.Open(ctx, refreshPlace(id), sealed)
 }
 
-// Version reads the stored catalog version.
-func (c *Core) Version(ctx context.Context) (int64, error) {
+// storedVersion reads the stored catalog version.
+func (c *Catalog) storedVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := c.D.Read(ctx, func(q Q) error {
+	err := c.drv.Read(ctx, func(q Q) error {
 		return q.QueryRow(ctx, "SELECT version FROM correio_catalog_version WHERE singleton = 1").Scan(&v)
 	})
 	return v, err
 }
 
-// Refresh reloads the snapshot when the stored version moved.
-func (c *Core) Refresh(ctx context.Context) error {
+// Refresh reloads the cached snapshot now if the stored catalog changed
+// (the drivers call it when another process wrote: store/sqlite every
+// CheckInterval, store/postgres on each notification).
+func (c *Catalog) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cur := c.snap.Load(); cur != nil {
-		v, err := c.Version(ctx)
+		v, err := c.storedVersion(ctx)
 		if err != nil {
 			return err
 		}
@@ -435,9 +406,9 @@ func (c *Core) Refresh(ctx context.Context) error {
 	return nil
 }
 
-func (c *Core) load(ctx context.Context) (*Snapshot, error) {
+func (c *Catalog) load(ctx context.Context) (*snapshot, error) {
 	type mbRow struct {
-		r       Row
+		r       mailboxRow
 		refresh []byte
 	}
 	var (
@@ -446,7 +417,7 @@ func (c *Core) load(ctx context.Context) (*Snapshot, error) {
 		cts     []*contract.Contract
 		system  string
 	)
-	err := c.D.Read(ctx, func(q Q) error {
+	err := c.drv.Read(ctx, func(q Q) error {
 		rows, cts, system = nil, nil, ""
 		if err := q.QueryRow(ctx, "SELECT version FROM correio_catalog_version WHERE singleton = 1").Scan(&version); err != nil {
 			return err
@@ -505,7 +476,7 @@ func (c *Core) load(ctx context.Context) (*Snapshot, error) {
 			return err
 		}
 		err = q.QueryRow(ctx, "SELECT mailbox_id FROM correio_system WHERE singleton = 1").Scan(&system)
-		if err != nil && !c.D.NoRows(err) {
+		if err != nil && !c.drv.NoRows(err) {
 			return err
 		}
 		return nil
@@ -515,31 +486,13 @@ func (c *Core) load(ctx context.Context) (*Snapshot, error) {
 	}
 	mbs := make([]*mailbox.Mailbox, 0, len(rows))
 	for _, r := range rows {
-		m, err := Decode(ctx, c.Codec, c.Tokens, r.r, r.refresh)
+		m, err := decodeMailbox(ctx, c.codec, c.tokens, r.r, r.refresh)
 		if err != nil {
 			return nil, err
 		}
 		mbs = append(mbs, m)
 	}
-	return NewSnapshot(version, mbs, cts, mailbox.ID(system)), nil
-}
-
-// Rebind rewrites ? placeholders to $1, $2... (Postgres).
-func Rebind(q string) string {
-	if !strings.Contains(q, "?") {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(q); i++ {
-		if q[i] == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteByte(q[i])
-	}
-	return b.String()
+	return newSnapshot(version, mbs, cts, mailbox.ID(system)), nil
 }
 
 // resealer is implemented by codecs that can tell a value sealed with a
@@ -550,13 +503,13 @@ type resealer interface{ NeedsReseal(sealed []byte) bool }
 // current one, so the old key can be dropped after a rotation. It returns
 // how many values it rewrote. Values the codec cannot open fail the whole
 // pass (nothing is rewritten).
-func (c *Core) Reseal(ctx context.Context) (int, error) {
-	rs, ok := c.Codec.(resealer)
+func (c *Catalog) Reseal(ctx context.Context) (int, error) {
+	rs, ok := c.codec.(resealer)
 	if !ok {
 		return 0, nil
 	}
 	n := 0
-	err := c.D.Write(ctx, func(q Q) error {
+	err := c.drv.Write(ctx, func(q Q) error {
 		n = 0
 		type item struct {
 			id            string
@@ -585,20 +538,20 @@ func (c *Core) Reseal(ctx context.Context) (int, error) {
 			if len(b) == 0 || !rs.NeedsReseal(b) {
 				return b, nil
 			}
-			s, err := c.Codec.Open(ctx, at, b)
+			s, err := c.codec.Open(ctx, at, b)
 			if err != nil {
 				return nil, fmt.Errorf("store: reseal mailbox %q %s: %w", at.Mailbox, at.Field, err)
 			}
 			n++
-			return c.Codec.Seal(ctx, at, s)
+			return c.codec.Seal(ctx, at, s)
 		}
 		for _, it := range items {
 			id := mailbox.ID(it.id)
-			sec, err := redo(PasswordPlace(id), it.secret)
+			sec, err := redo(passwordPlace(id), it.secret)
 			if err != nil {
 				return err
 			}
-			fr, err := redo(RefreshPlace(id), it.fresh)
+			fr, err := redo(refreshPlace(id), it.fresh)
 			if err != nil {
 				return err
 			}
@@ -610,3 +563,34 @@ func (c *Core) Reseal(ctx context.Context) (int, error) {
 	})
 	return n, err
 }
+
+// Version is the catalog version of the cached snapshot; it increases on
+// every change.
+func (c *Catalog) Version() uint64 { return uint64(c.current().Version) }
+
+// Mailbox implements routing.Catalog.
+func (c *Catalog) Mailbox(id mailbox.ID) (*mailbox.Mailbox, bool) { return c.current().Mailbox(id) }
+
+// Contract implements routing.Catalog.
+func (c *Catalog) Contract(id contract.ID) (*contract.Contract, bool) {
+	return c.current().Contract(id)
+}
+
+// SystemMailbox implements routing.Catalog.
+func (c *Catalog) SystemMailbox() (mailbox.ID, bool) { return c.current().SystemMailbox() }
+
+// InboundOwner implements routing.Catalog.
+func (c *Catalog) InboundOwner(id mailbox.ID) (contract.ID, bool) {
+	return c.current().InboundOwner(id)
+}
+
+// ContractsUsing returns the contracts using mailbox id, sorted.
+func (c *Catalog) ContractsUsing(id mailbox.ID) []contract.ID {
+	return c.current().ContractsUsing(id)
+}
+
+// Mailboxes returns every mailbox, sorted by ID.
+func (c *Catalog) Mailboxes() []*mailbox.Mailbox { return c.current().Mailboxes() }
+
+// Contracts returns every contract, sorted by ID.
+func (c *Catalog) Contracts() []*contract.Contract { return c.current().Contracts() }

@@ -1,4 +1,4 @@
-package sqlmail
+package sqlstore
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/message"
-	"github.com/correio-dev/correio/store/internal/sqlcat"
 )
 
 // Bounce is a delivery report linked to the outbox record it answers.
@@ -22,19 +21,19 @@ type Bounce struct {
 	At     time.Time
 }
 
-// LinkBounce records a parsed bounce against the outbox record whose
-// Message-ID is b.OriginalMessageID, one row per recipient it reports, and
-// adds the recipients that failed permanently to the suppression list, in
-// one transaction. found is false (and nothing is written) when the
-// bounce names no message of the outbox.
-func (d *DB) LinkBounce(ctx context.Context, b *message.Bounce, at time.Time) (recordID string, found bool, err error) {
+// LinkBounce records a bounce the inbound side parsed
+// (Delivery.Classification.Bounce) against the outbox record it answers,
+// found by its original Message-ID, one row per reported recipient, and
+// suppresses the recipients that failed permanently — in one transaction.
+// found is false when the bounce names no message of this outbox.
+func (d *Outbox) LinkBounce(ctx context.Context, b *message.Bounce, at time.Time) (recordID string, found bool, err error) {
 	if b == nil || b.OriginalMessageID == "" {
 		return "", false, nil
 	}
-	err = d.Write(ctx, func(q sqlcat.Q) error {
+	err = d.write(ctx, func(q Q) error {
 		err := q.QueryRow(ctx, `SELECT id FROM correio_outbox WHERE lower(message_id) = lower(?)
 			ORDER BY enqueued_ns DESC, id DESC LIMIT 1`, strings.Trim(b.OriginalMessageID, "<> ")).Scan(&recordID)
-		if d.NoRows(err) {
+		if d.noRows(err) {
 			return nil
 		}
 		if err != nil {
@@ -71,9 +70,9 @@ func (d *DB) LinkBounce(ctx context.Context, b *message.Bounce, at time.Time) (r
 }
 
 // Bounces lists the bounces linked to an outbox record, oldest first.
-func (d *DB) Bounces(ctx context.Context, recordID string) ([]Bounce, error) {
+func (d *Outbox) Bounces(ctx context.Context, recordID string) ([]Bounce, error) {
 	var out []Bounce
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		rows, err := q.Query(ctx, `SELECT recipient, status, permanent, reason, at_ns FROM correio_outbox_bounces
 			WHERE record_id = ? ORDER BY id`, recordID)
 		if err != nil {

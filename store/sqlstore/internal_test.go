@@ -1,4 +1,4 @@
-package sqlcat
+package sqlstore
 
 import (
 	"context"
@@ -22,19 +22,19 @@ func TestEncodeDecodeEdges(t *testing.T) {
 	ctx := context.Background()
 	// Kind and settings disagree: refused, not stored half-empty.
 	bad := &mailbox.Mailbox{ID: "x", Kind: mailbox.Inbound, Outbound: &mailbox.OutboundSettings{}}
-	if _, err := Encode(ctx, nil, bad); err == nil {
+	if _, err := encodeMailbox(ctx, nil, bad); err == nil {
 		t.Fatal("inbound mailbox with outbound settings encoded")
 	}
 	// A corrupt settings column is an error naming the mailbox, not a panic.
-	_, err := Decode(ctx, nil, nil, Row{ID: "x", Kind: "inbound", Settings: "{not json"}, nil)
+	_, err := decodeMailbox(ctx, nil, nil, mailboxRow{ID: "x", Kind: "inbound", Settings: "{not json"}, nil)
 	if err == nil || !strings.Contains(err.Error(), `"x"`) {
 		t.Fatalf("corrupt settings: err = %v", err)
 	}
-	if _, err := Decode(ctx, nil, nil, Row{ID: "x", Kind: "sideways", Settings: "{}"}, nil); err == nil {
+	if _, err := decodeMailbox(ctx, nil, nil, mailboxRow{ID: "x", Kind: "sideways", Settings: "{}"}, nil); err == nil {
 		t.Fatal("unknown kind decoded")
 	}
 	// OAuth2 without a hook: a token source that explains itself.
-	m, err := Decode(ctx, nil, nil, Row{ID: "x", Kind: "outbound", Settings: `{"oauth2":true,"mechanism":"xoauth2"}`}, nil)
+	m, err := decodeMailbox(ctx, nil, nil, mailboxRow{ID: "x", Kind: "outbound", Settings: `{"oauth2":true,"mechanism":"xoauth2"}`}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

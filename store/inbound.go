@@ -1,8 +1,7 @@
-package inbound
+package store
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
@@ -22,7 +21,7 @@ type Checkpoint struct {
 	Since time.Time
 }
 
-// Outcome is what became of a message.
+// Outcome is what became of an inbound message.
 type Outcome int
 
 const (
@@ -44,9 +43,9 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
-// Record is one committed hand-off: the message's key and the checkpoint
-// that passes it, written atomically.
-type Record struct {
+// InboundRecord is one committed hand-off: the message's key and the
+// checkpoint that passes it, written atomically.
+type InboundRecord struct {
 	Mailbox    mailbox.ID
 	Folder     string
 	Key        string
@@ -65,7 +64,7 @@ type Record struct {
 }
 
 // QuarantineItem describes a quarantined message; its raw bytes are passed
-// to Store.Quarantine as a reader.
+// to Inbound.Quarantine as a reader.
 type QuarantineItem struct {
 	Mailbox     mailbox.ID
 	Folder      string
@@ -78,16 +77,11 @@ type QuarantineItem struct {
 	Fence       int64
 }
 
-// ErrFenced is returned by a store when a write carries a fencing token
-// older than one it has already seen for the mailbox: another replica owns
-// the mailbox now.
-var ErrFenced = errors.New("inbound: stale fencing token (lease lost)")
-
-// Store keeps the poller's state: checkpoints, the keys of handled
-// messages, and quarantined messages. store/memory implements it; the SQL
-// adapters implement it durably. Implementations must be safe for
+// Inbound keeps the inbound poller's state: checkpoints, the keys of
+// handled messages, and quarantined messages. store/memory implements it;
+// the SQL stores implement it durably. Implementations must be safe for
 // concurrent use; keys are scoped per mailbox.
-type Store interface {
+type Inbound interface {
 	// Checkpoint returns the checkpoint of a mailbox's folder; ok is false
 	// when the folder was never read.
 	Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp Checkpoint, ok bool, err error)
@@ -97,7 +91,7 @@ type Store interface {
 	// Done reports whether key was already committed for the mailbox.
 	Done(ctx context.Context, mb mailbox.ID, key string) (bool, error)
 	// Commit records r.Key and sets r.Checkpoint atomically.
-	Commit(ctx context.Context, r Record) error
+	Commit(ctx context.Context, r InboundRecord) error
 	// Quarantine keeps a message that will not be handed to the host, with
 	// its raw bytes (raw may be nil when the message could not be fetched).
 	// The poller calls Commit with Outcome Quarantined afterwards.
@@ -109,4 +103,13 @@ type Store interface {
 // every store write. Without a Leaser every token is 0.
 type Leaser interface {
 	Fence(ctx context.Context, mb mailbox.ID) (int64, error)
+}
+
+// Handoff is a message an engine hands to the host, as a store that records
+// the hand-off inside the host's own transaction sees it (store/postgres
+// HandleInTx): inbound.Delivery implements it.
+type Handoff interface {
+	// HandoffRecord returns the record that commits the hand-off: the
+	// message's mailbox, folder, key and the checkpoint that passes it.
+	HandoffRecord() InboundRecord
 }

@@ -1,4 +1,4 @@
-package sqlmail
+package sqlstore
 
 import (
 	"bytes"
@@ -12,37 +12,36 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
-	"github.com/correio-dev/correio/store/internal/sqlcat"
+	"github.com/correio-dev/correio/store"
 )
 
-// msgJSON is outbound.Message without its attachments (stored apart).
+// msgJSON is store.Message without its attachments (stored apart).
 type msgJSON struct {
-	Mailbox           mailbox.ID         `json:"mailbox"`
-	To                []outbound.Address `json:"to,omitempty"`
-	Cc                []outbound.Address `json:"cc,omitempty"`
-	Bcc               []outbound.Address `json:"bcc,omitempty"`
-	Subject           string             `json:"subject"`
-	Text              string             `json:"text,omitempty"`
-	HTML              string             `json:"html,omitempty"`
-	InReplyTo         string             `json:"in_reply_to,omitempty"`
-	References        []string           `json:"references,omitempty"`
-	Thread            string             `json:"thread,omitempty"`
-	Contract          contract.ID        `json:"contract,omitempty"`
-	Rule              routing.Rule       `json:"rule,omitempty"`
-	Reason            string             `json:"reason,omitempty"`
-	IgnoreSuppression bool               `json:"ignore_suppression,omitempty"`
+	Mailbox           mailbox.ID      `json:"mailbox"`
+	To                []store.Address `json:"to,omitempty"`
+	Cc                []store.Address `json:"cc,omitempty"`
+	Bcc               []store.Address `json:"bcc,omitempty"`
+	Subject           string          `json:"subject"`
+	Text              string          `json:"text,omitempty"`
+	HTML              string          `json:"html,omitempty"`
+	InReplyTo         string          `json:"in_reply_to,omitempty"`
+	References        []string        `json:"references,omitempty"`
+	Thread            string          `json:"thread,omitempty"`
+	Contract          contract.ID     `json:"contract,omitempty"`
+	Rule              routing.Rule    `json:"rule,omitempty"`
+	Reason            string          `json:"reason,omitempty"`
+	IgnoreSuppression bool            `json:"ignore_suppression,omitempty"`
 }
 
-func encodeMsg(m *outbound.Message) (string, error) {
+func encodeMsg(m *store.Message) (string, error) {
 	b, err := json.Marshal(msgJSON{m.Mailbox, m.To, m.Cc, m.Bcc, m.Subject, m.Text, m.HTML, m.InReplyTo, m.References, m.Thread, m.Contract, m.Rule, m.Reason, m.IgnoreSuppression})
 	return string(b), err
 }
 
-func encodeRcpts(rs []outbound.RecipientStatus) (string, error) {
+func encodeRcpts(rs []store.RecipientStatus) (string, error) {
 	if rs == nil {
-		rs = []outbound.RecipientStatus{}
+		rs = []store.RecipientStatus{}
 	}
 	b, err := json.Marshal(rs)
 	return string(b), err
@@ -51,8 +50,8 @@ func encodeRcpts(rs []outbound.RecipientStatus) (string, error) {
 const recCols = `id, message_id, mailbox_id, state, attempts, enqueued_ns, next_ns, last_error, reason, rule,
 	decision_reason, contract_id, CAST(message AS TEXT), CAST(recipients AS TEXT), claim_token, claimed_until_ns`
 
-func scanRec(s sqlcat.Scanner) (*outbound.Record, error) {
-	var r outbound.Record
+func scanRec(s Scanner) (*store.OutboxRecord, error) {
+	var r store.OutboxRecord
 	var mb, ct, msg, rc string
 	var st, rule int
 	var enq, next, until int64
@@ -60,13 +59,13 @@ func scanRec(s sqlcat.Scanner) (*outbound.Record, error) {
 		&r.DecisionReason, &ct, &msg, &rc, &r.ClaimToken, &until); err != nil {
 		return nil, err
 	}
-	r.Mailbox, r.Contract, r.State, r.Rule = mailbox.ID(mb), contract.ID(ct), outbound.State(st), routing.Rule(rule)
+	r.Mailbox, r.Contract, r.State, r.Rule = mailbox.ID(mb), contract.ID(ct), store.OutboxState(st), routing.Rule(rule)
 	r.EnqueuedAt, r.NextAttempt, r.ClaimedUntil = fromNS(enq), fromNS(next), fromNS(until)
 	var m msgJSON
 	if err := json.Unmarshal([]byte(msg), &m); err != nil {
 		return nil, fmt.Errorf("outbox record %q: message: %w", r.ID, err)
 	}
-	r.Message = outbound.Message{Mailbox: m.Mailbox, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+	r.Message = store.Message{Mailbox: m.Mailbox, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
 		InReplyTo: m.InReplyTo, References: m.References, Thread: m.Thread, Contract: m.Contract, Rule: m.Rule, Reason: m.Reason, IgnoreSuppression: m.IgnoreSuppression}
 	if err := json.Unmarshal([]byte(rc), &r.Recipients); err != nil {
 		return nil, fmt.Errorf("outbox record %q: recipients: %w", r.ID, err)
@@ -74,8 +73,8 @@ func scanRec(s sqlcat.Scanner) (*outbound.Record, error) {
 	return &r, nil
 }
 
-// Put implements outbound.Outbox.
-func (d *DB) Put(ctx context.Context, r *outbound.Record) error {
+// Put implements store.Outbox.
+func (d *Outbox) Put(ctx context.Context, r *store.OutboxRecord) error {
 	if r.ID == "" {
 		return fmt.Errorf("outbox record without ID")
 	}
@@ -104,39 +103,20 @@ func (d *DB) Put(ctx context.Context, r *outbound.Record) error {
 			atts[i] = []byte{}
 		}
 	}
-	if d.TxFrom != nil {
-		if q := d.TxFrom(ctx); q != nil {
-			return d.PutQ(ctx, q, r, atts)
+	if d.hostTx != nil {
+		if q := d.hostTx.HostTx(ctx); q != nil {
+			return d.put(ctx, q, r, atts)
 		}
 	}
 	if len(atts) == 0 {
 		// One statement: its own transaction.
-		return d.auto(ctx, func(q sqlcat.Q) error { return d.PutQ(ctx, q, r, atts) })
+		return d.auto(ctx, func(q Q) error { return d.put(ctx, q, r, atts) })
 	}
-	return d.Write(ctx, func(q sqlcat.Q) error { return d.PutQ(ctx, q, r, atts) })
+	return d.write(ctx, func(q Q) error { return d.put(ctx, q, r, atts) })
 }
 
-// PutQ inserts r inside q's transaction; atts are the attachments' bytes
-// (nil: read them now).
-func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *outbound.Record, atts [][]byte) error {
-	if r.ID == "" {
-		return fmt.Errorf("outbox record without ID")
-	}
-	if atts == nil {
-		atts = make([][]byte, len(r.Message.Attachments))
-		for i, a := range r.Message.Attachments {
-			rc, err := a.Open()
-			if err != nil {
-				return fmt.Errorf("attachment %q: %w", a.Name, err)
-			}
-			b, err := io.ReadAll(rc)
-			_ = rc.Close()
-			if err != nil {
-				return fmt.Errorf("attachment %q: %w", a.Name, err)
-			}
-			atts[i] = append([]byte{}, b...)
-		}
-	}
+// put inserts r inside q's transaction; atts are the attachments' bytes.
+func (d *Outbox) put(ctx context.Context, q Q, r *store.OutboxRecord, atts [][]byte) error {
 	msg, err := encodeMsg(&r.Message)
 	if err != nil {
 		return err
@@ -151,13 +131,11 @@ func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *outbound.Record, atts [][]
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	args := []any{r.ID, r.MessageID, string(r.Mailbox), int(r.State), r.Attempts, ns(r.EnqueuedAt), ns(r.NextAttempt),
 		r.LastError, r.Reason, int(r.Rule), r.DecisionReason, string(r.Contract), r.Message.Thread, msg, rc, now}
-	if d.Postgres && r.State == outbound.Queued {
-		// The notification is sent on commit, in the same statement.
-		insert = "WITH ins AS (" + insert + " RETURNING mailbox_id) SELECT pg_notify(?, mailbox_id) FROM ins"
-		args = append(args, OutboxChannel)
+	if d.enqueue != nil && r.State == store.Queued {
+		insert, args = d.enqueue.NotifyEnqueue(insert, args)
 	}
 	if _, err := q.Exec(ctx, insert, args...); err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "23505") {
+		if d.drv.Violation(err) == Unique {
 			return fmt.Errorf("outbox record %q exists: %w", r.ID, err)
 		}
 		return err
@@ -174,11 +152,11 @@ func (d *DB) PutQ(ctx context.Context, q sqlcat.Q, r *outbound.Record, atts [][]
 
 // attach loads the attachments' names of recs and gives each an Open that
 // reads its bytes from the store.
-func (d *DB) attach(ctx context.Context, q sqlcat.Q, recs []*outbound.Record) error {
+func (d *Outbox) attach(ctx context.Context, q Q, recs []*store.OutboxRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	byID := make(map[string]*outbound.Record, len(recs))
+	byID := make(map[string]*store.OutboxRecord, len(recs))
 	args := make([]any, len(recs))
 	for i, r := range recs {
 		byID[r.ID] = r
@@ -197,17 +175,17 @@ func (d *DB) attach(ctx context.Context, q sqlcat.Q, recs []*outbound.Record) er
 			return err
 		}
 		r := byID[id]
-		r.Message.Attachments = append(r.Message.Attachments, outbound.Attachment{Name: name, ContentType: ct, Open: d.opener(id, idx)})
+		r.Message.Attachments = append(r.Message.Attachments, store.Attachment{Name: name, ContentType: ct, Open: d.opener(id, idx)})
 	}
 	return rows.Err()
 }
 
-func (d *DB) opener(id string, idx int) func() (io.ReadCloser, error) {
+func (d *Outbox) opener(id string, idx int) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var data []byte
-		err := d.Read(ctx, func(q sqlcat.Q) error {
+		err := d.read(ctx, func(q Q) error {
 			return q.QueryRow(ctx, "SELECT data FROM correio_outbox_attachments WHERE record_id = ? AND idx = ?", id, idx).Scan(&data)
 		})
 		if err != nil {
@@ -217,12 +195,12 @@ func (d *DB) opener(id string, idx int) func() (io.ReadCloser, error) {
 	}
 }
 
-func (d *DB) queryRecs(ctx context.Context, q sqlcat.Q, sql string, args ...any) ([]*outbound.Record, error) {
+func (d *Outbox) queryRecs(ctx context.Context, q Q, sql string, args ...any) ([]*store.OutboxRecord, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	var out []*outbound.Record
+	var out []*store.OutboxRecord
 	for rows.Next() {
 		r, err := scanRec(rows)
 		if err != nil {
@@ -238,26 +216,23 @@ func (d *DB) queryRecs(ctx context.Context, q sqlcat.Q, sql string, args ...any)
 	return out, d.attach(ctx, q, out)
 }
 
-// Claim implements outbound.Outbox. On Postgres the due rows are locked
-// FOR UPDATE SKIP LOCKED, so concurrent claimers (other replicas) skip
-// each other's rows instead of waiting or claiming them twice; SQLite has
-// one writer.
-func (d *DB) Claim(ctx context.Context, c outbound.Claim) ([]*outbound.Record, error) {
+// Claim implements store.Outbox. With a ClaimLocker driver the due rows
+// are locked with its clause (FOR UPDATE SKIP LOCKED on Postgres), so
+// concurrent claimers (other replicas) skip each other's rows instead of
+// waiting or claiming them twice; without one the database has one writer
+// (SQLite).
+func (d *Outbox) Claim(ctx context.Context, c store.Claim) ([]*store.OutboxRecord, error) {
 	if c.Token == "" {
 		return nil, fmt.Errorf("claim without token")
 	}
-	lock := ""
-	if d.Postgres {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
 	now := ns(c.Now)
-	var out []*outbound.Record
-	err := d.Write(ctx, func(q sqlcat.Q) error {
+	var out []*store.OutboxRecord
+	err := d.write(ctx, func(q Q) error {
 		var err error
 		out, err = d.queryRecs(ctx, q, `UPDATE correio_outbox SET claim_token = ?, claimed_until_ns = ?
 			WHERE id IN (SELECT id FROM correio_outbox
 				WHERE state = 1 AND mailbox_id = ? AND next_ns <= ? AND (claim_token = '' OR claimed_until_ns <= ?)
-				ORDER BY next_ns, enqueued_ns, id LIMIT ?`+lock+`)
+				ORDER BY next_ns, enqueued_ns, id LIMIT ?`+d.claimLock+`)
 			RETURNING `+recCols,
 			c.Token, ns(c.Now.Add(c.Lease)), string(c.Mailbox), now, now, limit(c.Max))
 		return err
@@ -265,7 +240,7 @@ func (d *DB) Claim(ctx context.Context, c outbound.Claim) ([]*outbound.Record, e
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b *outbound.Record) int {
+	slices.SortFunc(out, func(a, b *store.OutboxRecord) int {
 		if d := a.NextAttempt.Compare(b.NextAttempt); d != 0 {
 			return d
 		}
@@ -278,20 +253,20 @@ func (d *DB) Claim(ctx context.Context, c outbound.Claim) ([]*outbound.Record, e
 }
 
 // held explains why a claim-checked write changed no row.
-func (d *DB) held(ctx context.Context, q sqlcat.Q, id string) error {
+func (d *Outbox) held(ctx context.Context, q Q, id string) error {
 	var one int
 	err := q.QueryRow(ctx, "SELECT 1 FROM correio_outbox WHERE id = ?", id).Scan(&one)
-	if d.NoRows(err) {
-		return fmt.Errorf("%w: %q", outbound.ErrNotFound, id)
+	if d.noRows(err) {
+		return fmt.Errorf("%w: %q", store.ErrNotFound, id)
 	}
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: %q", outbound.ErrClaimLost, id)
+	return fmt.Errorf("%w: %q", store.ErrClaimLost, id)
 }
 
-// Update implements outbound.Outbox.
-func (d *DB) Update(ctx context.Context, r *outbound.Record, token string) error {
+// Update implements store.Outbox.
+func (d *Outbox) Update(ctx context.Context, r *store.OutboxRecord, token string) error {
 	msg, err := encodeMsg(&r.Message)
 	if err != nil {
 		return err
@@ -300,7 +275,7 @@ func (d *DB) Update(ctx context.Context, r *outbound.Record, token string) error
 	if err != nil {
 		return err
 	}
-	return d.auto(ctx, func(q sqlcat.Q) error {
+	return d.auto(ctx, func(q Q) error {
 		n, err := q.Exec(ctx, `UPDATE correio_outbox SET message_id = ?, mailbox_id = ?, state = ?, attempts = ?, next_ns = ?,
 			last_error = ?, reason = ?, rule = ?, decision_reason = ?, contract_id = ?, thread = ?, message = ?, recipients = ?,
 			claim_token = '', claimed_until_ns = 0, updated_ns = ?
@@ -317,9 +292,9 @@ func (d *DB) Update(ctx context.Context, r *outbound.Record, token string) error
 	})
 }
 
-// Release implements outbound.Outbox.
-func (d *DB) Release(ctx context.Context, id, token string) error {
-	return d.auto(ctx, func(q sqlcat.Q) error {
+// Release implements store.Outbox.
+func (d *Outbox) Release(ctx context.Context, id, token string) error {
+	return d.auto(ctx, func(q Q) error {
 		n, err := q.Exec(ctx, `UPDATE correio_outbox SET claim_token = '', claimed_until_ns = 0
 			WHERE id = ? AND claim_token = ? AND claim_token <> ''`, id, token)
 		if err != nil {
@@ -332,10 +307,10 @@ func (d *DB) Release(ctx context.Context, id, token string) error {
 	})
 }
 
-// ReleaseStale implements outbound.Outbox.
-func (d *DB) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
+// ReleaseStale implements store.Outbox.
+func (d *Outbox) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
 	var n int64
-	err := d.Write(ctx, func(q sqlcat.Q) error {
+	err := d.write(ctx, func(q Q) error {
 		var err error
 		n, err = q.Exec(ctx, `UPDATE correio_outbox SET claim_token = '', claimed_until_ns = 0
 			WHERE state = 1 AND claim_token <> '' AND claimed_until_ns <= ?`, ns(now))
@@ -344,12 +319,12 @@ func (d *DB) ReleaseStale(ctx context.Context, now time.Time) (int, error) {
 	return int(n), err
 }
 
-// Due implements outbound.Outbox.
-func (d *DB) Due(ctx context.Context, now time.Time) ([]outbound.Due, time.Time, error) {
-	var out []outbound.Due
+// Due implements store.Outbox.
+func (d *Outbox) Due(ctx context.Context, now time.Time) ([]store.Due, time.Time, error) {
+	var out []store.Due
 	var next time.Time
 	n := ns(now)
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		out = out[:0]
 		rows, err := q.Query(ctx, `SELECT mailbox_id, count(*) FROM correio_outbox
 			WHERE state = 1 AND next_ns <= ? AND (claim_token = '' OR claimed_until_ns <= ?)
@@ -364,7 +339,7 @@ func (d *DB) Due(ctx context.Context, now time.Time) ([]outbound.Due, time.Time,
 			if err := rows.Scan(&mb, &c); err != nil {
 				return err
 			}
-			out = append(out, outbound.Due{Mailbox: mailbox.ID(mb), Count: int(c)})
+			out = append(out, store.Due{Mailbox: mailbox.ID(mb), Count: int(c)})
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -380,15 +355,15 @@ func (d *DB) Due(ctx context.Context, now time.Time) ([]outbound.Due, time.Time,
 		return nil
 	})
 	if out == nil {
-		out = []outbound.Due{}
+		out = []store.Due{}
 	}
 	return out, next, err
 }
 
-// Stats implements outbound.Outbox.
-func (d *DB) Stats(ctx context.Context, mb mailbox.ID) (outbound.QueueStats, error) {
-	var qs outbound.QueueStats
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+// Stats implements store.Outbox.
+func (d *Outbox) Stats(ctx context.Context, mb mailbox.ID) (store.QueueStats, error) {
+	var qs store.QueueStats
+	err := d.read(ctx, func(q Q) error {
 		var n int64
 		var oldest *int64
 		if err := q.QueryRow(ctx, "SELECT count(*), min(enqueued_ns) FROM correio_outbox WHERE state = 1 AND mailbox_id = ?", string(mb)).Scan(&n, &oldest); err != nil {
@@ -403,16 +378,16 @@ func (d *DB) Stats(ctx context.Context, mb mailbox.ID) (outbound.QueueStats, err
 	return qs, err
 }
 
-// Get implements outbound.Outbox.
-func (d *DB) Get(ctx context.Context, id string) (*outbound.Record, error) {
-	var r *outbound.Record
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+// Get implements store.Outbox.
+func (d *Outbox) Get(ctx context.Context, id string) (*store.OutboxRecord, error) {
+	var r *store.OutboxRecord
+	err := d.read(ctx, func(q Q) error {
 		recs, err := d.queryRecs(ctx, q, "SELECT "+recCols+" FROM correio_outbox WHERE id = ?", id)
 		if err != nil {
 			return err
 		}
 		if len(recs) == 0 {
-			return fmt.Errorf("%w: %q", outbound.ErrNotFound, id)
+			return fmt.Errorf("%w: %q", store.ErrNotFound, id)
 		}
 		r = recs[0]
 		return nil
@@ -420,22 +395,23 @@ func (d *DB) Get(ctx context.Context, id string) (*outbound.Record, error) {
 	return r, err
 }
 
-// List implements outbound.Outbox.
-func (d *DB) List(ctx context.Context, f outbound.ListFilter) ([]*outbound.Record, error) {
+// List implements store.Outbox.
+func (d *Outbox) List(ctx context.Context, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	return d.list(ctx, f, "")
 }
 
-// ListByContract lists the outbox records of one contract, oldest first.
-func (d *DB) ListByContract(ctx context.Context, id contract.ID, f outbound.ListFilter) ([]*outbound.Record, error) {
+// ListByContract lists the outbox records sent (or queued, or dead) for
+// one contract, oldest first; f narrows by state and mailbox.
+func (d *Outbox) ListByContract(ctx context.Context, id contract.ID, f store.OutboxFilter) ([]*store.OutboxRecord, error) {
 	if id == "" {
 		return nil, fmt.Errorf("list: empty contract ID")
 	}
 	return d.list(ctx, f, id)
 }
 
-func (d *DB) list(ctx context.Context, f outbound.ListFilter, ct contract.ID) ([]*outbound.Record, error) {
-	var out []*outbound.Record
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+func (d *Outbox) list(ctx context.Context, f store.OutboxFilter, ct contract.ID) ([]*store.OutboxRecord, error) {
+	var out []*store.OutboxRecord
+	err := d.read(ctx, func(q Q) error {
 		var err error
 		out, err = d.queryRecs(ctx, q, "SELECT "+recCols+` FROM correio_outbox
 			WHERE (? = 0 OR state = ?) AND (? = '' OR mailbox_id = ?) AND (? = '' OR contract_id = ?)
@@ -446,13 +422,13 @@ func (d *DB) list(ctx context.Context, f outbound.ListFilter, ct contract.ID) ([
 	return out, err
 }
 
-func (d *DB) ref(ctx context.Context, sql string, arg string) (routing.ThreadRef, bool, error) {
+func (d *Outbox) ref(ctx context.Context, sql string, arg string) (routing.ThreadRef, bool, error) {
 	var ref routing.ThreadRef
 	found := false
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		var mb, ct string
 		err := q.QueryRow(ctx, sql, arg).Scan(&ref.MessageID, &mb, &ct, &ref.Thread)
-		if d.NoRows(err) {
+		if d.noRows(err) {
 			return nil
 		}
 		if err != nil {
@@ -465,13 +441,13 @@ func (d *DB) ref(ctx context.Context, sql string, arg string) (routing.ThreadRef
 }
 
 // SentByMessageID implements routing.SentIndex.
-func (d *DB) SentByMessageID(ctx context.Context, messageID string) (routing.ThreadRef, bool, error) {
+func (d *Outbox) SentByMessageID(ctx context.Context, messageID string) (routing.ThreadRef, bool, error) {
 	return d.ref(ctx, `SELECT message_id, mailbox_id, contract_id, thread FROM correio_outbox
 		WHERE lower(message_id) = lower(?) ORDER BY enqueued_ns DESC, id DESC LIMIT 1`, strings.Trim(messageID, "<> "))
 }
 
 // SentByThread implements routing.SentIndex.
-func (d *DB) SentByThread(ctx context.Context, thread string) (routing.ThreadRef, bool, error) {
+func (d *Outbox) SentByThread(ctx context.Context, thread string) (routing.ThreadRef, bool, error) {
 	if thread == "" {
 		return routing.ThreadRef{}, false, nil
 	}
@@ -479,13 +455,13 @@ func (d *DB) SentByThread(ctx context.Context, thread string) (routing.ThreadRef
 		WHERE thread <> '' AND lower(thread) = lower(?) ORDER BY enqueued_ns DESC, id DESC LIMIT 1`, thread)
 }
 
-// Suppressed implements outbound.Suppressions.
-func (d *DB) Suppressed(ctx context.Context, address string) (string, bool, error) {
+// Suppressed implements store.Suppressions.
+func (d *Suppressions) Suppressed(ctx context.Context, address string) (string, bool, error) {
 	var reason string
 	found := false
-	err := d.Read(ctx, func(q sqlcat.Q) error {
+	err := d.read(ctx, func(q Q) error {
 		err := q.QueryRow(ctx, "SELECT reason FROM correio_suppressions WHERE address = ?", strings.ToLower(address)).Scan(&reason)
-		if d.NoRows(err) {
+		if d.noRows(err) {
 			return nil
 		}
 		found = err == nil
@@ -494,9 +470,9 @@ func (d *DB) Suppressed(ctx context.Context, address string) (string, bool, erro
 	return reason, found, err
 }
 
-// Suppress implements outbound.Suppressions.
-func (d *DB) Suppress(ctx context.Context, address, reason string) error {
-	return d.Write(ctx, func(q sqlcat.Q) error {
+// Suppress implements store.Suppressions.
+func (d *Suppressions) Suppress(ctx context.Context, address, reason string) error {
+	return d.write(ctx, func(q Q) error {
 		_, err := q.Exec(ctx, `INSERT INTO correio_suppressions (address, reason, at_ns) VALUES (?, ?, ?)
 			ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, at_ns = excluded.at_ns`,
 			strings.ToLower(address), reason, time.Now().UnixNano())
@@ -505,8 +481,8 @@ func (d *DB) Suppress(ctx context.Context, address, reason string) error {
 }
 
 // Unsuppress removes address from the suppression list.
-func (d *DB) Unsuppress(ctx context.Context, address string) error {
-	return d.Write(ctx, func(q sqlcat.Q) error {
+func (d *Suppressions) Unsuppress(ctx context.Context, address string) error {
+	return d.write(ctx, func(q Q) error {
 		_, err := q.Exec(ctx, "DELETE FROM correio_suppressions WHERE address = ?", strings.ToLower(address))
 		return err
 	})

@@ -1,7 +1,8 @@
-// Package outboxtest is the conformance suite every outbound.Outbox
-// implementation passes (the memory store now, the SQL stores later): run
-// it from the implementation's tests with a constructor of empty outboxes.
-package outboxtest
+package storetest
+
+// The outbox contract suite (formerly outbound/outboxtest): put and get,
+// claims with their ordering, cap, lease and token, updates and releases
+// that check the claim, the queue figures and listing.
 
 import (
 	"bytes"
@@ -12,28 +13,26 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
 )
 
-var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-
-func record(id string, mb mailbox.ID, next time.Time) *outbound.Record {
+func contractRecord(id string, mb mailbox.ID, next time.Time) *store.OutboxRecord {
 	payload := []byte("attached " + id)
-	return &outbound.Record{
-		ID: id, MessageID: id + "@example.com", Mailbox: mb, State: outbound.Queued,
+	return &store.OutboxRecord{
+		ID: id, MessageID: id + "@example.com", Mailbox: mb, State: store.Queued,
 		EnqueuedAt: t0, NextAttempt: next, Rule: routing.RuleSystem, DecisionReason: "system",
-		Message: outbound.Message{
+		Message: store.Message{
 			Mailbox: mb, Subject: "s " + id, Text: "t", Thread: "T" + id,
-			To: []outbound.Address{{Name: "A", Address: "a@example.org"}},
-			Attachments: []outbound.Attachment{{Name: "a.txt", ContentType: "text/plain",
+			To: []store.Address{{Name: "A", Address: "a@example.org"}},
+			Attachments: []store.Attachment{{Name: "a.txt", ContentType: "text/plain",
 				Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(payload)), nil }}},
 		},
-		Recipients: []outbound.RecipientStatus{{Address: outbound.Address{Name: "A", Address: "a@example.org"}}},
+		Recipients: []store.RecipientStatus{{Address: store.Address{Name: "A", Address: "a@example.org"}}},
 	}
 }
 
-func read(t *testing.T, a outbound.Attachment) string {
+func readAttachment(t *testing.T, a store.Attachment) string {
 	t.Helper()
 	rc, err := a.Open()
 	if err != nil {
@@ -47,12 +46,13 @@ func read(t *testing.T, a outbound.Attachment) string {
 	return string(b)
 }
 
-// Run runs the suite; newOutbox returns an empty outbox for each subtest.
-func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
+// runOutboxContract runs the contract suite; newOutbox returns an empty
+// outbox for each subtest.
+func runOutboxContract(t *testing.T, newOutbox func(t *testing.T) store.Outbox) {
 	ctx := context.Background()
-	claim := func(ob outbound.Outbox, mb mailbox.ID, now time.Time, max int, token string) []*outbound.Record {
+	claim := func(ob store.Outbox, mb mailbox.ID, now time.Time, max int, token string) []*store.OutboxRecord {
 		t.Helper()
-		recs, err := ob.Claim(ctx, outbound.Claim{Mailbox: mb, Now: now, Lease: 10 * time.Minute, Max: max, Token: token})
+		recs, err := ob.Claim(ctx, store.Claim{Mailbox: mb, Now: now, Lease: 10 * time.Minute, Max: max, Token: token})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,11 +61,11 @@ func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
 
 	t.Run("PutGet", func(t *testing.T) {
 		ob := newOutbox(t)
-		r := record("r1", "mb", t0)
+		r := contractRecord("r1", "mb", t0)
 		if err := ob.Put(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if err := ob.Put(ctx, record("r1", "mb", t0)); err == nil {
+		if err := ob.Put(ctx, contractRecord("r1", "mb", t0)); err == nil {
 			t.Fatal("duplicate ID accepted")
 		}
 		r.Message.Subject = "changed after Put"
@@ -76,17 +76,17 @@ func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
 		if got.Message.Subject != "s r1" || got.MessageID != "r1@example.com" || got.Rule != routing.RuleSystem || len(got.Recipients) != 1 {
 			t.Fatalf("got %+v", got)
 		}
-		if a := got.Message.Attachments; len(a) != 1 || read(t, a[0]) != "attached r1" || read(t, a[0]) != "attached r1" || a[0].Name != "a.txt" {
+		if a := got.Message.Attachments; len(a) != 1 || readAttachment(t, a[0]) != "attached r1" || readAttachment(t, a[0]) != "attached r1" || a[0].Name != "a.txt" {
 			t.Fatal("attachment not durable or not re-readable")
 		}
-		if _, err := ob.Get(ctx, "nope"); !errors.Is(err, outbound.ErrNotFound) {
+		if _, err := ob.Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown: %v", err)
 		}
 	})
 
 	t.Run("ClaimDueOnlyInOrder", func(t *testing.T) {
 		ob := newOutbox(t)
-		for _, r := range []*outbound.Record{record("late", "mb", t0.Add(time.Hour)), record("b", "mb", t0.Add(time.Second)), record("a", "mb", t0), record("other", "mb2", t0)} {
+		for _, r := range []*store.OutboxRecord{contractRecord("late", "mb", t0.Add(time.Hour)), contractRecord("b", "mb", t0.Add(time.Second)), contractRecord("a", "mb", t0), contractRecord("other", "mb2", t0)} {
 			if err := ob.Put(ctx, r); err != nil {
 				t.Fatal(err)
 			}
@@ -107,8 +107,8 @@ func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
 		if len(stolen) != 1 || stolen[0].ID != "a" {
 			t.Fatalf("expired claim: %v", ids(stolen))
 		}
-		got[0].State = outbound.Sent
-		if err := ob.Update(ctx, got[0], "tok"); !errors.Is(err, outbound.ErrClaimLost) {
+		got[0].State = store.Sent
+		if err := ob.Update(ctx, got[0], "tok"); !errors.Is(err, store.ErrClaimLost) {
 			t.Fatalf("stale update: %v", err)
 		}
 	})
@@ -116,14 +116,14 @@ func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
 	t.Run("UpdateReleaseStale", func(t *testing.T) {
 		ob := newOutbox(t)
 		for _, id := range []string{"a", "b", "c"} {
-			if err := ob.Put(ctx, record(id, "mb", t0)); err != nil {
+			if err := ob.Put(ctx, contractRecord(id, "mb", t0)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		got := claim(ob, "mb", t0, 3, "tok")
 		a, b := got[0], got[1]
-		a.State, a.Attempts = outbound.Sent, 1
-		a.Recipients[0].State = outbound.Delivered
+		a.State, a.Attempts = store.Sent, 1
+		a.Recipients[0].State = store.Delivered
 		if err := ob.Update(ctx, a, "tok"); err != nil {
 			t.Fatal(err)
 		}
@@ -131,16 +131,16 @@ func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
 		if err := ob.Update(ctx, b, "tok"); err != nil {
 			t.Fatal(err)
 		}
-		if err := ob.Update(ctx, b, "tok"); !errors.Is(err, outbound.ErrClaimLost) {
+		if err := ob.Update(ctx, b, "tok"); !errors.Is(err, store.ErrClaimLost) {
 			t.Fatalf("update after the claim ended: %v", err)
 		}
-		if ga, _ := ob.Get(ctx, "a"); ga.State != outbound.Sent || ga.Recipients[0].State != outbound.Delivered || ga.ClaimToken != "" {
+		if ga, _ := ob.Get(ctx, "a"); ga.State != store.Sent || ga.Recipients[0].State != store.Delivered || ga.ClaimToken != "" {
 			t.Fatalf("a %+v", ga)
 		}
-		if gb, _ := ob.Get(ctx, "b"); gb.State != outbound.Queued || !gb.NextAttempt.Equal(t0.Add(time.Hour)) || gb.LastError != "451 later" || read(t, gb.Message.Attachments[0]) != "attached b" {
+		if gb, _ := ob.Get(ctx, "b"); gb.State != store.Queued || !gb.NextAttempt.Equal(t0.Add(time.Hour)) || gb.LastError != "451 later" || readAttachment(t, gb.Message.Attachments[0]) != "attached b" {
 			t.Fatalf("b %+v", gb)
 		}
-		if err := ob.Release(ctx, "c", "wrong"); !errors.Is(err, outbound.ErrClaimLost) {
+		if err := ob.Release(ctx, "c", "wrong"); !errors.Is(err, store.ErrClaimLost) {
 			t.Fatalf("release with a wrong token: %v", err)
 		}
 		if n, _ := ob.ReleaseStale(ctx, t0.Add(time.Minute)); n != 0 {
@@ -162,16 +162,16 @@ func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
 
 	t.Run("DueStatsList", func(t *testing.T) {
 		ob := newOutbox(t)
-		recs := []*outbound.Record{record("a", "mb1", t0), record("b", "mb1", t0), record("c", "mb2", t0.Add(time.Hour)), record("d", "mb3", t0)}
+		recs := []*store.OutboxRecord{contractRecord("a", "mb1", t0), contractRecord("b", "mb1", t0), contractRecord("c", "mb2", t0.Add(time.Hour)), contractRecord("d", "mb3", t0)}
 		recs[0].EnqueuedAt = t0.Add(-time.Hour)
-		recs[3].State = outbound.Dead
+		recs[3].State = store.Dead
 		for _, r := range recs {
 			if err := ob.Put(ctx, r); err != nil {
 				t.Fatal(err)
 			}
 		}
 		due, next, err := ob.Due(ctx, t0)
-		if err != nil || len(due) != 1 || due[0] != (outbound.Due{Mailbox: "mb1", Count: 2}) || !next.Equal(t0.Add(time.Hour)) {
+		if err != nil || len(due) != 1 || due[0] != (store.Due{Mailbox: "mb1", Count: 2}) || !next.Equal(t0.Add(time.Hour)) {
 			t.Fatalf("due %v next %v err %v", due, next, err)
 		}
 		claim(ob, "mb1", t0, 1, "tok")
@@ -186,16 +186,16 @@ func Run(t *testing.T, newOutbox func(t *testing.T) outbound.Outbox) {
 		if qs, _ := ob.Stats(ctx, "mb3"); qs.Depth != 0 {
 			t.Fatalf("dead record counted: %+v", qs)
 		}
-		all, _ := ob.List(ctx, outbound.ListFilter{})
-		dead, _ := ob.List(ctx, outbound.ListFilter{State: outbound.Dead})
-		mb1, _ := ob.List(ctx, outbound.ListFilter{Mailbox: "mb1", Limit: 1})
+		all, _ := ob.List(ctx, store.OutboxFilter{})
+		dead, _ := ob.List(ctx, store.OutboxFilter{State: store.Dead})
+		mb1, _ := ob.List(ctx, store.OutboxFilter{Mailbox: "mb1", Limit: 1})
 		if len(all) != 4 || len(dead) != 1 || dead[0].ID != "d" || len(mb1) != 1 || mb1[0].ID != "a" {
 			t.Fatalf("list %v %v %v", ids(all), ids(dead), ids(mb1))
 		}
 	})
 }
 
-func ids(recs []*outbound.Record) []string {
+func ids(recs []*store.OutboxRecord) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		out[i] = r.ID

@@ -1,8 +1,6 @@
-// Package sqlcat is the catalog logic shared by the SQL stores (sqlite,
-// postgres): how a mailbox maps to a row, the rule checks run inside the
-// writing transaction, and the immutable in-memory snapshot the resolver
-// reads.
-package sqlcat
+// How a mailbox maps to a row of correio_mailboxes, with its secrets sealed.
+
+package sqlstore
 
 import (
 	"context"
@@ -15,8 +13,8 @@ import (
 	"github.com/correio-dev/correio/store/secrets"
 )
 
-// Row is a mailbox as stored.
-type Row struct {
+// mailboxRow is a mailbox as stored.
+type mailboxRow struct {
 	ID          string
 	Kind        string
 	Description string
@@ -63,18 +61,18 @@ type settings struct {
 }
 
 // Place of a mailbox's password and refresh token, for the codec.
-func PasswordPlace(id mailbox.ID) secrets.Place {
+func passwordPlace(id mailbox.ID) secrets.Place {
 	return secrets.Place{Mailbox: id, Field: "password"}
 }
 
-// RefreshPlace is where a mailbox's OAuth2 refresh token is sealed.
-func RefreshPlace(id mailbox.ID) secrets.Place {
+// refreshPlace is where a mailbox's OAuth2 refresh token is sealed.
+func refreshPlace(id mailbox.ID) secrets.Place {
 	return secrets.Place{Mailbox: id, Field: "oauth2_refresh_token"}
 }
 
-// Encode turns m into a row, sealing its password with codec.
-func Encode(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox) (Row, error) {
-	r := Row{ID: string(m.ID), Kind: m.Kind.String(), Description: m.Description, Address: m.Address, Enabled: m.Enabled}
+// encodeMailbox turns m into a row, sealing its password with codec.
+func encodeMailbox(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox) (mailboxRow, error) {
+	r := mailboxRow{ID: string(m.ID), Kind: m.Kind.String(), Description: m.Description, Address: m.Address, Enabled: m.Enabled}
 	var s settings
 	var cr *mailbox.Credentials
 	var srv mailbox.Server
@@ -90,7 +88,7 @@ func Encode(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox) (Row, 
 		s.FromName, s.FromAddress, s.ReplyTo = out.From.Name, out.From.Address, out.ReplyTo
 		s.MaxConnections, s.RateN, s.RatePerMS, s.HELOName = out.MaxConnections, out.RateLimit.N, out.RateLimit.Per.Milliseconds(), out.HELOName
 	default:
-		return r, fmt.Errorf("sqlcat: mailbox %q has no settings for kind %s", m.ID, m.Kind)
+		return r, fmt.Errorf("sqlstore: mailbox %q has no settings for kind %s", m.ID, m.Kind)
 	}
 	s.Server = server{Host: srv.Host, Port: srv.Port, Security: string(srv.Security), AllowPlaintext: srv.AllowPlaintext, TLSServerName: srv.TLSServerName}
 	s.Username, s.Mechanism, s.OAuth2 = cr.Username, string(cr.Mechanism), cr.OAuth2 != nil
@@ -98,9 +96,9 @@ func Encode(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox) (Row, 
 		if codec == nil {
 			return r, secrets.ErrNoCodec
 		}
-		sealed, err := codec.Seal(ctx, PasswordPlace(m.ID), cr.Password)
+		sealed, err := codec.Seal(ctx, passwordPlace(m.ID), cr.Password)
 		if err != nil {
-			return r, fmt.Errorf("sqlcat: seal password of mailbox %q: %w", m.ID, err)
+			return r, fmt.Errorf("sqlstore: seal password of mailbox %q: %w", m.ID, err)
 		}
 		r.Secret = sealed
 	}
@@ -126,9 +124,9 @@ func (missingTokens) Token(context.Context) (mailbox.Secret, error) {
 	return mailbox.Secret{}, ErrNoTokenSource
 }
 
-// Decode turns a row back into a mailbox. refresh is the sealed refresh
+// decodeMailbox turns a row back into a mailbox. refresh is the sealed refresh
 // token column (nil when none).
-func Decode(ctx context.Context, codec secrets.Codec, tokens TokenSources, r Row, refresh []byte) (*mailbox.Mailbox, error) {
+func decodeMailbox(ctx context.Context, codec secrets.Codec, tokens TokenSources, r mailboxRow, refresh []byte) (*mailbox.Mailbox, error) {
 	kind, err := mailbox.ParseKind(r.Kind)
 	if err != nil {
 		return nil, err
@@ -136,7 +134,7 @@ func Decode(ctx context.Context, codec secrets.Codec, tokens TokenSources, r Row
 	m := &mailbox.Mailbox{ID: mailbox.ID(r.ID), Kind: kind, Description: r.Description, Address: r.Address, Enabled: r.Enabled}
 	var s settings
 	if err := json.Unmarshal([]byte(r.Settings), &s); err != nil {
-		return nil, fmt.Errorf("sqlcat: settings of mailbox %q: %w", r.ID, err)
+		return nil, fmt.Errorf("sqlstore: settings of mailbox %q: %w", r.ID, err)
 	}
 	srv := mailbox.Server{Host: s.Server.Host, Port: s.Server.Port, Security: mailbox.Security(s.Server.Security), AllowPlaintext: s.Server.AllowPlaintext, TLSServerName: s.Server.TLSServerName}
 	cr := mailbox.Credentials{Username: s.Username, Mechanism: mailbox.AuthMechanism(s.Mechanism)}
@@ -144,9 +142,9 @@ func Decode(ctx context.Context, codec secrets.Codec, tokens TokenSources, r Row
 		if codec == nil {
 			return nil, secrets.ErrNoCodec
 		}
-		pw, err := codec.Open(ctx, PasswordPlace(m.ID), r.Secret)
+		pw, err := codec.Open(ctx, passwordPlace(m.ID), r.Secret)
 		if err != nil {
-			return nil, fmt.Errorf("sqlcat: open password of mailbox %q: %w", r.ID, err)
+			return nil, fmt.Errorf("sqlstore: open password of mailbox %q: %w", r.ID, err)
 		}
 		cr.Password = pw
 	}
@@ -165,8 +163,8 @@ func Decode(ctx context.Context, codec secrets.Codec, tokens TokenSources, r Row
 			if codec == nil {
 				return nil, secrets.ErrNoCodec
 			}
-			if rt, err = codec.Open(ctx, RefreshPlace(m.ID), refresh); err != nil {
-				return nil, fmt.Errorf("sqlcat: open refresh token of mailbox %q: %w", r.ID, err)
+			if rt, err = codec.Open(ctx, refreshPlace(m.ID), refresh); err != nil {
+				return nil, fmt.Errorf("sqlstore: open refresh token of mailbox %q: %w", r.ID, err)
 			}
 		}
 		var ts mailbox.TokenSource = missingTokens{}
