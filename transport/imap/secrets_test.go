@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/transport"
@@ -168,5 +170,27 @@ func TestOldTLSIsClassTLS(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A static token the server refused is not retried empty: the second
+// attempt is refused by the token source itself, with a typed error, and
+// never reaches the server.
+func TestStaticTokenRefusedOnce(t *testing.T) {
+	srv := newServer(t, nil)
+	srv.SetToken("alice", "the-good-token")
+	caller := &oauth2.Token{AccessToken: "a-revoked-token"}
+	m := inbound(srv.Host(), srv.Port())
+	m.Inbound.Credentials = mailbox.Credentials{Username: "alice", OAuth2: &transport.OAuth2Tokens{Source: oauth2.StaticTokenSource(caller)}}
+	var trace lockedBuffer
+	_, err := imap.Dial(context.Background(), &imap.Config{Timeout: 5 * time.Second, Debug: &trace}, m)
+	if !errors.Is(err, transport.ErrNoToken) || transport.ClassOf(err) != transport.Auth {
+		t.Fatalf("refused static token: %v", err)
+	}
+	if n := strings.Count(trace.String(), "AUTHENTICATE XOAUTH2"); n != 1 {
+		t.Fatalf("%d AUTHENTICATE commands, want 1:\n%s", n, trace.String())
+	}
+	if caller.AccessToken != "a-revoked-token" {
+		t.Fatal("the caller's token was blanked")
 	}
 }

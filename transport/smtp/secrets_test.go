@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/transport"
@@ -133,5 +135,26 @@ func TestOldTLSIsClassTLS(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A static token the server refused is not sent again empty: the retry is
+// refused by the token source with a typed error before any AUTH.
+func TestStaticTokenRefusedOnce(t *testing.T) {
+	c := ca(t)
+	s := startServer(t, mailtest.SMTPOptions{Security: mailtest.SMTPStartTLS, CA: c, Tokens: map[string]string{"u@example.com": "the-good-token"}})
+	tr := newTransport(t, c, smtp.Options{})
+	mb := box(s, mailbox.SecuritySTARTTLS)
+	caller := &oauth2.Token{AccessToken: "a-revoked-token"}
+	mb.Outbound.Credentials = mailbox.Credentials{Username: "u@example.com", OAuth2: &transport.OAuth2Tokens{Source: oauth2.StaticTokenSource(caller)}}
+	_, err := tr.Send(context.Background(), mb, env("a@example.org"), msg)
+	if !errors.Is(err, transport.ErrNoToken) || transport.ClassOf(err) != transport.Auth {
+		t.Fatalf("refused static token: %v", err)
+	}
+	if total, failed := s.AuthAttempts(); total != 1 || failed != 1 {
+		t.Fatalf("AUTH attempts %d (failed %d), want the one with the token", total, failed)
+	}
+	if caller.AccessToken != "a-revoked-token" {
+		t.Fatal("the caller's token was blanked")
 	}
 }
