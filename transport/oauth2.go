@@ -21,10 +21,11 @@ import (
 // valid. Rotated refresh tokens are reported to OnRotate so a store can save
 // them back.
 //
-// It fails loudly: when it cannot give a usable token (no source, an empty
-// token, or, after InvalidateToken, only the very token the server
-// refused) Token returns a *Error of class Auth wrapping ErrNoToken, never
-// an empty token with a nil error. It copies the tokens it is given and
+// It fails loudly: when it cannot give a usable token (no source, no
+// refresh token, an empty token, or, from a Source after InvalidateToken,
+// only the very token the server refused, as a static token does) Token
+// returns a *Error of class Auth wrapping ErrNoToken, never an empty token
+// with a nil error. It copies the tokens it is given and
 // never changes the caller's. A *OAuth2Tokens prints, logs and marshals as
 // "transport.OAuth2Tokens([REDACTED])" whatever the verb: no access token,
 // refresh token or client secret ever reaches an output (print the
