@@ -3,6 +3,7 @@ package mailtest
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,7 @@ type IMAPServer struct {
 	passwords    map[string]string
 	tokens       map[string]string // user -> accepted XOAUTH2 token
 	refuseLogin  bool
+	echoLogin    bool
 	logins       int
 	failedLogins int
 }
@@ -151,6 +153,31 @@ func (s *IMAPServer) SetLoginRefused(refuse bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuseLogin = refuse
+}
+
+// SetLoginEcho makes every login fail (true) with a NO that quotes the
+// client's credentials back, as some servers do: the LOGIN user name and
+// password as received (and base64-encoded), or each AUTHENTICATE response
+// base64-encoded as sent and decoded (the PLAIN or XOAUTH2 blob, the
+// token). A client must keep them out of every output.
+func (s *IMAPServer) SetLoginEcho(echo bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echoLogin = echo
+}
+
+func (s *IMAPServer) echoing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.echoLogin
+}
+
+// echoRefusal counts a failed login and quotes text back.
+func (s *IMAPServer) echoRefusal(text string) error {
+	s.mu.Lock()
+	s.failedLogins++
+	s.mu.Unlock()
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "Authentication failed: " + text}
 }
 
 // Logins returns the number of successful and failed logins.
@@ -340,6 +367,9 @@ func (s *imapSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) err
 }
 
 func (s *imapSession) Login(username, password string) error {
+	if s.srv.echoing() {
+		return s.srv.echoRefusal("LOGIN " + username + " " + password + " (" + base64.StdEncoding.EncodeToString([]byte(password)) + ")")
+	}
 	if err := s.srv.login(username, func() bool { return s.srv.passwords[username] == password }); err != nil {
 		return err
 	}
@@ -358,6 +388,9 @@ func (s *imapSession) start(username string) error {
 func (s *imapSession) AuthenticateMechanisms() []string { return []string{"PLAIN", "XOAUTH2"} }
 
 func (s *imapSession) Authenticate(mech string) (sasl.Server, error) {
+	if s.srv.echoing() {
+		return &imapEcho{srv: s.srv, mech: strings.ToUpper(mech)}, nil
+	}
 	switch strings.ToUpper(mech) {
 	case "PLAIN":
 		return sasl.NewPlainServer(func(identity, username, password string) error {
@@ -396,4 +429,18 @@ func (x *xoauth2Server) Next(response []byte) ([]byte, bool, error) {
 		return nil, true, err
 	}
 	return nil, true, x.sess.start(user)
+}
+
+// imapEcho refuses an AUTHENTICATE exchange, quoting the client's response
+// (SetLoginEcho).
+type imapEcho struct {
+	srv  *IMAPServer
+	mech string
+}
+
+func (e *imapEcho) Next(resp []byte) ([]byte, bool, error) {
+	if resp == nil {
+		return []byte{}, false, nil
+	}
+	return nil, true, e.srv.echoRefusal("AUTHENTICATE " + e.mech + " " + echoText([][]byte{resp}))
 }

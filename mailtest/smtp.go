@@ -7,6 +7,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -66,6 +67,11 @@ type SMTPFaults struct {
 	Blackhole bool
 	// RejectAuth fails every AUTH with 535 5.7.8.
 	RejectAuth bool
+	// EchoAuth fails every AUTH with 535 5.7.8 quoting the client's AUTH
+	// data back, as some servers do: each SASL response base64-encoded as
+	// it was sent and decoded (the PLAIN or XOAUTH2 blob, the LOGIN
+	// password, the token). A client must keep it out of every output.
+	EchoAuth bool
 	// Mail answers MAIL FROM with this reply.
 	Mail *Reply
 	// Rcpt answers RCPT TO for the given addresses (compared
@@ -102,6 +108,10 @@ type SMTPOptions struct {
 	Domain string
 	// Faults is the initial fault script.
 	Faults SMTPFaults
+	// MaxTLSVersion, when set, caps the TLS version the server speaks
+	// (tls.VersionTLS11 for a server a client requiring TLS 1.2 must
+	// refuse); MinTLSVersion lowers its floor (default TLS 1.0).
+	MaxTLSVersion, MinTLSVersion uint16
 }
 
 // SMTPMessage is a message the server accepted.
@@ -178,6 +188,14 @@ func NewSMTPServer(opts SMTPOptions) (*SMTPServer, error) {
 		var err error
 		if tlsCfg, err = ca.ServerConfig(); err != nil {
 			return nil, err
+		}
+		if opts.MaxTLSVersion != 0 {
+			tlsCfg.MaxVersion = opts.MaxTLSVersion
+		}
+		if opts.MinTLSVersion != 0 {
+			tlsCfg.MinVersion = opts.MinTLSVersion
+		} else if opts.MaxTLSVersion != 0 && opts.MaxTLSVersion < tls.VersionTLS12 {
+			tlsCfg.MinVersion = tls.VersionTLS10
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -489,8 +507,9 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	ss.s.mu.Lock()
 	ss.s.auths++
 	ss.s.mu.Unlock()
+	f := ss.s.currentFaults()
 	check := func(user string, ok bool) error {
-		if ss.s.currentFaults().RejectAuth || !ok {
+		if f := ss.s.currentFaults(); f.RejectAuth || f.EchoAuth || !ok {
 			ss.s.mu.Lock()
 			ss.s.authFail++
 			ss.s.mu.Unlock()
@@ -499,6 +518,14 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		ss.user, ss.mech = user, mech
 		return nil
 	}
+	srv, err := ss.mechanism(mech, check)
+	if err != nil || !f.EchoAuth {
+		return srv, err
+	}
+	return &echoSASL{inner: srv, mech: mech}, nil
+}
+
+func (ss *session) mechanism(mech string, check func(user string, ok bool) error) (sasl.Server, error) {
 	users := ss.s.opts.Users
 	switch mech {
 	case sasl.Plain:
@@ -579,4 +606,38 @@ func (x *smtpXOAUTH2) Next(resp []byte) ([]byte, bool, error) {
 		return []byte{}, false, nil
 	}
 	return nil, true, x.check(parseXOAUTH2(resp))
+}
+
+// echoSASL runs a mechanism and, when it fails, refuses with a reply that
+// quotes every response the client sent (EchoAuth).
+type echoSASL struct {
+	inner sasl.Server
+	mech  string
+	seen  [][]byte
+}
+
+func (e *echoSASL) Next(resp []byte) ([]byte, bool, error) {
+	if resp != nil {
+		e.seen = append(e.seen, append([]byte(nil), resp...))
+	}
+	ch, done, err := e.inner.Next(resp)
+	if err == nil {
+		return ch, done, nil
+	}
+	return nil, true, &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed: AUTH " + e.mech + " " + echoText(e.seen)}
+}
+
+// echoText quotes SASL responses as sent (base64) and decoded.
+func echoText(seen [][]byte) string {
+	var enc, dec []string
+	for _, r := range seen {
+		enc = append(enc, base64.StdEncoding.EncodeToString(r))
+		dec = append(dec, strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return ' '
+			}
+			return r
+		}, string(r)))
+	}
+	return strings.Join(enc, " ") + " [" + strings.Join(dec, " | ") + "]"
 }

@@ -39,23 +39,6 @@ var ErrAddressRefused = errors.New("transport: address refused by policy")
 // by an administrator).
 var AllowAll AddressPolicy = AddressPolicyFunc(func(string, netip.Addr) error { return nil })
 
-// PublicOnly refuses loopback, private, link-local, multicast and
-// unspecified addresses: use it for mailboxes an end user typed in, so the
-// library cannot be turned against the host's own network.
-var PublicOnly AddressPolicy = AddressPolicyFunc(func(host string, a netip.Addr) error {
-	a = a.Unmap()
-	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || !a.IsValid() ||
-		isCGNAT(a) {
-		return fmt.Errorf("%w: %s resolves to non-public %s", ErrAddressRefused, host, a)
-	}
-	return nil
-})
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-func isCGNAT(a netip.Addr) bool { return a.Is4() && cgnat.Contains(a) }
-
 // Net bundles how a transport reaches servers. The zero Net dials with a
 // net.Dialer, the system resolver, AllowAll and a 30 s dial timeout.
 type Net struct {

@@ -2,7 +2,10 @@ package transport
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -17,6 +20,16 @@ import (
 // refused the token) refreshes on the next call even if the token looked
 // valid. Rotated refresh tokens are reported to OnRotate so a store can save
 // them back.
+//
+// It fails loudly: when it cannot give a usable token (no source, no
+// refresh token, an empty token, or, from a Source after InvalidateToken,
+// only the very token the server refused, as a static token does) Token
+// returns a *Error of class Auth wrapping ErrNoToken, never an empty token
+// with a nil error. It copies the tokens it is given and
+// never changes the caller's. A *OAuth2Tokens prints, logs and marshals as
+// "transport.OAuth2Tokens([REDACTED])" whatever the verb: no access token,
+// refresh token or client secret ever reaches an output (print the
+// pointer: copying the struct copies its lock).
 type OAuth2Tokens struct {
 	// Config refreshes tokens. When nil, Source is used as is.
 	Config *oauth2.Config
@@ -28,16 +41,49 @@ type OAuth2Tokens struct {
 	OnRotate func(*oauth2.Token)
 
 	mu  sync.Mutex
-	tok *oauth2.Token
+	tok *oauth2.Token // our own copy
+	// refused is the hash of the access token last invalidated.
+	refused [sha256.Size]byte
 }
 
-// NewOAuth2Tokens returns a source that refreshes tok with cfg.
+// NewOAuth2Tokens returns a source that refreshes tok with cfg. tok is
+// copied.
 func NewOAuth2Tokens(cfg *oauth2.Config, tok *oauth2.Token) *OAuth2Tokens {
-	return &OAuth2Tokens{Config: cfg, tok: tok}
+	return &OAuth2Tokens{Config: cfg, tok: copyToken(tok)}
 }
 
-// ErrNoToken is returned when no token can be produced.
+func copyToken(t *oauth2.Token) *oauth2.Token {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// ErrNoToken is wrapped by the *Error (class Auth) a token source returns
+// when it has no usable token: the mailbox must be authorised again.
 var ErrNoToken = errors.New("transport: no OAuth2 token")
+
+// AccessToken asks src for a token and refuses an empty one: the
+// transports call it so that nothing is ever sent with an empty token. Its
+// errors are *Error of class Auth wrapping ErrNoToken unless src returned a
+// classified error.
+func AccessToken(ctx context.Context, src mailbox.TokenSource) (mailbox.Secret, error) {
+	if src == nil {
+		return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: ErrNoToken, Hint: "XOAUTH2 needs an OAuth2 token source; authorise the mailbox"}
+	}
+	tok, err := src.Token(ctx)
+	if err != nil {
+		if ClassOf(err) != ClassUnknown {
+			return mailbox.Secret{}, err
+		}
+		return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: errors.Join(ErrNoToken, err), Hint: "the token source failed; authorise the mailbox again"}
+	}
+	if tok.IsZero() {
+		return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: ErrNoToken, Hint: "the token source gave an empty token; authorise the mailbox again"}
+	}
+	return tok, nil
+}
 
 // expiryDelta refreshes a token this long before it expires.
 const expiryDelta = time.Minute
@@ -62,7 +108,7 @@ func (o *OAuth2Tokens) Token(ctx context.Context) (mailbox.Secret, error) {
 	case o.Source != nil:
 		src = o.Source
 	default:
-		return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: ErrNoToken}
+		return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: ErrNoToken, Hint: "no OAuth2 configuration or token source; authorise the mailbox"}
 	}
 	nt, err := src.Token()
 	if err != nil {
@@ -72,8 +118,16 @@ func (o *OAuth2Tokens) Token(ctx context.Context) (mailbox.Secret, error) {
 		}
 		return mailbox.Secret{}, &Error{Class: Temporary, Op: "oauth2", Err: errors.New("token refresh failed"), Hint: "the token endpoint could not be reached"}
 	}
+	if nt == nil || nt.AccessToken == "" {
+		return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: ErrNoToken, Hint: "the token source gave an empty token; authorise the mailbox again"}
+	}
+	if o.Config == nil && sha256.Sum256([]byte(nt.AccessToken)) == o.refused {
+		return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: ErrNoToken,
+			Hint: "the server refused the OAuth2 token and the token source has no other; re-authorise the mailbox"}
+	}
+	nt = copyToken(nt)
 	if o.tok != nil && nt.RefreshToken != "" && nt.RefreshToken != o.tok.RefreshToken && o.OnRotate != nil {
-		o.OnRotate(nt)
+		o.OnRotate(copyToken(nt))
 	}
 	if o.tok != nil && nt.RefreshToken == "" {
 		nt.RefreshToken = o.tok.RefreshToken
@@ -86,10 +140,31 @@ func (o *OAuth2Tokens) Token(ctx context.Context) (mailbox.Secret, error) {
 func (o *OAuth2Tokens) InvalidateToken() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.tok != nil {
+	if o.tok != nil && o.tok.AccessToken != "" {
+		o.refused = sha256.Sum256([]byte(o.tok.AccessToken))
 		o.tok.AccessToken = ""
 	}
 }
+
+const oauth2Redacted = "transport.OAuth2Tokens(" + Redacted + ")"
+
+// String never shows a token or the client secret.
+func (o *OAuth2Tokens) String() string { return oauth2Redacted }
+
+// GoString never shows a token or the client secret.
+func (o *OAuth2Tokens) GoString() string { return oauth2Redacted }
+
+// Format prints the redacted form for every verb.
+func (o *OAuth2Tokens) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(oauth2Redacted)) }
+
+// MarshalJSON marshals the redacted form.
+func (o *OAuth2Tokens) MarshalJSON() ([]byte, error) { return []byte(`"` + oauth2Redacted + `"`), nil }
+
+// MarshalText marshals the redacted form.
+func (o *OAuth2Tokens) MarshalText() ([]byte, error) { return []byte(oauth2Redacted), nil }
+
+// LogValue logs the redacted form.
+func (o *OAuth2Tokens) LogValue() slog.Value { return slog.StringValue(oauth2Redacted) }
 
 // XOAUTH2 returns the initial client response of the XOAUTH2 SASL mechanism.
 func XOAUTH2(user string, token mailbox.Secret) []byte {

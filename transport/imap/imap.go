@@ -67,9 +67,10 @@ type Config struct {
 	// Logger receives debug events (never a credential); default discard.
 	Logger *slog.Logger
 	// Debug receives the raw protocol for troubleshooting, with the
-	// credentials of LOGIN and AUTHENTICATE (passwords, SASL responses,
-	// OAuth2 tokens) replaced by [REDACTED]. Message contents pass as they
-	// are.
+	// credentials of LOGIN and AUTHENTICATE (passwords, also when sent as
+	// literals, SASL responses, OAuth2 tokens) replaced by [REDACTED], and
+	// the connection's secrets removed from every line of both sides (a
+	// server that echoes them back). Message contents pass as they are.
 	Debug io.Writer
 }
 
@@ -102,6 +103,9 @@ type Session struct {
 	c      *imapclient.Client
 	caps   Caps
 	log    *slog.Logger
+	// red removes this connection's credentials from errors and the
+	// Debug trace.
+	red *transport.Redactor
 
 	mu       sync.Mutex
 	exists   chan struct{} // signalled on EXISTS
@@ -129,7 +133,8 @@ func Dial(ctx context.Context, cfg *Config, m *mailbox.Mailbox) (*Session, error
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{cfg: cfg, mb: m, server: server, log: cfg.logger().With("mailbox", string(m.ID)), exists: make(chan struct{}, 1)}
+	s := &Session{cfg: cfg, mb: m, server: server, log: cfg.logger().With("mailbox", string(m.ID)), exists: make(chan struct{}, 1),
+		red: transport.NewRedactor(in.Credentials.Username, in.Credentials.Password)}
 	s.conn = raw
 	w := watch(ctx, raw, cfg.timeout())
 	defer w.stop()
@@ -154,7 +159,7 @@ func Dial(ctx context.Context, cfg *Config, m *mailbox.Mailbox) (*Session, error
 	}
 	opts := &imapclient.Options{
 		TLSConfig:   tcfg,
-		DebugWriter: newRedactingWriter(cfg.Debug),
+		DebugWriter: newRedactingWriter(cfg.Debug, s.red),
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 				// Any EXISTS wakes the waiter: counting is unreliable
@@ -223,13 +228,13 @@ func (s *Session) login(ctx context.Context) error {
 	case mailbox.AuthLogin:
 		return s.c.Login(cr.Username, cr.Password.Reveal()).Wait()
 	case mailbox.AuthXOAUTH2:
-		if cr.OAuth2 == nil {
-			return &transport.Error{Class: transport.Auth, Err: errors.New("no token source"), Hint: "XOAUTH2 needs an OAuth2 token source"}
-		}
-		tok, err := cr.OAuth2.Token(ctx)
+		// transport.AccessToken refuses an empty token: nothing is sent
+		// without one.
+		tok, err := transport.AccessToken(ctx, cr.OAuth2)
 		if err != nil {
 			return err
 		}
+		s.red.AddToken(cr.Username, tok)
 		x := &xoauth2{user: cr.Username, token: tok}
 		err = x.authenticate(s.c)
 		if err == nil || !isAuthFailure(err) {
@@ -241,9 +246,10 @@ func (s *Session) login(ctx context.Context) error {
 		}
 		r.InvalidateToken()
 		s.log.Debug("imap: token refused, refreshing once")
-		if tok, err = cr.OAuth2.Token(ctx); err != nil {
+		if tok, err = transport.AccessToken(ctx, cr.OAuth2); err != nil {
 			return err
 		}
+		s.red.AddToken(cr.Username, tok)
 		return (&xoauth2{user: cr.Username, token: tok}).authenticate(s.c)
 	}
 	return &transport.Error{Class: transport.Auth, Err: fmt.Errorf("mechanism %q not supported over IMAP", mech), Hint: "use plain, login or xoauth2"}
@@ -673,11 +679,16 @@ func (s *Session) Close() error {
 // Abort closes the connection without logging out.
 func (s *Session) Abort() { _ = s.c.Close() }
 
-// classify turns any error into a *transport.Error.
+// classify turns any error into a *transport.Error, with the connection's
+// credentials removed from it (a server may quote them in its refusal).
 func (s *Session) classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	return s.red.RedactError(s.classifyRaw(op, err))
+}
+
+func (s *Session) classifyRaw(op string, err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		if te.Server == "" {

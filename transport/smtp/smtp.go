@@ -503,7 +503,7 @@ func (c *Conn) send(ctx context.Context, env Envelope, body io.WriterTo) (Result
 		return res, c.fail(err)
 	}
 	if dc, ok := w.(*gm.DataCloser); ok {
-		res.Response = dc.ServerResponse()
+		res.Response = c.s.red.Redact(dc.ServerResponse())
 	}
 	return res, nil
 }
@@ -540,12 +540,20 @@ type session struct {
 	// reads through the greeting recorder above it, so it does not see the
 	// *tls.Conn itself.
 	implicit *tls.Conn
+	// red removes the session's credentials from its errors and replies
+	// (a server may quote them in a refusal).
+	red *transport.Redactor
 }
 
 func (s *session) interrupt() { _ = s.raw.SetDeadline(time.Unix(1, 0)) }
 
-// step runs one command with a deadline and classifies its error.
+// step runs one command with a deadline and classifies its error, with
+// the session's credentials removed from it.
 func (s *session) step(ctx context.Context, timeout time.Duration, op string, f func() error) error {
+	return s.red.RedactError(s.stepRaw(ctx, timeout, op, f))
+}
+
+func (s *session) stepRaw(ctx context.Context, timeout time.Duration, op string, f func() error) error {
 	if err := ctx.Err(); err != nil {
 		return classify(op, s.server, err)
 	}
@@ -665,7 +673,7 @@ func (t *Transport) dialOnce(ctx context.Context, mb *mailbox.Mailbox, rep *Prob
 	if err != nil {
 		return nil, err
 	}
-	s := &session{raw: raw, server: server}
+	s := &session{raw: raw, server: server, red: transport.NewRedactor(o.Credentials.Username, o.Credentials.Password)}
 	defer func() {
 		if err != nil {
 			if s.cl != nil {
@@ -786,16 +794,19 @@ func (t *Transport) auth(ctx context.Context, s *session, o *mailbox.OutboundSet
 	case mailbox.AuthCRAMMD5:
 		a = gm.CRAMMD5Auth(cr.Username, cr.Password.Reveal())
 	case mailbox.AuthXOAUTH2:
-		if cr.OAuth2 == nil {
-			return &transport.Error{Class: transport.Auth, Protocol: "smtp", Op: "auth", Server: s.server, Err: errors.New("XOAUTH2 without a token source"), Hint: "authorise the mailbox with OAuth2"}
-		}
-		tok, err := cr.OAuth2.Token(ctx)
+		// transport.AccessToken refuses an empty token: nothing is sent
+		// without one.
+		tok, err := transport.AccessToken(ctx, cr.OAuth2)
 		if err != nil {
-			if transport.ClassOf(err) != transport.ClassUnknown {
-				return err
+			var te *transport.Error
+			if errors.As(err, &te) && te.Server == "" {
+				c := *te
+				c.Protocol, c.Server = "smtp", s.server
+				return &c
 			}
-			return &transport.Error{Class: transport.Auth, Protocol: "smtp", Op: "oauth2", Server: s.server, Err: errors.New("no access token"), Hint: "authorise the mailbox with OAuth2 again"}
+			return err
 		}
+		s.red.AddToken(cr.Username, tok)
 		a = gm.XOAuth2Auth(cr.Username, tok.Reveal())
 	default:
 		return &transport.Error{Class: transport.Auth, Protocol: "smtp", Op: "auth", Server: s.server, Err: fmt.Errorf("unsupported mechanism %q", mech)}
@@ -866,10 +877,6 @@ func classify(op, server string, err error) error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
 		e.Class = transport.Temporary
 		e.Hint = "the connection was lost"
-		if op == "tls" {
-			e.Class = transport.TLS
-			e.Hint = "the TLS handshake failed; is the port right for implicit TLS?"
-		}
 	default:
 		var pe textproto.ProtocolError
 		if errors.As(err, &pe) {
@@ -878,7 +885,24 @@ func classify(op, server string, err error) error {
 			e.Class = transport.Temporary
 		}
 	}
+	// A failure in the handshake that is not a reply nor a timeout is a
+	// TLS refusal (a TLS 1.0/1.1-only server, a protocol-version alert, a
+	// connection cut when the handshake started), not a lost connection to
+	// retry for a day.
+	var te2 net.Error
+	timeout := errors.As(err, &te2) && te2.Timeout()
+	if handshake := op == "tls" || op == "starttls"; (handshake || isTLSAlert(err)) && e.Class != transport.TLS && e.Code == 0 &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !timeout {
+		e.Class = transport.TLS
+		e.Hint = "the TLS handshake failed: the server may offer only TLS versions below 1.2, or the port does not match the security setting"
+	}
 	return e
+}
+
+// isTLSAlert reports whether err is a TLS alert the server sent.
+func isTLSAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
 }
 
 func isEnhanced(s string) bool {
