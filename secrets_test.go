@@ -24,8 +24,10 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/transport/smtp"
@@ -110,7 +112,7 @@ func (o *outputs) add(source string, v any) {
 // source attached to the mailbox that uses it (token sources live in the
 // host, not in the database).
 type credCatalog struct {
-	*sqlite.Catalog
+	*sqlstore.Catalog
 	tokens map[mailbox.ID]mailbox.TokenSource
 }
 
@@ -264,8 +266,8 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	}
 	var ids []string
 	for _, m := range outboxes {
-		id, err := sender.Enqueue(ctx, outbound.Message{Mailbox: m.ID, Subject: "Request opened", Text: "Hello",
-			To: []outbound.Address{{Address: "customer@example.org"}}})
+		id, err := sender.Enqueue(ctx, store.Message{Mailbox: m.ID, Subject: "Request opened", Text: "Hello",
+			To: []store.Address{{Address: "customer@example.org"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
