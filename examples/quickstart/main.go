@@ -364,7 +364,7 @@ func run(ctx context.Context, out io.Writer) error {
 	say("   Globex's server comes back")
 	globex.proxy.SetMode(mailtest.Pass)
 	if _, err := globex.smtp.WaitMessages(ctx, 3); err != nil {
-		return fmt.Errorf("Globex's queued mail not delivered after recovery: %w", err)
+		return fmt.Errorf("the queued mail of Globex not delivered after recovery: %w", err)
 	}
 	h, err = waitHealth(ctx, sender, "globex-out", func(h outbound.Health) bool { return h.QueueDepth == 0 })
 	if err != nil {
