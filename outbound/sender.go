@@ -969,3 +969,22 @@ func (s *Sender) HealthAll(ctx context.Context) ([]Health, error) {
 	slices.SortFunc(out, func(a, b Health) int { return strings.Compare(string(a.Mailbox), string(b.Mailbox)) })
 	return out, nil
 }
+
+// Probe tests m's settings the way the Sender would connect, through its
+// Transport (for SMTP: greeting, EHLO, TLS, authentication, no message
+// sent). It is the "test connection" button before saving a mailbox; m
+// need not be in the catalog. Report.Detail holds the transport's own
+// report (an smtp.ProbeReport for SMTP).
+func (s *Sender) Probe(ctx context.Context, m *mailbox.Mailbox) (transport.Report, error) {
+	return transport.CheckWith(ctx, s.tr, m)
+}
+
+// Validate checks m for the Sender's Transport: the settings its
+// transport reads (mailbox.Validate when the transport has no checks of
+// its own).
+func (s *Sender) Validate(m *mailbox.Mailbox) error {
+	if c, ok := s.tr.(transport.Checker); ok {
+		return c.Validate(m)
+	}
+	return m.Validate()
+}
