@@ -466,7 +466,9 @@ func (w *worker) run(ctx context.Context) {
 				continue // the breaker decides when to try again
 			}
 		}
-		if !p.sleep(ctx, p.o.Backoff.Delay(attempt)) {
+		// A server that said how long to wait (Retry-After) is not asked
+		// sooner.
+		if !p.sleep(ctx, max(p.o.Backoff.Delay(attempt), transport.RetryAfter(err))) {
 			return
 		}
 		attempt++

@@ -792,7 +792,8 @@ func errString(err error) string {
 func (s *Sender) retry(r *Record, token string, err error) {
 	now := s.clk.Now()
 	attempt := max(r.Attempts-1, 0)
-	next := now.Add(s.policy.Delay(attempt))
+	// A server that said how long to wait (Retry-After) is not asked sooner.
+	next := now.Add(max(s.policy.Delay(attempt), transport.RetryAfter(err)))
 	r.LastError = errString(err)
 	if next.Sub(r.EnqueuedAt) > s.o.MaxAge {
 		s.kill(r, token, fmt.Sprintf("gave up after %d attempts over %s: %s", r.Attempts, now.Sub(r.EnqueuedAt).Round(time.Second), r.LastError), err)
