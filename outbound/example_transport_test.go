@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
@@ -101,4 +102,20 @@ func ExampleSender_recordingTransport() {
 	// desk desk@example.com -> [ana@customer.example]
 	// Your request was opened [#REQ-123]
 	// auto-generated
+}
+
+// The Sender's Probe is the "test connection" of whatever transport the
+// mailbox uses; here the SMTP default against an in-process server.
+func ExampleSender_Probe() {
+	srv, _ := mailtest.NewSMTPServer(mailtest.SMTPOptions{})
+	defer srv.Close()
+	s, _ := outbound.New(outbound.Options{Outbox: memory.NewOutbox(), Catalog: memory.NewCatalog()})
+	defer s.Stop(context.Background())
+	m := exampleMailbox("desk", srv)
+	fmt.Println(s.Validate(m))
+	rep, err := s.Probe(context.Background(), m)
+	fmt.Println(rep.Kind, rep.Fact("greeting") != "", err)
+	// Output:
+	// <nil>
+	// smtp true <nil>
 }

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Class groups transport failures by what the caller should do.
@@ -92,7 +93,11 @@ type Error struct {
 	// Hint tells an administrator what to fix ("check the password",
 	// "the certificate is not signed by a trusted CA", ...).
 	Hint string
-	Err  error
+	// RetryAfter is how long the server asked the client to wait before
+	// trying again (an HTTP API's Retry-After on 429 or 503); zero when it
+	// said nothing. The engines wait at least this long.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
@@ -142,6 +147,16 @@ func ClassOf(err error) Class {
 		return te.Class
 	}
 	return ClassUnknown
+}
+
+// RetryAfter returns the RetryAfter of the first *Error in err's chain, or
+// zero.
+func RetryAfter(err error) time.Duration {
+	var te *Error
+	if errors.As(err, &te) {
+		return te.RetryAfter
+	}
+	return 0
 }
 
 // Retryable reports whether err is worth retrying later: temporary errors,

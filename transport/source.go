@@ -50,7 +50,10 @@ type Session interface {
 	// again; the keys of handled messages keep it from handing any twice.
 	Resume(ctx context.Context, cur Cursor, latest bool) (from Cursor, reset bool, err error)
 	// List returns the messages after cur, oldest first, each with the
-	// cursor that passes it. It does not fetch them.
+	// cursor that passes it. It does not fetch them. When the server
+	// invalidated cur during the session, List fails with an error
+	// wrapping ErrCursor; the engine opens a new session, whose Resume
+	// resets.
 	List(ctx context.Context, cur Cursor) ([]Item, error)
 	// Fetch streams items into spools (NewSpool), calling fn with each as
 	// soon as it is complete, in any order; fn owns the spool and must not

@@ -191,3 +191,10 @@ func TestOAuth2TokensRefreshAndInvalidate(t *testing.T) {
 		t.Fatalf("XOAUTH2 = %q", got)
 	}
 }
+
+func TestRetryAfter(t *testing.T) {
+	err := fmt.Errorf("graph: %w", &transport.Error{Class: transport.Temporary, Code: 429, RetryAfter: 30 * time.Second})
+	if transport.RetryAfter(err) != 30*time.Second || transport.RetryAfter(errors.New("x")) != 0 {
+		t.Fatal("RetryAfter not found in the chain")
+	}
+}

@@ -1,0 +1,159 @@
+package inbound
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/correio-dev/correio/message"
+	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/transport"
+)
+
+// classify is message.Classify; benchmarks swap it to measure the engine
+// apart from classification.
+var classify = message.Classify
+
+func (w *worker) quarantine(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, key string, size int64, reason string, sp *transport.Spool) error {
+	p := w.p
+	st := p.o.Store
+	q := store.QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: i.UIDValidity, UID: i.UID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
+	var err error
+	if sp != nil {
+		err = st.Quarantine(ctx, q, sp.Reader())
+	} else {
+		err = st.Quarantine(ctx, q, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if err := st.Commit(ctx, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Quarantined, At: q.At, Fence: w.fence}); err != nil {
+		return err
+	}
+	p.log.Warn("inbound: message quarantined", "mailbox", string(w.mb.ID), "uid", i.UID, "id", i.ID, "reason", reason)
+	p.update(w.mb.ID, func(h *Health) (State, string) { h.Quarantined++; return "", "" })
+	return nil
+}
+
+// deliver parses, classifies and hands off one message; it returns whether
+// the message was quarantined.
+func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, sp *transport.Spool) (bool, error) {
+	p := w.p
+	st := p.o.Store
+	bg := context.WithoutCancel(ctx)
+	parseOpts := p.o.Parse
+	if parseOpts.MaxSize == 0 {
+		parseOpts.MaxSize = w.mb.Inbound.MaxMessageSizeOrDefault()
+	}
+	m, perr := message.Parse(sp, sp.Size(), parseOpts)
+	msgID := ""
+	if m != nil {
+		msgID = m.MessageID
+	}
+	key := Key(msgID, sp.SHA256)
+	done, err := st.Done(ctx, w.mb.ID, key)
+	if err != nil {
+		return false, err
+	}
+	if done {
+		p.update(w.mb.ID, func(h *Health) (State, string) { h.Duplicates++; return "", "" })
+		return false, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+	}
+	if perr != nil || m == nil {
+		return true, w.quarantine(bg, folder, next, i, key, sp.Size(), "unreadable: "+errText(perr), sp)
+	}
+	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp}
+	if p.o.Catalog != nil {
+		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
+	}
+	d.Contract = d.MailboxContract
+	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: routing.LoopHeader, OwnAddresses: w.own})
+	d.SenderFlood = w.flood(m)
+	th, err := w.thread(ctx, m)
+	if err != nil {
+		return false, &errPaused{err: fmt.Errorf("thread lookup: %w", err)}
+	}
+	if th != nil {
+		d.Thread = th
+		if th.Ref.Contract != "" {
+			d.Contract = th.Ref.Contract
+			d.ContractMismatch = d.MailboxContract != "" && th.Ref.Contract != d.MailboxContract
+		}
+	}
+	herr := w.call(bg, d)
+	switch {
+	case herr == nil:
+		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
+			return false, err
+		}
+		w.pauses = 0
+		p.update(w.mb.ID, func(h *Health) (State, string) {
+			h.Handled++
+			h.LastSuccess = p.clk.Now()
+			h.LastError, h.ConsecutiveFailures = "", 0
+			return "", ""
+		})
+		return false, nil
+	case IsPermanent(herr):
+		return true, w.quarantine(bg, folder, next, i, key, sp.Size(), "refused by handler: "+redact(w.mb, herr), sp)
+	default:
+		return false, &errPaused{err: herr}
+	}
+}
+
+// call runs the handler, turning a panic into a temporary error.
+func (w *worker) call(ctx context.Context, d *Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("inbound: handler panicked: %v", r)
+		}
+	}()
+	return w.p.o.Handler.HandleMessage(ctx, d)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no message"
+	}
+	return err.Error()
+}
+
+// thread matches a reply to a message correio sent: In-Reply-To, then
+// References (newest first), then the subject token.
+func (w *worker) thread(ctx context.Context, m *message.Message) (*ThreadMatch, error) {
+	sent := w.p.o.Sent
+	if sent != nil {
+		for _, id := range m.InReplyTo {
+			ref, ok, err := sent.SentByMessageID(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return &ThreadMatch{Ref: ref, By: "in-reply-to"}, nil
+			}
+		}
+		for i := len(m.References) - 1; i >= 0; i-- {
+			ref, ok, err := sent.SentByMessageID(ctx, m.References[i])
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return &ThreadMatch{Ref: ref, By: "references"}, nil
+			}
+		}
+	}
+	id, ok := w.p.tokens.Parse(m.Subject)
+	if !ok {
+		return nil, nil
+	}
+	if sent != nil {
+		ref, ok, err := sent.SentByThread(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return &ThreadMatch{Ref: ref, By: "token"}, nil
+		}
+	}
+	return &ThreadMatch{Ref: routing.ThreadRef{Thread: id}, By: "token"}, nil
+}

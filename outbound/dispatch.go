@@ -1,0 +1,281 @@
+package outbound
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/internal/backoff"
+	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/transport"
+)
+
+func (s *Sender) box(id mailbox.ID) *boxState {
+	st := s.boxes[id]
+	if st == nil {
+		st = &boxState{breaker: &breaker.Breaker{
+			Threshold: s.o.BreakerThreshold,
+			Cooldown:  backoff.Policy{Base: s.o.BreakerCooldown, Max: 20 * s.o.BreakerCooldown},
+			Clock:     s.clk,
+		}}
+		s.boxes[id] = st
+	}
+	return st
+}
+
+// run is the dispatcher: it starts a worker per due mailbox while the
+// mailbox's connection cap, its breaker and the total bound allow.
+func (s *Sender) run() {
+	defer s.wg.Done()
+	for {
+		next := s.dispatch()
+		var tc <-chan time.Time
+		var timer clock.Timer
+		if !next.IsZero() {
+			timer = s.clk.NewTimer(max(next.Sub(s.clk.Now()), 0))
+			tc = timer.C()
+		}
+		select {
+		case <-s.runCtx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case <-s.wake:
+		case <-tc:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+func (s *Sender) dispatch() time.Time {
+	if s.runCtx.Err() != nil {
+		return time.Time{}
+	}
+	now := s.clk.Now()
+	due, next, err := s.o.Outbox.Due(s.runCtx, now)
+	if err != nil {
+		s.log.Warn("outbox due query failed", slog.String("error", err.Error()))
+		return now.Add(time.Second)
+	}
+	if len(due) == 0 {
+		return next
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate++
+	start := s.rotate % len(due)
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for i := range due {
+		d := due[(start+i)%len(due)]
+		st := s.box(d.Mailbox)
+		limit := s.o.BatchSize
+		cap := mailbox.DefaultMaxConnections
+		if mb, ok := s.o.Catalog.Mailbox(d.Mailbox); ok && mb.Outbound != nil {
+			cap = mb.Outbound.MaxConnectionsOrDefault()
+		}
+		want := (d.Count + limit - 1) / limit
+		for st.active < cap && want > 0 {
+			if !s.sem.TryAcquire(1) {
+				return next // a finishing worker wakes us
+			}
+			ok, until := st.breaker.Allow()
+			if !ok && !s.failoverDue(st, now) {
+				s.sem.Release(1)
+				earliest(until)
+				break
+			}
+			// With the breaker open, only the failover runs: it moves the
+			// eligible records and parks the others until the breaker
+			// probes again.
+			var parkUntil time.Time
+			if !ok {
+				parkUntil = until
+				want = 1
+			}
+			st.active++
+			want--
+			s.wg.Add(1)
+			go s.work(d.Mailbox, st, parkUntil)
+		}
+	}
+	return next
+}
+
+// failoverDue reports whether st's mailbox has failed longer than the
+// failover delay; callers hold s.mu.
+func (s *Sender) failoverDue(st *boxState, now time.Time) bool {
+	return s.o.FailoverAfter > 0 && !st.downSince.IsZero() && now.Sub(st.downSince) >= s.o.FailoverAfter
+}
+
+func newToken() string { return rand.Text() }
+
+// storeCtx bounds store updates; they must happen even while stopping.
+func (s *Sender) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(s.sendCtx), time.Minute)
+}
+
+func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
+	failover := !parkUntil.IsZero()
+	defer func() {
+		s.mu.Lock()
+		st.active--
+		s.mu.Unlock()
+		s.sem.Release(1)
+		s.signal()
+		s.wg.Done()
+	}()
+	ctx := s.sendCtx
+	token := newToken()
+	now := s.clk.Now()
+	recs, err := s.o.Outbox.Claim(ctx, store.Claim{Mailbox: id, Now: now, Lease: s.o.Lease, Max: s.o.BatchSize, Token: token})
+	if err != nil || len(recs) == 0 {
+		if !failover {
+			st.breaker.Abandon()
+		}
+		if err != nil {
+			s.log.Warn("outbox claim failed", slog.String("mailbox", string(id)), slog.String("error", err.Error()))
+		}
+		return
+	}
+	mb, ok := s.o.Catalog.Mailbox(id)
+	if !ok || mb.Outbound == nil || mb.Kind != mailbox.Outbound {
+		st.breaker.Abandon()
+		for _, r := range recs {
+			s.kill(r, token, "the sending mailbox was removed or is not outbound", nil)
+		}
+		return
+	}
+	if failover {
+		for _, r := range s.failover(recs, token, st, mb) {
+			r.NextAttempt = parkUntil
+			s.update(r, token)
+		}
+		return
+	}
+	s.mu.Lock()
+	due := s.failoverDue(st, now)
+	s.mu.Unlock()
+	if due {
+		if recs = s.failover(recs, token, st, mb); len(recs) == 0 {
+			st.breaker.Abandon()
+			return
+		}
+	}
+	if !mb.Enabled {
+		st.breaker.Abandon()
+		err := &transport.Error{Class: transport.Temporary, Protocol: string(mb.Transport()), Op: "send", Err: routing.ErrMailboxDisabled, Hint: "enable the mailbox"}
+		for _, r := range recs {
+			s.retry(r, token, err)
+		}
+		return
+	}
+	conn, err := s.tr.Open(ctx, mb)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.connFailed(st, err)
+		}
+		for _, r := range recs {
+			if ctx.Err() != nil {
+				s.release(r, token)
+				continue
+			}
+			r.Attempts++
+			s.retry(r, token, err)
+		}
+		return
+	}
+	defer conn.Close()
+	s.connOK(st)
+	for i, r := range recs {
+		ok, later := s.waitRate(st, mb)
+		if !later.IsZero() {
+			// The rate limit is far off: give the rest back, due then,
+			// rather than hold the claims past their lease.
+			for _, rest := range recs[i:] {
+				rest.NextAttempt = later
+				s.update(rest, token)
+			}
+			return
+		}
+		if s.stopping.Load() || !ok {
+			for _, rest := range recs[i:] {
+				s.release(rest, token)
+			}
+			return
+		}
+		if broken := s.sendOne(ctx, conn, mb, st, r, token); broken {
+			for _, rest := range recs[i+1:] {
+				s.release(rest, token)
+			}
+			return
+		}
+	}
+}
+
+// waitRate waits for the mailbox's rate limit. It returns false when the
+// Sender is stopping, and a time instead of waiting when the wait would be
+// longer than half the claim lease.
+func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
+	cfg := mb.Outbound.RateLimit
+	if cfg.Unlimited() {
+		return true, time.Time{}
+	}
+	s.mu.Lock()
+	if st.limiter == nil || st.rateCfg != cfg {
+		st.limiter = rate.NewLimiter(rate.Every(cfg.Per/time.Duration(cfg.N)), cfg.N)
+		st.rateCfg = cfg
+	}
+	lim := st.limiter
+	s.mu.Unlock()
+	now := s.clk.Now()
+	r := lim.ReserveN(now, 1)
+	d := r.DelayFrom(now)
+	if d <= 0 {
+		return true, time.Time{}
+	}
+	if d > s.o.Lease/2 {
+		r.CancelAt(now)
+		return false, now.Add(d)
+	}
+	t := s.clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true, time.Time{}
+	case <-s.runCtx.Done():
+		r.CancelAt(s.clk.Now())
+		return false, time.Time{}
+	}
+}
+
+func (s *Sender) connOK(st *boxState) {
+	st.breaker.Success()
+	s.mu.Lock()
+	st.downSince = time.Time{}
+	s.mu.Unlock()
+}
+
+func (s *Sender) connFailed(st *boxState, err error) {
+	st.breaker.Failure()
+	now := s.clk.Now()
+	s.mu.Lock()
+	if st.downSince.IsZero() {
+		st.downSince = now
+	}
+	st.lastError, st.lastErrorAt = err.Error(), now
+	s.mu.Unlock()
+}
