@@ -18,8 +18,8 @@ import (
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport/imap"
-	"github.com/correio-dev/correio/workflow"
 )
 
 // LoopGuard flags a sender that sends more than Max messages to one
@@ -38,9 +38,9 @@ type Options struct {
 	// Catalog gives each mailbox's contract (InboundOwner). Optional.
 	Catalog routing.Catalog
 	// Sent finds the messages correio sent, for thread matching. Optional.
-	Sent routing.SentIndex
+	Sent threading.SentIndex
 	// Tokens parses the subject thread token (default workflow's format).
-	Tokens *workflow.Tokens
+	Tokens *threading.Tokens
 	// OwnAddresses are addresses of our own mailboxes besides the polled
 	// ones: mail from them is a loop.
 	OwnAddresses []string
@@ -91,7 +91,7 @@ type Poller struct {
 	o       Options
 	clk     clock.Clock
 	log     *slog.Logger
-	tokens  *workflow.Tokens
+	tokens  *threading.Tokens
 	conns   *semaphore.Weighted
 	handoff *semaphore.Weighted
 
@@ -153,7 +153,7 @@ func New(opts Options) (*Poller, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	if p.tokens == nil {
-		p.tokens = workflow.TokenFormat{}.MustCompile()
+		p.tokens = threading.TokenFormat{}.MustCompile()
 	}
 	return p, nil
 }
@@ -857,7 +857,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}
 	d.Contract = d.MailboxContract
-	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: routing.LoopHeader, OwnAddresses: w.own})
+	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: threading.LoopHeader, OwnAddresses: w.own})
 	d.SenderFlood = w.flood(m)
 	th, err := w.thread(ctx, m)
 	if err != nil {
@@ -948,44 +948,10 @@ func (w *worker) flood(m *message.Message) bool {
 	return len(ts) > w.p.o.LoopGuard.Max
 }
 
-// thread matches a reply to a message correio sent: In-Reply-To, then
-// References (newest first), then the subject token.
-func (w *worker) thread(ctx context.Context, m *message.Message) (*ThreadMatch, error) {
-	sent := w.p.o.Sent
-	if sent != nil {
-		for _, id := range m.InReplyTo {
-			ref, ok, err := sent.SentByMessageID(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				return &ThreadMatch{Ref: ref, By: "in-reply-to"}, nil
-			}
-		}
-		for i := len(m.References) - 1; i >= 0; i-- {
-			ref, ok, err := sent.SentByMessageID(ctx, m.References[i])
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				return &ThreadMatch{Ref: ref, By: "references"}, nil
-			}
-		}
-	}
-	id, ok := w.p.tokens.Parse(m.Subject)
-	if !ok {
-		return nil, nil
-	}
-	if sent != nil {
-		ref, ok, err := sent.SentByThread(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			return &ThreadMatch{Ref: ref, By: "token"}, nil
-		}
-	}
-	return &ThreadMatch{Ref: routing.ThreadRef{Thread: id}, By: "token"}, nil
+// thread matches a reply to a message correio sent (threading.Find:
+// In-Reply-To, then References, newest first, then the subject token).
+func (w *worker) thread(ctx context.Context, m *message.Message) (*threading.Match, error) {
+	return threading.Find(ctx, w.p.o.Sent, w.p.tokens, m.InReplyTo, m.References, m.Subject)
 }
 
 // Probe tests m's settings the way the Poller would connect (its Dialer,
