@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/correio-dev/correio/message"
-	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -67,7 +67,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}
 	d.Contract = d.MailboxContract
-	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: routing.LoopHeader, OwnAddresses: w.own})
+	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: threading.LoopHeader, OwnAddresses: w.own})
 	d.SenderFlood = w.flood(m)
 	th, err := w.thread(ctx, m)
 	if err != nil {
@@ -118,42 +118,8 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// thread matches a reply to a message correio sent: In-Reply-To, then
-// References (newest first), then the subject token.
-func (w *worker) thread(ctx context.Context, m *message.Message) (*ThreadMatch, error) {
-	sent := w.p.o.Sent
-	if sent != nil {
-		for _, id := range m.InReplyTo {
-			ref, ok, err := sent.SentByMessageID(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				return &ThreadMatch{Ref: ref, By: "in-reply-to"}, nil
-			}
-		}
-		for i := len(m.References) - 1; i >= 0; i-- {
-			ref, ok, err := sent.SentByMessageID(ctx, m.References[i])
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				return &ThreadMatch{Ref: ref, By: "references"}, nil
-			}
-		}
-	}
-	id, ok := w.p.tokens.Parse(m.Subject)
-	if !ok {
-		return nil, nil
-	}
-	if sent != nil {
-		ref, ok, err := sent.SentByThread(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			return &ThreadMatch{Ref: ref, By: "token"}, nil
-		}
-	}
-	return &ThreadMatch{Ref: routing.ThreadRef{Thread: id}, By: "token"}, nil
+// thread matches a reply to a message correio sent (threading.Find:
+// In-Reply-To, then References, newest first, then the subject token).
+func (w *worker) thread(ctx context.Context, m *message.Message) (*threading.Match, error) {
+	return threading.Find(ctx, w.p.o.Sent, w.p.tokens, m.InReplyTo, m.References, m.Subject)
 }

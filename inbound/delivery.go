@@ -11,7 +11,7 @@ import (
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
-	"github.com/correio-dev/correio/routing"
+	"github.com/correio-dev/correio/threading"
 )
 
 // Handler receives every message of every inbound mailbox, once.
@@ -57,14 +57,6 @@ func Permanent(err error) error { return &permanentError{err: err} }
 // IsPermanent reports whether err is a permanent refusal.
 func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
-// ThreadMatch says how a message was matched to a thread correio sent.
-type ThreadMatch struct {
-	// Ref is the message correio sent that this one answers.
-	Ref routing.ThreadRef
-	// By is "in-reply-to", "references" or "token".
-	By string
-}
-
 // Delivery is one message handed to the host.
 type Delivery struct {
 	// Key is the stable idempotency key of the message in its mailbox: the
@@ -89,7 +81,7 @@ type Delivery struct {
 	// list mail.
 	Classification message.Classification
 	// Thread is the thread match, nil when the message starts a new thread.
-	Thread *ThreadMatch
+	Thread *threading.Match
 	// SenderFlood is true when the sender exceeded the loop guard (more
 	// than LoopGuard.Max messages within LoopGuard.Window).
 	SenderFlood bool

@@ -10,7 +10,7 @@
 // the mailbox (Session.Resume: for IMAP, UIDVALIDITY), lists the messages
 // after it, fetches them in batches into spools (large messages go to disk),
 // parses (package message), classifies (bounce, auto-reply, loop, list),
-// matches the thread (In-Reply-To / References against routing.SentIndex,
+// matches the thread (In-Reply-To / References against threading.SentIndex,
 // then the subject token), resolves the contract (routing.Catalog; the
 // thread's contract wins and the mismatch is flagged) and calls
 // Handler.HandleMessage. Only after the handler returns nil does the Store

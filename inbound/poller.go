@@ -16,9 +16,9 @@ import (
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
-	"github.com/correio-dev/correio/workflow"
 )
 
 // LoopGuard flags a sender that sends more than Max messages to one
@@ -37,9 +37,9 @@ type Options struct {
 	// Catalog gives each mailbox's contract (InboundOwner). Optional.
 	Catalog routing.Catalog
 	// Sent finds the messages correio sent, for thread matching. Optional.
-	Sent routing.SentIndex
+	Sent threading.SentIndex
 	// Tokens parses the subject thread token (default workflow's format).
-	Tokens *workflow.Tokens
+	Tokens *threading.Tokens
 	// OwnAddresses are addresses of our own mailboxes besides the polled
 	// ones: mail from them is a loop.
 	OwnAddresses []string
@@ -96,7 +96,7 @@ type Poller struct {
 	o       Options
 	clk     clock.Clock
 	log     *slog.Logger
-	tokens  *workflow.Tokens
+	tokens  *threading.Tokens
 	conns   *semaphore.Weighted
 	handoff *semaphore.Weighted
 
@@ -161,7 +161,7 @@ func New(opts Options) (*Poller, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	if p.tokens == nil {
-		p.tokens = workflow.TokenFormat{}.MustCompile()
+		p.tokens = threading.TokenFormat{}.MustCompile()
 	}
 	return p, nil
 }

@@ -18,9 +18,9 @@ import (
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
-	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/threading"
 	imapt "github.com/correio-dev/correio/transport/imap"
 )
 
@@ -401,19 +401,19 @@ func TestPostActionsAndStartFrom(t *testing.T) {
 	eventually(t, "new mail read", func() bool { return rec.count("new") == 1 })
 }
 
-type sentIndex map[string]routing.ThreadRef
+type sentIndex map[string]threading.Ref
 
-func (s sentIndex) SentByMessageID(_ context.Context, id string) (routing.ThreadRef, bool, error) {
+func (s sentIndex) SentByMessageID(_ context.Context, id string) (threading.Ref, bool, error) {
 	r, ok := s[id]
 	return r, ok, nil
 }
-func (s sentIndex) SentByThread(_ context.Context, th string) (routing.ThreadRef, bool, error) {
+func (s sentIndex) SentByThread(_ context.Context, th string) (threading.Ref, bool, error) {
 	for _, r := range s {
 		if r.Thread == th {
 			return r, true, nil
 		}
 	}
-	return routing.ThreadRef{}, false, nil
+	return threading.Ref{}, false, nil
 }
 
 func TestThreadContractAndLoopGuard(t *testing.T) {

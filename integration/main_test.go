@@ -26,6 +26,7 @@ import (
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/threading"
 	imapt "github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/transport/smtp"
 )
@@ -259,7 +260,7 @@ type handed struct {
 	Contract         string
 	MailboxContract  string
 	ContractMismatch bool
-	Thread           *inbound.ThreadMatch
+	Thread           *threading.Match
 	AutoAnswer       bool
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport/smtp"
 	"github.com/correio-dev/correio/workflow"
 )
@@ -69,7 +70,7 @@ type catalog interface {
 // outbox is the Sender's store, which is also the Poller's sent index.
 type outbox interface {
 	store.Outbox
-	routing.SentIndex
+	threading.SentIndex
 }
 
 type stores struct {
@@ -187,8 +188,8 @@ func seedScenario(t *testing.T, sto stores) {
 		if err != nil || len(from) != 1 || from[0].Address != mb.Outbound.From.Address {
 			t.Errorf("%s: From %v (%v), want %s", st.name, from, err, mb.Outbound.From.Address)
 		}
-		if got := m.Header.Get(routing.LoopHeader); got != string(st.wantBox) {
-			t.Errorf("%s: %s = %q, want %q", st.name, routing.LoopHeader, got, st.wantBox)
+		if got := m.Header.Get(threading.LoopHeader); got != string(st.wantBox) {
+			t.Errorf("%s: %s = %q, want %q", st.name, threading.LoopHeader, got, st.wantBox)
 		}
 		if got := m.Header.Get("Auto-Submitted"); got != "auto-generated" {
 			t.Errorf("%s: Auto-Submitted %q", st.name, got)

@@ -19,7 +19,7 @@
 // each connection, with the same Message-ID.
 //
 // Every message carries "Auto-Submitted: auto-generated", the loop marker
-// routing.LoopHeader naming the mailbox, and the workflow thread token in
+// threading.LoopHeader naming the mailbox, and the workflow thread token in
 // its subject; From is the mailbox's identity. Runner turns a
 // workflow.EmailConnector and its flow into messages. Health reports, per
 // mailbox, the breaker state, the last success and error, and the queue.

@@ -14,6 +14,7 @@ import (
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/workflow"
 )
 
@@ -59,7 +60,7 @@ func ExampleSender() {
 	m, _ := mail.ReadMessage(bytes.NewReader(got[0].Data))
 	fmt.Println(m.Header.Get("Subject"))
 	fmt.Println(m.Header.Get("Auto-Submitted"))
-	fmt.Println(m.Header.Get(routing.LoopHeader))
+	fmt.Println(m.Header.Get(threading.LoopHeader))
 	// Output:
 	// Your request was opened [#REQ-123]
 	// auto-generated

@@ -13,8 +13,8 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/workflow"
 )
 
@@ -154,7 +154,7 @@ func build(r *store.OutboxRecord, mb *mailbox.Mailbox) (*gomail.Msg, error) {
 	m.Subject(msg.Subject)
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetGenHeader("X-Auto-Response-Suppress", "All")
-	m.SetGenHeader(routing.LoopHeader, string(mb.ID))
+	m.SetGenHeader(threading.LoopHeader, string(mb.ID))
 	if msg.InReplyTo != "" {
 		m.SetGenHeader(gomail.HeaderInReplyTo, "<"+msg.InReplyTo+">")
 	}

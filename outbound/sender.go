@@ -18,9 +18,9 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/smtp"
-	"github.com/correio-dev/correio/workflow"
 )
 
 // Defaults of Options.
@@ -84,8 +84,8 @@ type Options struct {
 	// the delivery goroutine: keep it fast.
 	OnEvent func(Event)
 	// Tokens formats the thread token put in subjects; default
-	// workflow.TokenFormat{}.
-	Tokens *workflow.Tokens
+	// threading.TokenFormat{}.
+	Tokens *threading.Tokens
 }
 
 // EventKind says what happened to a message.
@@ -216,7 +216,7 @@ func New(o Options) (*Sender, error) {
 		o.BreakerCooldown = DefaultBreakerCooldown
 	}
 	if o.Tokens == nil {
-		o.Tokens = workflow.TokenFormat{}.MustCompile()
+		o.Tokens = threading.TokenFormat{}.MustCompile()
 	}
 	s := &Sender{
 		o:      o,

@@ -23,6 +23,7 @@ import (
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/smtp"
 	"github.com/correio-dev/correio/workflow"
@@ -193,12 +194,12 @@ func TestDeliverBuildsTheMessage(t *testing.T) {
 	}
 	hd := m.Header
 	checks := map[string]string{
-		"Auto-Submitted":   "auto-generated",
-		routing.LoopHeader: "mb1",
-		"Message-Id":       "<" + rec.MessageID + ">",
-		"In-Reply-To":      "<orig@customer.example>",
-		"References":       "<orig@customer.example>",
-		"Subject":          "Request opened [#REQ-7]",
+		"Auto-Submitted":     "auto-generated",
+		threading.LoopHeader: "mb1",
+		"Message-Id":         "<" + rec.MessageID + ">",
+		"In-Reply-To":        "<orig@customer.example>",
+		"References":         "<orig@customer.example>",
+		"Subject":            "Request opened [#REQ-7]",
 	}
 	for k, want := range checks {
 		if hd.Get(k) != want {

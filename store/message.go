@@ -57,7 +57,7 @@ type Message struct {
 	// Thread is the workflow thread id as its token carries it (for
 	// example "123", tagged "[#REQ-123]" with the default format); the
 	// token is added to the subject so a reply finds the request again,
-	// and routing.SentIndex finds the message by it.
+	// and threading.SentIndex finds the message by it.
 	Thread string
 	// Contract the message is sent for (recorded; used by failover).
 	Contract contract.ID

@@ -1,7 +1,7 @@
 // Package workflow defines the workflow step "send message by email"
 // (EmailConnector), the host's user Directory and recipient expansion,
-// template rendering, and the thread token put in subjects so a customer's
-// reply can be matched to its request.
+// and template rendering. The thread token put in subjects, so a customer's
+// reply can be matched to its request, is package threading's.
 //
 // The package is pure: it does no I/O beyond calling the host's Directory.
 package workflow

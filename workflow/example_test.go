@@ -6,17 +6,6 @@ import (
 	"github.com/correio-dev/correio/workflow"
 )
 
-func ExampleTokens() {
-	tokens := workflow.TokenFormat{}.MustCompile() // "[#REQ-<id>]"
-	subject, _ := tokens.Tag("Your request was opened", "1042")
-	fmt.Println(subject)
-	id, ok := tokens.Parse("RE: " + subject)
-	fmt.Println(id, ok)
-	// Output:
-	// Your request was opened [#REQ-1042]
-	// 1042 true
-}
-
 func ExampleCompile() {
 	tpl, err := workflow.Compile(
 		"Approval needed: {{.Title}}",

@@ -12,6 +12,7 @@ import (
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/workflow"
 )
@@ -54,7 +55,7 @@ type engineOptions struct {
 type engineStores struct {
 	Outbox interface {
 		store.Outbox
-		routing.SentIndex
+		threading.SentIndex
 	}
 	Inbound      store.Inbound
 	Suppressions store.Suppressions

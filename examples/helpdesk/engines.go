@@ -17,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/transport/smtp"
@@ -38,7 +39,7 @@ type engines struct {
 	smtpTr *smtp.Transport
 	outbox interface {
 		store.Outbox
-		routing.SentIndex
+		threading.SentIndex
 	}
 	sender *outbound.Sender
 	runner *outbound.Runner

@@ -43,6 +43,7 @@ import (
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/store/sqlstore"
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/workflow"
 )
 
@@ -420,7 +421,7 @@ func headers(raw []byte) mail.Header {
 	return m.Header
 }
 
-var tokens = workflow.TokenFormat{}.MustCompile()
+var tokens = threading.TokenFormat{}.MustCompile()
 
 func threadOf(subject string) string {
 	id, _ := tokens.Parse(subject)

@@ -7,6 +7,7 @@ import (
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/threading"
 )
 
 // The memory stores hold everything a test or an example needs: the
@@ -14,11 +15,11 @@ import (
 // match replies), the suppression list and the poller's state.
 func Example() {
 	var (
-		_ routing.Catalog    = memory.NewCatalog()
-		_ store.Outbox       = memory.NewOutbox()
-		_ routing.SentIndex  = memory.NewOutbox()
-		_ store.Suppressions = memory.NewSuppressions()
-		_ store.Inbound      = memory.NewInboundStore()
+		_ routing.Catalog     = memory.NewCatalog()
+		_ store.Outbox        = memory.NewOutbox()
+		_ threading.SentIndex = memory.NewOutbox()
+		_ store.Suppressions  = memory.NewSuppressions()
+		_ store.Inbound       = memory.NewInboundStore()
 	)
 	ctx := context.Background()
 	st := memory.NewInboundStore()

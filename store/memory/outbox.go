@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/threading"
 )
 
 // Outbox is an in-memory store.Outbox. Put reads every attachment into
 // memory, so the records it hands out do not depend on the host's readers
-// staying open. It also implements routing.SentIndex for the inbound
+// staying open. It also implements threading.SentIndex for the inbound
 // engine's reply matching. Safe for concurrent use.
 type Outbox struct {
 	mu       sync.Mutex
@@ -33,8 +33,8 @@ func NewOutbox() *Outbox {
 }
 
 var (
-	_ store.Outbox      = (*Outbox)(nil)
-	_ routing.SentIndex = (*Outbox)(nil)
+	_ store.Outbox        = (*Outbox)(nil)
+	_ threading.SentIndex = (*Outbox)(nil)
 )
 
 // clone deep-copies a record (attachments share their immutable bytes).
@@ -266,28 +266,28 @@ func (o *Outbox) List(_ context.Context, f store.OutboxFilter) ([]*store.OutboxR
 	return out, nil
 }
 
-func ref(r *store.OutboxRecord) routing.ThreadRef {
-	return routing.ThreadRef{MessageID: r.MessageID, Mailbox: r.Mailbox, Contract: r.Contract, Thread: r.Message.Thread}
+func ref(r *store.OutboxRecord) threading.Ref {
+	return threading.Ref{MessageID: r.MessageID, Mailbox: r.Mailbox, Contract: r.Contract, Thread: r.Message.Thread}
 }
 
-// SentByMessageID implements routing.SentIndex.
-func (o *Outbox) SentByMessageID(_ context.Context, messageID string) (routing.ThreadRef, bool, error) {
+// SentByMessageID implements threading.SentIndex.
+func (o *Outbox) SentByMessageID(_ context.Context, messageID string) (threading.Ref, bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	id, ok := o.byMsgID[strings.ToLower(strings.Trim(messageID, "<> "))]
 	if !ok {
-		return routing.ThreadRef{}, false, nil
+		return threading.Ref{}, false, nil
 	}
 	return ref(o.recs[id]), true, nil
 }
 
-// SentByThread implements routing.SentIndex.
-func (o *Outbox) SentByThread(_ context.Context, thread string) (routing.ThreadRef, bool, error) {
+// SentByThread implements threading.SentIndex.
+func (o *Outbox) SentByThread(_ context.Context, thread string) (threading.Ref, bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	id, ok := o.byThread[strings.ToLower(thread)]
 	if !ok {
-		return routing.ThreadRef{}, false, nil
+		return threading.Ref{}, false, nil
 	}
 	return ref(o.recs[id]), true, nil
 }

@@ -21,7 +21,7 @@
 //
 // The engines' state: Inbound (store.Inbound; commits are fenced by the
 // mailbox's lease when it has one, and Leases.Leaser gives the poller its
-// tokens), Outbox (store.Outbox and routing.SentIndex; claims use FOR
+// tokens), Outbox (store.Outbox and threading.SentIndex; claims use FOR
 // UPDATE SKIP LOCKED, so replicas never claim the same record) and
 // Suppressions, plus per-contract queries, Prune and EraseContract. Two
 // transactional APIs join the host's own transaction: WithTx makes

@@ -18,7 +18,7 @@
 //
 // The engines' state lives in the same file: Inbound (store.Inbound:
 // checkpoints, handled keys, quarantine with raw bytes), Outbox
-// (store.Outbox and routing.SentIndex) and Suppressions
+// (store.Outbox and threading.SentIndex) and Suppressions
 // (store.Suppressions), with records queryable by contract
 // (Inbound.Received, Outbox.ListByContract), retention (Prune) and
 // erasure of one contract (EraseContract). They pass store/storetest like

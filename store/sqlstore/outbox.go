@@ -14,6 +14,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/threading"
 )
 
 // msgJSON is store.Message without its attachments (stored apart).
@@ -422,8 +423,8 @@ func (d *Outbox) list(ctx context.Context, f store.OutboxFilter, ct contract.ID)
 	return out, err
 }
 
-func (d *Outbox) ref(ctx context.Context, sql string, arg string) (routing.ThreadRef, bool, error) {
-	var ref routing.ThreadRef
+func (d *Outbox) ref(ctx context.Context, sql string, arg string) (threading.Ref, bool, error) {
+	var ref threading.Ref
 	found := false
 	err := d.read(ctx, func(q Q) error {
 		var mb, ct string
@@ -440,16 +441,16 @@ func (d *Outbox) ref(ctx context.Context, sql string, arg string) (routing.Threa
 	return ref, found, err
 }
 
-// SentByMessageID implements routing.SentIndex.
-func (d *Outbox) SentByMessageID(ctx context.Context, messageID string) (routing.ThreadRef, bool, error) {
+// SentByMessageID implements threading.SentIndex.
+func (d *Outbox) SentByMessageID(ctx context.Context, messageID string) (threading.Ref, bool, error) {
 	return d.ref(ctx, `SELECT message_id, mailbox_id, contract_id, thread FROM correio_outbox
 		WHERE lower(message_id) = lower(?) ORDER BY enqueued_ns DESC, id DESC LIMIT 1`, strings.Trim(messageID, "<> "))
 }
 
-// SentByThread implements routing.SentIndex.
-func (d *Outbox) SentByThread(ctx context.Context, thread string) (routing.ThreadRef, bool, error) {
+// SentByThread implements threading.SentIndex.
+func (d *Outbox) SentByThread(ctx context.Context, thread string) (threading.Ref, bool, error) {
 	if thread == "" {
-		return routing.ThreadRef{}, false, nil
+		return threading.Ref{}, false, nil
 	}
 	return d.ref(ctx, `SELECT message_id, mailbox_id, contract_id, thread FROM correio_outbox
 		WHERE thread <> '' AND lower(thread) = lower(?) ORDER BY enqueued_ns DESC, id DESC LIMIT 1`, thread)

@@ -1,7 +1,7 @@
 // Package sqlstore is correio's SQL store, written once over a small
 // dialect driver: the catalog (store.Catalog, with its cached snapshot for
 // the resolver), the inbound poller's state (store.Inbound), the outbox and
-// its index of sent messages (store.Outbox, routing.SentIndex), the
+// its index of sent messages (store.Outbox, threading.SentIndex), the
 // suppression list (store.Suppressions), per-contract queries, retention and
 // erasure, and the linking of bounces.
 //
@@ -20,9 +20,9 @@ package sqlstore
 import (
 	"context"
 
-	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
+	"github.com/correio-dev/correio/threading"
 )
 
 // Options configure New. The zero value works for a store without secrets.
@@ -107,7 +107,7 @@ func (s *Store) Suppressions() *Suppressions { return s.sup }
 // one) fails with store.ErrFenced.
 type Inbound struct{ *db }
 
-// Outbox implements store.Outbox and routing.SentIndex durably.
+// Outbox implements store.Outbox and threading.SentIndex durably.
 // Attachments are stored with the record at Put and read back from the
 // database on every send attempt.
 type Outbox struct{ *db }
@@ -117,8 +117,8 @@ type Outbox struct{ *db }
 type Suppressions struct{ *db }
 
 var (
-	_ store.Inbound      = (*Inbound)(nil)
-	_ store.Outbox       = (*Outbox)(nil)
-	_ routing.SentIndex  = (*Outbox)(nil)
-	_ store.Suppressions = (*Suppressions)(nil)
+	_ store.Inbound       = (*Inbound)(nil)
+	_ store.Outbox        = (*Outbox)(nil)
+	_ threading.SentIndex = (*Outbox)(nil)
+	_ store.Suppressions  = (*Suppressions)(nil)
 )

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/mailbox"
-	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/threading"
 )
 
 // OutboxHarness describes a store.Outbox (and, when it implements
-// routing.SentIndex, the index of sent messages).
+// threading.SentIndex, the index of sent messages).
 type OutboxHarness struct {
 	// New returns an empty outbox; the harness closes it when t ends.
 	New func(t *testing.T) store.Outbox
@@ -174,9 +174,9 @@ func RunOutbox(t *testing.T, h OutboxHarness) {
 
 	t.Run("SentIndex", func(t *testing.T) {
 		ob := h.New(t)
-		idx, ok := ob.(routing.SentIndex)
+		idx, ok := ob.(threading.SentIndex)
 		if !ok {
-			t.Skip("not a routing.SentIndex")
+			t.Skip("not a threading.SentIndex")
 		}
 		a := queued("a", "mb", t0)
 		a.MessageID, a.Message.Thread, a.Contract = "Abc.1@Example.com", "REQ-1", "c1"

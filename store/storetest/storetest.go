@@ -43,7 +43,7 @@ type Harness struct {
 	Catalog *CatalogHarness
 	// Inbound runs the store.Inbound suite.
 	Inbound *InboundHarness
-	// Outbox runs the store.Outbox suite (and routing.SentIndex when
+	// Outbox runs the store.Outbox suite (and threading.SentIndex when
 	// the outbox implements it).
 	Outbox *OutboxHarness
 	// Suppressions returns an empty store.Suppressions list.

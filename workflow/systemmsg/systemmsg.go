@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/workflow"
 )
 
@@ -71,14 +72,14 @@ type Set struct {
 	mu       sync.RWMutex
 	compiled map[key]*workflow.Templates
 	sources  map[key]Template
-	tokens   *workflow.Tokens
+	tokens   *threading.Tokens
 }
 
 // New returns the shipped messages, tagging subjects with tokens (the
 // default "[#REQ-<id>]" format when nil).
-func New(tokens *workflow.Tokens) (*Set, error) {
+func New(tokens *threading.Tokens) (*Set, error) {
 	if tokens == nil {
-		tokens = workflow.TokenFormat{}.MustCompile()
+		tokens = threading.TokenFormat{}.MustCompile()
 	}
 	s := &Set{compiled: map[key]*workflow.Templates{}, sources: map[key]Template{}, tokens: tokens}
 	for _, lang := range []string{English, Portuguese} {

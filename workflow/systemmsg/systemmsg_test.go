@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/workflow"
 	"github.com/correio-dev/correio/workflow/systemmsg"
 )
@@ -19,7 +20,7 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens := workflow.TokenFormat{}.MustCompile()
+	tokens := threading.TokenFormat{}.MustCompile()
 	for _, lang := range []string{systemmsg.English, systemmsg.Portuguese} {
 		for _, k := range systemmsg.Kinds() {
 			r, err := s.Render(k, lang, vars())

@@ -1,9 +1,11 @@
-package workflow
+package threading
 
 import (
 	"errors"
 	"regexp"
 	"strings"
+
+	"github.com/correio-dev/correio/workflow"
 )
 
 // TokenFormat formats and parses the thread token put in subjects, for
@@ -19,7 +21,7 @@ type TokenFormat struct {
 }
 
 // ErrBadToken is returned for an ID or a format that cannot make a token.
-var ErrBadToken = errors.New("workflow: bad thread token")
+var ErrBadToken = errors.New("threading: bad thread token")
 
 const tokenIDChars = `[A-Za-z0-9._-]{1,64}`
 
@@ -46,8 +48,8 @@ func (f TokenFormat) Compile() (*Tokens, error) {
 		return nil, errors.Join(ErrBadToken, errors.New("open and close delimiters are required"))
 	}
 	for _, s := range []string{o, p, c} {
-		if CheckHeader(s) != nil {
-			return nil, errors.Join(ErrBadToken, ErrHeaderInjection)
+		if workflow.CheckHeader(s) != nil {
+			return nil, errors.Join(ErrBadToken, workflow.ErrHeaderInjection)
 		}
 	}
 	re, err := regexp.Compile(`(?i)` + regexp.QuoteMeta(o) + regexp.QuoteMeta(p) + `(` + tokenIDChars + `)` + regexp.QuoteMeta(c))
