@@ -25,6 +25,7 @@ import (
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/store/sqlstore"
@@ -244,16 +245,19 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 
 	// The engines.
 	imapCfg := &imap.Config{Timeout: 5 * time.Second, Debug: &trace, Logger: logger}
-	poller, err := inbound.New(inbound.Options{Store: st.Inbound(), IMAP: imapCfg, Logger: logger,
+	// The poller's catalog also holds the XOAUTH2 mailbox, whose token
+	// source lives in the host.
+	inCat := memory.NewCatalog()
+	for _, m := range inboxes {
+		if err := inCat.PutMailbox(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poller, err := inbound.New(inbound.Options{Store: st.Inbound(), Catalog: inCat, IMAP: imapCfg, Logger: logger,
 		Handler: inbound.HandlerFunc(func(context.Context, *inbound.Delivery) error { return nil }),
 		OnEvent: func(e inbound.Event) { out.add("inbound event", e) }})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, m := range inboxes {
-		if err := poller.Add(m); err != nil {
-			t.Fatal(err)
-		}
 	}
 	tr := smtp.New(smtp.Options{RootCAs: ca.Pool(), CommandTimeout: 5 * time.Second, Logger: logger})
 	sender, err := outbound.New(outbound.Options{Outbox: st.Outbox(), Catalog: hostCat, Transport: tr, Logger: logger,
@@ -282,7 +286,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	for {
 		failed := 0
 		for _, m := range inboxes {
-			if h, ok := poller.Health(m.ID); ok && h.LastError != "" {
+			if h, err := poller.Health(ctx, m.ID); err == nil && h.LastError != "" {
 				failed++
 			}
 		}
@@ -303,7 +307,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	// Everything the host can read.
 	echoed := 0
 	for _, m := range inboxes {
-		h, _ := poller.Health(m.ID)
+		h, _ := poller.Health(ctx, m.ID)
 		out.add("inbound health", h)
 		t.Logf("%s: %s", m.ID, h.LastError)
 		if strings.Contains(h.LastError, "Authentication failed: ") {
@@ -316,7 +320,8 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 			t.Errorf("%s: probe succeeded", m.ID)
 		}
 	}
-	out.add("inbound health all", poller.HealthAll())
+	inAll, _ := poller.HealthAll(ctx)
+	out.add("inbound health all", inAll)
 	for i, m := range outboxes {
 		h, err := sender.Health(ctx, m.ID)
 		if err != nil {

@@ -26,6 +26,7 @@ import (
 	gomessage "github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
@@ -85,7 +86,8 @@ func ingestPoller(b *testing.B, post mailbox.PostAction, noClassify bool) time.D
 	m.Inbound.PostAction = post
 	var n atomic.Int64
 	done := make(chan struct{})
-	p, _ := inbound.New(inbound.Options{
+	cat := memory.NewCatalog()
+	p, _ := inbound.New(inbound.Options{Catalog: cat,
 		Store: memory.NewInboundStore(),
 		Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
 			if n.Add(1) == ingestN {
@@ -94,7 +96,7 @@ func ingestPoller(b *testing.B, post mailbox.PostAction, noClassify bool) time.D
 			return nil
 		}),
 	})
-	p.Add(m)
+	putMailbox(b, cat, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	t0 := time.Now()
@@ -220,17 +222,18 @@ func BenchmarkIdleMailboxes(b *testing.B) {
 			mbs = append(mbs, mb(u, u, host, port))
 		}
 		g0, h0 := runtime.NumGoroutine(), heapInuse()
-		p, _ := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: newRecorder(), MaxConnectionsPerHost: n})
+		cat := memory.NewCatalog()
+		p, _ := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(), Handler: newRecorder(), MaxConnectionsPerHost: n})
 		for _, m := range mbs {
-			p.Add(m)
+			putMailbox(b, cat, m)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { p.Run(ctx); close(done) }()
 		for {
 			idle := 0
-			for _, h := range p.HealthAll() {
-				if h.State == inbound.StateWaiting && h.Idle {
+			for _, h := range mustHealthAll(b, p) {
+				if h.State == engine.StateWaiting && h.Push {
 					idle++
 				}
 			}
@@ -257,17 +260,18 @@ func BenchmarkIdleMailboxes(b *testing.B) {
 func BenchmarkAppendToHandoff(b *testing.B) {
 	srv := benchServer(b, "support", 0)
 	got := make(chan struct{}, 1)
-	p, _ := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: inbound.HandlerFunc(func(context.Context, *inbound.Delivery) error {
+	cat := memory.NewCatalog()
+	p, _ := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(), Handler: inbound.HandlerFunc(func(context.Context, *inbound.Delivery) error {
 		got <- struct{}{}
 		return nil
 	})})
-	p.Add(mb("support", "support", srv.Host(), srv.Port()))
+	putMailbox(b, cat, mb("support", "support", srv.Host(), srv.Port()))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
 	waitIdle := func() {
 		for {
-			if h, _ := p.Health("support"); h.State == inbound.StateWaiting && h.Idle {
+			if h, _ := p.Health(context.Background(), "support"); h.State == engine.StateWaiting && h.Push {
 				return
 			}
 			time.Sleep(time.Millisecond)
@@ -353,7 +357,8 @@ func BenchmarkLargeMessage(b *testing.B) {
 		b.StopTimer()
 		host, port, stopServer := serverProcess(b)
 		done := make(chan int64, 1)
-		p, _ := inbound.New(inbound.Options{Store: memory.NewInboundStore(),
+		cat := memory.NewCatalog()
+		p, _ := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(),
 			IMAP: &imapt.Config{SpoolDir: b.TempDir()},
 			Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
 				var n int64
@@ -371,7 +376,7 @@ func BenchmarkLargeMessage(b *testing.B) {
 			})})
 		m := mb("support", "support", host, port)
 		m.Inbound.MaxMessageSize = 60 << 20
-		p.Add(m)
+		putMailbox(b, cat, m)
 		base := heapInuse()
 		var peak atomic.Uint64
 		stop := make(chan struct{})

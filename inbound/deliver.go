@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/threading"
@@ -31,7 +32,7 @@ func (w *worker) quarantine(ctx context.Context, folder string, next store.Check
 		return err
 	}
 	p.log.Warn("inbound: message quarantined", "mailbox", string(w.mb.ID), "uid", i.UID, "id", i.ID, "reason", reason)
-	p.update(w.mb.ID, func(h *Health) (State, string) { h.Quarantined++; return "", "" })
+	p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Quarantined++; return "", "" })
 	return nil
 }
 
@@ -56,7 +57,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 		return false, err
 	}
 	if done {
-		p.update(w.mb.ID, func(h *Health) (State, string) { h.Duplicates++; return "", "" })
+		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Duplicates++; return "", "" })
 		return false, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	}
 	if perr != nil || m == nil {
@@ -87,7 +88,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 			return false, err
 		}
 		w.pauses = 0
-		p.update(w.mb.ID, func(h *Health) (State, string) {
+		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 			h.Handled++
 			h.LastSuccess = p.clk.Now()
 			h.LastError, h.ConsecutiveFailures = "", 0

@@ -2,6 +2,15 @@
 // IMAP mailboxes at once and hands every message to the host's Handler
 // exactly once per mailbox, parsed, classified and matched to its thread.
 //
+// # Mailboxes and lifecycle
+//
+// The Poller runs the inbound mailboxes of Options.Catalog that
+// Options.Assignment runs (all by default), and follows the catalog's
+// changes while it runs: a new mailbox starts, a changed one restarts with
+// its new settings once its in-flight hand-off finished, a disabled or
+// removed one stops. It has the lifecycle of both engines (package engine):
+// Start, Stop, Run and Reload.
+//
 // # Flow
 //
 // For each mailbox a worker opens a session of its transport
@@ -44,8 +53,8 @@
 // A running mailbox holds one connection, also while it waits in IDLE or
 // between polls (the cheap check runs on the open session). The caps
 // (Options.MaxConnections, Options.MaxConnectionsPerHost) therefore bound
-// how many mailboxes run at once; a mailbox beyond them shows StateQueued
-// until a slot frees up. Size them to the mailboxes that must run together.
+// how many mailboxes run at once; a mailbox beyond them shows
+// engine.StateQueued until a slot frees up. Size them to the mailboxes that must run together.
 //
 // Health reports each mailbox's state (down when its breaker is open),
 // counts and lag, by query (Poller.Health) and as events (Options.OnEvent).

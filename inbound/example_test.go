@@ -18,10 +18,26 @@ func Example() {
 	srv.Append("support", "INBOX", []byte("From: ana@example.com\r\nSubject: Printer on fire\r\nMessage-ID: <1@example.com>\r\n\r\nHelp!\r\n"))
 	srv.Append("support", "INBOX", []byte("From: ben@example.com\r\nSubject: VPN down\r\nMessage-ID: <2@example.com>\r\n\r\nAgain.\r\n"))
 
+	// The catalog holds the mailboxes: the Poller reads every inbound
+	// mailbox in it and picks up changes while it runs.
+	catalog := memory.NewCatalog()
+	err := catalog.PutMailbox(context.Background(), &mailbox.Mailbox{
+		ID: "support", Description: "Support", Kind: mailbox.Inbound, Enabled: true,
+		Inbound: &mailbox.InboundSettings{
+			Server:      mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+			Credentials: mailbox.Credentials{Username: "support", Password: mailbox.NewSecret("s3cret")},
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	handled := 0
 	p, _ := inbound.New(inbound.Options{
-		Store: memory.NewInboundStore(),
+		Store:   memory.NewInboundStore(),
+		Catalog: catalog,
 		Handler: inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
 			// Store a ticket here; return an error to retry, or
 			// inbound.Permanent(err) to quarantine the message.
@@ -33,15 +49,8 @@ func Example() {
 			return nil
 		}),
 	})
-	p.Add(&mailbox.Mailbox{
-		ID: "support", Description: "Support", Kind: mailbox.Inbound, Enabled: true,
-		Inbound: &mailbox.InboundSettings{
-			Server:      mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
-			Credentials: mailbox.Credentials{Username: "support", Password: mailbox.NewSecret("s3cret")},
-		},
-	})
 	p.Run(ctx) // returns once ctx ends and the in-flight hand-off finished
-	h, _ := p.Health("support")
+	h, _ := p.Health(context.Background(), "support")
 	fmt.Println("handled:", h.Handled, "state:", h.State)
 	st, _ := srv.Status("support", "INBOX")
 	fmt.Println("unseen on the server:", *st.NumUnseen)

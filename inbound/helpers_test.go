@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
-	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/store"
@@ -128,35 +128,78 @@ func fastOptions(st store.Inbound, h inbound.Handler) inbound.Options {
 	return inbound.Options{
 		Store:            st,
 		Handler:          h,
+		Catalog:          memory.NewCatalog(),
 		IMAP:             &imap.Config{Timeout: 500 * time.Millisecond},
-		Backoff:          backoff.Policy{Base: 5 * time.Millisecond, Max: 40 * time.Millisecond},
+		RetryBase:        5 * time.Millisecond,
+		RetryMax:         40 * time.Millisecond,
 		BreakerThreshold: 2,
 		BatchSize:        7,
 	}
 }
 
+// catalogWriter is the write side the tests put their mailboxes through.
+type catalogWriter interface {
+	engine.Catalog
+	PutMailbox(ctx context.Context, m *mailbox.Mailbox) error
+	DeleteMailbox(ctx context.Context, id mailbox.ID) error
+}
+
 type running struct {
 	p      *inbound.Poller
+	cat    catalogWriter
 	cancel context.CancelFunc
 	done   chan error
 }
 
+// start runs a Poller over o; mbs are put in o.Catalog (a new memory
+// catalog when o.Catalog is nil) before it starts.
 func start(t testing.TB, o inbound.Options, mbs ...*mailbox.Mailbox) *running {
 	t.Helper()
+	if o.Catalog == nil {
+		o.Catalog = memory.NewCatalog()
+	}
+	cat, ok := o.Catalog.(catalogWriter)
+	if !ok {
+		t.Fatalf("catalog %T has no write side", o.Catalog)
+	}
+	for _, m := range mbs {
+		if err := cat.PutMailbox(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p, err := inbound.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range mbs {
-		if err := p.Add(m); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{p: p, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- p.Run(ctx) }()
+	r := &running{p: p, cat: cat, cancel: cancel, done: make(chan error, 1)}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		<-ctx.Done()
+		r.done <- p.Stop(context.Background())
+	}()
 	t.Cleanup(r.stop)
 	return r
+}
+
+// put adds or changes a mailbox in the catalog and applies it now.
+func (r *running) put(t testing.TB, m *mailbox.Mailbox) {
+	t.Helper()
+	if err := r.cat.PutMailbox(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	r.p.Reload()
+}
+
+// del removes a mailbox from the catalog and applies it now.
+func (r *running) del(t testing.TB, id mailbox.ID) {
+	t.Helper()
+	if err := r.cat.DeleteMailbox(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	r.p.Reload()
 }
 
 func (r *running) stop() {
@@ -165,4 +208,25 @@ func (r *running) stop() {
 	r.done <- nil // later stops return at once
 }
 
-var _ = memory.NewInboundStore
+// health returns a mailbox's health (zero when unknown).
+func (r *running) health(id mailbox.ID) engine.Health {
+	h, _ := r.p.Health(context.Background(), id)
+	return h
+}
+
+// putMailbox puts m in cat, failing the test on an error.
+func putMailbox(t testing.TB, cat catalogWriter, m *mailbox.Mailbox) {
+	t.Helper()
+	if err := cat.PutMailbox(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustHealthAll(t testing.TB, p *inbound.Poller) []engine.Health {
+	t.Helper()
+	hs, err := p.HealthAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hs
+}

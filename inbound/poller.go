@@ -3,18 +3,22 @@ package inbound
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
 	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
-	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport"
@@ -29,13 +33,35 @@ type LoopGuard struct {
 	Window time.Duration
 }
 
-// Options configure a Poller. Store and Handler are required; every other
-// field has a working default.
+// Defaults of Options.
+const (
+	DefaultMaxConnections        = 10000
+	DefaultMaxConnectionsPerHost = 100
+	DefaultMaxHandoffs           = 32
+	DefaultBatchSize             = 50
+	DefaultRetryBase             = time.Second
+	DefaultRetryMax              = 5 * time.Minute
+	DefaultBreakerThreshold      = 3
+	DefaultLoopGuardMax          = 20
+	DefaultLoopGuardWindow       = time.Hour
+)
+
+// Options configure a Poller. Store, Handler and Catalog are required;
+// every other field has a working default.
 type Options struct {
 	Store   store.Inbound
 	Handler Handler
-	// Catalog gives each mailbox's contract (InboundOwner). Optional.
-	Catalog routing.Catalog
+	// Catalog is where the Poller finds its mailboxes (every enabled and
+	// disabled inbound mailbox the Assignment runs; changes are picked up
+	// when the catalog's Version changes, checked every Refresh, and on
+	// Reload) and each mailbox's contract (InboundOwner).
+	Catalog engine.Catalog
+	// Assignment says which of the catalog's inbound mailboxes this
+	// Poller runs (nil: all of them). Call Reload when its answers change.
+	Assignment engine.Assignment
+	// Refresh is how often the catalog's Version is checked for changes
+	// (default engine.DefaultRefresh).
+	Refresh time.Duration
 	// Sent finds the messages correio sent, for thread matching. Optional.
 	Sent threading.SentIndex
 	// Tokens parses the subject thread token (default workflow's format).
@@ -63,22 +89,26 @@ type Options struct {
 	// Leaser hands out fencing tokens (optional).
 	Leaser store.Leaser
 
-	// MaxConnections caps live IMAP connections of the poller (default
-	// 10000). A mailbox holds one connection while it runs, including while
-	// in IDLE.
+	// MaxConnections caps live connections of the poller (default
+	// DefaultMaxConnections). A mailbox holds one connection while it runs,
+	// including while in IDLE.
 	MaxConnections int
 	// MaxConnectionsPerHost caps connections to one server host (default
-	// 100): mailboxes of one provider share its limits, and a dead host
-	// holds only its own slots.
+	// DefaultMaxConnectionsPerHost): mailboxes of one provider share its
+	// limits, and a dead host holds only its own slots.
 	MaxConnectionsPerHost int
-	// MaxHandoffs caps concurrent fetch-and-hand-off batches (default 32).
+	// MaxHandoffs caps concurrent fetch-and-hand-off batches (default
+	// DefaultMaxHandoffs).
 	MaxHandoffs int
-	// BatchSize is the number of messages fetched per UID FETCH (default 50).
+	// BatchSize is the number of messages fetched per batch (default
+	// DefaultBatchSize).
 	BatchSize int
-	// Backoff between reconnects and handler retries (default 1 s .. 5 min).
-	Backoff backoff.Policy
+	// RetryBase and RetryMax shape the exponential backoff with jitter
+	// between reconnects and handler retries, and the circuit breaker's
+	// cooldown (defaults DefaultRetryBase and DefaultRetryMax).
+	RetryBase, RetryMax time.Duration
 	// BreakerThreshold is the consecutive failures that open a mailbox's
-	// circuit breaker and mark it down (default 3).
+	// circuit breaker and mark it down (default DefaultBreakerThreshold).
 	BreakerThreshold int
 	// IdleRenew is how long one IDLE lasts before it is renewed (default
 	// 25 min, below the 29 min of RFC 2177).
@@ -86,59 +116,75 @@ type Options struct {
 	LoopGuard LoopGuard
 }
 
-// ErrClosed is returned by Run when called twice.
-var ErrClosed = errors.New("inbound: poller already ran")
+// ErrStarted is returned by Start when the Poller was already started.
+var ErrStarted = engine.ErrStarted
 
 // Poller reads any number of inbound mailboxes at once and hands every
-// message to the Handler exactly once per mailbox. Add, change and remove
-// mailboxes at any time, before or during Run.
+// message to the Handler exactly once per mailbox. Its mailboxes come from
+// Options.Catalog, filtered by Options.Assignment; changes are picked up
+// while it runs (see Reload).
 type Poller struct {
 	o       Options
 	clk     clock.Clock
 	log     *slog.Logger
 	tokens  *threading.Tokens
+	backoff backoff.Policy
+	assign  engine.Assignment
 	conns   *semaphore.Weighted
 	handoff *semaphore.Weighted
+	syncMu  sync.Mutex // one sync at a time
 
 	mu      sync.Mutex
-	ctx     context.Context // Run's context, nil before Run
-	ran     bool
+	ctx     context.Context // Start's context, nil before Start
+	cancel  context.CancelFunc
+	started bool
+	stopped bool
 	workers map[mailbox.ID]*worker
-	health  map[mailbox.ID]*Health
+	health  map[mailbox.ID]*engine.Health
 	hosts   map[string]*semaphore.Weighted
 	pending []Event
 	emitMu  sync.Mutex // orders OnEvent calls
 	wg      sync.WaitGroup
+	watchWG sync.WaitGroup
 }
 
 // New checks opts and returns a Poller.
 func New(opts Options) (*Poller, error) {
-	if opts.Store == nil || opts.Handler == nil {
-		return nil, errors.New("inbound: Options.Store and Options.Handler are required")
+	if opts.Store == nil || opts.Handler == nil || opts.Catalog == nil {
+		return nil, errors.New("inbound: Options.Store, Options.Handler and Options.Catalog are required")
 	}
 	if opts.MaxConnections <= 0 {
-		opts.MaxConnections = 10000
+		opts.MaxConnections = DefaultMaxConnections
 	}
 	if opts.MaxConnectionsPerHost <= 0 {
-		opts.MaxConnectionsPerHost = 100
+		opts.MaxConnectionsPerHost = DefaultMaxConnectionsPerHost
 	}
 	if opts.MaxHandoffs <= 0 {
-		opts.MaxHandoffs = 32
+		opts.MaxHandoffs = DefaultMaxHandoffs
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 50
+		opts.BatchSize = DefaultBatchSize
 	}
 	if opts.BreakerThreshold <= 0 {
-		opts.BreakerThreshold = 3
+		opts.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = DefaultRetryBase
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = DefaultRetryMax
+	}
+	if opts.Refresh <= 0 {
+		opts.Refresh = engine.DefaultRefresh
 	}
 	if opts.IdleRenew <= 0 {
 		opts.IdleRenew = imap.DefaultIdleRenew
 	}
 	if opts.LoopGuard.Max <= 0 {
-		opts.LoopGuard.Max = 20
+		opts.LoopGuard.Max = DefaultLoopGuardMax
 	}
 	if opts.LoopGuard.Window <= 0 {
-		opts.LoopGuard.Window = time.Hour
+		opts.LoopGuard.Window = DefaultLoopGuardWindow
 	}
 	if opts.IMAP == nil {
 		opts.IMAP = &imap.Config{}
@@ -151,10 +197,12 @@ func New(opts Options) (*Poller, error) {
 		clk:     clock.OrReal(opts.Clock),
 		log:     opts.Logger,
 		tokens:  opts.Tokens,
+		backoff: backoff.Policy{Base: opts.RetryBase, Max: opts.RetryMax},
+		assign:  opts.Assignment,
 		conns:   semaphore.NewWeighted(int64(opts.MaxConnections)),
 		handoff: semaphore.NewWeighted(int64(opts.MaxHandoffs)),
 		workers: map[mailbox.ID]*worker{},
-		health:  map[mailbox.ID]*Health{},
+		health:  map[mailbox.ID]*engine.Health{},
 		hosts:   map[string]*semaphore.Weighted{},
 	}
 	if p.log == nil {
@@ -163,49 +211,188 @@ func New(opts Options) (*Poller, error) {
 	if p.tokens == nil {
 		p.tokens = threading.TokenFormat{}.MustCompile()
 	}
+	if p.assign == nil {
+		p.assign = engine.All
+	}
 	return p, nil
 }
 
-// ErrNotInbound is returned by Add for a mailbox without inbound settings.
+// ErrNotInbound is returned by Validate and Probe for a mailbox without
+// inbound settings.
 var ErrNotInbound = errors.New("inbound: not an inbound mailbox")
 
-// Add starts reading m, or applies a changed m: the mailbox's worker is
-// stopped (its in-flight hand-off finishes) and started again with the new
-// settings. Other mailboxes are not touched. A disabled mailbox is kept in
-// health as disabled and not read.
-func (p *Poller) Add(m *mailbox.Mailbox) error {
-	if m == nil || m.Kind != mailbox.Inbound || m.Inbound == nil {
-		return ErrNotInbound
+// Start reads the catalog and starts a worker for every inbound mailbox
+// the Assignment runs, then keeps them in step with the catalog until ctx
+// ends or Stop is called. It returns ErrStarted when called twice.
+func (p *Poller) Start(ctx context.Context) error {
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return ErrStarted
 	}
-	m = m.Clone()
+	p.started = true
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	p.mu.Unlock()
+	version := p.o.Catalog.Version()
+	p.sync()
+	p.watchWG.Add(1)
+	go p.watch(p.ctx, version)
+	return nil
+}
+
+// Stop stops every worker and waits until their in-flight hand-offs
+// finished, or until ctx ends (then it returns ctx's error and the workers
+// finish in the background). Health then says stopped.
+func (p *Poller) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.started || p.cancel == nil {
+		p.mu.Unlock()
+		return nil
+	}
+	p.cancel()
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		p.watchWG.Wait()
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	p.stopped = true
+	for _, h := range p.health {
+		if h.State != engine.StateDisabled {
+			p.setLocked(h, engine.StateStopped, "")
+		}
+	}
+	p.mu.Unlock()
+	p.flushEvents()
+	return nil
+}
+
+// Run starts the Poller, reads every mailbox until ctx ends, then stops
+// it, waits for in-flight hand-offs to finish and returns nil.
+func (p *Poller) Run(ctx context.Context) error {
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return p.Stop(context.Background())
+}
+
+// Reload makes the Poller read the catalog and its Assignment now and
+// returns once it applied them: new mailboxes started, changed ones
+// restarted with their new settings (their in-flight hand-off finished
+// first), removed or unassigned ones stopped. Other mailboxes are not
+// touched. Before Start and after Stop it does nothing.
+func (p *Poller) Reload() {
+	p.mu.Lock()
+	live := p.started && !p.stopped && p.ctx.Err() == nil
+	p.mu.Unlock()
+	if live {
+		p.sync()
+	}
+}
+
+// watch applies catalog changes when the catalog's version moved (checked
+// every Refresh).
+func (p *Poller) watch(ctx context.Context, version uint64) {
+	defer p.watchWG.Done()
+	for {
+		t := p.clk.NewTimer(p.o.Refresh)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+			if v := p.o.Catalog.Version(); v == version {
+				continue
+			}
+		}
+		t.Stop()
+		version = p.o.Catalog.Version()
+		p.sync()
+	}
+}
+
+// sync makes the workers match the catalog and the assignment.
+func (p *Poller) sync() {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	want := map[mailbox.ID]*mailbox.Mailbox{}
+	for _, m := range p.o.Catalog.Mailboxes() {
+		if m == nil || m.Kind != mailbox.Inbound || m.Inbound == nil || !p.assign.Runs(m.ID) {
+			continue
+		}
+		want[m.ID] = m
+	}
+	p.mu.Lock()
+	var gone []mailbox.ID
+	var changed []*mailbox.Mailbox
+	for id, w := range p.workers {
+		m, ok := want[id]
+		switch {
+		case !ok:
+			gone = append(gone, id)
+		case m != w.src && !reflect.DeepEqual(m, w.src):
+			changed = append(changed, m)
+		default:
+			w.src = m
+		}
+	}
+	for id, m := range want {
+		if p.workers[id] == nil {
+			changed = append(changed, m)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range gone {
+		p.remove(id)
+	}
+	for _, m := range changed {
+		p.add(m)
+	}
+}
+
+// add starts reading m, or applies a changed m: the mailbox's worker is
+// stopped (its in-flight hand-off finishes) and started again with the new
+// settings. A disabled mailbox is kept in health as disabled and not read.
+func (p *Poller) add(src *mailbox.Mailbox) {
+	m := src.Clone()
 	p.stop(m.ID)
 	defer p.flushEvents()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
 	h := p.health[m.ID]
 	if h == nil {
-		h = &Health{Mailbox: m.ID}
+		h = &engine.Health{Mailbox: m.ID, Kind: mailbox.Inbound}
 		p.health[m.ID] = h
 	}
-	w := &worker{p: p, mb: m, br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.o.Backoff, Clock: p.clk}, done: make(chan struct{})}
+	w := &worker{p: p, mb: m, src: src, br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.backoff, Clock: p.clk}, done: make(chan struct{})}
 	p.workers[m.ID] = w
 	if !m.Enabled {
 		w.closed = true
 		close(w.done)
-		p.setLocked(h, StateDisabled, "")
-		return nil
+		p.setLocked(h, engine.StateDisabled, "")
+		return
 	}
-	p.setLocked(h, StateStarting, "")
+	p.setLocked(h, engine.StateStarting, "")
 	if p.ctx != nil {
 		p.startLocked(w)
 	}
-	return nil
 }
 
-// Remove stops reading a mailbox (its in-flight hand-off finishes) and
+// remove stops reading a mailbox (its in-flight hand-off finishes) and
 // forgets its health. Its checkpoint and keys stay in the store, so adding
 // it again never hands a message twice.
-func (p *Poller) Remove(id mailbox.ID) {
+func (p *Poller) remove(id mailbox.ID) {
 	p.stop(id)
 	p.mu.Lock()
 	delete(p.workers, id)
@@ -219,7 +406,7 @@ func (p *Poller) stop(id mailbox.ID) {
 	var cancel context.CancelFunc
 	if w != nil {
 		cancel = w.cancel
-		if !w.started && !w.closed { // added before Run, never started
+		if !w.started && !w.closed { // never started
 			w.closed = true
 			close(w.done)
 		}
@@ -245,60 +432,33 @@ func (p *Poller) startLocked(w *worker) {
 	}()
 }
 
-// Run reads every mailbox until ctx ends, then waits for in-flight
-// hand-offs to finish and returns nil. It may be called once.
-func (p *Poller) Run(ctx context.Context) error {
-	p.mu.Lock()
-	if p.ran {
-		p.mu.Unlock()
-		return ErrClosed
-	}
-	p.ran, p.ctx = true, ctx
-	for _, w := range p.workers {
-		if w.mb.Enabled {
-			p.startLocked(w)
-		}
-	}
-	p.mu.Unlock()
-	<-ctx.Done()
-	p.wg.Wait()
-	p.mu.Lock()
-	for _, h := range p.health {
-		if h.State != StateDisabled {
-			p.setLocked(h, StateStopped, "")
-		}
-	}
-	p.mu.Unlock()
-	p.flushEvents()
-	return nil
-}
-
-// Health returns the health of one mailbox.
-func (p *Poller) Health(id mailbox.ID) (Health, bool) {
+// Health returns the health of one mailbox, or engine.ErrUnknownMailbox.
+func (p *Poller) Health(_ context.Context, id mailbox.ID) (engine.Health, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h, ok := p.health[id]
 	if !ok {
-		return Health{}, false
+		return engine.Health{}, fmt.Errorf("inbound: mailbox %q: %w", id, engine.ErrUnknownMailbox)
 	}
-	return *h, true
+	return *h, nil
 }
 
-// HealthAll returns the health of every mailbox.
-func (p *Poller) HealthAll() []Health {
+// HealthAll returns the health of every mailbox, sorted by mailbox ID.
+func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]Health, 0, len(p.health))
+	out := make([]engine.Health, 0, len(p.health))
 	for _, h := range p.health {
 		out = append(out, *h)
 	}
-	return out
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b engine.Health) int { return strings.Compare(string(a.Mailbox), string(b.Mailbox)) })
+	return out, nil
 }
 
 // setLocked changes h's state; the event is queued and delivered by
 // flushEvents once the lock is released, so OnEvent may call back into
 // the Poller.
-func (p *Poller) setLocked(h *Health, s State, errText string) {
+func (p *Poller) setLocked(h *engine.Health, s engine.State, errText string) {
 	changed := h.State != s
 	if changed {
 		h.State, h.Since = s, p.clk.Now()
@@ -325,7 +485,7 @@ func (p *Poller) flushEvents() {
 }
 
 // update changes a mailbox's health under the lock.
-func (p *Poller) update(id mailbox.ID, f func(h *Health) (State, string)) {
+func (p *Poller) update(id mailbox.ID, f func(h *engine.Health) (engine.State, string)) {
 	p.mu.Lock()
 	h := p.health[id]
 	if h == nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
@@ -48,7 +49,7 @@ func TestHandOffIdleAndSeen(t *testing.T) {
 	o.OnEvent = func(e inbound.Event) {
 		events.Add(1)
 		if p := pp.Load(); p != nil {
-			p.Health(e.Health.Mailbox) // calling back from OnEvent must not deadlock
+			p.Health(context.Background(), e.Health.Mailbox) // calling back from OnEvent must not deadlock
 		}
 	}
 	r := start(t, o, m)
@@ -56,7 +57,7 @@ func TestHandOffIdleAndSeen(t *testing.T) {
 	eventually(t, "12 hand-offs", func() bool { return rec.count("support") == 12 })
 
 	// IDLE wakes the session on APPEND.
-	eventually(t, "waiting in IDLE", func() bool { h, _ := r.p.Health("support"); return h.State == inbound.StateWaiting && h.Idle })
+	eventually(t, "waiting in IDLE", func() bool { h := r.health("support"); return h.State == engine.StateWaiting && h.Push })
 	srv.Append("support", "INBOX", rawMsg("support", 100))
 	eventually(t, "13th hand-off after APPEND", func() bool { return rec.count("support") == 13 })
 	eventually(t, "all marked seen", func() bool { st, _ := srv.Status("support", "INBOX"); return *st.NumUnseen == 0 })
@@ -74,7 +75,7 @@ func TestHandOffIdleAndSeen(t *testing.T) {
 	if !bytes.Equal(raw, rawMsg("support", 100)) {
 		t.Fatalf("raw stream differs: %q", raw)
 	}
-	h, _ := r.p.Health("support")
+	h := r.health("support")
 	if h.Handled != 13 || h.ConsecutiveFailures != 0 || h.LastSuccess.IsZero() || events.Load() == 0 {
 		t.Fatalf("health %+v events %d", h, events.Load())
 	}
@@ -166,14 +167,14 @@ func TestUIDValidityResetNeverHandsTwice(t *testing.T) {
 	srv.Append("u", "INBOX", rawMsg("u", 11))
 	r = start(t, fastOptions(st, rec), m)
 	eventually(t, "2 new handed", func() bool { return rec.count("u") == 12 })
-	eventually(t, "10 old recognised", func() bool { h, _ := r.p.Health("u"); return h.Duplicates == 10 })
+	eventually(t, "10 old recognised", func() bool { h := r.health("u"); return h.Duplicates == 10 })
 	if dd := rec.dupes(); len(dd) > 0 {
 		t.Fatalf("duplicates %v", dd)
 	}
 	// The mailbox removed and re-added: nothing handed again.
-	r.p.Remove("u")
-	r.p.Add(m)
-	eventually(t, "re-added mailbox waiting", func() bool { h, _ := r.p.Health("u"); return h.State == inbound.StateWaiting })
+	r.del(t, "u")
+	r.put(t, m)
+	eventually(t, "re-added mailbox waiting", func() bool { h := r.health("u"); return h.State == engine.StateWaiting })
 	if rec.count("u") != 12 {
 		t.Fatalf("re-added mailbox handed again: %d", rec.count("u"))
 	}
@@ -194,7 +195,7 @@ func TestDropMidFetch(t *testing.T) {
 	if px.Accepted() < 2 {
 		t.Fatalf("the connection was not dropped (accepted %d)", px.Accepted())
 	}
-	h, _ := r.p.Health("d")
+	h := r.health("d")
 	if h.Handled != 20 || len(rec.dupes()) > 0 {
 		t.Fatalf("health %+v dupes %v", h, rec.dupes())
 	}
@@ -255,11 +256,11 @@ func TestBadServersDoNotStallOthers(t *testing.T) {
 	}
 	for _, i := range []int{3, 9, 15} {
 		eventually(t, fmt.Sprintf("mailbox %d shows down", i), func() bool {
-			h, _ := r.p.Health(mbs[i].ID)
-			return h.State == inbound.StateDown && h.LastError != ""
+			h := r.health(mbs[i].ID)
+			return h.State == engine.StateDown && h.LastError != ""
 		})
 	}
-	h, _ := r.p.Health(mbs[3].ID)
+	h := r.health(mbs[3].ID)
 	if strings.Contains(h.LastError, "pw-") {
 		t.Fatalf("error leaks a password: %s", h.LastError)
 	}
@@ -276,8 +277,8 @@ func TestBadServersDoNotStallOthers(t *testing.T) {
 	})
 	for _, i := range []int{3, 9, 15} {
 		eventually(t, "state back to waiting", func() bool {
-			h, _ := r.p.Health(mbs[i].ID)
-			return h.State == inbound.StateWaiting && h.ConsecutiveFailures == 0
+			h := r.health(mbs[i].ID)
+			return h.State == engine.StateWaiting && h.ConsecutiveFailures == 0
 		})
 	}
 	if dd := rec.dupes(); len(dd) > 0 {
@@ -315,13 +316,13 @@ func TestTemporaryHandlerErrorPausesAndRetries(t *testing.T) {
 	r := start(t, o, m)
 	for want := int32(1); want <= 2; want++ {
 		eventually(t, "paused on the clock", func() bool {
-			h, _ := r.p.Health("t")
-			return fails.Load() == want && h.State == inbound.StatePaused && fc.Waiters() > 0
+			h := r.health("t")
+			return fails.Load() == want && h.State == engine.StatePaused && fc.Waiters() > 0
 		})
 		if rec.count("t") != 1 { // message 0 handed; 1 and 2 wait behind the failing one
 			t.Fatalf("handed %d while paused", rec.count("t"))
 		}
-		h, _ := r.p.Health("t")
+		h := r.health("t")
 		if !strings.Contains(h.LastError, "host database down") || h.ConsecutiveFailures != int(want) || h.Lag < 59*time.Minute {
 			t.Fatalf("health %+v", h)
 		}
@@ -352,7 +353,7 @@ func TestPermanentRefusalQuarantines(t *testing.T) {
 	m.Inbound.PostAction = mailbox.PostMove
 	m.Inbound.MoveTo = "Processed"
 	r := start(t, fastOptions(st, rec), m)
-	eventually(t, "3 handed, 1 quarantined", func() bool { h, _ := r.p.Health("q"); return h.Handled == 3 && h.Quarantined == 1 })
+	eventually(t, "3 handed, 1 quarantined", func() bool { h := r.health("q"); return h.Handled == 3 && h.Quarantined == 1 })
 	q := st.Quarantined("q")
 	if len(q) != 1 || !strings.Contains(q[0].Reason, "customer unknown") || !bytes.Equal(q[0].Raw, rawMsg("q", 2)) {
 		t.Fatalf("quarantine %+v", q)
@@ -390,7 +391,7 @@ func TestPostActionsAndStartFrom(t *testing.T) {
 	eventually(t, "delete", func() bool { s, _ := srv.Status("del", "INBOX"); return rec.count("del") == 4 && *s.NumMessages == 0 })
 	eventually(t, "keep reads a seen message too", func() bool { return rec.count("keep") == 5 })
 	eventually(t, "unseen only", func() bool { return rec.count("unseen") == 4 })
-	eventually(t, "new waits", func() bool { h, _ := r.p.Health("new"); return h.State == inbound.StateWaiting })
+	eventually(t, "new waits", func() bool { h := r.health("new"); return h.State == engine.StateWaiting })
 	if s, _ := srv.Status("keep", "INBOX"); *s.NumUnseen != 4 {
 		t.Fatalf("keep changed flags: unseen %d", *s.NumUnseen)
 	}
@@ -478,7 +479,7 @@ func TestTooLargeQuarantinedUnread(t *testing.T) {
 	st := memory.NewInboundStore()
 	rec := newRecorder()
 	r := start(t, fastOptions(st, rec), m)
-	eventually(t, "2 handed, 1 quarantined", func() bool { h, _ := r.p.Health("x"); return h.Handled == 2 && h.Quarantined == 1 })
+	eventually(t, "2 handed, 1 quarantined", func() bool { h := r.health("x"); return h.Handled == 2 && h.Quarantined == 1 })
 	q := st.Quarantined("x")
 	if len(q) != 1 || !strings.Contains(q[0].Reason, "exceeds") {
 		t.Fatalf("%+v", q)
@@ -498,50 +499,101 @@ func TestChangeDisableRemoveWhileRunning(t *testing.T) {
 	b := mb("b", "b", srv.Host(), srv.Port())
 	r := start(t, fastOptions(st, rec), a, b)
 	eventually(t, "b handed", func() bool { return rec.count("b") == 1 })
-	eventually(t, "a down on auth", func() bool { h, _ := r.p.Health("a"); return h.State == inbound.StateDown })
-	if h, _ := r.p.Health("a"); !strings.Contains(h.LastError, "auth") || strings.Contains(h.LastError, "wrong") {
+	eventually(t, "a down on auth", func() bool { h := r.health("a"); return h.State == engine.StateDown })
+	if h := r.health("a"); !strings.Contains(h.LastError, "auth") || strings.Contains(h.LastError, "wrong") {
 		t.Fatalf("last error %q", h.LastError)
 	}
 	// Fix a's password while running; b is not touched.
 	a2 := a.Clone()
 	a2.Inbound.Credentials.Password = mailbox.NewSecret("pw-a")
-	if err := r.p.Add(a2); err != nil {
-		t.Fatal(err)
-	}
+	r.put(t, a2)
 	eventually(t, "a handed after the fix", func() bool { return rec.count("a") == 1 })
 	b2 := b.Clone()
 	b2.Enabled = false
-	r.p.Add(b2)
-	eventually(t, "b disabled", func() bool { h, _ := r.p.Health("b"); return h.State == inbound.StateDisabled })
+	r.put(t, b2)
+	eventually(t, "b disabled", func() bool { h := r.health("b"); return h.State == engine.StateDisabled })
 	srv.Append("b", "INBOX", rawMsg("b", 2))
 	srv.Append("a", "INBOX", rawMsg("a", 2))
 	eventually(t, "a goes on", func() bool { return rec.count("a") == 2 })
 	if rec.count("b") != 1 {
 		t.Fatal("disabled mailbox was read")
 	}
-	r.p.Remove("a")
-	if _, ok := r.p.Health("a"); ok {
-		t.Fatal("removed mailbox still in health")
+	r.del(t, "a")
+	if _, err := r.p.Health(context.Background(), "a"); !errors.Is(err, engine.ErrUnknownMailbox) {
+		t.Fatalf("removed mailbox still in health: %v", err)
 	}
 }
 
-func TestAddTwiceAndRemoveBeforeRun(t *testing.T) {
-	p, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: newRecorder()})
+// The Poller runs the catalog's inbound mailboxes that its Assignment
+// runs, picks up changes of both on Reload and of the catalog by itself
+// (its Version), and has the engines' one lifecycle.
+func TestCatalogAssignmentAndLifecycle(t *testing.T) {
+	srv := newServer(t)
+	for _, u := range []string{"a", "b", "c"} {
+		srv.AddUser(u, "pw-"+u)
+		srv.Append(u, "INBOX", rawMsg(u, 1))
+	}
+	cat := memory.NewCatalog()
+	for _, u := range []string{"a", "b"} {
+		putMailbox(t, cat, mb(u, u, srv.Host(), srv.Port()))
+	}
+	out := &mailbox.Mailbox{ID: "out", Description: "Outbound", Kind: mailbox.Outbound, Enabled: true,
+		Outbound: &mailbox.OutboundSettings{Server: mailbox.Server{Host: "127.0.0.1", Port: 25, Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+			Credentials: mailbox.Credentials{Username: "out", Password: mailbox.NewSecret("pw-out")},
+			From:        mailbox.Identity{Address: "out@example.test"}}}
+	putMailbox(t, cat, out)
+	var mu sync.Mutex
+	assigned := map[mailbox.ID]bool{"a": true, "c": true}
+	rec := newRecorder()
+	o := fastOptions(memory.NewInboundStore(), rec)
+	o.Catalog = cat
+	o.Refresh = 10 * time.Millisecond
+	o.Assignment = engine.AssignmentFunc(func(id mailbox.ID) bool { mu.Lock(); defer mu.Unlock(); return assigned[id] })
+	p, err := inbound.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := mb("a", "a", "127.0.0.1", 1)
-	p.Add(m)
-	p.Add(m) // replaces the worker that never started
-	p.Remove("a")
-	if len(p.HealthAll()) != 0 {
-		t.Fatal("removed mailbox still listed")
+	var _ engine.Engine = p
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
-	if err := p.Add(&mailbox.Mailbox{ID: "o", Kind: mailbox.Outbound}); !errors.Is(err, inbound.ErrNotInbound) {
-		t.Fatalf("outbound mailbox: %v", err)
+	if err := p.Start(ctx); !errors.Is(err, engine.ErrStarted) {
+		t.Fatalf("second Start: %v", err)
 	}
-	if _, err := inbound.New(inbound.Options{}); err == nil {
-		t.Fatal("New without store and handler")
+	eventually(t, "a handed", func() bool { return rec.count("a") == 1 })
+	if _, err := p.Health(ctx, "b"); !errors.Is(err, engine.ErrUnknownMailbox) {
+		t.Fatalf("unassigned mailbox b: %v", err)
+	}
+	if _, err := p.Health(ctx, "out"); !errors.Is(err, engine.ErrUnknownMailbox) {
+		t.Fatalf("outbound mailbox in the poller: %v", err)
+	}
+	// A mailbox added to the catalog is picked up without Reload (the
+	// catalog's version moved).
+	putMailbox(t, cat, mb("c", "c", srv.Host(), srv.Port()))
+	eventually(t, "c picked up from the catalog", func() bool { return rec.count("c") == 1 })
+	// A changed assignment applies on Reload, synchronously.
+	mu.Lock()
+	assigned["b"], assigned["a"] = true, false
+	mu.Unlock()
+	p.Reload()
+	if _, err := p.Health(ctx, "a"); !errors.Is(err, engine.ErrUnknownMailbox) {
+		t.Fatalf("a still run after it was unassigned: %v", err)
+	}
+	eventually(t, "b handed once assigned", func() bool { return rec.count("b") == 1 })
+	hs, _ := p.HealthAll(ctx)
+	if len(hs) != 2 || hs[0].Mailbox != "b" || hs[1].Mailbox != "c" || hs[0].Kind != mailbox.Inbound {
+		t.Fatalf("HealthAll: %+v", hs)
+	}
+	if err := p.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := p.Health(ctx, "b"); h.State != engine.StateStopped {
+		t.Fatalf("after Stop: %s", h.State)
+	}
+	if _, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: rec}); err == nil {
+		t.Fatal("New without a catalog")
 	}
 }
 
@@ -562,7 +614,7 @@ func TestMessageMovedBackNotHandedTwice(t *testing.T) {
 	// A person moves it back to the INBOX (same bytes, new UID).
 	srv.Append("mv", "INBOX", rawMsg("mv", 1))
 	eventually(t, "recognised and moved again", func() bool {
-		h, _ := r.p.Health("mv")
+		h := r.health("mv")
 		s, _ := srv.Status("mv", "Processed")
 		return h.Duplicates == 1 && *s.NumMessages == 2
 	})
@@ -585,8 +637,8 @@ func TestPollModeOnTheClock(t *testing.T) {
 	r := start(t, o, m)
 	eventually(t, "first message", func() bool { return rec.count("p") == 1 })
 	eventually(t, "waiting on the poll timer", func() bool {
-		h, _ := r.p.Health("p")
-		return h.State == inbound.StateWaiting && !h.Idle && fc.Waiters() > 0
+		h := r.health("p")
+		return h.State == engine.StateWaiting && !h.Push && fc.Waiters() > 0
 	})
 	srv.Append("p", "INBOX", rawMsg("p", 2))
 	fc.Advance(4 * time.Minute)
@@ -608,16 +660,16 @@ func TestPerHostCapQueues(t *testing.T) {
 	o.MaxConnectionsPerHost = 1
 	r := start(t, o, mb("c1", "c1", srv.Host(), srv.Port()), mb("c2", "c2", srv.Host(), srv.Port()))
 	eventually(t, "one handed, the other queued", func() bool {
-		h1, _ := r.p.Health("c1")
-		h2, _ := r.p.Health("c2")
-		return rec.total() == 1 && (h1.State == inbound.StateQueued || h2.State == inbound.StateQueued)
+		h1 := r.health("c1")
+		h2 := r.health("c2")
+		return rec.total() == 1 && (h1.State == engine.StateQueued || h2.State == engine.StateQueued)
 	})
 	// Freeing the slot (the first mailbox removed) lets the second run.
 	first := mailbox.ID("c1")
 	if rec.count("c2") == 1 {
 		first = "c2"
 	}
-	r.p.Remove(first)
+	r.del(t, first)
 	eventually(t, "the queued mailbox runs", func() bool { return rec.total() == 2 })
 }
 
@@ -672,7 +724,7 @@ func TestStaleFenceCannotCommit(t *testing.T) {
 	o.Leaser = l
 	r := start(t, o, mb("f", "f", srv.Host(), srv.Port()))
 	eventually(t, "refused by the store", func() bool {
-		h, _ := r.p.Health("f")
+		h := r.health("f")
 		return strings.Contains(h.LastError, "fencing token")
 	})
 	if rec.count("f") != 0 || len(st.Records("f")) != 0 {
@@ -698,16 +750,16 @@ func TestStartNewSurvivesUIDValidityReset(t *testing.T) {
 	o := fastOptions(st, rec)
 	o.Clock = fc
 	r := start(t, o, m)
-	eventually(t, "waiting", func() bool { h, _ := r.p.Health("n"); return h.State == inbound.StateWaiting })
+	eventually(t, "waiting", func() bool { h := r.health("n"); return h.State == engine.StateWaiting })
 	r.stop()
 	if err := srv.ResetUIDValidity("n", "INBOX"); err != nil {
 		t.Fatal(err)
 	}
 	r = start(t, o, m)
 	eventually(t, "waiting after the reset", func() bool {
-		h, _ := r.p.Health("n")
+		h := r.health("n")
 		cp, _, _ := st.Checkpoint(context.Background(), "n", "INBOX")
-		return h.State == inbound.StateWaiting && cp.LastUID == 4
+		return h.State == engine.StateWaiting && cp.LastUID == 4
 	})
 	if rec.count("n") != 0 {
 		t.Fatalf("old mail read after a UIDVALIDITY reset: %d", rec.count("n"))
@@ -739,8 +791,8 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	rec := newRecorder()
 	r := start(t, fastOptions(memory.NewInboundStore(), rec), mb("g", "g", srv.Host(), srv.Port()), mb("h", "h", black.Host(), black.Port()))
 	eventually(t, "good handed, bad down", func() bool {
-		h, _ := r.p.Health("h")
-		return rec.count("g") == 1 && h.State == inbound.StateDown
+		h := r.health("h")
+		return rec.count("g") == 1 && h.State == engine.StateDown
 	})
 	r.stop()
 	deadline := time.Now().Add(3 * time.Second)

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/breaker"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
@@ -22,8 +23,11 @@ func (e *errPaused) Unwrap() error { return e.err }
 
 // worker reads one mailbox.
 type worker struct {
-	p      *Poller
-	mb     *mailbox.Mailbox
+	p  *Poller
+	mb *mailbox.Mailbox // the worker's own copy
+	// src is the catalog's snapshot mb was cloned from (guarded by
+	// Poller.mu), to tell a changed mailbox from an unchanged one.
+	src    *mailbox.Mailbox
 	br     *breaker.Breaker
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -52,7 +56,7 @@ func (w *worker) run(ctx context.Context) {
 	attempt := 0
 	for ctx.Err() == nil {
 		if ok, until := w.br.Allow(); !ok {
-			p.update(w.mb.ID, func(h *Health) (State, string) { return StateDown, "" })
+			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { return engine.StateDown, "" })
 			if !p.sleep(ctx, max(until.Sub(p.clk.Now()), time.Millisecond)) {
 				return
 			}
@@ -69,12 +73,12 @@ func (w *worker) run(ctx context.Context) {
 		var pe *errPaused
 		if errors.As(err, &pe) {
 			p.log.Warn("inbound: handler failed; pausing", "mailbox", string(w.mb.ID), "err", msg)
-			p.update(w.mb.ID, func(h *Health) (State, string) {
+			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 				h.LastError, h.LastErrorAt = msg, p.clk.Now()
 				h.ConsecutiveFailures++
-				return StatePaused, msg
+				return engine.StatePaused, msg
 			})
-			if !p.sleep(ctx, p.o.Backoff.Delay(w.pauses)) {
+			if !p.sleep(ctx, p.backoff.Delay(w.pauses)) {
 				return
 			}
 			w.pauses++
@@ -82,13 +86,13 @@ func (w *worker) run(ctx context.Context) {
 		} else {
 			open := w.br.Failure()
 			p.log.Warn("inbound: mailbox failed", "mailbox", string(w.mb.ID), "err", msg)
-			p.update(w.mb.ID, func(h *Health) (State, string) {
+			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 				h.LastError, h.LastErrorAt = msg, p.clk.Now()
 				h.ConsecutiveFailures++
 				if open {
-					return StateDown, msg
+					return engine.StateDown, msg
 				}
-				return StateRetrying, msg
+				return engine.StateRetrying, msg
 			})
 			if open {
 				continue // the breaker decides when to try again
@@ -96,7 +100,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 		// A server that said how long to wait (Retry-After) is not asked
 		// sooner.
-		if !p.sleep(ctx, max(p.o.Backoff.Delay(attempt), transport.RetryAfter(err))) {
+		if !p.sleep(ctx, max(p.backoff.Delay(attempt), transport.RetryAfter(err))) {
 			return
 		}
 		attempt++
@@ -107,7 +111,7 @@ func (w *worker) success(attempt *int) {
 	*attempt = 0
 	w.br.Success()
 	paused := w.pauses > 0
-	w.p.update(w.mb.ID, func(h *Health) (State, string) {
+	w.p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 		h.LastSuccess = w.p.clk.Now()
 		if !paused {
 			h.LastError, h.ConsecutiveFailures = "", 0
@@ -121,15 +125,15 @@ func (w *worker) success(attempt *int) {
 func (w *worker) session(ctx context.Context, attempt *int) error {
 	p := w.p
 	in := w.mb.Inbound
-	p.update(w.mb.ID, func(*Health) (State, string) { return StateConnecting, "" })
+	p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
 	hostSem := p.host(strings.ToLower(in.Server.Host))
 	for _, sem := range []*semaphore.Weighted{hostSem, p.conns} {
 		if !sem.TryAcquire(1) {
-			p.update(w.mb.ID, func(*Health) (State, string) { return StateQueued, "" })
+			p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
 			if err := sem.Acquire(ctx, 1); err != nil {
 				return nil
 			}
-			p.update(w.mb.ID, func(*Health) (State, string) { return StateConnecting, "" })
+			p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
 		}
 		defer sem.Release(1)
 	}
@@ -194,7 +198,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		p.update(w.mb.ID, func(h *Health) (State, string) { h.Idle, h.Lag = push, 0; return StateWaiting, "" })
+		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Push, h.Lag = push, 0; return engine.StateWaiting, "" })
 		// Push sessions wait for the server, renewed every IdleRenew;
 		// the others poll.
 		d := in.PollIntervalOrDefault()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
@@ -94,8 +95,8 @@ func TestPollerReadsThroughItsSource(t *testing.T) {
 		t.Fatalf("post-actions applied to %q, want the three UIDs once", ids)
 	}
 	eventually(t, "the unregistered kind reported", func() bool {
-		h, _ := r.p.Health("x")
-		return strings.Contains(h.LastError, "no transport registered") && (h.State == inbound.StateRetrying || h.State == inbound.StateDown)
+		h := r.health("x")
+		return strings.Contains(h.LastError, "no transport registered") && (h.State == engine.StateRetrying || h.State == engine.StateDown)
 	})
 	if rec.count("x") != 0 {
 		t.Fatal("a mailbox without a transport was read")
@@ -115,7 +116,7 @@ func (onlyDelete) PostActions() []mailbox.PostAction {
 // TestPollerValidatePostAction: Validate refuses a post-action the
 // mailbox's transport does not offer, with a field error.
 func TestPollerValidatePostAction(t *testing.T) {
-	p, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: newRecorder(), Source: onlyDelete{imap.NewSource(nil)}})
+	p, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Catalog: memory.NewCatalog(), Handler: newRecorder(), Source: onlyDelete{imap.NewSource(nil)}})
 	if err != nil {
 		t.Fatal(err)
 	}

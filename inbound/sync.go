@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
@@ -36,9 +37,9 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 	}
 	if !infos[0].Date.IsZero() {
 		lag := p.clk.Now().Sub(infos[0].Date)
-		p.update(w.mb.ID, func(h *Health) (State, string) { h.Lag = max(lag, 0); return "", "" })
+		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Lag = max(lag, 0); return "", "" })
 	}
-	p.update(w.mb.ID, func(*Health) (State, string) { return StateFetching, "" })
+	p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateFetching, "" })
 	if err := p.handoff.Acquire(ctx, 1); err != nil {
 		return nil
 	}

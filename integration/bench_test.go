@@ -92,8 +92,14 @@ func pollUntil(b *testing.B, s *mailstack.Stack, want int64, counted func(mailbo
 	b.Helper()
 	var n atomic.Int64
 	done := make(chan struct{})
+	cat := memory.NewCatalog()
+	for _, m := range mbs {
+		if err := cat.PutMailbox(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
 	o := inbound.Options{
-		Store: memory.NewInboundStore(), IMAP: imapConfig(s), MaxConnectionsPerHost: 200,
+		Store: memory.NewInboundStore(), Catalog: cat, IMAP: imapConfig(s), MaxConnectionsPerHost: 200,
 		Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
 			if counted(d.Mailbox.ID) && n.Add(1) == want {
 				close(done)
@@ -105,11 +111,6 @@ func pollUntil(b *testing.B, s *mailstack.Stack, want int64, counted func(mailbo
 	p, err := inbound.New(o)
 	if err != nil {
 		b.Fatal(err)
-	}
-	for _, m := range mbs {
-		if err := p.Add(m); err != nil {
-			b.Fatal(err)
-		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})

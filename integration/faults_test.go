@@ -13,7 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/mailstack"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
@@ -113,11 +113,11 @@ func TestInboundFaults(t *testing.T) {
 		}
 	}
 	failing := func() bool {
-		h, _ := p.Health(faulty.ID)
+		h, _ := p.Health(context.Background(), faulty.ID)
 		return h.ConsecutiveFailures > 0 && h.LastError != ""
 	}
 	waiting := func(m *mailbox.Mailbox) func() bool {
-		return func() bool { h, _ := p.Health(m.ID); return h.State == inbound.StateWaiting }
+		return func() bool { h, _ := p.Health(context.Background(), m.ID); return h.State == engine.StateWaiting }
 	}
 
 	feed("start", 5, all...)
@@ -149,7 +149,7 @@ func TestInboundFaults(t *testing.T) {
 	eventually(t, "faulty mailbox failing", failing)
 	feed("blackhole", 10, all...)
 	eventually(t, "healthy mail during the blackhole", done(healthy...))
-	if h, _ := p.Health(faulty.ID); h.ConsecutiveFailures == 0 || h.Handled != int64(want[faulty.ID]-10) {
+	if h, _ := p.Health(context.Background(), faulty.ID); h.ConsecutiveFailures == 0 || h.Handled != int64(want[faulty.ID]-10) {
 		t.Fatalf("faulty mailbox during the blackhole: %+v", h)
 	}
 	px.SetMode(mailtest.Pass)
@@ -277,7 +277,7 @@ func TestOutboundFaults(t *testing.T) {
 	}
 	failing := func() bool {
 		h, err := snd.Health(ctx, faulty.ID)
-		return err == nil && (h.State == outbound.HealthFailing || h.State == outbound.HealthOpen) && h.LastError != ""
+		return err == nil && (h.State == engine.StateRetrying || h.State == engine.StateDown) && h.LastError != ""
 	}
 
 	feed("start", 3, 0, all...)

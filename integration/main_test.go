@@ -18,12 +18,11 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	gomail "github.com/wneessen/go-mail"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
-	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/mailstack"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
-	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/threading"
@@ -185,7 +184,7 @@ func (s *sender) eventsOf(kind outbound.EventKind) []outbound.Event {
 	return out
 }
 
-func startSender(t testing.TB, cat routing.Catalog, tr *smtp.Transport, o outbound.Options) *sender {
+func startSender(t testing.TB, cat engine.Catalog, tr *smtp.Transport, o outbound.Options) *sender {
 	t.Helper()
 	if o.Outbox == nil {
 		o.Outbox = memory.NewOutbox()
@@ -316,7 +315,9 @@ func (r *recorder) dupes() []string {
 func fastPoller(s *mailstack.Stack, st store.Inbound, h inbound.Handler) inbound.Options {
 	return inbound.Options{
 		Store: st, Handler: h, IMAP: imapConfig(s),
-		Backoff:          backoff.Policy{Base: 20 * time.Millisecond, Max: 300 * time.Millisecond},
+		Catalog:          memory.NewCatalog(),
+		RetryBase:        20 * time.Millisecond,
+		RetryMax:         300 * time.Millisecond,
 		BreakerThreshold: 3,
 		BatchSize:        10,
 	}
@@ -325,14 +326,18 @@ func fastPoller(s *mailstack.Stack, st store.Inbound, h inbound.Handler) inbound
 // startPoller runs a poller until the test ends.
 func startPoller(t testing.TB, o inbound.Options, mbs ...*mailbox.Mailbox) *inbound.Poller {
 	t.Helper()
+	cat, ok := o.Catalog.(store.Catalog)
+	if !ok {
+		t.Fatalf("catalog %T has no write side", o.Catalog)
+	}
+	for _, m := range mbs {
+		if err := cat.PutMailbox(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p, err := inbound.New(o)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, m := range mbs {
-		if err := p.Add(m); err != nil {
-			t.Fatal(err)
-		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

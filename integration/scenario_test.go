@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
@@ -61,7 +62,8 @@ func TestSeedScenario(t *testing.T) {
 
 // catalog is what the scenario needs of a catalog store.
 type catalog interface {
-	routing.Catalog
+	engine.Catalog
+	DeleteMailbox(ctx context.Context, id mailbox.ID) error
 	PutMailbox(ctx context.Context, m *mailbox.Mailbox) error
 	PutContract(ctx context.Context, c *contract.Contract) error
 	SetSystemMailbox(ctx context.Context, id mailbox.ID) error

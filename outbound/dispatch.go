@@ -81,6 +81,9 @@ func (s *Sender) dispatch() time.Time {
 	}
 	for i := range due {
 		d := due[(start+i)%len(due)]
+		if !s.assign.Runs(d.Mailbox) {
+			continue
+		}
 		st := s.box(d.Mailbox)
 		limit := s.o.BatchSize
 		cap := mailbox.DefaultMaxConnections

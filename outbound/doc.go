@@ -22,7 +22,12 @@
 // threading.LoopHeader naming the mailbox, and the workflow thread token in
 // its subject; From is the mailbox's identity. Runner turns a
 // workflow.EmailConnector and its flow into messages. Health reports, per
-// mailbox, the breaker state, the last success and error, and the queue.
+// mailbox, in the engines' one vocabulary (engine.Health, engine.State):
+// the breaker state, the last success and error, and the queue.
+//
+// The Sender has the lifecycle of both engines (package engine): Start,
+// Stop, Run and Reload; it sends the queued mail of the mailboxes its
+// Options.Assignment runs (all by default) and leaves the rest queued.
 //
 // Time comes from a clock.Clock, so retries, leases and breakers are
 // tested without sleeping. The Outbox interface is implemented in memory

@@ -6,52 +6,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/breaker"
 	"github.com/correio-dev/correio/mailbox"
 )
 
-// HealthState summarises a mailbox's delivery health.
-type HealthState string
-
-// Health states.
-const (
-	// HealthIdle: nothing tried yet.
-	HealthIdle HealthState = "idle"
-	// HealthOK: the last connection attempt succeeded.
-	HealthOK HealthState = "ok"
-	// HealthFailing: connections fail, the breaker is still closed.
-	HealthFailing HealthState = "failing"
-	// HealthOpen: the breaker is open; the mailbox is tried again later.
-	HealthOpen HealthState = "open"
-)
-
-// Health is the delivery view of one mailbox.
-type Health struct {
-	Mailbox     mailbox.ID
-	State       HealthState
-	LastSuccess time.Time
-	// LastError is the last failure (classified, secrets never included)
-	// and when it happened.
-	LastError   string
-	LastErrorAt time.Time
-	// DownSince is the first failure since the last success.
-	DownSince time.Time
-	// QueueDepth counts queued messages; OldestQueued is the age of the
-	// oldest.
-	QueueDepth   int
-	OldestQueued time.Duration
-	// Active is the number of batches in flight.
-	Active int
-}
-
-// Health returns the delivery health of a mailbox.
-func (s *Sender) Health(ctx context.Context, id mailbox.ID) (Health, error) {
+// Health returns the delivery health of a mailbox, in the engines' one
+// vocabulary: idle (nothing tried yet), waiting (the last attempt
+// succeeded, nothing in flight), sending (the last attempt succeeded, a
+// batch in flight), retrying (connections fail, the breaker is still
+// closed) and down (the breaker is open; the mailbox is tried again
+// later).
+func (s *Sender) Health(ctx context.Context, id mailbox.ID) (engine.Health, error) {
 	qs, err := s.o.Outbox.Stats(ctx, id)
 	if err != nil {
-		return Health{}, err
+		return engine.Health{}, err
 	}
 	now := s.clk.Now()
-	h := Health{Mailbox: id, State: HealthIdle, QueueDepth: qs.Depth}
+	h := engine.Health{Mailbox: id, Kind: mailbox.Outbound, State: engine.StateIdle, QueueDepth: qs.Depth}
 	if !qs.Oldest.IsZero() {
 		h.OldestQueued = now.Sub(qs.Oldest)
 	}
@@ -62,23 +34,32 @@ func (s *Sender) Health(ctx context.Context, id mailbox.ID) (Health, error) {
 	}
 	s.mu.Unlock()
 	if st != nil {
-		bs, _ := st.breaker.State()
+		bs, failures := st.breaker.State()
+		h.ConsecutiveFailures = failures
 		switch {
 		case bs != breaker.Closed:
-			h.State = HealthOpen
+			h.State = engine.StateDown
 		case !h.DownSince.IsZero():
-			h.State = HealthFailing
-		case !h.LastSuccess.IsZero() || h.LastErrorAt.IsZero() && h.Active > 0:
-			h.State = HealthOK
+			h.State = engine.StateRetrying
+		case (!h.LastSuccess.IsZero() || h.LastErrorAt.IsZero()) && h.Active > 0:
+			h.State = engine.StateSending
+		case !h.LastSuccess.IsZero():
+			h.State = engine.StateWaiting
 		}
 	}
 	return h, nil
 }
 
-// HealthAll returns the health of every outbound mailbox the Sender has
+// HealthAll returns the health of every outbound mailbox of the catalog
+// that the Assignment runs, and of every other mailbox the Sender has
 // worked with or that has queued mail, sorted by mailbox ID.
-func (s *Sender) HealthAll(ctx context.Context) ([]Health, error) {
+func (s *Sender) HealthAll(ctx context.Context) ([]engine.Health, error) {
 	ids := map[mailbox.ID]bool{}
+	for _, m := range s.o.Catalog.Mailboxes() {
+		if m != nil && m.Kind == mailbox.Outbound && s.assign.Runs(m.ID) {
+			ids[m.ID] = true
+		}
+	}
 	s.mu.Lock()
 	for id := range s.boxes {
 		ids[id] = true
@@ -91,7 +72,7 @@ func (s *Sender) HealthAll(ctx context.Context) ([]Health, error) {
 	for _, d := range due {
 		ids[d.Mailbox] = true
 	}
-	out := make([]Health, 0, len(ids))
+	out := make([]engine.Health, 0, len(ids))
 	for id := range ids {
 		h, err := s.Health(ctx, id)
 		if err != nil {
@@ -99,6 +80,6 @@ func (s *Sender) HealthAll(ctx context.Context) ([]Health, error) {
 		}
 		out = append(out, h)
 	}
-	slices.SortFunc(out, func(a, b Health) int { return strings.Compare(string(a.Mailbox), string(b.Mailbox)) })
+	slices.SortFunc(out, func(a, b engine.Health) int { return strings.Compare(string(a.Mailbox), string(b.Mailbox)) })
 	return out, nil
 }

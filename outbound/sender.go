@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
 	"github.com/correio-dev/correio/mailbox"
@@ -40,8 +41,13 @@ type Options struct {
 	// Outbox stores the messages durably.
 	Outbox store.Outbox
 	// Catalog supplies the mailboxes (read at every batch, so changed
-	// settings apply to the next connection).
-	Catalog routing.Catalog
+	// settings apply to the next connection; HealthAll lists its outbound
+	// mailboxes).
+	Catalog engine.Catalog
+	// Assignment says which mailboxes' queued mail this Sender sends (nil:
+	// every mailbox). The records of other mailboxes stay queued for the
+	// Sender that runs them.
+	Assignment engine.Assignment
 	// Transport sends. Nil means the SMTP transport, smtp.New with the
 	// Logger, closed by Stop (http.Client.Transport style); a
 	// transport.Senders chooses one per mailbox by its transport kind, and
@@ -156,6 +162,7 @@ type Sender struct {
 	ownTr  *smtp.Transport // the default transport, closed by Stop
 	sem    *semaphore.Weighted
 	policy backoff.Policy
+	assign engine.Assignment
 
 	mu      sync.Mutex
 	boxes   map[mailbox.ID]*boxState
@@ -231,6 +238,9 @@ func New(o Options) (*Sender, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.assign = o.Assignment; s.assign == nil {
+		s.assign = engine.All
+	}
 	if s.tr == nil {
 		s.ownTr = smtp.New(smtp.Options{Logger: o.Logger})
 		s.tr = s.ownTr
@@ -239,7 +249,7 @@ func New(o Options) (*Sender, error) {
 }
 
 // ErrStarted is returned by a second Start.
-var ErrStarted = errors.New("outbound: sender already started")
+var ErrStarted = engine.ErrStarted
 
 // Start releases stale claims (a previous process's lease that expired)
 // and starts delivering in the background until Stop.
@@ -307,6 +317,21 @@ func (s *Sender) Stop(ctx context.Context) error {
 // committed in the host's own database transaction (store/postgres.WithTx,
 // with store/postgres.Store.ListenOutbox calling Wake on every commit).
 func (s *Sender) Wake() { s.signal() }
+
+// Reload makes the Sender read the catalog and its Assignment now: the
+// dispatcher looks at the outbox again at once (the catalog itself is read
+// at every batch).
+func (s *Sender) Reload() { s.signal() }
+
+// Run starts the Sender, delivers until ctx ends, then stops it, letting
+// the sends in flight finish, and returns nil (or Start's error).
+func (s *Sender) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Stop(context.Background())
+}
 
 // signal wakes the dispatcher.
 func (s *Sender) signal() {

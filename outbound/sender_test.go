@@ -17,6 +17,7 @@ import (
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
@@ -311,7 +312,7 @@ func Test421AtConnectRetriesUntilMaxAge(t *testing.T) {
 		t.Fatalf("attempts %d, deferred %d", rec.Attempts, deferred)
 	}
 	hl, err := h.s.Health(context.Background(), "mb1")
-	if err != nil || hl.LastError == "" || hl.DownSince.IsZero() || hl.State == outbound.HealthOK || hl.QueueDepth != 0 {
+	if err != nil || hl.LastError == "" || hl.DownSince.IsZero() || !hl.State.Failing() || hl.QueueDepth != 0 {
 		t.Fatalf("health %+v %v", hl, err)
 	}
 }
@@ -416,7 +417,7 @@ func TestAuthFailureDeferredAndRedacted(t *testing.T) {
 	if hl.OldestQueued != time.Minute {
 		t.Fatalf("oldest queued %v", hl.OldestQueued)
 	}
-	if !strings.Contains(hl.LastError, "auth") || strings.Contains(hl.LastError+e.Reason, "hunter2") || hl.State != outbound.HealthFailing || hl.QueueDepth != 1 {
+	if !strings.Contains(hl.LastError, "auth") || strings.Contains(hl.LastError+e.Reason, "hunter2") || hl.State != engine.StateRetrying || hl.QueueDepth != 1 {
 		t.Fatalf("health %+v", hl)
 	}
 }
@@ -658,7 +659,7 @@ func TestBreakerOpensAndCostsNothingWhileOpen(t *testing.T) {
 	h.clk.Advance(2 * time.Second)
 	h.next(outbound.EventDeferred)
 	hl, _ := h.s.Health(context.Background(), "mb1")
-	if hl.State != outbound.HealthOpen || srv.Connections() != 2 {
+	if hl.State != engine.StateDown || srv.Connections() != 2 {
 		t.Fatalf("health %+v after %d connections", hl, srv.Connections())
 	}
 	// The retry is due, but the open breaker keeps the mailbox off the
@@ -679,7 +680,7 @@ func TestBreakerOpensAndCostsNothingWhileOpen(t *testing.T) {
 	h.clk.Advance(2 * time.Hour)
 	h.next(outbound.EventDelivered)
 	h.next(outbound.EventDelivered)
-	if hl, _ := h.s.Health(context.Background(), "mb1"); hl.State != outbound.HealthOK || hl.QueueDepth != 0 || !hl.DownSince.IsZero() {
+	if hl, _ := h.s.Health(context.Background(), "mb1"); (hl.State != engine.StateWaiting && hl.State != engine.StateSending) || hl.QueueDepth != 0 || !hl.DownSince.IsZero() {
 		t.Fatalf("health %+v", hl)
 	}
 }
@@ -753,5 +754,50 @@ func TestNonASCIIHeadersAreEncoded(t *testing.T) {
 		if len(line) > 998 {
 			t.Fatal("line longer than 998 octets")
 		}
+	}
+}
+
+// The Sender sends only the queued mail of the mailboxes its Assignment
+// runs (the rest stays queued for the Sender that runs them), lists every
+// outbound mailbox of the catalog in HealthAll and has the engines' one
+// lifecycle.
+func TestAssignmentAndLifecycle(t *testing.T) {
+	srv := startServer(t, mailtest.SMTPOptions{})
+	var mu sync.Mutex
+	runs := map[mailbox.ID]bool{"mb1": true}
+	assign := engine.AssignmentFunc(func(id mailbox.ID) bool { mu.Lock(); defer mu.Unlock(); return runs[id] })
+	h := newHarness(t, outbound.Options{Assignment: assign}, smtp.Options{}, outboundBox("mb1", srv), outboundBox("mb2", srv))
+	var _ engine.Engine = h.s
+	if err := h.s.Start(context.Background()); !errors.Is(err, engine.ErrStarted) {
+		t.Fatalf("second Start: %v", err)
+	}
+	to := []store.Address{{Address: "ana@customer.example"}}
+	id1 := h.enqueue(store.Message{Mailbox: "mb1", To: to, Subject: "one", Text: "x"})
+	id2 := h.enqueue(store.Message{Mailbox: "mb2", To: to, Subject: "two", Text: "x"})
+	h.next(outbound.EventDelivered)
+	if r := h.record(id1); r.State != store.Sent {
+		t.Fatalf("mb1's message: %v", r.State)
+	}
+	h.s.Reload()
+	h.clk.Advance(time.Minute)
+	time.Sleep(50 * time.Millisecond)
+	if r := h.record(id2); r.State != store.Queued {
+		t.Fatalf("an unassigned mailbox's message was touched: %v", r.State)
+	}
+	hs, err := h.s.HealthAll(context.Background())
+	if err != nil || len(hs) != 2 || hs[0].Mailbox != "mb1" || hs[1].Mailbox != "mb2" || hs[1].QueueDepth != 1 || hs[0].Kind != mailbox.Outbound {
+		t.Fatalf("HealthAll: %+v %v", hs, err)
+	}
+	if hs[0].State != engine.StateWaiting || hs[1].State != engine.StateIdle {
+		t.Fatalf("states: %s %s", hs[0].State, hs[1].State)
+	}
+	// Assigned now: Reload sends it without waiting for the next due time.
+	mu.Lock()
+	runs["mb2"] = true
+	mu.Unlock()
+	h.s.Reload()
+	h.next(outbound.EventDelivered)
+	if r := h.record(id2); r.State != store.Sent {
+		t.Fatalf("mb2's message after Reload: %v", r.State)
 	}
 }

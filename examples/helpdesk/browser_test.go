@@ -330,8 +330,8 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("pt-BR title %q", got)
 	}
 	do("mailboxes in pt-BR", chromedp.Navigate(u("/mailboxes")), chromedp.WaitVisible(css("#mailboxes")))
-	if got := text("#mailboxes"); !strings.Contains(got, "Entrada") || !strings.Contains(got, "Saída") || !strings.Contains(got, "OK") {
-		t.Fatalf("pt-BR list (with the outbound mailbox's health OK) %q", got)
+	if got := text("#mailboxes"); !strings.Contains(got, "Entrada") || !strings.Contains(got, "Saída") || strings.Count(got, "Conectada") != 2 {
+		t.Fatalf("pt-BR list (both mailboxes connected) %q", got)
 	}
 	screenshot(t, ctx, shots, "mailboxes-pt")
 	do("an empty outbound form in pt-BR",

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
@@ -155,7 +156,7 @@ type recordEngine struct {
 	outbox *memory.Outbox
 }
 
-func newRecordEngine(cat routing.Catalog, dir workflow.Directory) *recordEngine {
+func newRecordEngine(cat engine.Catalog, dir workflow.Directory) *recordEngine {
 	e := &recordEngine{outbox: memory.NewOutbox()}
 	sender, err := outbound.New(outbound.Options{Outbox: e.outbox, Catalog: cat})
 	if err != nil { // only for missing options, which are all given here

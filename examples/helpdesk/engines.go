@@ -109,13 +109,6 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 		return nil, err
 	}
 	e.poller = poller
-	for _, m := range cat.Mailboxes() {
-		if m.Kind == mailbox.Inbound {
-			if err := poller.Add(m); err != nil {
-				return nil, err
-			}
-		}
-	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
 	if err := sender.Start(runCtx); err != nil {
@@ -161,20 +154,15 @@ func (e *engines) handle(_ context.Context, d *inbound.Delivery) error {
 	return nil
 }
 
-// MailboxSaved starts (or restarts with the new settings) the polling of
-// an inbound mailbox; the sender reads outbound settings at every batch.
-func (e *engines) MailboxSaved(m *mailbox.Mailbox) {
-	if m.Kind == mailbox.Inbound {
-		if err := e.poller.Add(m); err != nil {
-			e.log.Error("poller add", "mailbox", m.ID, "err", err)
-		}
-		return
-	}
-	e.poller.Remove(m.ID) // it may have been inbound before
-}
+// MailboxSaved applies a saved mailbox now: the poller starts (or
+// restarts with the new settings, or stops, when it is no longer inbound)
+// reading it; the sender reads outbound settings at every batch. The
+// poller would also pick the change up from the catalog's version by
+// itself, within its refresh interval.
+func (e *engines) MailboxSaved(*mailbox.Mailbox) { e.poller.Reload() }
 
-// MailboxRemoved stops polling a removed mailbox.
-func (e *engines) MailboxRemoved(id mailbox.ID) { e.poller.Remove(id) }
+// MailboxRemoved stops polling a removed mailbox now.
+func (e *engines) MailboxRemoved(mailbox.ID) { e.poller.Reload() }
 
 // Probe runs transport/imap.Probe or the SMTP transport's Probe on unsaved
 // settings, through the same Net (and address policy) the engines use.
@@ -228,7 +216,8 @@ func (e *engines) Probe(ctx context.Context, m *mailbox.Mailbox) (ProbeResult, e
 // Health merges the poller's and the sender's views of the mailboxes.
 func (e *engines) Health(ctx context.Context) map[mailbox.ID]HealthView {
 	out := map[mailbox.ID]HealthView{}
-	for _, h := range e.poller.HealthAll() {
+	inHealth, _ := e.poller.HealthAll(ctx)
+	for _, h := range inHealth {
 		out[h.Mailbox] = HealthView{State: string(h.State), Detail: h.LastError}
 	}
 	// Every outbound mailbox of the catalog, idle ones included.
@@ -241,11 +230,7 @@ func (e *engines) Health(ctx context.Context) map[mailbox.ID]HealthView {
 			e.log.Error("health", "mailbox", m.ID, "err", err)
 			continue
 		}
-		st := string(h.State)
-		if h.State == outbound.HealthOpen {
-			st = "down"
-		}
-		out[h.Mailbox] = HealthView{State: st, Detail: h.LastError, Queue: h.QueueDepth}
+		out[h.Mailbox] = HealthView{State: string(h.State), Detail: h.LastError, Queue: h.QueueDepth}
 	}
 	return out
 }

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
@@ -299,12 +300,8 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range []mailbox.ID{"acme-in", "globex-in"} {
-		m, _ := cat.Mailbox(id)
-		if err := poller.Add(m); err != nil {
-			return err
-		}
-	}
+	// The poller reads the catalog's inbound mailboxes (acme-in and
+	// globex-in) and picks up changes to them while it runs.
 	pctx, stopPoller := context.WithCancel(ctx)
 	pollerDone := make(chan error, 1)
 	go func() { pollerDone <- poller.Run(pctx) }()
@@ -356,7 +353,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("ACME mail held up by Globex's outage: %w", err)
 	}
 	say("   ACME's completion notice delivered (ACME SMTP has %d messages)", len(acme.smtp.Messages()))
-	h, err := waitHealth(ctx, sender, "globex-out", func(h outbound.Health) bool { return h.State == outbound.HealthOpen })
+	h, err := waitHealth(ctx, sender, "globex-out", func(h engine.Health) bool { return h.State == engine.StateDown })
 	if err != nil {
 		return err
 	}
@@ -367,7 +364,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if _, err := globex.smtp.WaitMessages(ctx, 3); err != nil {
 		return fmt.Errorf("the queued mail of Globex not delivered after recovery: %w", err)
 	}
-	h, err = waitHealth(ctx, sender, "globex-out", func(h outbound.Health) bool { return h.QueueDepth == 0 })
+	h, err = waitHealth(ctx, sender, "globex-out", func(h engine.Health) bool { return h.QueueDepth == 0 })
 	if err != nil {
 		return err
 	}
@@ -396,7 +393,7 @@ func run(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-func waitHealth(ctx context.Context, s *outbound.Sender, id mailbox.ID, ok func(outbound.Health) bool) (outbound.Health, error) {
+func waitHealth(ctx context.Context, s *outbound.Sender, id mailbox.ID, ok func(engine.Health) bool) (engine.Health, error) {
 	for {
 		h, err := s.Health(ctx, id)
 		if err != nil {

@@ -26,8 +26,8 @@ func TestQuickstart(t *testing.T) {
 		`from ana@acme.example -> request 1002 (matched by in-reply-to)`,
 		`from bruno@globex.example -> request 2001 (matched by in-reply-to)`,
 		`ACME's completion notice delivered`,
-		`globex-out health: open (circuit breaker open: mailbox down), 1 queued`,
-		`Globex's completion notice delivered; globex-out health: ok, 0 queued`,
+		`globex-out health: down (circuit breaker open: mailbox down), 1 queued`,
+		`Globex's completion notice delivered; globex-out health: waiting, 0 queued`,
 		`sent via globex-out Request 2001 completed [#REQ-2001]`,
 		`received in globex-in`,
 	} {

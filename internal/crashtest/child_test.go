@@ -173,11 +173,12 @@ func ingest(ctx context.Context, st *stores, port int) error {
 	if os.Getenv(envInTx) != "" {
 		h = st.inTx
 	}
-	p, err := inbound.New(inbound.Options{Store: st.in, Handler: h, IMAP: &imap.Config{Timeout: 10 * time.Second}, BatchSize: 25})
-	if err != nil {
+	cat := memory.NewCatalog()
+	if err := cat.PutMailbox(ctx, inboundMailbox(port)); err != nil {
 		return err
 	}
-	if err := p.Add(inboundMailbox(port)); err != nil {
+	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, IMAP: &imap.Config{Timeout: 10 * time.Second}, BatchSize: 25})
+	if err != nil {
 		return err
 	}
 	pctx, stop := context.WithCancel(ctx)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/outbound"
@@ -59,17 +61,31 @@ func runReplica() error {
 		}
 		return err
 	}))
-	p, err := inbound.New(inbound.Options{Store: st.Inbound(), Handler: h, Leaser: leases.Leaser(owner),
+	// Every replica has the whole catalog; its leases say which inbound
+	// mailboxes it runs (the Assignment), applied by Reload after each
+	// lease round.
+	cat := memory.NewCatalog()
+	if err := cat.PutMailbox(ctx, outboundMailbox(smtpPort)); err != nil {
+		return err
+	}
+	all := make([]mailbox.ID, n)
+	for i := range all {
+		m := replicaMailbox(i, imapPort)
+		all[i] = m.ID
+		if err := cat.PutMailbox(ctx, m); err != nil {
+			return err
+		}
+	}
+	var heldMu sync.Mutex
+	polled := map[mailbox.ID]bool{}
+	assign := engine.AssignmentFunc(func(id mailbox.ID) bool { heldMu.Lock(); defer heldMu.Unlock(); return polled[id] })
+	p, err := inbound.New(inbound.Options{Store: st.Inbound(), Catalog: cat, Assignment: assign, Handler: h, Leaser: leases.Leaser(owner),
 		IMAP: &imap.Config{Timeout: 10 * time.Second}, MaxConnectionsPerHost: 1000})
 	if err != nil {
 		return err
 	}
 	go func() { _ = p.Run(ctx) }()
 
-	cat := memory.NewCatalog()
-	if err := cat.PutMailbox(ctx, outboundMailbox(smtpPort)); err != nil {
-		return err
-	}
 	tr := smtp.New(smtp.Options{CommandTimeout: 10 * time.Second})
 	defer tr.Close()
 	s, err := outbound.New(outbound.Options{Outbox: st.Outbox(), Catalog: cat, Transport: tr, Lease: lease, BatchSize: 10})
@@ -81,11 +97,6 @@ func runReplica() error {
 	}
 	go func() { _ = st.ListenOutbox(ctx, func(mailbox.ID) { s.Wake() }) }()
 
-	all := make([]mailbox.ID, n)
-	for i := range all {
-		all[i] = replicaMailbox(i, imapPort).ID
-	}
-	polled := map[mailbox.ID]bool{}
 	fmt.Println("ready")
 	for {
 		held, err := leases.ClaimFairShare(ctx, owner, all, replicaTTL)
@@ -95,20 +106,11 @@ func runReplica() error {
 			now := map[mailbox.ID]bool{}
 			for _, l := range held {
 				now[l.Mailbox] = true
-				if !polled[l.Mailbox] {
-					var i int
-					fmt.Sscanf(string(l.Mailbox), "in%03d", &i)
-					if err := p.Add(replicaMailbox(i, imapPort)); err != nil {
-						return err
-					}
-				}
 			}
-			for id := range polled {
-				if !now[id] {
-					p.Remove(id)
-				}
-			}
+			heldMu.Lock()
 			polled = now
+			heldMu.Unlock()
+			p.Reload()
 		}
 		time.Sleep(replicaTTL / 4)
 	}

@@ -189,11 +189,12 @@ func TestHandleInTx(t *testing.T) {
 	// and HandleInTx finds its key without calling the host.
 	st := &failOnce{Inbound: s.Inbound(), subjectUID: 6}
 	run := func() {
-		p, err := inbound.New(inbound.Options{Store: st, Handler: h, IMAP: &imap.Config{Timeout: 5 * time.Second}})
-		if err != nil {
+		cat := memory.NewCatalog()
+		if err := cat.PutMailbox(ctx, mb); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Add(mb); err != nil {
+		p, err := inbound.New(inbound.Options{Store: st, Catalog: cat, Handler: h, IMAP: &imap.Config{Timeout: 5 * time.Second}})
+		if err != nil {
 			t.Fatal(err)
 		}
 		pctx, cancel := context.WithCancel(ctx)
