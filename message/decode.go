@@ -6,18 +6,24 @@ import (
 	"strings"
 )
 
-// base64Reader decodes base64 leniently: characters outside the alphabet
-// (line breaks, spaces, stray padding, garbage) are skipped and a trailing
-// partial group is decoded as far as it goes.
+// base64Reader decodes base64 leniently: line breaks and spaces are
+// skipped, other characters outside the alphabet (garbage) are skipped and
+// counted, padding ends a group (so base64 encodings pasted one after the
+// other decode each), and a trailing partial group is decoded as far as it
+// goes.
 type base64Reader struct {
 	r    io.Reader
 	in   [4096]byte
 	quad [4]byte
 	nq   int
 	out  []byte
-	buf  [3072 + 3]byte
+	buf  [3072 + 6]byte
 	err  error
+	bad  int // garbage bytes skipped, plus damaged groups
 }
+
+// damage reports how many defects the decoder worked around.
+func (d *base64Reader) damage() int { return d.bad }
 
 var b64val = func() (t [256]byte) {
 	for i := range t {
@@ -41,6 +47,22 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 		for _, c := range d.in[:n] {
 			v := b64val[c]
 			if v == 0xff {
+				switch c {
+				case '=':
+					// Padding ends the group: keep what it holds.
+					switch d.nq {
+					case 1:
+						d.bad++
+					case 2:
+						o = append(o, d.quad[0]<<2|d.quad[1]>>4)
+					case 3:
+						o = append(o, d.quad[0]<<2|d.quad[1]>>4, d.quad[1]<<4|d.quad[2]>>2)
+					}
+					d.nq = 0
+				case '\r', '\n', ' ', '\t', '\f', '\v':
+				default:
+					d.bad++
+				}
 				continue
 			}
 			d.quad[d.nq] = v
@@ -52,6 +74,8 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 		}
 		if err != nil {
 			switch d.nq {
+			case 1:
+				d.bad++
 			case 2:
 				o = append(o, d.quad[0]<<2|d.quad[1]>>4)
 			case 3:
@@ -68,12 +92,16 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 }
 
 // qpReader decodes quoted-printable leniently, line by line: malformed escapes
-// are kept literally instead of failing.
+// are kept literally instead of failing, and counted.
 type qpReader struct {
 	br  *bufio.Reader
 	out []byte
 	err error
+	bad int // malformed escapes kept literally
 }
+
+// damage reports how many defects the decoder worked around.
+func (q *qpReader) damage() int { return q.bad }
 
 func unhex(c byte) (byte, bool) {
 	switch {
@@ -121,14 +149,17 @@ func (q *qpReader) Read(p []byte) (int, error) {
 		}
 		for i := 0; i < len(body); i++ {
 			c := body[i]
-			if c == '=' && i+2 < len(body) {
-				h, ok1 := unhex(body[i+1])
-				l, ok2 := unhex(body[i+2])
-				if ok1 && ok2 {
-					q.out = append(q.out, h<<4|l)
-					i += 2
-					continue
+			if c == '=' {
+				if i+2 < len(body) {
+					h, ok1 := unhex(body[i+1])
+					l, ok2 := unhex(body[i+2])
+					if ok1 && ok2 {
+						q.out = append(q.out, h<<4|l)
+						i += 2
+						continue
+					}
 				}
+				q.bad++
 			}
 			q.out = append(q.out, c)
 		}

@@ -1,6 +1,7 @@
 package message
 
 import (
+	"net/mail"
 	"testing"
 )
 
@@ -29,6 +30,22 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(m.Parts) > opts.MaxParts || len(m.Text) > opts.MaxTextBytes || len(m.HTML) > opts.MaxTextBytes {
 			t.Fatalf("limits exceeded: %d parts, %d text, %d html", len(m.Parts), len(m.Text), len(m.HTML))
+		}
+		// Decoded header text is safe to reuse: no control characters.
+		if hasControl(m.Subject) {
+			t.Fatalf("subject %q holds a control character", m.Subject)
+		}
+		for _, l := range [][]*mail.Address{m.From, m.To, m.Cc, m.ReplyTo, {m.Sender}} {
+			for _, a := range l {
+				if a != nil && (hasControl(a.Name) || hasControl(a.Address)) {
+					t.Fatalf("address %q <%q> holds a control character", a.Name, a.Address)
+				}
+			}
+		}
+		for _, p := range m.Parts {
+			if hasControl(p.Filename) {
+				t.Fatalf("file name %q holds a control character", p.Filename)
+			}
 		}
 		_ = Classify(m, ClassifyOptions{OwnAddresses: []string{"a@example.com"}})
 	})

@@ -479,6 +479,20 @@ func (p *parser) readHeader(top bool) (Header, int64, *stop) {
 			}
 		}
 		if len(b) == 0 {
+			if top && first {
+				// The message starts with an empty line: an empty header
+				// block. When header fields follow, the empty line was
+				// prepended by a broken tool: skip it and read them.
+				nl, ok := p.lr.next()
+				if ok {
+					p.lr.unread(nl)
+				}
+				if ok && !nl.cont && len(nl.b) > 0 && nl.b[0] != ' ' && nl.b[0] != '\t' && isFieldLine(nl.b) {
+					p.warn(WarnEmptyHeader, ln.start, "leading empty line skipped, header fields follow")
+					continue
+				}
+				p.warn(WarnEmptyHeader, ln.start, "message starts with an empty header block")
+			}
 			flush()
 			return h, ln.start + int64(ln.term), nil
 		}
@@ -707,6 +721,14 @@ func (p *parser) decodeText(pt *Part, limit int) string {
 		src, _ = transferDecoder(pt.TransferEncoding, src)
 	}
 	raw, _ := io.ReadAll(io.LimitReader(src, int64(limit)+1))
+	if d, ok := src.(interface{ damage() int }); ok && d.damage() > 0 {
+		switch pt.TransferEncoding {
+		case "base64":
+			p.warn(WarnBadBase64, pt.Offset, "%s: %d damaged spots skipped", pt.ContentType, d.damage())
+		case "quoted-printable":
+			p.warn(WarnBadQuotedPrintable, pt.Offset, "%s: %d malformed escapes kept as written", pt.ContentType, d.damage())
+		}
+	}
 	truncated := false
 	if len(raw) > limit {
 		raw = raw[:limit]
