@@ -45,7 +45,9 @@ type Options struct {
 	OwnAddresses []string
 	// IMAP configures connections (Dialer, TLS, timeouts, spooling).
 	IMAP *imap.Config
-	// Parse bounds the parser.
+	// Parse bounds the parser. Its Auth field turns on sender
+	// authentication (Delivery.FromAuthenticated): name the authserv-id of
+	// the receiving server whose Authentication-Results to trust.
 	Parse message.Options
 	Clock clock.Clock
 	// Logger (default discard).
@@ -834,7 +836,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 	if parseOpts.MaxSize == 0 {
 		parseOpts.MaxSize = w.mb.Inbound.MaxMessageSizeOrDefault()
 	}
-	m, perr := message.Parse(sp, sp.Size(), parseOpts)
+	m, perr := message.ParseContext(ctx, sp, sp.Size(), parseOpts)
 	msgID := ""
 	if m != nil {
 		msgID = m.MessageID
@@ -851,7 +853,8 @@ func (w *worker) deliver(ctx context.Context, folder string, next Checkpoint, sp
 	if perr != nil || m == nil {
 		return true, w.quarantine(bg, folder, next, key, sp.Size(), "unreadable: "+errText(perr), sp)
 	}
-	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, UID: next.LastUID, UIDValidity: next.UIDValidity, Size: sp.Size(), raw: sp}
+	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, Auth: m.Auth, FromAuthenticated: m.Auth != nil && m.Auth.FromAuthenticated,
+		UID: next.LastUID, UIDValidity: next.UIDValidity, Size: sp.Size(), raw: sp}
 	if p.o.Catalog != nil {
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}

@@ -3,6 +3,7 @@ package message
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,10 @@ type Message struct {
 
 	// Warnings lists the defects that were worked around.
 	Warnings []Warning
+
+	// Auth says whether the From domain was authenticated; nil unless
+	// Options.Auth was set (see Authenticate).
+	Auth *Authentication
 
 	// Size is the size of the raw message in bytes.
 	Size int64
@@ -120,7 +125,26 @@ func (p *Part) IsAttachment() bool {
 // attachment bodies are never held in memory. Defects it can work around are
 // reported in Message.Warnings; it returns a *ParseError (see ErrTooLarge,
 // ErrUnreadable, ErrIO) only when the input cannot be read as a message.
+//
+// Parse does no I/O besides reading r; with Options.Auth and a DKIM
+// resolver it looks up DKIM keys without a deadline: use ParseContext then.
 func Parse(r io.ReaderAt, size int64, opts Options) (*Message, error) {
+	return ParseContext(context.Background(), r, size, opts)
+}
+
+// ParseContext is Parse with a context, which bounds the DNS lookups of
+// DKIM verification when Options.Auth asks for it; without Options.Auth
+// the context is not used.
+func ParseContext(ctx context.Context, r io.ReaderAt, size int64, opts Options) (*Message, error) {
+	m, err := parse(r, size, opts)
+	if err != nil || opts.Auth == nil {
+		return m, err
+	}
+	m.Auth = Authenticate(ctx, r, size, m, *opts.Auth)
+	return m, nil
+}
+
+func parse(r io.ReaderAt, size int64, opts Options) (*Message, error) {
 	opts = opts.withDefaults()
 	if size > opts.MaxSize {
 		return nil, &ParseError{Reason: ReasonTooLarge, Offset: opts.MaxSize,
