@@ -78,8 +78,11 @@ var strongSubjectRe = regexp.MustCompile(`(?i)^\s*(` +
 	`automatische antwort|abwesenheitsnotiz|` + // de
 	`risposta automatica|risposta fuori sede|fuori ufficio|` + // it
 	`automatisch antwoord|afwezigheidsbericht|` + // nl
-	`autosvar|automatisk svar|automaattinen vastaus|automatyczna odpowied[źz]|automatick[áa] odpov[ěe]ď|` +
-	`автоответ|автоматический ответ|自動返信|自动回复|自動回覆` +
+	`autosvar|automatisk svar|automaattinen vastaus|automatyczna odpowied[źz]|automatick[áa] odpov[ěe]ď|automatick[áa] odpove[ďd]|` +
+	`automatikus v[áa]lasz|otomatik (yan[ıi]t|cevap)|r[ăa]spuns automat|automatski odgovor|samodejni odgovor|resposta autom[àa]tica|` +
+	`automatinis atsakymas|autom[āa]tisk[āa] atbilde|automaatvastus|balasan otomatis|tr[ảa] l[ờo]i t[ựu] [đd][ộo]ng|` +
+	`αυτόματη απάντηση|автоответ|автоматический ответ|автоматична відповідь|תשובה אוטומטית|رد تلقائي|` +
+	`自動返信|自動応答|自动回复|自動回覆|자동 회신|자동 응답|ตอบกลับอัตโนมัติ` +
 	`)\s*(:|：|$)`)
 
 // vacationSubject lists vacation wording found anywhere in a lower-case
@@ -114,7 +117,7 @@ var vacationSubject = phrases{
 // regexp): one large case-insensitive alternation costs a millisecond per
 // ordinary message.
 var vacationBody = phrases{
-	pat(" office", `(i am|i'm|i will be|i'll be|we are) (currently )?(out of|not in) (the )?office|out of (the )?office (until|from|through|till)`),
+	pat(" office", `(i am|i'm|i will be|i'll be|we are) (currently )?(out of|not in|away from) (the |my )?office|out of (the )?office (until|from|through|till)`),
 	pat("vacation", `(am|i'm|be|are) (currently )?on vacation`),
 	pat("holiday", `(am|i'm|be|are) (currently )?on holiday`),
 	pat("leave", `(am|i'm|be|are) (currently )?on (annual |parental |sick |maternity |paternity )?leave`),
@@ -127,17 +130,18 @@ var vacationBody = phrases{
 	pat("fora do escrit", `(estou|estarei|estamos) fora do escrit`),
 	pat("retorno ", `retorno (no dia|em|a partir)`),
 	pat("sem acesso", `sem acesso (ao|a) e-?mail`),
-	pat("fuera de la oficina", `(estoy|estaré|estamos) fuera de la oficina`),
-	pat("vacaciones", `(estoy|estaré|estamos) de vacaciones`),
+	pat("fuera de la oficina", `(estoy|estaré|estamos|me encuentro|nos encontramos) fuera de la oficina`),
+	pat("vacaciones", `(estoy|estaré|estamos|me encuentro) de vacaciones`),
+	pat("me encuentro ", `me encuentro (ausente|fuera)`),
 	lit("regresaré el"), lit("volveré el"),
-	pat("je ", `je (suis|serai) (absente?|en congés?|en vacances|hors du bureau)`),
+	pat("je ", `je (suis|serai) (actuellement )?(absente?|en congés?|en vacances|hors du bureau)`),
 	lit("de retour le"),
 	pat("ich bin", `ich bin .{0,40}(abwesend|nicht im büro|im urlaub|außer haus|ausser haus)`),
-	lit("nicht im büro"), lit("wieder erreichbar"),
+	lit("nicht im büro"), lit("wieder erreichbar"), lit("wieder im büro"),
 	pat("sono ", `sono (assente|fuori (ufficio|sede)|in ferie)`),
 	pat("sarò ", `sarò (assente|fuori (ufficio|sede)|in ferie)`),
 	lit("rientrerò"),
-	pat("ik ben", `ik ben (afwezig|met vakantie|niet op kantoor|niet aanwezig)`),
+	pat("ik ben", `ik ben (momenteel |tijdelijk |vandaag )?(afwezig|met vakantie|niet op kantoor|niet aanwezig)`),
 	lit("niet op kantoor"),
 }
 

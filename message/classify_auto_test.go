@@ -46,6 +46,19 @@ func TestClassifyAutomatic(t *testing.T) {
 		{"it", "From: d@example.org\nSubject: Risposta automatica: Stampante\n\nSono fuori ufficio.\n", KindAutoReply, false},
 		{"it fuori ufficio", "From: d@example.org\nSubject: Fuori ufficio: Stampante\n\nx\n", KindAutoReply, false},
 		{"nl", "From: d@example.org\nSubject: Automatisch antwoord: Printer\n\nIk ben afwezig.\n", KindAutoReply, false},
+		{"sv", "From: d@example.org\nSubject: Autosvar: Skrivare\n\nx\n", KindAutoReply, false},
+		{"pl", "From: d@example.org\nSubject: =?utf-8?q?Automatyczna_odpowied=C5=BA=3A_Drukarka?=\n\nx\n", KindAutoReply, false},
+		{"ja", "From: d@example.org\nSubject: =?utf-8?b?6Ieq5YuV6L+U5L+hOiDjg5fjg6rjg7Pjgr8=?=\n\nx\n", KindAutoReply, false},
+		// Vacation texts of several languages in an answer sent with
+		// Precedence: bulk (vacation programs add it).
+		{"fr body", "From: e@example.org\nSubject: Re: Imprimante\nPrecedence: bulk\n\nJe suis actuellement absente, de retour le 3 mars.\n", KindAutoReply, false},
+		{"es body", "From: e@example.org\nSubject: RE: Impresora\nPrecedence: junk\n\nMe encuentro fuera de la oficina hasta el lunes.\n", KindAutoReply, false},
+		{"de body", "From: e@example.org\nSubject: AW: Drucker\nPrecedence: bulk\n\nVielen Dank. Ich bin bis zum 5. Mai nicht im Büro.\n", KindAutoReply, false},
+		{"it body", "From: e@example.org\nSubject: R: Stampante\nPrecedence: bulk\n\nSono fuori ufficio fino al 10.\n", KindAutoReply, false},
+		{"nl body", "From: e@example.org\nSubject: Re: Printer\nPrecedence: bulk\n\nIk ben momenteel afwezig.\n", KindAutoReply, false},
+		{"en body", "From: e@example.org\nSubject: Re: Printer\nPrecedence: bulk\n\nThank you for your email. I am away from the office until Monday.\n", KindAutoReply, false},
+		// A person's answer with the same words, without a sign of a program.
+		{"person answer", "From: e@example.org\nSubject: Re: Printer\nIn-Reply-To: <t9@example.com>\n\nI am out of the office until Monday, then I will check it.\n", KindNormal, true},
 		// A one-word vacation subject is weak, but with Precedence: bulk
 		// (which vacation programs add) it is an auto-reply, not list mail.
 		{"ausente under bulk", "From: e@example.org\nSubject: Ausente\nPrecedence: bulk\n\nEstarei ausente até segunda.\n", KindAutoReply, false},

@@ -1,5 +1,7 @@
-// Package message parses raw email messages leniently and classifies them
-// (bounce, delivery report, feedback report, loop, auto-reply, list mail).
+// Package message parses raw email messages leniently, classifies them
+// (bounce, delivery report, feedback report, loop, auto-reply,
+// challenge-response request, list mail) and tells whether the sender's
+// domain was authenticated.
 //
 // # Streaming
 //
@@ -31,8 +33,36 @@
 // hostile input; Parse never panics and runs in time linear in the input.
 //
 // Header values are decoded with mime.WordDecoder and go-message's charset
-// tables (RFC 2047 in every charset it knows); file names are RFC 2231 and
-// RFC 2047 decoded and made safe with SanitizeFilename.
+// tables (RFC 2047 in every charset it knows, and UTF-7, RFC 2152, which
+// those tables lack); file names are RFC 2231 and RFC 2047 decoded and made
+// safe with SanitizeFilename. Damaged base64 in a text body is decoded as
+// far as it goes (WarnBadBase64), malformed quoted-printable escapes are
+// kept as written (WarnBadQuotedPrintable), and a message that starts with
+// an empty header block is reported (WarnEmptyHeader).
+//
+// # Header text safe to reuse
+//
+// Decoded header text never holds CR, LF or another control character,
+// whether they were written raw or RFC 2047/2231 encoded: Message.Subject,
+// Header.Text, DecodeHeaderText, every display name and every file name are
+// cleaned (CleanHeaderText), so they can go into a reply's header, a log
+// line or a page as they are. Addresses are parsed the way RFC 5322 reads
+// them, from the raw structure before any decoding: an encoded word is
+// display-name text and never becomes, or hides, an address.
+//
+// # Sender authentication
+//
+// With Options.Auth, Parse (or ParseContext, whose context bounds DNS
+// lookups) sets Message.Auth: whether the From domain was authenticated by
+// an aligned DKIM signature, a DMARC pass or an aligned SPF pass (RFC 7489,
+// relaxed alignment). Results come from Authentication-Results fields
+// (RFC 8601, parsed with go-msgauth) whose authserv-id the host trusts,
+// AuthOptions.TrustedAuthServIDs: the id of its own receiving server, which
+// must strip fields carrying that id from incoming mail; fields of any
+// other id are ignored, as anyone can write them. When AuthOptions.DKIM
+// holds a TXTResolver, correio also verifies DKIM signatures itself
+// (go-msgauth/dkim). Authenticate does the same for a message already
+// parsed.
 //
 // # Classification
 //
