@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -426,7 +427,89 @@ func parseParams(v string) (string, map[string]string) {
 			params[k] = val
 		}
 	}
+	joinRFC2231(params)
 	return mt, params
+}
+
+// joinRFC2231 assembles RFC 2231 parameters the lenient parser found
+// (name*=utf-8'en'a%20b, name*0*=..., name*1=...) into plain ones, unless the
+// plain name is present too.
+func joinRFC2231(params map[string]string) {
+	type section struct {
+		val string
+		ext bool
+	}
+	parts := map[string]map[int]section{}
+	for k, v := range params {
+		i := strings.IndexByte(k, '*')
+		if i <= 0 {
+			continue
+		}
+		base, rest := k[:i], k[i+1:]
+		ext := strings.HasSuffix(rest, "*") || rest == ""
+		rest = strings.TrimSuffix(rest, "*")
+		n := 0
+		if rest != "" {
+			var err error
+			if n, err = strconv.Atoi(rest); err != nil || n < 0 || n > 100 {
+				continue
+			}
+		}
+		if parts[base] == nil {
+			parts[base] = map[int]section{}
+		}
+		parts[base][n] = section{v, ext}
+	}
+	for base, secs := range parts {
+		if _, ok := params[base]; ok {
+			continue
+		}
+		cs := ""
+		var b []byte
+		for n := 0; n < len(secs); n++ {
+			sec, ok := secs[n]
+			if !ok {
+				break
+			}
+			v := sec.val
+			if sec.ext {
+				if n == 0 {
+					// charset'language'value
+					if c, rest, ok := strings.Cut(v, "'"); ok {
+						if _, rest2, ok := strings.Cut(rest, "'"); ok {
+							cs, v = strings.ToLower(c), rest2
+						}
+					}
+				}
+				b = append(b, percentDecode(v)...)
+			} else {
+				b = append(b, v...)
+			}
+		}
+		if len(b) == 0 {
+			continue
+		}
+		s, _ := decodeCharset(cs, b)
+		params[base] = s
+	}
+}
+
+// percentDecode decodes %XX escapes, keeping malformed ones as written.
+func percentDecode(v string) []byte {
+	out := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && i+2 < len(v) {
+			h, ok1 := unhex(v[i+1])
+			l, ok2 := unhex(v[i+2])
+			if ok1 && ok2 {
+				out = append(out, h<<4|l)
+				i += 2
+				continue
+			}
+		}
+		out = append(out, v[i])
+	}
+	return out
 }
 
 func splitUnquoted(s string, sep byte) []string {

@@ -202,3 +202,17 @@ func TestEmptyHeaderBlock(t *testing.T) {
 		t.Errorf("warnings %v", m.Warnings)
 	}
 }
+
+// RFC 2231 file names in a Content-Disposition the strict parser rejects
+// (here for a stray quote) are still assembled, and cleaned.
+func TestLenientRFC2231Filename(t *testing.T) {
+	raw := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf\r\n" +
+		"Content-Disposition: attachment; filename*0*=utf-8''Relat%C3%B3rio%0D%0A; filename*1=\" final.pdf\"; x=\"unterminated\r\n\r\nx\r\n--b--\r\n"
+	m := mustParse(t, raw, Options{})
+	if len(m.Parts) != 1 || m.Parts[0].Filename != "Relatório final.pdf" || !hasWarning(m, WarnBadDisposition) {
+		for _, p := range m.Parts {
+			t.Logf("part %q", p.Filename)
+		}
+		t.Errorf("warnings %v", m.Warnings)
+	}
+}
