@@ -176,8 +176,10 @@ var challengeBody = phrases{
 	pat("challenge", `challenge[- /]response`),
 	lit("created automatically by mail delivery software (tmda)"),
 	lit("spamarrest.com"), lit("boxbe.com"), lit("mailblocks.com"), lit("sanebox.com/verify"), lit("boxtrapper"),
-	pat("humano", `(confirmar|verificar) (que )?(você|voce|usted) (é|es) (um |una? )?humano`),
-	pat("pessoa", `(confirmar|verificar) (que )?(você|voce) é uma pessoa`),
+	pat("delivered", `(to have|for) your (e-?mail|message) (to be )?delivered,? (please )?(click|visit|follow|reply|confirm|verify)`),
+	pat("reply to this", `reply to this (e-?mail|message) (to|and) (confirm|verify)`),
+	pat("humano", `(confirm(e|ar)|verific(ar|que)|verifique) (que )?(você|voce|usted) (é|e|es) (um |una? )?(ser )?humano`),
+	pat("pessoa", `(confirm(e|ar)|verific(ar|que)) (que )?(você|voce) (é|e) uma pessoa`),
 	pat("humain", `(confirmer|vérifier|verifier) que vous êtes (un )?(être )?humain`),
 	pat("mensch", `bestätigen sie,? dass sie (ein )?mensch`),
 }
@@ -188,6 +190,7 @@ var challengeList = phrases{
 	pat("sender", `(approved|accepted|allowed|trusted) senders? list`),
 	pat("add", `(add|added|adding) (you|your (e-?mail )?address) to (my|the|his|her|their) (approved|allowed|safe|white|guest)`),
 	lit("whitelist"), lit("guest list"),
+	pat("verification", `(sender|address|e-?mail) verification (is )?(pending|required)`),
 }
 
 // findAutomatic applies the auto-reply and challenge rules to m.

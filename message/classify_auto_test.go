@@ -110,11 +110,30 @@ func TestClassifyAutomatic(t *testing.T) {
 		{"boxbe", "From: Boxbe <notify@boxbe.com>\nSubject: Request to join the guest list of Kim\nAuto-Submitted: auto-generated\n\n" +
 			"Kim uses Boxbe. Your message will be delivered once you are added to the guest list: https://www.boxbe.com/approve\n", KindChallenge, false},
 		// Spam Arrest-style verification.
+		{"portuguese", "From: kim@example.net\nSubject: Re: Impressora\nAuto-Submitted: auto-replied\n\n" +
+			"Sua mensagem está retida. Confirme que você é humano clicando no link abaixo.\n", KindChallenge, false},
 		{"spamarrest", "From: kim@example.net\nSubject: Re: Printer [Verification required]\nIn-Reply-To: <t4@example.com>\n\n" +
 			"I use Spam Arrest. Please click https://www.spamarrest.com/verify?x=1 to prove you are a human, and your message will be released.\n", KindChallenge, false},
 		// SaneBox-style "please verify you are human" request.
 		{"verify human", "From: Kim's assistant <no-reply@example.net>\nSubject: Please verify you are human\n\n" +
 			"Kim only accepts mail from known senders. Click below to confirm that you are a real person.\n", KindChallenge, false},
+		// A challenge as a failed DSN whose text says how to get the
+		// message delivered.
+		{"challenge as failed dsn", "From: MAILER-DAEMON@mx.example.net\nSubject: Returned mail: sender verification required\n" +
+			"Content-Type: multipart/report; report-type=delivery-status; boundary=R\n\n" +
+			"--R\nContent-Type: text/plain\n\nSender verification is pending for your message to kim@example.net.\n" +
+			"To have your message delivered, please click https://verify.example.net/abc\n" +
+			"--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n" +
+			"Final-Recipient: rfc822; kim@example.net\nAction: failed\nStatus: 5.7.1\nDiagnostic-Code: smtp; 550 5.7.1 sender verification pending\n\n--R--\n", KindChallenge, false},
+		// A list's subscription confirmation must not be answered either.
+		{"subscription confirmation", "From: list-request@lists.example.org\nSubject: confirm 3f2a\nPrecedence: bulk\n\n" +
+			"Someone asked to subscribe you. Reply to this message to confirm.\n", KindChallenge, false},
+		// A genuine rejection by sender verification (Exim callout) stays a
+		// bounce.
+		{"sender verify failed", "From: Mail Delivery System <Mailer-Daemon@mx.example.net>\nSubject: Mail delivery failed: returning message to sender\n" +
+			"X-Failed-Recipients: kim@example.net\nAuto-Submitted: auto-replied\n\n" +
+			"This message was created automatically by mail delivery software.\n\nA message that you sent could not be delivered to one or more of its recipients.\n\n" +
+			"  kim@example.net\n    SMTP error from remote mail server after RCPT TO:<kim@example.net>:\n    550 Sender verify failed\n", KindBounce, false},
 		// A spam-filter rejection that mentions an allow list stays a bounce.
 		{"rejection mentioning whitelist", "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail Returned to Sender\n\n" +
 			"Your message could not be delivered to kim@example.net:\n550 5.7.1 Message rejected as spam. Ask the recipient to add you to their whitelist.\n", KindBounce, false},
