@@ -247,8 +247,8 @@ func findAutomatic(m *Message, sig func(string)) autoFinding {
 	}
 	if h.Has("X-MS-Exchange-Inbox-Rules-Loop") && h.Has("X-Auto-Response-Suppress") {
 		// Exchange writes both on replies sent by a mailbox rule or the
-		// out-of-office assistant; a message merely forwarded by a rule
-		// keeps its sender's own headers.
+		// out-of-office assistant (Zammad's out-of-office filter relies on
+		// the same pair); either alone is also found on other mail.
 		f.automated, f.autoReply = true, true
 		sig("header:x-ms-exchange-inbox-rules-loop")
 	}
@@ -316,7 +316,9 @@ func findAutomatic(m *Message, sig func(string)) autoFinding {
 	if score > 0 && (f.automated || f.autoReply || m.ReportType != "" || len(m.InReplyTo) > 0) {
 		score++
 	}
-	if score >= 3 {
+	// A person's message discussing such systems ("Re: our whitelist")
+	// has none of a program's signs and no challenge subject.
+	if score >= 3 && (f.automated || f.autoReply || m.ReportType != "" || challengeSubj || tmda) {
 		f.challenge = true
 		sig("challenge-response")
 	}
