@@ -123,3 +123,20 @@ func ExampleAuthenticate() {
 	// Output:
 	// example.org authenticated: true by dmarc untrusted fields: 1
 }
+
+func ExampleDecodeDamage() {
+	raw := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" +
+		"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=log.txt\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\nZXJy#b3IgNDI=\r\n--b--\r\n"
+	m, err := message.ParseBytes([]byte(raw), message.Options{})
+	if err != nil {
+		fmt.Println("unreadable:", err)
+		return
+	}
+	rc, _ := m.Parts[0].Open()
+	body, _ := io.ReadAll(rc)
+	rc.Close()
+	fmt.Printf("%s (%d damaged spot skipped)\n", body, message.DecodeDamage(rc))
+	// Output:
+	// error 42 (1 damaged spot skipped)
+}

@@ -99,14 +99,40 @@ type Part struct {
 
 // Open returns the part's body with the transfer encoding (base64,
 // quoted-printable) decoded on the fly from the raw message. Decoding is
-// lenient: damaged encodings yield what can be decoded. The caller must
+// lenient: damaged encodings yield what can be decoded, and DecodeDamage
+// tells afterwards how many defects were worked around. The caller must
 // close the reader.
 func (p *Part) Open() (io.ReadCloser, error) {
 	if p == nil || p.ra == nil {
 		return nil, errors.New("message: part has no source")
 	}
 	r, _ := transferDecoder(p.TransferEncoding, p.Raw())
-	return io.NopCloser(r), nil
+	return partReader{r}, nil
+}
+
+// partReader is the reader Part.Open returns.
+type partReader struct{ io.Reader }
+
+func (partReader) Close() error { return nil }
+
+func (r partReader) damage() int {
+	if d, ok := r.Reader.(interface{ damage() int }); ok {
+		return d.damage()
+	}
+	return 0
+}
+
+// DecodeDamage returns how many defects the lenient decoder of a reader
+// returned by Part.Open has worked around so far: garbage skipped in
+// base64, malformed quoted-printable escapes kept as written. Read the
+// part to the end first. It is 0 for an intact part and for any other
+// reader. (Text bodies report the same defects as WarnBadBase64 and
+// WarnBadQuotedPrintable warnings.)
+func DecodeDamage(r io.Reader) int {
+	if d, ok := r.(interface{ damage() int }); ok {
+		return d.damage()
+	}
+	return 0
 }
 
 // Raw returns the encoded body as found in the raw message.

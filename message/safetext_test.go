@@ -180,8 +180,11 @@ func TestLenientTransferDecoding(t *testing.T) {
 	}
 	b, _ := io.ReadAll(rc)
 	rc.Close()
-	if string(b) != "%PDF-1" {
-		t.Errorf("attachment %q", b)
+	if string(b) != "%PDF-1" || DecodeDamage(rc) != 1 {
+		t.Errorf("attachment %q, damage %d", b, DecodeDamage(rc))
+	}
+	if DecodeDamage(strings.NewReader("x")) != 0 {
+		t.Error("damage of a plain reader")
 	}
 }
 
