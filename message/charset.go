@@ -1,7 +1,6 @@
 package message
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"strings"
@@ -83,31 +82,4 @@ func decodeCharset(cs string, raw []byte) (string, WarningCode) {
 		}
 	}
 	return s, ""
-}
-
-// looksBase64 reports whether the start of r looks like base64, damaged or
-// not: most of its lines are runs of the base64 alphabet without inner
-// spaces. Text mislabelled as base64 (words and spaces) does not.
-func looksBase64(r io.Reader) bool {
-	br := bufio.NewReaderSize(io.LimitReader(r, 4096), 4096)
-	lines, like := 0, 0
-	for {
-		line, err := br.ReadSlice('\n')
-		line = bytes.TrimSpace(line)
-		if len(line) > 0 {
-			lines++
-			bad := 0
-			for _, c := range line {
-				if b64val[c] == 0xff && c != '=' {
-					bad++
-				}
-			}
-			if bad*5 <= len(line) && !bytes.ContainsAny(line, " \t") {
-				like++
-			}
-		}
-		if err != nil {
-			return lines == 0 || like*10 >= lines*8
-		}
-	}
 }

@@ -2,6 +2,7 @@ package message
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strings"
 )
@@ -184,4 +185,87 @@ func transferDecoder(enc string, r io.Reader) (io.Reader, bool) {
 		return r, true
 	}
 	return r, false
+}
+
+// looksEncodedLine reports whether a trimmed line of a text body declared
+// base64 is (perhaps damaged) base64: no inner spaces, at most one
+// character in five outside the standard alphabet and padding, and nothing
+// that marks text (a URL, a "--" separator).
+func looksEncodedLine(t []byte) bool {
+	if bytes.ContainsAny(t, " \t") || bytes.Contains(t, []byte("://")) || bytes.HasPrefix(t, []byte("--")) {
+		return false
+	}
+	bad := 0
+	for _, c := range t {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
+			bad++
+		}
+	}
+	return bad*5 <= len(t)
+}
+
+// decodeBase64Text decodes the encoded body of a text part declared base64,
+// line by line: lines of the base64 alphabet are decoded (garbage
+// characters in them skipped), a block of lines of words after the last
+// encoded line (a footer that a list server or a scanner appended to an
+// encoded body) is kept as text after the decoded content, and other lines
+// of words are skipped. damage counts the garbage characters and the lines
+// skipped or kept as text. ok is false when the body is not base64 at all
+// (it does not start with an encoded line, or most of its lines are words
+// inside the encoded block): it is then to be read as is.
+func decodeBase64Text(enc []byte) (out []byte, damage int, ok bool) {
+	type ln struct {
+		b    []byte
+		like bool
+	}
+	var lines []ln
+	lastLike, likes := -1, 0
+	for len(enc) > 0 {
+		var l []byte
+		if i := bytes.IndexByte(enc, '\n'); i >= 0 {
+			l, enc = enc[:i], enc[i+1:]
+		} else {
+			l, enc = enc, nil
+		}
+		t := bytes.TrimSpace(l)
+		if len(t) == 0 {
+			continue
+		}
+		like := looksEncodedLine(t)
+		if like {
+			lastLike = len(lines)
+			likes++
+		}
+		lines = append(lines, ln{t, like})
+	}
+	if len(lines) == 0 {
+		return nil, 0, true
+	}
+	inner := lastLike + 1 // lines up to the last encoded one
+	if !lines[0].like || likes*2 < inner {
+		return nil, 0, false
+	}
+	var b64 bytes.Buffer
+	for _, l := range lines[:inner] {
+		if l.like {
+			b64.Write(l.b)
+			b64.WriteByte('\n')
+		} else {
+			damage++
+		}
+	}
+	d := &base64Reader{r: &b64}
+	out, _ = io.ReadAll(d)
+	damage += d.bad
+	if inner < len(lines) {
+		damage++
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		for _, l := range lines[inner:] {
+			out = append(out, l.b...)
+			out = append(out, '\n')
+		}
+	}
+	return out, damage, true
 }

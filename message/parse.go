@@ -764,18 +764,26 @@ func (p *parser) decodeText(pt *Part, limit int) string {
 		p.warn(WarnTextTruncated, pt.Offset, "%s dropped, text over %d bytes", pt.ContentType, p.opts.MaxTextBytes)
 		return ""
 	}
-	var src io.Reader = pt.Raw()
-	if pt.TransferEncoding == "base64" && !looksBase64(pt.Raw()) {
-		p.warn(WarnBadEncoding, pt.Offset, "%s declared base64 but is not, read as is", pt.ContentType)
+	var raw []byte
+	if pt.TransferEncoding == "base64" {
+		// Text bodies are bounded, so they are decoded line by line, which
+		// recovers more of a damaged encoding than the streaming decoder.
+		enc, _ := io.ReadAll(io.LimitReader(pt.Raw(), int64(limit)/3*4+64<<10))
+		dec, damage, ok := decodeBase64Text(enc)
+		switch {
+		case !ok:
+			p.warn(WarnBadEncoding, pt.Offset, "%s declared base64 but is not, read as is", pt.ContentType)
+			raw, _ = io.ReadAll(io.LimitReader(pt.Raw(), int64(limit)+1))
+		case damage > 0:
+			p.warn(WarnBadBase64, pt.Offset, "%s: %d damaged spots skipped or kept as text", pt.ContentType, damage)
+			fallthrough
+		default:
+			raw = dec
+		}
 	} else {
-		src, _ = transferDecoder(pt.TransferEncoding, src)
-	}
-	raw, _ := io.ReadAll(io.LimitReader(src, int64(limit)+1))
-	if d, ok := src.(interface{ damage() int }); ok && d.damage() > 0 {
-		switch pt.TransferEncoding {
-		case "base64":
-			p.warn(WarnBadBase64, pt.Offset, "%s: %d damaged spots skipped", pt.ContentType, d.damage())
-		case "quoted-printable":
+		src, _ := transferDecoder(pt.TransferEncoding, pt.Raw())
+		raw, _ = io.ReadAll(io.LimitReader(src, int64(limit)+1))
+		if d, ok := src.(interface{ damage() int }); ok && d.damage() > 0 {
 			p.warn(WarnBadQuotedPrintable, pt.Offset, "%s: %d malformed escapes kept as written", pt.ContentType, d.damage())
 		}
 	}

@@ -151,6 +151,13 @@ func TestLenientTransferDecoding(t *testing.T) {
 	if m.Text != "Hi there" || hasWarning(m, WarnBadBase64) {
 		t.Errorf("text %q warnings %v", m.Text, m.Warnings)
 	}
+	// A footer a list server appended to an encoded body is kept as text;
+	// a line of words inside the encoding is skipped.
+	m = mustParse(t, "Content-Transfer-Encoding: base64\r\n\r\nSGVsbG8g\r\nnot base64 here\r\nV29ybGQh\r\n"+
+		"\r\n_______________\r\nlist mailing list\r\nhttps://lists.example.org/\r\n", Options{})
+	if m.Text != "Hello World!\n_______________\nlist mailing list\nhttps://lists.example.org/\n" || !hasWarning(m, WarnBadBase64) {
+		t.Errorf("text %q warnings %v", m.Text, m.Warnings)
+	}
 	// Clean base64: no warning.
 	m = mustParse(t, "Content-Transfer-Encoding: base64\r\n\r\nSGVsbG8=\r\n", Options{})
 	if m.Text != "Hello" || len(m.Warnings) != 0 {
