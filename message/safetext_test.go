@@ -88,6 +88,9 @@ func TestAddressesParsedBeforeDecoding(t *testing.T) {
 		{"=?utf-8?q?attacker@evil.example=0D=0A?= bob@example.org", "bob@example.org", "attacker@evil.example"},
 		{"=?utf-8?b?YXR0YWNrZXJAZXZpbC5leGFtcGxlDQo=?= bob@example.org", "bob@example.org", "attacker@evil.example"},
 		{"\"attacker@evil.example\" bob@example.org", "bob@example.org", "attacker@evil.example"},
+		// An '@' makes the "encoded word" invalid to net/mail; the address is
+		// still the one in angle brackets, never the one in the word.
+		{"=?utf-8?q?victim@bank.example?= <attacker@evil.example>", "attacker@evil.example", "victim@bank.example"},
 		{"bob@example.org (attacker@evil.example)", "bob@example.org", ""},
 	}
 	for _, tc := range tests {
