@@ -36,6 +36,13 @@ func TestClassifyAutomatic(t *testing.T) {
 		// the office (returning <date>)", no marker header.
 		{"domino auto", "From: Carla Souza <carla@example.org>\nSubject: AUTO: Carla Souza is out of the office (returning 05/01/2026)\n\n" +
 			"I am out of the office until 05/01/2026.\n", KindAutoReply, false},
+		// Domino's out-of-office service marks its replies with the $OOS
+		// item; exported by a gateway, the subject can be the user's own.
+		{"domino $oos", "From: carla@example.org\nSubject: Re: Printer\n$OOS: 1\n\nBack in May.\n", KindAutoReply, false},
+		{"domino x-notes-item", "From: carla@example.org\nSubject: Re: Printer\nX-Notes-Item: 1; name=$OOS\n\nBack in May.\n", KindAutoReply, false},
+		// $AutoForward alone: a person's mail forwarded by an agent.
+		{"domino autoforward", "From: carla@example.org\nSubject: Printer\n$AutoForward: 1\n\nIt is broken.\n", KindNormal, true},
+		{"domino autoforward with vacation subject", "From: carla@example.org\nSubject: Ausente\n$AutoForward: 1\n\nx\n", KindAutoReply, false},
 		// Outlook's localised out-of-office subjects.
 		{"pt-BR", "From: d@example.org\nSubject: =?utf-8?q?Resposta_autom=C3=A1tica=3A_Impressora?=\n\nEstou de férias.\n", KindAutoReply, false},
 		{"es", "From: d@example.org\nSubject: =?iso-8859-1?q?Respuesta_autom=E1tica:_Impresora?=\n\nEstoy fuera.\n", KindAutoReply, false},
