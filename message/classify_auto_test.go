@@ -70,6 +70,11 @@ func TestClassifyAutomatic(t *testing.T) {
 		// (which vacation programs add) it is an auto-reply, not list mail.
 		{"ausente under bulk", "From: e@example.org\nSubject: Ausente\nPrecedence: bulk\n\nEstarei ausente até segunda.\n", KindAutoReply, false},
 		{"absence under junk", "From: e@example.org\nSubject: Absence\nPrecedence: junk\n\nJe suis absent jusqu'au 3 mars.\n", KindAutoReply, false},
+		// A subject that is only a vacation word, as autoresponders are set
+		// up, even without any header.
+		{"bare ausente", "From: e@example.org\nSubject: Ausente\n\nEstarei ausente até segunda.\n", KindAutoReply, false},
+		{"bare urlaub", "From: e@example.org\nSubject: Urlaub!\n\nBis 3. März.\n", KindAutoReply, false},
+		{"person ausente amanha", "From: e@example.org\nSubject: Ausente amanhã, consulta médica\n\nNão poderei ir.\n", KindNormal, true},
 		// A "Re:" subject under Precedence: bulk with a vacation text.
 		{"re with vacation body", "From: e@example.org\nSubject: Re: Impressora\nPrecedence: bulk\nIn-Reply-To: <t2@example.com>\n\n" +
 			"Estou em férias e retorno no dia 10. Sem acesso ao e-mail.\n", KindAutoReply, false},

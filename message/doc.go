@@ -88,7 +88,8 @@
 // X-Auto-Response-Suppress, read receipts (RFC 8098), and subjects: the
 // prefixes Outlook, Exchange, Lotus Domino ("AUTO:") and vacation programs
 // write in pt-BR, en, es, fr, de, it, nl and other languages are enough
-// alone; vacation words elsewhere in a subject, or a vacation text in the
+// alone, and so is a subject that is only a vacation word ("Ausente",
+// "Absence"); vacation words elsewhere in a subject, or a vacation text in the
 // body of an answer, count only with a sign that a program sent the message
 // (Precedence: bulk or junk, a null Return-Path, X-Auto-Response-Suppress,
 // a no-reply sender). So a vacation notice sent with Precedence: bulk is an
