@@ -152,7 +152,7 @@ var vacationBody = phrases{
 }
 
 // noReplySenderRe matches local parts of addresses that only programs use.
-var noReplySenderRe = regexp.MustCompile(`(?i)^(no[-_.]?reply|do[-_.]?not[-_.]?reply|auto[-_.]?reply|auto[-_.]?responder|autoresponse|vacation|ooo)([-_.+].*)?$`)
+var noReplySenderRe = regexp.MustCompile(`(?i)^(no[-_.]?reply|do[-_.]?not[-_.]?reply|auto[-_.]?reply|auto[-_.]?responder|autoresponse|vacation|ooo|mailer[-_]?daemon)([-_.+].*)?$`)
 
 // challengeSubject lists subjects of challenge-response requests, over
 // lower-case text.
@@ -173,7 +173,6 @@ var challengeBody = phrases{
 	pat("verify", `verify (that )?you are (a )?(real|live|human|person|not a)`),
 	pat("human", `(prove|confirm|verify) (that )?you('re| are) (a )?(real |live )*human|real (live )?human`),
 	pat("person", `(prove|confirm|verify) (that )?you('re| are) (a )?(real |live )*person|are a real (live )?person`),
-	pat("not a spam", `not a spam( ?source|mer| robot|bot)`),
 	pat("to release your ", `to release your (e-?mail|message)`),
 	pat("held", `(e-?mail|message) (is|has been|was|will be) (being )?held[^.]{0,80}(until|pending|unless|because)[^.]{0,80}(verif|confirm)`),
 	pat("quarantined", `(e-?mail|message) (is|has been|was|will be) (being )?quarantined[^.]{0,80}(until|pending|unless)[^.]{0,80}(verif|confirm)`),
@@ -196,6 +195,8 @@ var challengeList = phrases{
 	pat("sender", `(approved|accepted|allowed|trusted) senders? list`),
 	pat("add", `(add|added|adding) (you|your (e-?mail )?address) to (my|the|his|her|their) (approved|allowed|safe|white|guest)`),
 	lit("whitelist"), lit("guest list"),
+	// Spam-filter rejections say "if you are not a spammer" too.
+	pat("not a spam", `not a spam( ?source|mer| robot|bot)`),
 	pat("verification", `(sender|address|e-?mail) verification (is )?(pending|required)`),
 }
 

@@ -152,6 +152,8 @@ func TestClassifyAutomatic(t *testing.T) {
 		// A person discussing challenge-response systems in an answer.
 		{"person on challenges", "From: g@example.org\nSubject: Re: spam\nIn-Reply-To: <t5@example.com>\n\n" +
 			"Our challenge-response filter asks senders to verify that they are a real person; please add us to the whitelist.\n", KindNormal, true},
+		{"rejection not a spammer", "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail Returned to Sender\nAuto-Submitted: auto-replied\n\n" +
+			"Your message could not be delivered to kim@example.net:\n550 5.7.1 Rejected as spam. If you are not a spammer, please contact postmaster@example.net.\n", KindBounce, false},
 		// A person asking us to confirm is not a challenge.
 		{"person confirm", "From: g@example.org\nSubject: Please confirm my order\n\nCan you confirm you received it?\n", KindNormal, true},
 	}
