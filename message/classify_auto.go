@@ -234,6 +234,12 @@ func findAutomatic(m *Message, sig func(string)) autoFinding {
 	if rp := strings.TrimSpace(h.Get("Return-Path")); rp == "<>" || rp == "<<>>" {
 		f.automated = true
 	}
+	// X-Loop is written by procmail-style autoresponders (and list
+	// servers) to stop loops; qmail-style autoresponders deliver through a
+	// "Delivered-To: Autoresponder" address.
+	if h.Has("X-Loop") || strings.EqualFold(strings.TrimSpace(h.Get("Delivered-To")), "autoresponder") {
+		f.automated = true
+	}
 	for _, a := range m.From {
 		local, _, _ := strings.Cut(a.Address, "@")
 		if noReplySenderRe.MatchString(local) {
