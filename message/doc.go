@@ -92,7 +92,7 @@
 // "Absence"); vacation words elsewhere in a subject, or a vacation text in the
 // body of an answer, count only with a sign that a program sent the message
 // (Precedence: bulk or junk, a null Return-Path, X-Auto-Response-Suppress,
-// a no-reply sender). So a vacation notice sent with Precedence: bulk is an
+// X-Loop, a no-reply or mailer-daemon sender). So a vacation notice sent with Precedence: bulk is an
 // auto-reply, not list mail, while a person writing "Vacation next week" is
 // normal mail. X-Auto-Response-Suppress alone is a request not to answer
 // ([MS-OXCMAIL] 2.1.3.2.20) that ordinary Outlook mail carries too: it sets
