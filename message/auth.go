@@ -173,7 +173,9 @@ func Authenticate(ctx context.Context, raw io.ReaderAt, size int64, m *Message, 
 			a.FromAuthenticated, a.Method = true, method
 		}
 	}
-	if a.DMARC == "pass" {
+	// Microsoft 365 reports "bestguesspass" when the domain publishes no
+	// DMARC record but the check would have passed: aligned all the same.
+	if a.DMARC == "pass" || a.DMARC == "bestguesspass" {
 		pick(AuthDMARC)
 	}
 	for _, r := range a.Results {

@@ -178,6 +178,8 @@ func TestAuthenticationResults(t *testing.T) {
 		// Microsoft 365 writes no authserv-id.
 		{"microsoft 365", mail("ana@example.org", "spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=example.org; dkim=pass (signature was verified)\r\n"+
 			" header.d=example.org;dmarc=pass action=none header.from=example.org;compauth=pass reason=100"), AuthOptions{TrustNoAuthServID: true}, true, AuthDMARC, "pass"},
+		{"microsoft 365 bestguesspass", mail("ana@example.org", "spf=pass smtp.mailfrom=example.org; dmarc=bestguesspass action=none header.from=example.org"),
+			AuthOptions{TrustNoAuthServID: true}, true, AuthDMARC, "bestguesspass"},
 		{"microsoft 365 not trusted", mail("ana@example.org", "spf=pass smtp.mailfrom=example.org; dmarc=pass header.from=example.org"), trusted, false, "", ""},
 		// RFC 7489 6.6.1: several From domains are never authenticated.
 		{"two from domains", mail("ana@example.org, bob@evil.example", "mx.example.net; dmarc=pass header.from=example.org"), trusted, false, "", ""},
