@@ -78,7 +78,8 @@ type Authentication struct {
 	// FromAuthenticated is true when the From domain was authenticated
 	// with an aligned identifier (RFC 7489 section 3.1, relaxed alignment:
 	// same organisational domain by the Public Suffix List): a trusted
-	// dmarc=pass for it, a trusted dkim=pass or a DKIM signature correio
+	// dmarc=pass for it (or Microsoft's dmarc=bestguesspass, given when the
+	// domain publishes no DMARC record), a trusted dkim=pass or a DKIM signature correio
 	// verified with d= aligned, or a trusted spf=pass with the MAIL FROM
 	// (or, for a null sender, HELO) domain aligned. A host can flag
 	// "customer" mail whose From is not authenticated as possibly spoofed.
