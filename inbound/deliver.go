@@ -46,7 +46,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 	if parseOpts.MaxSize == 0 {
 		parseOpts.MaxSize = w.mb.Inbound.MaxMessageSizeOrDefault()
 	}
-	m, perr := message.Parse(sp, sp.Size(), parseOpts)
+	m, perr := message.ParseContext(ctx, sp, sp.Size(), parseOpts)
 	msgID := ""
 	if m != nil {
 		msgID = m.MessageID
@@ -63,7 +63,8 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 	if perr != nil || m == nil {
 		return true, w.quarantine(bg, folder, next, i, key, sp.Size(), "unreadable: "+errText(perr), sp)
 	}
-	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp}
+	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, Auth: m.Auth, FromAuthenticated: m.Auth != nil && m.Auth.FromAuthenticated,
+		UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp}
 	if p.o.Catalog != nil {
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}

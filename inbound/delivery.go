@@ -87,6 +87,15 @@ type Delivery struct {
 	SenderFlood bool
 	// Warnings are the defects found while parsing.
 	Warnings []message.Warning
+	// FromAuthenticated is true when the From domain was authenticated
+	// (aligned DKIM, DMARC pass or aligned SPF; see message.Authentication).
+	// Always false unless Options.Parse.Auth names the authserv-id(s) of
+	// the receiving server to trust or a DKIM resolver: a host can flag
+	// "customer" mail that is not authenticated as possibly spoofed.
+	FromAuthenticated bool
+	// Auth is the sender authentication detail (Message.Auth), nil unless
+	// Options.Parse.Auth is set.
+	Auth *message.Authentication
 	// UID and UIDValidity locate the message on the server.
 	UID         uint32
 	UIDValidity uint32

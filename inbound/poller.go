@@ -77,7 +77,9 @@ type Options struct {
 	// IMAP configures the default IMAP source's connections (Dialer, TLS,
 	// timeouts, spooling); unused when Source is set.
 	IMAP *imap.Config
-	// Parse bounds the parser.
+	// Parse bounds the parser. Its Auth field turns on sender
+	// authentication (Delivery.FromAuthenticated): name the authserv-id of
+	// the receiving server whose Authentication-Results to trust.
 	Parse message.Options
 	Clock clock.Clock
 	// Logger (default discard).

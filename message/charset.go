@@ -1,7 +1,6 @@
 package message
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"strings"
@@ -32,6 +31,10 @@ var mislabelled = map[string][]string{
 }
 
 func decodeWith(cs string, raw []byte) (string, bool) {
+	if isUTF7(cs) {
+		s, _ := decodeUTF7(raw)
+		return s, true
+	}
 	r, err := charset.Reader(cs, bytes.NewReader(raw))
 	if err != nil {
 		return "", false
@@ -79,22 +82,4 @@ func decodeCharset(cs string, raw []byte) (string, WarningCode) {
 		}
 	}
 	return s, ""
-}
-
-// looksBase64 reports whether the start of r looks like base64: lines of
-// the base64 alphabet without inner spaces.
-func looksBase64(r io.Reader) bool {
-	br := bufio.NewReaderSize(io.LimitReader(r, 4096), 4096)
-	for {
-		line, err := br.ReadSlice('\n')
-		line = bytes.TrimSpace(line)
-		for _, c := range line {
-			if b64val[c] == 0xff && c != '=' {
-				return false
-			}
-		}
-		if err != nil {
-			return true
-		}
-	}
 }

@@ -68,7 +68,9 @@ func TestClassify(t *testing.T) {
 		{"rfc3834", "From: bob@example.org\nAuto-Submitted: auto-replied\nSubject: Re: hi\n\nAway.\n", own, KindAutoReply, false, false},
 		{"auto-submitted no", "From: bob@example.org\nAuto-Submitted: no\nSubject: hi\n\nHello.\n", own, KindNormal, true, false},
 		{"x-autoreply", "From: bob@example.org\nX-Autoreply: yes\nSubject: hi\n\nAway.\n", own, KindAutoReply, false, false},
-		{"exchange suppress", "From: bob@example.org\nX-Auto-Response-Suppress: All\nSubject: hi\n\nAway.\n", own, KindAutoReply, false, false},
+		// [MS-OXCMAIL] 2.1.3.2.20: X-Auto-Response-Suppress asks not to be
+		// answered; ordinary Outlook mail carries it too.
+		{"exchange suppress alone", "From: bob@example.org\nX-Auto-Response-Suppress: All\nSubject: hi\n\nPlease help.\n", own, KindNormal, false, false},
 		{"precedence auto_reply", "From: bob@example.org\nPrecedence: auto_reply\nSubject: hi\n\nx\n", own, KindAutoReply, false, false},
 		{"out of office subject", "From: bob@example.org\nSubject: Out of Office: back Monday\n\nx\n", own, KindAutoReply, false, false},
 		{"list", "From: news@example.org\nList-Id: <news.example.org>\nSubject: News\n\nx\n", own, KindList, false, false},

@@ -2,22 +2,29 @@ package message
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strings"
 )
 
-// base64Reader decodes base64 leniently: characters outside the alphabet
-// (line breaks, spaces, stray padding, garbage) are skipped and a trailing
-// partial group is decoded as far as it goes.
+// base64Reader decodes base64 leniently: line breaks and spaces are
+// skipped, other characters outside the alphabet (garbage) are skipped and
+// counted, padding ends a group (so base64 encodings pasted one after the
+// other decode each), and a trailing partial group is decoded as far as it
+// goes.
 type base64Reader struct {
 	r    io.Reader
 	in   [4096]byte
 	quad [4]byte
 	nq   int
 	out  []byte
-	buf  [3072 + 3]byte
+	buf  [3072 + 6]byte
 	err  error
+	bad  int // garbage bytes skipped, plus damaged groups
 }
+
+// damage reports how many defects the decoder worked around.
+func (d *base64Reader) damage() int { return d.bad }
 
 var b64val = func() (t [256]byte) {
 	for i := range t {
@@ -41,6 +48,22 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 		for _, c := range d.in[:n] {
 			v := b64val[c]
 			if v == 0xff {
+				switch c {
+				case '=':
+					// Padding ends the group: keep what it holds.
+					switch d.nq {
+					case 1:
+						d.bad++
+					case 2:
+						o = append(o, d.quad[0]<<2|d.quad[1]>>4)
+					case 3:
+						o = append(o, d.quad[0]<<2|d.quad[1]>>4, d.quad[1]<<4|d.quad[2]>>2)
+					}
+					d.nq = 0
+				case '\r', '\n', ' ', '\t', '\f', '\v':
+				default:
+					d.bad++
+				}
 				continue
 			}
 			d.quad[d.nq] = v
@@ -52,6 +75,8 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 		}
 		if err != nil {
 			switch d.nq {
+			case 1:
+				d.bad++
 			case 2:
 				o = append(o, d.quad[0]<<2|d.quad[1]>>4)
 			case 3:
@@ -68,12 +93,16 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 }
 
 // qpReader decodes quoted-printable leniently, line by line: malformed escapes
-// are kept literally instead of failing.
+// are kept literally instead of failing, and counted.
 type qpReader struct {
 	br  *bufio.Reader
 	out []byte
 	err error
+	bad int // malformed escapes kept literally
 }
+
+// damage reports how many defects the decoder worked around.
+func (q *qpReader) damage() int { return q.bad }
 
 func unhex(c byte) (byte, bool) {
 	switch {
@@ -121,14 +150,17 @@ func (q *qpReader) Read(p []byte) (int, error) {
 		}
 		for i := 0; i < len(body); i++ {
 			c := body[i]
-			if c == '=' && i+2 < len(body) {
-				h, ok1 := unhex(body[i+1])
-				l, ok2 := unhex(body[i+2])
-				if ok1 && ok2 {
-					q.out = append(q.out, h<<4|l)
-					i += 2
-					continue
+			if c == '=' {
+				if i+2 < len(body) {
+					h, ok1 := unhex(body[i+1])
+					l, ok2 := unhex(body[i+2])
+					if ok1 && ok2 {
+						q.out = append(q.out, h<<4|l)
+						i += 2
+						continue
+					}
 				}
+				q.bad++
 			}
 			q.out = append(q.out, c)
 		}
@@ -153,4 +185,87 @@ func transferDecoder(enc string, r io.Reader) (io.Reader, bool) {
 		return r, true
 	}
 	return r, false
+}
+
+// looksEncodedLine reports whether a trimmed line of a text body declared
+// base64 is (perhaps damaged) base64: no inner spaces, at most one
+// character in five outside the standard alphabet and padding, and nothing
+// that marks text (a URL, a "--" separator).
+func looksEncodedLine(t []byte) bool {
+	if bytes.ContainsAny(t, " \t") || bytes.Contains(t, []byte("://")) || bytes.HasPrefix(t, []byte("--")) {
+		return false
+	}
+	bad := 0
+	for _, c := range t {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
+			bad++
+		}
+	}
+	return bad*5 <= len(t)
+}
+
+// decodeBase64Text decodes the encoded body of a text part declared base64,
+// line by line: lines of the base64 alphabet are decoded (garbage
+// characters in them skipped), a block of lines of words after the last
+// encoded line (a footer that a list server or a scanner appended to an
+// encoded body) is kept as text after the decoded content, and other lines
+// of words are skipped. damage counts the garbage characters and the lines
+// skipped or kept as text. ok is false when the body is not base64 at all
+// (it does not start with an encoded line, or most of its lines are words
+// inside the encoded block): it is then to be read as is.
+func decodeBase64Text(enc []byte) (out []byte, damage int, ok bool) {
+	type ln struct {
+		b    []byte
+		like bool
+	}
+	var lines []ln
+	lastLike, likes := -1, 0
+	for len(enc) > 0 {
+		var l []byte
+		if i := bytes.IndexByte(enc, '\n'); i >= 0 {
+			l, enc = enc[:i], enc[i+1:]
+		} else {
+			l, enc = enc, nil
+		}
+		t := bytes.TrimSpace(l)
+		if len(t) == 0 {
+			continue
+		}
+		like := looksEncodedLine(t)
+		if like {
+			lastLike = len(lines)
+			likes++
+		}
+		lines = append(lines, ln{t, like})
+	}
+	if len(lines) == 0 {
+		return nil, 0, true
+	}
+	inner := lastLike + 1 // lines up to the last encoded one
+	if !lines[0].like || likes*2 < inner {
+		return nil, 0, false
+	}
+	var b64 bytes.Buffer
+	for _, l := range lines[:inner] {
+		if l.like {
+			b64.Write(l.b)
+			b64.WriteByte('\n')
+		} else {
+			damage++
+		}
+	}
+	d := &base64Reader{r: &b64}
+	out, _ = io.ReadAll(d)
+	damage += d.bad
+	if inner < len(lines) {
+		damage++
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		for _, l := range lines[inner:] {
+			out = append(out, l.b...)
+			out = append(out, '\n')
+		}
+	}
+	return out, damage, true
 }

@@ -67,25 +67,28 @@ type WarningCode string
 
 // Warning codes. A Warning means the message was salvaged despite a defect.
 const (
-	WarnMboxFromLine      WarningCode = "mbox_from_line"        // leading mbox "From " line skipped
-	WarnByteOrderMark     WarningCode = "byte_order_mark"       // leading byte-order mark skipped
-	WarnMalformedHeader   WarningCode = "malformed_header"      // header line without a field name, skipped
-	WarnHeaderTruncated   WarningCode = "header_truncated"      // header block or field longer than the limit
-	WarnMissingBoundary   WarningCode = "missing_boundary"      // multipart without boundary parameter
-	WarnUnclosedMultipart WarningCode = "unclosed_multipart"    // multipart body without closing boundary
-	WarnBadContentType    WarningCode = "bad_content_type"      // Content-Type could not be parsed
-	WarnBadDisposition    WarningCode = "bad_disposition"       // Content-Disposition could not be parsed
-	WarnUnknownCharset    WarningCode = "unknown_charset"       // charset unknown, text decoded by guess
-	WarnUndeclared8Bit    WarningCode = "undeclared_8bit"       // 8-bit text without charset, decoded by guess
-	WarnBadEncoding       WarningCode = "bad_transfer_encoding" // base64/quoted-printable damaged or unknown
-	WarnBadAddress        WarningCode = "bad_address"           // address list salvaged by a lenient parser
-	WarnBadDate           WarningCode = "bad_date"              // Date header unparsable
-	WarnTextTruncated     WarningCode = "text_truncated"        // Text or HTML cut at Options.MaxTextBytes
-	WarnDepthLimit        WarningCode = "depth_limit"           // deeper MIME structure kept as one opaque part
-	WarnPartLimit         WarningCode = "part_limit"            // parts beyond Options.MaxParts ignored
-	WarnFilenameChanged   WarningCode = "filename_sanitized"    // file name changed to make it safe
-	WarnBareCR            WarningCode = "bare_cr_line_endings"  // lines end in CR only
-	WarnNoHeader          WarningCode = "no_header"             // message without header fields
+	WarnMboxFromLine       WarningCode = "mbox_from_line"        // leading mbox "From " line skipped
+	WarnByteOrderMark      WarningCode = "byte_order_mark"       // leading byte-order mark skipped
+	WarnMalformedHeader    WarningCode = "malformed_header"      // header line without a field name, skipped
+	WarnHeaderTruncated    WarningCode = "header_truncated"      // header block or field longer than the limit
+	WarnMissingBoundary    WarningCode = "missing_boundary"      // multipart without boundary parameter
+	WarnUnclosedMultipart  WarningCode = "unclosed_multipart"    // multipart body without closing boundary
+	WarnBadContentType     WarningCode = "bad_content_type"      // Content-Type could not be parsed
+	WarnBadDisposition     WarningCode = "bad_disposition"       // Content-Disposition could not be parsed
+	WarnUnknownCharset     WarningCode = "unknown_charset"       // charset unknown, text decoded by guess
+	WarnUndeclared8Bit     WarningCode = "undeclared_8bit"       // 8-bit text without charset, decoded by guess
+	WarnBadEncoding        WarningCode = "bad_transfer_encoding" // base64/quoted-printable damaged or unknown
+	WarnBadAddress         WarningCode = "bad_address"           // address list salvaged by a lenient parser
+	WarnBadDate            WarningCode = "bad_date"              // Date header unparsable
+	WarnTextTruncated      WarningCode = "text_truncated"        // Text or HTML cut at Options.MaxTextBytes
+	WarnDepthLimit         WarningCode = "depth_limit"           // deeper MIME structure kept as one opaque part
+	WarnPartLimit          WarningCode = "part_limit"            // parts beyond Options.MaxParts ignored
+	WarnFilenameChanged    WarningCode = "filename_sanitized"    // file name changed to make it safe
+	WarnBareCR             WarningCode = "bare_cr_line_endings"  // lines end in CR only
+	WarnNoHeader           WarningCode = "no_header"             // message without header fields
+	WarnEmptyHeader        WarningCode = "empty_header"          // message starts with an empty line (an empty header block)
+	WarnBadBase64          WarningCode = "bad_base64"            // text body in damaged base64: garbage skipped, what decodes kept
+	WarnBadQuotedPrintable WarningCode = "bad_quoted_printable"  // text body with malformed quoted-printable escapes, kept as written
 )
 
 // Warning is a defect found while parsing that did not prevent reading the

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -79,26 +80,31 @@ func (h *Header) Text(name string) string {
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
 func charsetReader(cs string, r io.Reader) (io.Reader, error) {
+	if isUTF7(cs) {
+		return utf7Reader(r)
+	}
 	return charset.Reader(cs, r)
 }
 
-// DecodeHeaderText decodes RFC 2047 encoded words in a raw header value.
-// Encoded words in unknown charsets are kept as written; malformed words are
-// decoded one by one where possible.
+// DecodeHeaderText decodes RFC 2047 encoded words in a raw header value
+// and cleans the result with CleanHeaderText, so no CR, LF or other control
+// character comes out of it, whether written raw or encoded. Encoded words
+// in unknown charsets are kept as written; malformed words are decoded one
+// by one where possible.
 func DecodeHeaderText(v string) string {
 	if !strings.Contains(v, "=?") {
-		return v
+		return CleanHeaderText(v)
 	}
 	if s, err := wordDecoder.DecodeHeader(v); err == nil {
-		return s
+		return CleanHeaderText(s)
 	}
 	// Decode word by word, leaving the ones that fail.
-	return encodedWordRe.ReplaceAllStringFunc(v, func(w string) string {
+	return CleanHeaderText(encodedWordRe.ReplaceAllStringFunc(v, func(w string) string {
 		if s, err := wordDecoder.Decode(w); err == nil {
 			return s
 		}
 		return w
-	})
+	}))
 }
 
 var encodedWordRe = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
@@ -185,8 +191,74 @@ func isFieldLine(line []byte) bool {
 
 var addrSpecRe = regexp.MustCompile(`[^\s<>,;:"'()\[\]]+@[^\s<>,;:"'()\[\]]+`)
 
+// encodedWordAtRe matches an encoded word that is an RFC 5322 atom (RFC
+// 2047 section 5(3)): one holding a special such as '<', ',' or '@' is not
+// an encoded word to the address parser, its specials are structure.
+var encodedWordAtRe = regexp.MustCompile(`^=\?[^?\s()<>\[\]:;@\\,"]+\?[bBqQ]\?[^?\s()<>\[\]:;@\\,"]*\?=`)
+
+// maskSpecials returns a copy of v of the same length in which encoded
+// words, quoted strings and comments are overwritten with '_', so that the
+// structure of an address list (commas, angle brackets, the addr-spec) can
+// be found the way RFC 5322 reads it: from the raw text, before any RFC 2047
+// decoding. A comma or an address inside an encoded word is display-name
+// text, never structure.
+func maskSpecials(v string) string {
+	b := []byte(v)
+	for i := 0; i < len(b); {
+		switch c := b[i]; {
+		case c == '=' && i+1 < len(b) && b[i+1] == '?':
+			if loc := encodedWordAtRe.FindStringIndex(v[i:]); loc != nil {
+				for j := i; j < i+loc[1]; j++ {
+					b[j] = '_'
+				}
+				i += loc[1]
+				continue
+			}
+			i++
+		case c == '"':
+			j := i + 1
+			for ; j < len(b) && b[j] != '"'; j++ {
+				if b[j] == '\\' {
+					j++
+				}
+			}
+			for k := i; k <= j && k < len(b); k++ {
+				b[k] = '_'
+			}
+			i = j + 1
+		case c == '(':
+			depth, j := 0, i
+			for ; j < len(b); j++ {
+				if b[j] == '\\' {
+					b[j] = '_'
+					j++
+					if j < len(b) {
+						b[j] = '_'
+					}
+					continue
+				}
+				if b[j] == '(' {
+					depth++
+				} else if b[j] == ')' {
+					depth--
+				}
+				b[j] = '_'
+				if depth == 0 {
+					break
+				}
+			}
+			i = j + 1
+		default:
+			i++
+		}
+	}
+	return string(b)
+}
+
 // parseAddressList parses an address list leniently. ok is false when the
-// strict parser failed and addresses were salvaged.
+// strict parser failed and addresses were salvaged. Display names are
+// decoded and cleaned (CleanHeaderText); the structure is read from the raw
+// text first, so an encoded word can only ever become part of a name.
 func parseAddressList(v string) ([]*mail.Address, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -194,25 +266,83 @@ func parseAddressList(v string) ([]*mail.Address, bool) {
 	}
 	p := mail.AddressParser{WordDecoder: wordDecoder}
 	if l, err := p.ParseList(v); err == nil {
-		return l, true
+		ok := true
+		for _, a := range l {
+			ok = ok && cleanAddress(a.Address)
+		}
+		if ok {
+			for _, a := range l {
+				a.Name = cleanName(a.Name)
+			}
+			return l, true
+		}
 	}
-	// Try each comma/semicolon separated element.
+	// Try each comma/semicolon separated element, split where the raw text
+	// has a separator outside quotes, comments, angle brackets and encoded
+	// words.
 	var out []*mail.Address
-	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' }) {
-		s = strings.TrimSpace(s)
-		if s == "" {
+	masked := maskSpecials(v)
+	start, angle := 0, false
+	for i := 0; i <= len(masked); i++ {
+		if i < len(masked) {
+			switch masked[i] {
+			case '<':
+				angle = true
+				continue
+			case '>':
+				angle = false
+				continue
+			case ',', ';':
+				if angle && strings.IndexByte(masked[i:], '>') >= 0 {
+					continue // inside <...>; an unclosed '<' does not hide separators
+				}
+				angle = false
+			default:
+				continue
+			}
+		}
+		s, ms := v[start:i], masked[start:i]
+		start = i + 1
+		if strings.TrimSpace(s) == "" {
 			continue
 		}
-		if a, err := p.Parse(s); err == nil {
+		if a, err := p.Parse(strings.TrimSpace(s)); err == nil && cleanAddress(a.Address) {
+			a.Name = cleanName(a.Name)
 			out = append(out, a)
 			continue
 		}
-		if m := addrSpecRe.FindString(s); m != "" {
-			name := strings.TrimSpace(strings.Trim(strings.Replace(s, m, "", 1), " \t<>\"'"))
-			out = append(out, &mail.Address{Name: DecodeHeaderText(name), Address: strings.Trim(m, ".")})
+		if a := salvageAddress(s, ms); a != nil {
+			out = append(out, a)
 		}
 	}
 	return out, false
+}
+
+// salvageAddress finds the address in one element of a broken address list:
+// the last <...> holding an @, else the last bare addr-spec, looked for in
+// the masked text so that nothing inside an encoded word, a quoted string or
+// a comment is taken for the address. The rest is the display name.
+func salvageAddress(s, masked string) *mail.Address {
+	var lo, hi int
+	if i := strings.LastIndexByte(masked, '<'); i >= 0 {
+		if j := strings.IndexByte(masked[i:], '>'); j > 0 && strings.IndexByte(masked[i:i+j], '@') > 0 {
+			lo, hi = i+1, i+j
+		}
+	}
+	if hi == 0 {
+		locs := addrSpecRe.FindAllStringIndex(masked, -1)
+		if len(locs) == 0 {
+			return nil
+		}
+		lo, hi = locs[len(locs)-1][0], locs[len(locs)-1][1]
+	}
+	addr := strings.Trim(strings.TrimSpace(s[lo:hi]), ".")
+	if m := addrSpecRe.FindString(addr); m != addr || !cleanAddress(addr) {
+		return nil
+	}
+	name := s[:lo] + " " + s[hi:]
+	name = strings.TrimSpace(strings.Trim(strings.TrimSpace(name), "<>\"' \t"))
+	return &mail.Address{Name: cleanName(DecodeHeaderText(name)), Address: addr}
 }
 
 var dateLayouts = []string{
@@ -297,7 +427,89 @@ func parseParams(v string) (string, map[string]string) {
 			params[k] = val
 		}
 	}
+	joinRFC2231(params)
 	return mt, params
+}
+
+// joinRFC2231 assembles RFC 2231 parameters the lenient parser found
+// (name*=utf-8'en'a%20b, name*0*=..., name*1=...) into plain ones, unless the
+// plain name is present too.
+func joinRFC2231(params map[string]string) {
+	type section struct {
+		val string
+		ext bool
+	}
+	parts := map[string]map[int]section{}
+	for k, v := range params {
+		i := strings.IndexByte(k, '*')
+		if i <= 0 {
+			continue
+		}
+		base, rest := k[:i], k[i+1:]
+		ext := strings.HasSuffix(rest, "*") || rest == ""
+		rest = strings.TrimSuffix(rest, "*")
+		n := 0
+		if rest != "" {
+			var err error
+			if n, err = strconv.Atoi(rest); err != nil || n < 0 || n > 100 {
+				continue
+			}
+		}
+		if parts[base] == nil {
+			parts[base] = map[int]section{}
+		}
+		parts[base][n] = section{v, ext}
+	}
+	for base, secs := range parts {
+		if _, ok := params[base]; ok {
+			continue
+		}
+		cs := ""
+		var b []byte
+		for n := 0; n < len(secs); n++ {
+			sec, ok := secs[n]
+			if !ok {
+				break
+			}
+			v := sec.val
+			if sec.ext {
+				if n == 0 {
+					// charset'language'value
+					if c, rest, ok := strings.Cut(v, "'"); ok {
+						if _, rest2, ok := strings.Cut(rest, "'"); ok {
+							cs, v = strings.ToLower(c), rest2
+						}
+					}
+				}
+				b = append(b, percentDecode(v)...)
+			} else {
+				b = append(b, v...)
+			}
+		}
+		if len(b) == 0 {
+			continue
+		}
+		s, _ := decodeCharset(cs, b)
+		params[base] = s
+	}
+}
+
+// percentDecode decodes %XX escapes, keeping malformed ones as written.
+func percentDecode(v string) []byte {
+	out := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && i+2 < len(v) {
+			h, ok1 := unhex(v[i+1])
+			l, ok2 := unhex(v[i+2])
+			if ok1 && ok2 {
+				out = append(out, h<<4|l)
+				i += 2
+				continue
+			}
+		}
+		out = append(out, v[i])
+	}
+	return out
 }
 
 func splitUnquoted(s string, sep byte) []string {

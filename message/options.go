@@ -27,6 +27,10 @@ type Options struct {
 	// MaxTextBytes bounds Message.Text and Message.HTML (decoded UTF-8);
 	// longer bodies are cut with a WarnTextTruncated warning.
 	MaxTextBytes int
+	// Auth, when not nil, makes Parse decide whether the From domain was
+	// authenticated and set Message.Auth (see AuthOptions for which
+	// Authentication-Results to trust, and Authenticate).
+	Auth *AuthOptions
 }
 
 func (o Options) withDefaults() Options {

@@ -3,6 +3,7 @@ package message
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,10 @@ type Message struct {
 	// Warnings lists the defects that were worked around.
 	Warnings []Warning
 
+	// Auth says whether the From domain was authenticated; nil unless
+	// Options.Auth was set (see Authenticate).
+	Auth *Authentication
+
 	// Size is the size of the raw message in bytes.
 	Size int64
 }
@@ -94,14 +99,40 @@ type Part struct {
 
 // Open returns the part's body with the transfer encoding (base64,
 // quoted-printable) decoded on the fly from the raw message. Decoding is
-// lenient: damaged encodings yield what can be decoded. The caller must
+// lenient: damaged encodings yield what can be decoded, and DecodeDamage
+// tells afterwards how many defects were worked around. The caller must
 // close the reader.
 func (p *Part) Open() (io.ReadCloser, error) {
 	if p == nil || p.ra == nil {
 		return nil, errors.New("message: part has no source")
 	}
 	r, _ := transferDecoder(p.TransferEncoding, p.Raw())
-	return io.NopCloser(r), nil
+	return partReader{r}, nil
+}
+
+// partReader is the reader Part.Open returns.
+type partReader struct{ io.Reader }
+
+func (partReader) Close() error { return nil }
+
+func (r partReader) damage() int {
+	if d, ok := r.Reader.(interface{ damage() int }); ok {
+		return d.damage()
+	}
+	return 0
+}
+
+// DecodeDamage returns how many defects the lenient decoder of a reader
+// returned by Part.Open has worked around so far: garbage skipped in
+// base64, malformed quoted-printable escapes kept as written. Read the
+// part to the end first. It is 0 for an intact part and for any other
+// reader. (Text bodies report the same defects as WarnBadBase64 and
+// WarnBadQuotedPrintable warnings.)
+func DecodeDamage(r io.Reader) int {
+	if d, ok := r.(interface{ damage() int }); ok {
+		return d.damage()
+	}
+	return 0
 }
 
 // Raw returns the encoded body as found in the raw message.
@@ -120,7 +151,26 @@ func (p *Part) IsAttachment() bool {
 // attachment bodies are never held in memory. Defects it can work around are
 // reported in Message.Warnings; it returns a *ParseError (see ErrTooLarge,
 // ErrUnreadable, ErrIO) only when the input cannot be read as a message.
+//
+// Parse does no I/O besides reading r; with Options.Auth and a DKIM
+// resolver it looks up DKIM keys without a deadline: use ParseContext then.
 func Parse(r io.ReaderAt, size int64, opts Options) (*Message, error) {
+	return ParseContext(context.Background(), r, size, opts)
+}
+
+// ParseContext is Parse with a context, which bounds the DNS lookups of
+// DKIM verification when Options.Auth asks for it; without Options.Auth
+// the context is not used.
+func ParseContext(ctx context.Context, r io.ReaderAt, size int64, opts Options) (*Message, error) {
+	m, err := parse(r, size, opts)
+	if err != nil || opts.Auth == nil {
+		return m, err
+	}
+	m.Auth = Authenticate(ctx, r, size, m, *opts.Auth)
+	return m, nil
+}
+
+func parse(r io.ReaderAt, size int64, opts Options) (*Message, error) {
 	opts = opts.withDefaults()
 	if size > opts.MaxSize {
 		return nil, &ParseError{Reason: ReasonTooLarge, Offset: opts.MaxSize,
@@ -479,6 +529,20 @@ func (p *parser) readHeader(top bool) (Header, int64, *stop) {
 			}
 		}
 		if len(b) == 0 {
+			if top && first {
+				// The message starts with an empty line: an empty header
+				// block. When header fields follow, the empty line was
+				// prepended by a broken tool: skip it and read them.
+				nl, ok := p.lr.next()
+				if ok {
+					p.lr.unread(nl)
+				}
+				if ok && !nl.cont && len(nl.b) > 0 && nl.b[0] != ' ' && nl.b[0] != '\t' && isFieldLine(nl.b) {
+					p.warn(WarnEmptyHeader, ln.start, "leading empty line skipped, header fields follow")
+					continue
+				}
+				p.warn(WarnEmptyHeader, ln.start, "message starts with an empty header block")
+			}
 			flush()
 			return h, ln.start + int64(ln.term), nil
 		}
@@ -700,13 +764,29 @@ func (p *parser) decodeText(pt *Part, limit int) string {
 		p.warn(WarnTextTruncated, pt.Offset, "%s dropped, text over %d bytes", pt.ContentType, p.opts.MaxTextBytes)
 		return ""
 	}
-	var src io.Reader = pt.Raw()
-	if pt.TransferEncoding == "base64" && !looksBase64(pt.Raw()) {
-		p.warn(WarnBadEncoding, pt.Offset, "%s declared base64 but is not, read as is", pt.ContentType)
+	var raw []byte
+	if pt.TransferEncoding == "base64" {
+		// Text bodies are bounded, so they are decoded line by line, which
+		// recovers more of a damaged encoding than the streaming decoder.
+		enc, _ := io.ReadAll(io.LimitReader(pt.Raw(), int64(limit)/3*4+64<<10))
+		dec, damage, ok := decodeBase64Text(enc)
+		switch {
+		case !ok:
+			p.warn(WarnBadEncoding, pt.Offset, "%s declared base64 but is not, read as is", pt.ContentType)
+			raw, _ = io.ReadAll(io.LimitReader(pt.Raw(), int64(limit)+1))
+		case damage > 0:
+			p.warn(WarnBadBase64, pt.Offset, "%s: %d damaged spots skipped or kept as text", pt.ContentType, damage)
+			fallthrough
+		default:
+			raw = dec
+		}
 	} else {
-		src, _ = transferDecoder(pt.TransferEncoding, src)
+		src, _ := transferDecoder(pt.TransferEncoding, pt.Raw())
+		raw, _ = io.ReadAll(io.LimitReader(src, int64(limit)+1))
+		if d, ok := src.(interface{ damage() int }); ok && d.damage() > 0 {
+			p.warn(WarnBadQuotedPrintable, pt.Offset, "%s: %d malformed escapes kept as written", pt.ContentType, d.damage())
+		}
 	}
-	raw, _ := io.ReadAll(io.LimitReader(src, int64(limit)+1))
 	truncated := false
 	if len(raw) > limit {
 		raw = raw[:limit]
