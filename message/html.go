@@ -2,6 +2,7 @@ package message
 
 import (
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,7 +144,7 @@ func rewriteImage(img *html.Node, parts []*Part, opts HTMLOptions, inline map[st
 		res.MissingInline++
 		replaceWithAlt(img)
 	case strings.HasPrefix(lower, "data:"):
-		if !opts.AllowDataImages {
+		if !opts.AllowDataImages || !dataImageRe.MatchString(lower) {
 			replaceWithAlt(img)
 		}
 	default:
@@ -155,6 +156,8 @@ func rewriteImage(img *html.Node, parts []*Part, opts HTMLOptions, inline map[st
 			if opts.BlockRemoteImages {
 				res.RemoteImagesBlocked++
 				replaceWithAlt(img)
+			} else if strings.HasPrefix(src, "//") {
+				htmlSetAttr(img, "src", "https:"+src)
 			}
 			return
 		}
@@ -162,6 +165,10 @@ func rewriteImage(img *html.Node, parts []*Part, opts HTMLOptions, inline map[st
 		replaceWithAlt(img)
 	}
 }
+
+// dataImageRe matches the data: URLs of raster images (SVG can carry
+// script and is left out).
+var dataImageRe = regexp.MustCompile(`^data:image/(?:png|gif|jpe?g|webp|bmp);base64,`)
 
 func setInline(img *html.Node, i int, parts []*Part, inline map[string]*Part) {
 	tok := inlineToken(i)

@@ -524,7 +524,13 @@ var attrNoColonRe = regexp.MustCompile(`(?i)^on\b.{0,200}@.{0,80}\bwrote$`)
 // isAttrText reports whether s (one line, or wrapped lines joined) is an
 // attribution line; start says it begins like one ("On", "Em", a date).
 func isAttrText(s string, start bool) bool {
-	if len(s) > 400 {
+	if len(s) > 400 || s == "" {
+		return false
+	}
+	// Cheap test first: every form ends with a colon, dashes or "wrote",
+	// or starts with a digit (Gmail's dated forms).
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if last != ':' && last != '：' && last != '-' && (s[0] < '0' || s[0] > '9') && !strings.HasSuffix(strings.ToLower(s), "wrote") {
 		return false
 	}
 	if attrDashedRe.MatchString(s) || attrGmailDateRe.MatchString(s) || attrDateAddrRe.MatchString(s) || attrNoColonRe.MatchString(s) {
@@ -577,7 +583,7 @@ func attributionAt(ls []replyLine, i int) int {
 func trimTrailingAttribution(ls []replyLine) []replyLine {
 	for {
 		end := len(ls)
-		for end > 0 && ls[end-1].clean == "" {
+		for end > 0 && (ls[end-1].clean == "" || ls[end-1].quoted && ls[end-1].body == "") {
 			end--
 		}
 		ls = ls[:end]

@@ -1,0 +1,166 @@
+package message
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestExtractReplyLanguages(t *testing.T) {
+	const hist = "\n> Texto anterior\n> da conversa\n"
+	cases := []struct {
+		name, in, want string
+		by             CutBy
+		conf           Confidence
+	}{
+		{"pt-BR gmail", "Obrigado, resolvido.\n\nEm ter., 3 de mar. de 2026 às 10:15, Suporte <suporte@example.com> escreveu:\n" + hist,
+			"Obrigado, resolvido.", CutAttribution, ConfidenceHigh},
+		{"pt-BR wrapped", "Pode fechar.\n\nEm qui., 5 de fev. de 2026 às 09:02, Central de Atendimento <\natendimento@example.com.br> escreveu:\n" + hist,
+			"Pode fechar.", CutAttribution, ConfidenceHigh},
+		{"en gmail", "Thanks!\n\nOn Tue, Mar 3, 2026 at 10:15 AM Support <support@example.com> wrote:\n" + hist,
+			"Thanks!", CutAttribution, ConfidenceHigh},
+		{"en wrapped over two lines", "Works now.\n\nOn Tue, Mar 3, 2026 at 10:15 AM Some Very Long Support Team Name\n<support@example.com> wrote:\n" + hist,
+			"Works now.", CutAttribution, ConfidenceHigh},
+		{"es", "Gracias.\n\nEl mar, 3 mar 2026 a las 10:15, Soporte (<soporte@example.es>) escribió:\n" + hist,
+			"Gracias.", CutAttribution, ConfidenceHigh},
+		{"fr", "Merci.\n\nLe mar. 3 mars 2026 à 10:15, Support <support@example.fr> a écrit :\n" + hist,
+			"Merci.", CutAttribution, ConfidenceHigh},
+		{"de", "Danke.\n\nAm Di., 3. März 2026 um 10:15 Uhr schrieb Support <support@example.de>:\n" + hist,
+			"Danke.", CutAttribution, ConfidenceHigh},
+		{"it", "Grazie.\n\nIl giorno mar 3 mar 2026 alle ore 10:15 Supporto <supporto@example.it> ha scritto:\n" + hist,
+			"Grazie.", CutAttribution, ConfidenceHigh},
+		{"outlook en", "Approved.\n\n________________________________\nFrom: Service Desk <desk@example.com>\nSent: Tuesday, March 3, 2026 10:15 AM\nTo: Ana <ana@example.com>\nSubject: RE: Request 42\n\nOld text",
+			"Approved.", CutHeaderBlock, ConfidenceHigh},
+		{"outlook pt-BR", "Aprovado.\n\n________________________________\nDe: Central <central@example.com.br>\nEnviado: terça-feira, 3 de março de 2026 10:15\nPara: Ana <ana@example.com.br>\nAssunto: RE: Chamado 42\n\nTexto antigo",
+			"Aprovado.", CutHeaderBlock, ConfidenceHigh},
+		{"outlook desktop original message pt", "Segue.\n\n-----Mensagem original-----\nDe: Central [mailto:central@example.com.br]\nEnviada em: terça-feira, 3 de março de 2026 10:15\nPara: Ana\nAssunto: Chamado 42\n\nTexto antigo",
+			"Segue.", CutSeparator, ConfidenceHigh},
+		{"outlook original message en", "See below.\n\n-----Original Message-----\nFrom: Desk\nSent: Tuesday\nTo: Ana\nSubject: x\n\nold",
+			"See below.", CutSeparator, ConfidenceHigh},
+		{"outlook de", "Passt.\n\nVon: Support <support@example.de>\nGesendet: Dienstag, 3. März 2026 10:15\nAn: Ana\nBetreff: AW: Anfrage\n\nalt",
+			"Passt.", CutHeaderBlock, ConfidenceHigh},
+		{"outlook fr", "OK.\n\nDe : Support <support@example.fr>\nEnvoyé : mardi 3 mars 2026 10:15\nÀ : Ana\nObjet : RE: Demande\n\nancien",
+			"OK.", CutHeaderBlock, ConfidenceHigh},
+		{"outlook it", "Va bene.\n\nDa: Supporto <supporto@example.it>\nInviato: martedì 3 marzo 2026 10:15\nA: Ana\nOggetto: R: Richiesta\n\nvecchio",
+			"Va bene.", CutHeaderBlock, ConfidenceHigh},
+		{"outlook es", "Vale.\n\nDe: Soporte <soporte@example.es>\nEnviado el: martes, 3 de marzo de 2026 10:15\nPara: Ana\nAsunto: RE: Solicitud\n\nviejo",
+			"Vale.", CutHeaderBlock, ConfidenceHigh},
+		{"outlook web bold", "Done.\n\n*From:* Desk <desk@example.com>\n*Sent:* Tuesday\n*To:* Ana\n*Subject:* x\n\nold",
+			"Done.", CutHeaderBlock, ConfidenceHigh},
+		{"quote only, no attribution", "Fine by me.\n\n> old text\n> more old text\n",
+			"Fine by me.", CutQuote, ConfidenceMedium},
+		{"no history", "Hello,\n\nmy printer is broken.\n\nAna", "Hello,\n\nmy printer is broken.\n\nAna", CutNone, ConfidenceHigh},
+		{"iphone pt", "Ok\n\nEnviado do meu iPhone\n\nEm 3 de mar. de 2026, às 10:15, Suporte <suporte@example.com> escreveu:\n" + hist,
+			"Ok", CutQuote, ConfidenceMedium},
+		{"german iphone", "Ja.\n\nVon meinem iPhone gesendet", "Ja.", CutNone, ConfidenceHigh},
+		{"inline reply", "On Tue, Mar 3, 2026 at 10:15 AM Desk <desk@example.com> wrote:\n> Question one?\n\nAnswer one.\n\n> Question two?\n\nAnswer two.\n",
+			"Answer one.\n\n> Question two?\n\nAnswer two.", CutInline, ConfidenceLow},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := ExtractReply(c.in)
+			if r.Text != c.want {
+				t.Errorf("Text = %q, want %q", r.Text, c.want)
+			}
+			if r.By != c.by || r.Confidence != c.conf {
+				t.Errorf("By, Confidence = %s, %s; want %s, %s", r.By, r.Confidence, c.by, c.conf)
+			}
+			if r.Full != c.in {
+				t.Error("Full is not the input")
+			}
+		})
+	}
+}
+
+func TestExtractReplySignature(t *testing.T) {
+	r := ExtractReply("Fixed, thanks.\n\n-- \nAna Souza\nACME\n\nOn Tue, Mar 3, 2026 at 10:15 AM Desk <desk@example.com> wrote:\n> old\n")
+	if r.Text != "Fixed, thanks." || !strings.HasPrefix(r.Signature, "--\nAna Souza") {
+		t.Fatalf("Text %q Signature %q", r.Text, r.Signature)
+	}
+	if !strings.Contains(r.Quoted, "> old") {
+		t.Errorf("Quoted %q", r.Quoted)
+	}
+	// A sentence starting like a mobile signature stays.
+	r = ExtractReply("Sent from my desk, which is easier than my phone.")
+	if r.Text != "Sent from my desk, which is easier than my phone." {
+		t.Errorf("Text %q", r.Text)
+	}
+}
+
+func TestReplyMarker(t *testing.T) {
+	for _, lang := range []string{"en", "pt-BR", "es", "fr-CA", "de", "it", "xx"} {
+		m := ReplyMarkerFor(lang)
+		if !strings.HasPrefix(m, ReplyMarkerPrefix) || !strings.HasSuffix(m, ReplyMarkerSuffix) {
+			t.Fatalf("%s: marker %q", lang, m)
+		}
+		// The marker quoted by the customer's client, under an
+		// attribution line in another language, and a signature-like
+		// attribution that would confuse the other rules.
+		in := "Pode encerrar o chamado.\n\nEm ter., 3 de mar. de 2026 às 10:15, Central <central@example.com> escreveu:\n> " + m + "\n> Olá Ana,\n> seu chamado foi aberto.\n"
+		r := ExtractReply(in)
+		if r.Text != "Pode encerrar o chamado." || r.By != CutMarker || r.Confidence != ConfidenceHigh {
+			t.Errorf("%s: %q by %s %s", lang, r.Text, r.By, r.Confidence)
+		}
+	}
+	if ReplyMarkerFor("pt-BR") == ReplyMarker || ReplyMarkerFor("xx") != ReplyMarker {
+		t.Error("language choice")
+	}
+	// The marker wins even when the text above has quote-like lines.
+	r := ExtractReply("> not really a quote\nmy answer\n" + ReplyMarker + "\nold")
+	if r.Text != "> not really a quote\nmy answer" || r.By != CutMarker {
+		t.Errorf("%q %s", r.Text, r.By)
+	}
+}
+
+func TestExtractReplyHTML(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"gmail", `<div dir="ltr">Works now, thanks!</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Tue, Mar 3, 2026 at 10:15 AM Desk &lt;desk@example.com&gt; wrote:<br></div><blockquote class="gmail_quote">old</blockquote></div>`, "Works now, thanks!"},
+		{"outlook web", `<div>Aprovado.</div><div id="appendonsend"></div><hr style="display:inline-block;width:98%"><div id="divRplyFwdMsg" dir="ltr"><b>De:</b> Central<br><b>Enviado:</b> terça<br><b>Para:</b> Ana</div><div>Texto antigo</div>`, "Aprovado."},
+		{"outlook divRplyFwdMsg only", `<p>Ok.</p><hr><div id="divRplyFwdMsg"><b>From:</b> Desk<br><b>Sent:</b> Tuesday</div><p>old</p>`, "Ok."},
+		{"apple mail", `<div>Yes.</div><div><br><blockquote type="cite"><div>On 3 Mar 2026, at 10:15, Desk &lt;desk@example.com&gt; wrote:</div><div>old</div></blockquote></div>`, "Yes."},
+		{"apple mail attribution outside", `<div>Yes.</div><div><br><div>On 3 Mar 2026, at 10:15, Desk &lt;desk@example.com&gt; wrote:</div><blockquote type="cite"><div>old</div></blockquote></div>`, "Yes."},
+		{"thunderbird", `<p>Merci.</p><div class="moz-cite-prefix">Le 03/03/2026 à 10:15, Desk a écrit&nbsp;:<br></div><blockquote type="cite">old</blockquote>`, "Merci."},
+		{"marker", `<p>Feito.</p><div>` + ReplyMarkerFor("pt") + `</div><p>Olá</p>`, "Feito."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := ExtractReplyHTML(c.in)
+			if r.Text != c.want || r.Confidence != ConfidenceHigh {
+				t.Errorf("Text %q (%s %s), want %q", r.Text, r.By, r.Confidence, c.want)
+			}
+			if strings.Contains(r.Text, "old") || !strings.Contains(r.Full, c.want) {
+				t.Errorf("Full %q", r.Full)
+			}
+		})
+	}
+}
+
+func TestMessageReplyTextPrefersSurerHTML(t *testing.T) {
+	raw := "From: a@example.com\r\nSubject: Re: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nAll good.\r\n\r\nold line one\r\n> quoted\r\n\r\n" +
+		"--b\r\nContent-Type: text/html\r\n\r\n<div>All good.</div><div class=\"gmail_quote\">old line one<blockquote>quoted</blockquote></div>\r\n--b--\r\n"
+	m, err := ParseBytes([]byte(raw), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.ReplyText()
+	if r.Text != "All good." || r.By != CutHTMLQuote || r.Confidence != ConfidenceHigh {
+		t.Fatalf("%q %s %s", r.Text, r.By, r.Confidence)
+	}
+}
+
+func TestExtractReplyLongInput(t *testing.T) {
+	// Lines past maxReplyLines are not examined, and a pathological
+	// input finishes (the test runs under the package's time limit).
+	var sb strings.Builder
+	for range maxReplyLines + 10 {
+		sb.WriteString("On x wrote: On y\n")
+	}
+	r := ExtractReply(sb.String())
+	if r.Full != sb.String() || r.Confidence == 0 {
+		t.Fatalf("bad result: %s", r.Confidence)
+	}
+	r = ExtractReply(readFixture(t, "testdata/reply/github/emails/email_long_quote.txt"))
+	if r.Text == "" {
+		t.Error("long quote: empty text")
+	}
+}
