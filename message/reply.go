@@ -132,15 +132,16 @@ const maxReplyLines = 20000
 // Attribution lines: a line (or a few wrapped lines) such as "On ...
 // wrote:", "Em ... escreveu:", "Am ... schrieb X:" or Gmail's
 // "2015-02-02 10:58 GMT-02:00 Name <addr>:".
-const attrVerbs = `wrote|writes|said|escreveu|escribió|escribio|a [ée]crit|ha scritto|schrieb|schreef|skrev|napisał\(a\)|napisała|napisał|napisal|написал\(а\)|написала|написал|написав|пише|пишет|kirjoitti|írta|napsal|yazdı|写道|寫道|のメッセージ`
+const attrVerbs = `wrote|writes|said|escreveu|escribió|escribio|a [ée]crit|ha scritto|ha escrit|pisze|작성|schrieb|schreef|skrev|napisał\(a\)|napisała|napisał|napisal|написал\(а\)|написала|написал|написав|пише|пишет|kirjoitti|írta|napsal|yazdı|写道|寫道|のメッセージ`
 
 var (
 	// the verb right before the colon ("wrote:", "a écrit :", "schreef het volgende:")
 	attrVerbRe = regexp.MustCompile(`(?i)(?:^|[\s"'>)])(?:` + attrVerbs + `)(?:\s+(?:the following|het volgende(?: geschreven)?|folgendes|o seguinte|lo siguiente))?\s*[:：]\s*$`)
 	// the verb followed by the writer ("schrieb Max <max@example.org>:")
 	// Google's German and Nordic form: "Name <addr> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:"
-	attrVerbDateRe = regexp.MustCompile(`(?i)(?:^|\s)(?:schrieb|skrev|schreef|wrote) (?:am|den|op|on)\s.{0,100}[:：]\s*$`)
-	attrVerbNameRe = regexp.MustCompile(`(?i)(?:^|\s)(?:` + attrVerbs + `)\s.{0,160}[@<].{0,80}[:：]\s*$`)
+	attrVerbDateRe    = regexp.MustCompile(`(?i)(?:^|\s)(?:schrieb|skrev|schreef|wrote) (?:am|den|op|on)\s.{0,100}[:：]\s*$`)
+	attrVerbAnyNameRe = regexp.MustCompile(`(?i)(?:^|\s)(?:` + attrVerbs + `)\s[^:：]{1,80}[:：]\s*$`)
+	attrVerbNameRe    = regexp.MustCompile(`(?i)(?:^|\s)(?:` + attrVerbs + `)\s.{0,160}[@<].{0,80}[:：]\s*$`)
 	// Zoho: "---- On Tue, ... wrote ----"
 	attrDashedRe = regexp.MustCompile(`(?i)^-{2,}\s*\S.{0,250}\b(?:` + attrVerbs + `)\s*-{2,}$`)
 	// no verb: a date and the writer's address ending the line with a colon
@@ -427,6 +428,7 @@ func findCut(ls []replyLine) (int, int, CutBy, Confidence) {
 			return i, 1, CutMarker, ConfidenceHigh
 		}
 	}
+	lastText := -2 // the last line that is neither blank nor a client signature, computed once
 	for i := 0; i < len(ls); i++ {
 		l := ls[i]
 		if l.clean == "" {
@@ -457,22 +459,27 @@ func findCut(ls []replyLine) (int, int, CutBy, Confidence) {
 			}
 			return i, n, CutAttribution, ConfidenceMedium
 		}
-		if !l.quoted && isMobileSig(b) && (i == 0 || ls[i-1].clean == "") && historyFollows(ls, i+1) {
-			return i, 1, cutSignature, ConfidenceMedium
+		if !l.quoted && (i == 0 || ls[i-1].clean == "") && isMobileSig(b) {
+			if lastText == -2 {
+				lastText = lastTextLine(ls)
+			}
+			if lastText > i {
+				return i, 1, cutSignature, ConfidenceMedium
+			}
 		}
 	}
 	return -1, 0, "", 0
 }
 
-// historyFollows reports whether text other than more signature lines
-// follows line i.
-func historyFollows(ls []replyLine, from int) bool {
-	for _, l := range ls[from:] {
-		if l.clean != "" && !isMobileSig(l.clean) {
-			return true
+// lastTextLine returns the index of the last line that is neither blank
+// nor a client signature line, or -1.
+func lastTextLine(ls []replyLine) int {
+	for i := len(ls) - 1; i >= 0; i-- {
+		if ls[i].clean != "" && !isMobileSig(ls[i].clean) {
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 func nextNonBlank(ls []replyLine, from, max int) int {
@@ -523,7 +530,10 @@ var attrNoColonRe = regexp.MustCompile(`(?i)^on\b.{0,200}@.{0,80}\bwrote$`)
 
 // isAttrText reports whether s (one line, or wrapped lines joined) is an
 // attribution line; start says it begins like one ("On", "Em", a date).
-func isAttrText(s string, start bool) bool {
+//
+// bare allows a short "Name wrote:" line with neither date nor address;
+// callers pass it only when quoted lines follow.
+func isAttrText(s string, start, bare bool) bool {
 	if len(s) > 400 || s == "" {
 		return false
 	}
@@ -537,12 +547,14 @@ func isAttrText(s string, start bool) bool {
 		return true
 	}
 	if attrVerbRe.MatchString(s) {
-		return start || strings.ContainsAny(s, "@<0123456789") || utf8.RuneCountInString(s) < 80
+		return start || strings.ContainsAny(s, "@<0123456789") || utf8.RuneCountInString(s) < 80 && bare
 	}
 	if attrVerbNameRe.MatchString(s) || attrVerbDateRe.MatchString(s) {
 		return start || strings.ContainsAny(s, "0123456789")
 	}
-	return false
+	// "Am 25.06.2015 um 10:55 schrieb Test user:": a dated line with the
+	// writer's name (no address) after the verb.
+	return start && strings.ContainsAny(s, "0123456789") && attrVerbAnyNameRe.MatchString(s)
 }
 
 var replyEmailRe = regexp.MustCompile(`[^\s<>@]+@[^\s<>@]+\.[A-Za-z]{2,}`)
@@ -555,7 +567,8 @@ func attributionAt(ls []replyLine, i int) int {
 		return 0
 	}
 	start := attrStartRe.MatchString(first)
-	if isAttrText(first, start) {
+	j := nextNonBlank(ls, i+1, 3)
+	if isAttrText(first, start, j >= 0 && ls[j].quoted) {
 		return 1
 	}
 	if !start && !replyEmailRe.MatchString(first) {
@@ -567,11 +580,14 @@ func attributionAt(ls []replyLine, i int) int {
 		if next == "" {
 			continue
 		}
+		if attrStartRe.MatchString(next) && !strings.HasPrefix(next, "<") && isAttrText(next, true, false) {
+			return 0 // the attribution starts on that line
+		}
 		joined += " " + next
 		if len(joined) > 400 {
 			return 0
 		}
-		if isAttrText(joined, start) {
+		if isAttrText(joined, start, false) {
 			return n
 		}
 	}
@@ -619,13 +635,20 @@ func splitSignature(ls []replyLine) (body, sig []replyLine) {
 		end--
 	}
 	ls = ls[:end]
+	after := make([]int, len(ls)+1) // after[i]: non-blank lines from i on
+	for i := len(ls) - 1; i >= 0; i-- {
+		after[i] = after[i+1]
+		if ls[i].clean != "" {
+			after[i]++
+		}
+	}
 	for i := range ls {
 		if sigDashRe.MatchString(ls[i].raw) || ls[i].raw == "-- " || strings.TrimRight(ls[i].raw, " ") == "--" {
 			if len(ls)-i <= 25 && i > 0 {
 				return trimMobileSig(ls[:i]), ls[i:]
 			}
 		}
-		if i > 0 && listFooterRe.MatchString(ls[i].clean) && nonBlankCount(ls[i+1:]) <= 8 {
+		if i > 0 && listFooterRe.MatchString(ls[i].clean) && after[i+1] <= 8 {
 			// A mailing list footer under a line of underscores.
 			return trimMobileSig(ls[:i]), ls[i:]
 		}
@@ -635,16 +658,6 @@ func splitSignature(ls []replyLine) (body, sig []replyLine) {
 }
 
 var listFooterRe = regexp.MustCompile(`^_{10,}$`)
-
-func nonBlankCount(ls []replyLine) int {
-	n := 0
-	for _, l := range ls {
-		if l.clean != "" {
-			n++
-		}
-	}
-	return n
-}
 
 func trimMobileSig(ls []replyLine) []replyLine {
 	end := len(ls)
