@@ -140,3 +140,27 @@ func TestPlainTextFromHTML(t *testing.T) {
 		t.Errorf("text-only SafeHTML %q", s.HTML)
 	}
 }
+
+// Every corpus message goes through the content API without panicking,
+// and the sanitised HTML never keeps a script.
+func TestContentOverCorpus(t *testing.T) {
+	n := 0
+	for _, e := range loadCorpus(t) {
+		m, err := ParseBytes(e.Data, Options{})
+		if err != nil {
+			continue
+		}
+		_ = m.ReplyText()
+		_ = m.PlainText()
+		s := m.SafeHTML(HTMLOptions{BlockRemoteImages: true, PartURL: func(p *Part) string { return "/p" }})
+		if low := strings.ToLower(s.HTML); strings.Contains(low, "<script") || strings.Contains(low, "javascript:") {
+			t.Errorf("%s: unsafe output", e.Path)
+		}
+		if m.HTML != "" {
+			n++
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d corpus messages with HTML", n)
+	}
+}

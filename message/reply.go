@@ -463,7 +463,12 @@ func findCut(ls []replyLine) (int, int, CutBy, Confidence) {
 			if lastText == -2 {
 				lastText = lastTextLine(ls)
 			}
-			if lastText > i {
+			k := nextNonBlank(ls, i+1, 3)
+			strong := k >= 0 && (attributionAt(ls, k) > 0 || headerBlockAt(ls, k) ||
+				underscoreRe.MatchString(ls[k].body) || separatorRe.MatchString(ls[k].body) || forwardRe.MatchString(ls[k].body))
+			if lastText > i && !strong {
+				// Without a surer sign below, the signature line itself
+				// ends the new text.
 				return i, 1, cutSignature, ConfidenceMedium
 			}
 		}

@@ -50,6 +50,8 @@ func TestExtractReplyLanguages(t *testing.T) {
 			"Fine by me.", CutQuote, ConfidenceMedium},
 		{"no history", "Hello,\n\nmy printer is broken.\n\nAna", "Hello,\n\nmy printer is broken.\n\nAna", CutNone, ConfidenceHigh},
 		{"iphone pt", "Ok\n\nEnviado do meu iPhone\n\nEm 3 de mar. de 2026, às 10:15, Suporte <suporte@example.com> escreveu:\n" + hist,
+			"Ok", CutAttribution, ConfidenceHigh},
+		{"mobile signature over unquoted history", "Ok\n\nSent from my Galaxy\n\nOld message text\nmore old text",
 			"Ok", CutQuote, ConfidenceMedium},
 		{"german iphone", "Ja.\n\nVon meinem iPhone gesendet", "Ja.", CutNone, ConfidenceHigh},
 		{"inline reply", "On Tue, Mar 3, 2026 at 10:15 AM Desk <desk@example.com> wrote:\n> Question one?\n\nAnswer one.\n\n> Question two?\n\nAnswer two.\n",
