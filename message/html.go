@@ -117,6 +117,12 @@ func inlineToken(i int) string { return "cid:correio-part-" + strconv.Itoa(i) }
 func rewriteImages(n *html.Node, parts []*Part, opts HTMLOptions, inline map[string]*Part, res *SanitizedHTML) {
 	for c := n.FirstChild; c != nil; {
 		next := c.NextSibling
+		if c.Type == html.ElementNode {
+			// id and name would let the mail clobber names in the
+			// host's page (DOM clobbering).
+			htmlRemoveAttr(c, "id")
+			htmlRemoveAttr(c, "name")
+		}
 		if c.Type == html.ElementNode && c.DataAtom == atom.Img {
 			rewriteImage(c, parts, opts, inline, res)
 		} else {

@@ -11,7 +11,7 @@ func TestSanitizeHTMLRemovesActiveContent(t *testing.T) {
 <script>alert(1)</script></head><body onload="alert(2)">
 <p onclick="alert(3)" style="color:red; width: expression(alert(4)); background-image:url(https://track.example/bg.png)">Hello <b>agent</b></p>
 <a href="javascript:alert(5)">js link</a> <a href="data:text/html,<script>alert(6)</script>">data link</a>
-<a href="https://example.com/doc">doc</a> <a href="/admin/delete">relative</a>
+<a href="https://example.com/doc" id="config" name="config">doc</a> <a href="/admin/delete">relative</a>
 <form action="https://evil.example/phish"><input name="password"><button>Login</button></form>
 <iframe src="https://evil.example/"></iframe><object data="x.swf"></object><embed src="x.swf">
 <svg onload="alert(7)"><a xlink:href="javascript:alert(8)">svg</a></svg>
@@ -21,7 +21,7 @@ func TestSanitizeHTMLRemovesActiveContent(t *testing.T) {
 	out := strings.ToLower(res.HTML)
 	for _, bad := range []string{"<script", "alert", "onload", "onclick", "onerror", "javascript:", "data:text",
 		"<form", "<input", "<iframe", "<object", "<embed", "<meta", "<base", "<style", "<link", "expression",
-		"url(", "track.example", "evil.example", "/admin/delete"} {
+		"url(", "track.example", "evil.example", "/admin/delete", "config"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("output keeps %q:\n%s", bad, res.HTML)
 		}
