@@ -264,6 +264,16 @@ func extractLines(lines []replyLine, depth int) Reply {
 			return r
 		}
 	}
+	if by == CutMarker {
+		// Everything above the marker is new, less the attribution or
+		// header block the client put between (Outlook quotes without
+		// ">"): read that part again.
+		sub := extractLines(lines[:cut], maxReplyDepth)
+		r.Text, r.Signature = sub.Text, sub.Signature
+		r.Quoted = strings.TrimSpace(sub.Quoted + "\n" + joinLines(lines[cut:]))
+		r.By, r.Confidence = CutMarker, ConfidenceHigh
+		return r
+	}
 	keep := cut
 	if by == cutSignature {
 		keep = cut + 1 // the signature line itself goes to Signature

@@ -103,11 +103,17 @@ func TestReplyMarker(t *testing.T) {
 			t.Errorf("%s: %q by %s %s", lang, r.Text, r.By, r.Confidence)
 		}
 	}
+	// Outlook quotes without ">": its header block sits between the new
+	// text and the marker.
+	r := ExtractReply("Approved.\n\nFrom: Desk <desk@example.com>\nSent: Tuesday, March 3, 2026 10:15\nTo: Ana\nSubject: Request 42\n\n" + ReplyMarker + "\nHello Ana")
+	if r.Text != "Approved." || r.By != CutMarker || !strings.Contains(r.Quoted, "From: Desk") {
+		t.Errorf("outlook + marker: %q by %s, quoted %q", r.Text, r.By, r.Quoted)
+	}
 	if ReplyMarkerFor("pt-BR") == ReplyMarker || ReplyMarkerFor("xx") != ReplyMarker {
 		t.Error("language choice")
 	}
 	// The marker wins even when the text above has quote-like lines.
-	r := ExtractReply("> not really a quote\nmy answer\n" + ReplyMarker + "\nold")
+	r = ExtractReply("> not really a quote\nmy answer\n" + ReplyMarker + "\nold")
 	if r.Text != "> not really a quote\nmy answer" || r.By != CutMarker {
 		t.Errorf("%q %s", r.Text, r.By)
 	}
