@@ -157,6 +157,7 @@ var (
 	// Quoted header lines.
 	headerFromRe = regexp.MustCompile(`(?i)^\*?\s*(?:from|de|von|da|van|od|fra|från|lähettäjä|от|від|feladó|发件人|寄件者|差出人)\s*\*?\s*[:：]`)
 	headerAnyRe  = regexp.MustCompile(`(?i)^\*?\s*(?:from|sent|date|to|cc|bcc|subject|reply-to|de|enviado(?: el| em)?|enviada(?: em)?|data|para|assunto|von|gesendet|datum|an|betreff|envoyé(?: le)?|envoye(?: le)?|à|a|objet|copie à|message du|da|risposta|inviato|oggetto|fecha|asunto|van|verzonden|aan|onderwerp|fra|sendt|dato|til|emne|från|skickat|till|ämne|od|wysłane|do|temat|от|отправлено|кому|тема|发件人|发送时间|收件人|主题|寄件者|傳送時間|收件者|主旨|差出人|送信日時|宛先|件名)\s*\*?\s*[:：]`)
+	headerDateRe = regexp.MustCompile(`(?i)^\*?\s*(?:sent|date|enviado(?: el| em)?|enviada(?: em)?|data|gesendet|datum|envoyé(?: le)?|envoye(?: le)?|message du|inviato|fecha|verzonden|sendt|dato|skickat|wysłane|отправлено|发送时间|傳送時間|送信日時)\s*\*?\s*[:：]`)
 	// Signatures of mobile and desktop clients.
 	mobileSigRe = regexp.MustCompile(`(?i)^[\s<(\[]*(?:` +
 		`sent (?:from|via|with|using|by) (?:my )?[^,.;!?]{1,50}(?:[,.]\s*please excuse.{0,60})?|` +
@@ -515,7 +516,7 @@ func headerBlockAt(ls []replyLine, i int) bool {
 		return false
 	}
 	isFrom := headerFromRe.MatchString(first)
-	n := 1
+	n, dated := 1, headerDateRe.MatchString(first)
 	for k := i + 1; k < len(ls) && k < i+8; k++ {
 		b := ls[k].body
 		if b == "" {
@@ -526,6 +527,7 @@ func headerBlockAt(ls []replyLine, i int) bool {
 		}
 		if headerAnyRe.MatchString(b) {
 			n++
+			dated = dated || headerDateRe.MatchString(b)
 			continue
 		}
 		if !strings.Contains(b, ":") && k == i+1 && len(b) < 80 {
@@ -534,10 +536,12 @@ func headerBlockAt(ls []replyLine, i int) bool {
 		}
 		break
 	}
+	// "From: my manager / To: finance" in a customer's text is not a
+	// quoted message: two lines need a Sent or Date line among them.
 	if isFrom {
-		return n >= 2
+		return n >= 3 || n >= 2 && dated
 	}
-	return n >= 3
+	return n >= 3 && dated
 }
 
 // attrNoColonRe: "On <date> <name> <addr> wrote" without its colon.

@@ -172,3 +172,10 @@ func TestExtractReplyLongInput(t *testing.T) {
 		t.Error("long quote: empty text")
 	}
 }
+
+func TestExtractReplyNoFalseHeaderBlock(t *testing.T) {
+	in := "Please route this:\nFrom: my manager\nTo: finance\nThe invoice total is wrong."
+	if r := ExtractReply(in); r.Text != in || r.By != CutNone {
+		t.Errorf("%q by %s", r.Text, r.By)
+	}
+}
