@@ -398,7 +398,7 @@ func hasTextAfterQuote(ls []replyLine) bool {
 			}
 			seenQuote = true
 		case sigDashRe.MatchString(l.raw), underscoreRe.MatchString(l.clean), isMobileSig(l.clean),
-			attributionAt(ls, i) > 0, headerBlockAt(ls, i), separatorRe.MatchString(l.clean), forwardRe.MatchString(l.clean):
+			attributionAt(ls, i) > 0, headerBlockAt(ls, i), isSeparator(l.clean), isForward(l.clean):
 			return false
 		case seenQuote && i > 0 && !ls[i-1].quoted:
 			seenText = true
@@ -446,8 +446,7 @@ func findCut(ls []replyLine) (int, int, CutBy, Confidence) {
 			continue
 		}
 		b := l.body
-		if separatorRe.MatchString(b) && strings.ContainsAny(b, "-=_*") ||
-			forwardRe.MatchString(b) && strings.ContainsAny(b, "-=_*") || beginForwardRe.MatchString(b) {
+		if isSeparator(b) || isForward(b) || len(b) < 80 && beginForwardRe.MatchString(b) {
 			return i, 1, CutSeparator, ConfidenceHigh
 		}
 		if underscoreRe.MatchString(b) {
@@ -476,7 +475,7 @@ func findCut(ls []replyLine) (int, int, CutBy, Confidence) {
 			}
 			k := nextNonBlank(ls, i+1, 3)
 			strong := k >= 0 && (attributionAt(ls, k) > 0 || headerBlockAt(ls, k) ||
-				underscoreRe.MatchString(ls[k].body) || separatorRe.MatchString(ls[k].body) || forwardRe.MatchString(ls[k].body))
+				underscoreRe.MatchString(ls[k].body) || isSeparator(ls[k].body) || isForward(ls[k].body))
 			if lastText > i && !strong {
 				// Without a surer sign below, the signature line itself
 				// ends the new text.
@@ -498,6 +497,24 @@ func lastTextLine(ls []replyLine) int {
 	return -1
 }
 
+// isSeparator reports a "-----Original Message-----" line (the dashes,
+// equals signs, underscores or stars are required).
+func isSeparator(b string) bool {
+	return len(b) < 100 && strings.ContainsAny(b, "-=_*") && separatorRe.MatchString(b)
+}
+
+// isForward reports a "---------- Forwarded message ---------" line.
+func isForward(b string) bool {
+	return len(b) < 100 && strings.ContainsAny(b, "-=_*") && forwardRe.MatchString(b)
+}
+
+// isHeaderLine reports a quoted header line ("From: ...", "Assunto: ..."):
+// its colon comes within the first few words.
+func isHeaderLine(b string) bool {
+	i := strings.IndexAny(b, ":：")
+	return i > 0 && i <= 40 && headerAnyRe.MatchString(b)
+}
+
 func nextNonBlank(ls []replyLine, from, max int) int {
 	for k := from; k < len(ls) && k < from+max; k++ {
 		if ls[k].clean != "" {
@@ -512,7 +529,7 @@ func nextNonBlank(ls []replyLine, from, max int) int {
 // header lines in a row starting with a From, Date or Sent line.
 func headerBlockAt(ls []replyLine, i int) bool {
 	first := ls[i].body
-	if !headerAnyRe.MatchString(first) {
+	if !isHeaderLine(first) {
 		return false
 	}
 	isFrom := headerFromRe.MatchString(first)
@@ -525,7 +542,7 @@ func headerBlockAt(ls []replyLine, i int) bool {
 			}
 			continue
 		}
-		if headerAnyRe.MatchString(b) {
+		if isHeaderLine(b) {
 			n++
 			dated = dated || headerDateRe.MatchString(b)
 			continue
@@ -627,7 +644,7 @@ func trimTrailingAttribution(ls []replyLine) []replyLine {
 		}
 		last := ls[end-1].body
 		switch {
-		case underscoreRe.MatchString(last), separatorRe.MatchString(last) && strings.ContainsAny(last, "-=_*"):
+		case underscoreRe.MatchString(last), isSeparator(last):
 			ls = ls[:end-1]
 			continue
 		}
