@@ -164,3 +164,23 @@ func TestContentOverCorpus(t *testing.T) {
 		t.Fatalf("only %d corpus messages with HTML", n)
 	}
 }
+
+// With remote images blocked, nothing in the output loads from the
+// network: only link targets may keep a URL.
+func TestSanitizeHTMLNoRemoteLoads(t *testing.T) {
+	in := `<body background="https://t.example/1.png"><table background="https://t.example/2.png"><tr><td style="background:url(https://t.example/3.png)">x</td></tr></table>
+<picture><source srcset="https://t.example/4.png"><img src="https://t.example/5.png"></picture>
+<video poster="https://t.example/6.png" src="https://t.example/7.mp4"></video><audio src="https://t.example/8.mp3"></audio>
+<input type="image" src="https://t.example/9.png"><svg><image href="https://t.example/10.png"/></svg>
+<link rel="prefetch" href="https://t.example/11"><style>@import url(https://t.example/12.css);</style>
+<div style="list-style-image:url(https://t.example/13.png);content:url(https://t.example/14.png)">y</div>
+<img src="https://t.example/15.png" srcset="https://t.example/16.png 2x"><a href="https://example.com/ok">ok</a></body>`
+	res := SanitizeHTML(in, nil, HTMLOptions{BlockRemoteImages: true})
+	rest := strings.ReplaceAll(res.HTML, `href="https://example.com/ok"`, "")
+	if strings.Contains(rest, "t.example") || strings.Contains(rest, "http") {
+		t.Fatalf("remote reference left:\n%s", res.HTML)
+	}
+	if res.RemoteImagesBlocked != 2 || !strings.Contains(res.HTML, "https://example.com/ok") {
+		t.Errorf("blocked %d:\n%s", res.RemoteImagesBlocked, res.HTML)
+	}
+}
