@@ -176,7 +176,7 @@ var (
 		`\S+ from mobile|sent by galaxy|` +
 		`从我的.{0,20}发送|從我的.{0,20}傳送|` +
 		`this message was sent from (?:my )?[^,.;!?]{1,50}` +
-		`)(?:\s*[<(\[]?(?:https?|mailto):\S*)?[\s>)\]]*$`)
+		`)\.?(?:\s*[<(\[]?(?:https?|mailto):\S*)?[\s>)\]]*$`)
 	sigDashRe = regexp.MustCompile(`^(?:--|-- |__)\s*$`)
 	// Supercite quoting: "Richard> text".
 	superciteRe = regexp.MustCompile(`^[A-Za-z]{1,12}>(?:\s|$)`)

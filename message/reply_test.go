@@ -205,3 +205,25 @@ func TestExtractReplyHTMLClients(t *testing.T) {
 		})
 	}
 }
+
+func TestMobileSignatures(t *testing.T) {
+	for _, s := range []string{
+		"Sent from my iPhone", "Sent from my Samsung Galaxy smartphone.", "Sent from Outlook for Android",
+		"Get Outlook for iOS", "Enviado do meu iPhone", "Enviado do meu smartphone Samsung Galaxy.",
+		"Enviado desde mi iPhone", "Envoyé de mon iPhone", "Von meinem iPhone gesendet", "Inviato da iPhone",
+		"Obter o Outlook para Android", "Enviado desde Outlook para iOS", "Gesendet von Outlook für Android<https://aka.ms/x>",
+		"Sent from Yahoo Mail on Android", "Sent from my iPad", "Enviado do meu iPad",
+	} {
+		if !isMobileSig(s) {
+			t.Errorf("%q not taken for a client signature", s)
+		}
+	}
+	for _, s := range []string{
+		"Sent from my desk, which is easier than my phone.", "The invoice was sent from our office, twice.",
+		"Enviado do escritório, mas ninguém recebeu.", "I sent the logs yesterday",
+	} {
+		if isMobileSig(s) {
+			t.Errorf("%q taken for a client signature", s)
+		}
+	}
+}
