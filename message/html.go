@@ -427,15 +427,17 @@ func ExtractReplyHTML(doc string) Reply {
 		return Reply{Confidence: ConfidenceLow, By: CutNone}
 	}
 	full := nodeText(root)
-	var sigText string
-	if sig := htmlFind(root, isHTMLSignature); sig != nil && sig.Parent != nil {
-		sig.Parent.RemoveChild(sig)
-		sigText = nodeText(sig)
-	}
 	q := htmlFind(root, isHTMLQuote)
 	var quoted string
 	if q != nil {
 		quoted = nodeText(cutFrom(q))
+	}
+	// The signature of the new part only: the quoted messages' own
+	// signatures went with the history.
+	var sigText string
+	if sig := htmlFind(root, isHTMLSignature); sig != nil && sig.Parent != nil {
+		sig.Parent.RemoveChild(sig)
+		sigText = nodeText(sig)
 	}
 	r := ExtractReply(nodeText(root))
 	r.Full = full

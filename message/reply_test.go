@@ -187,6 +187,7 @@ func TestExtractReplyHTMLClients(t *testing.T) {
 			`<div id="appendonsend"></div><hr style="display:inline-block;width:98%" tabindex="-1"><div id="divRplyFwdMsg" dir="ltr"><b>De:</b> Central<br><b>Enviado:</b> terça-feira</div><div>Texto antigo</div>`, "Ok, obrigado", "Obter o Outlook para iOS"},
 		{"iphone pt-BR", `<html><body dir="auto"><div dir="ltr">Recebido.</div><div dir="ltr"><br><div>Enviado do meu iPhone</div><div dir="ltr"><br><blockquote type="cite">Em 3 de mar. de 2026, à(s) 10:15, Central &lt;central@example.com.br&gt; escreveu:<br><br></blockquote></div>` +
 			`<blockquote type="cite"><div dir="ltr">Texto antigo</div></blockquote></div></body></html>`, "Recebido.", "Enviado do meu iPhone"},
+		{"gmail, signature only in the quote", `<div dir="ltr">Sim.</div><div class="gmail_quote"><div class="gmail_attr">On Tue, Desk &lt;d@example.com&gt; wrote:</div><blockquote class="gmail_quote">old<div class="gmail_signature">Desk team</div></blockquote></div>`, "Sim.", ""},
 		{"yahoo", `<div>Thanks</div><div id="yahoo_quoted_1234" class="yahoo_quoted"><div>On Tuesday, March 3, 2026, 10:15 AM, Desk &lt;desk@example.com&gt; wrote:</div><div>old</div></div>`, "Thanks", ""},
 		{"gmail with signature", `<div dir="ltr">Feito.<br clear="all"><br><span class="gmail_signature_prefix">-- </span><br><div dir="ltr" class="gmail_signature">Ana Souza<br>ACME</div></div><br><div class="gmail_quote gmail_quote_container"><div class="gmail_attr">Em ter., 3 de mar. de 2026 às 10:15, Central &lt;c@example.com&gt; escreveu:</div><blockquote class="gmail_quote">old</blockquote></div>`, "Feito.", "Ana Souza"},
 	}
@@ -196,8 +197,8 @@ func TestExtractReplyHTMLClients(t *testing.T) {
 			if r.Text != c.want || r.Confidence != ConfidenceHigh {
 				t.Errorf("Text %q (%s %s), want %q", r.Text, r.By, r.Confidence, c.want)
 			}
-			if c.sig != "" && !strings.Contains(r.Signature, c.sig) {
-				t.Errorf("Signature %q, want %q in it", r.Signature, c.sig)
+			if c.sig != "" && !strings.Contains(r.Signature, c.sig) || c.sig == "" && r.Signature != "" {
+				t.Errorf("Signature %q, want %q", r.Signature, c.sig)
 			}
 			if strings.Contains(r.Text+r.Signature, "antigo") || strings.Contains(r.Text+r.Signature, "old") {
 				t.Errorf("history kept: %q / %q", r.Text, r.Signature)
