@@ -8,6 +8,18 @@ import (
 	"unicode/utf8"
 )
 
+// replyDir holds the reply suites (see testdata/reply/SOURCES.md).
+const replyDir = "testdata/reply"
+
+func readFixture(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // FuzzExtractReply checks that no text makes the reply cutter panic or
 // hang, that Full is always the input, and that the new part, signature
 // and history come from the input.
