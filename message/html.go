@@ -368,8 +368,12 @@ func isHTMLQuote(n *html.Node) bool {
 }
 
 func isHTMLSignature(n *html.Node) bool {
-	return n.Type == html.ElementNode && (htmlHasClass(n, "gmail_signature", "moz-signature") ||
-		strings.EqualFold(htmlAttr(n, "id"), "Signature") || strings.EqualFold(htmlAttr(n, "data-smartmail"), "gmail_signature"))
+	if n.Type != html.ElementNode {
+		return false
+	}
+	id := htmlAttr(n, "id")
+	return htmlHasClass(n, "gmail_signature", "moz-signature") || strings.EqualFold(htmlAttr(n, "data-smartmail"), "gmail_signature") ||
+		strings.EqualFold(id, "Signature") || strings.EqualFold(id, "AppleMailSignature") || strings.EqualFold(id, "ms-outlook-mobile-signature")
 }
 
 func htmlFind(n *html.Node, pred func(*html.Node) bool) *html.Node {
