@@ -105,5 +105,25 @@
 // because some are built as delivery reports: never a bounce, never
 // answered automatically (answering would confirm or loop).
 //
-// The package holds no global mutable state and logs nothing.
+// # Ticket content
+//
+// ExtractReply (and Message.ReplyText, ExtractReplyHTML for HTML bodies)
+// returns the new part of a reply without quoted history, attribution line
+// and signature, with a Confidence and what decided the cut (CutBy); the
+// full text is always kept. It knows the attribution and separator lines of
+// the common clients in English, Portuguese, Spanish, French, German,
+// Italian and a dozen more languages, Outlook's quoted header blocks, the
+// HTML quote containers of Gmail, Outlook, Apple Mail and Thunderbird, and
+// the signature lines of mobile clients. A line between ReplyMarkerPrefix
+// and ReplyMarkerSuffix (ReplyMarker, ReplyMarkerFor) that the outbound
+// side puts in its messages makes the cut exact.
+//
+// SanitizeHTML (and Message.SafeHTML) makes an HTML body safe to display
+// with bluemonday, optionally blocks remote images (counting them), and maps
+// cid: and Content-Location references to the message's parts under URLs
+// the host chooses (HTMLOptions.PartURL). HTMLToText and Message.PlainText
+// give text for HTML-only mail.
+//
+// The package holds no global mutable state (the sanitiser's policy is
+// built once and never changed) and logs nothing.
 package message
