@@ -37,6 +37,9 @@ type server struct {
 // the Go structs marshalled) so the column stays stable when the Go types
 // grow, and so no secret can slip into it.
 type settings struct {
+	// Transport is the mailbox's transport kind (empty: the default of
+	// its kind, imap or smtp; rows saved before the field existed).
+	Transport string `json:"transport,omitempty"`
 	Server    server `json:"server"`
 	Username  string `json:"username,omitempty"`
 	Mechanism string `json:"mechanism,omitempty"`
@@ -80,11 +83,13 @@ func encodeMailbox(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox)
 	case m.Kind == mailbox.Inbound && m.Inbound != nil:
 		in := m.Inbound
 		srv, cr = in.Server, &in.Credentials
+		s.Transport = string(in.Transport)
 		s.Folder, s.PostAction, s.MoveTo, s.QuarantineFolder = in.Folder, string(in.PostAction), in.MoveTo, in.QuarantineFolder
 		s.StartFrom, s.PollIntervalMS, s.Idle, s.MaxMessageSize = string(in.StartFrom), in.PollInterval.Milliseconds(), string(in.Idle), in.MaxMessageSize
 	case m.Kind == mailbox.Outbound && m.Outbound != nil:
 		out := m.Outbound
 		srv, cr = out.Server, &out.Credentials
+		s.Transport = string(out.Transport)
 		s.FromName, s.FromAddress, s.ReplyTo = out.From.Name, out.From.Address, out.ReplyTo
 		s.MaxConnections, s.RateN, s.RatePerMS, s.HELOName = out.MaxConnections, out.RateLimit.N, out.RateLimit.Per.Milliseconds(), out.HELOName
 	default:
@@ -150,11 +155,11 @@ func decodeMailbox(ctx context.Context, codec secrets.Codec, tokens TokenSources
 	}
 	switch kind {
 	case mailbox.Inbound:
-		m.Inbound = &mailbox.InboundSettings{Server: srv, Credentials: cr, Folder: s.Folder, PostAction: mailbox.PostAction(s.PostAction),
+		m.Inbound = &mailbox.InboundSettings{Transport: mailbox.TransportKind(s.Transport), Server: srv, Credentials: cr, Folder: s.Folder, PostAction: mailbox.PostAction(s.PostAction),
 			MoveTo: s.MoveTo, QuarantineFolder: s.QuarantineFolder, StartFrom: mailbox.StartFrom(s.StartFrom),
 			PollInterval: time.Duration(s.PollIntervalMS) * time.Millisecond, Idle: mailbox.IdleMode(s.Idle), MaxMessageSize: s.MaxMessageSize}
 	case mailbox.Outbound:
-		m.Outbound = &mailbox.OutboundSettings{Server: srv, Credentials: cr, From: mailbox.Identity{Name: s.FromName, Address: s.FromAddress},
+		m.Outbound = &mailbox.OutboundSettings{Transport: mailbox.TransportKind(s.Transport), Server: srv, Credentials: cr, From: mailbox.Identity{Name: s.FromName, Address: s.FromAddress},
 			ReplyTo: s.ReplyTo, MaxConnections: s.MaxConnections, RateLimit: mailbox.Rate{N: s.RateN, Per: time.Duration(s.RatePerMS) * time.Millisecond}, HELOName: s.HELOName}
 	}
 	if s.OAuth2 {

@@ -44,6 +44,7 @@ func FullInbound(id mailbox.ID) *mailbox.Mailbox {
 	return &mailbox.Mailbox{
 		ID: id, Kind: mailbox.Inbound, Description: "Support " + string(id), Address: string(id) + "@example.com", Enabled: true,
 		Inbound: &mailbox.InboundSettings{
+			Transport:        mailbox.TransportIMAP,
 			Server:           mailbox.Server{Host: "imap.example.com", Port: 1993, Security: mailbox.SecurityTLS, TLSServerName: "mail.example.com"},
 			Credentials:      mailbox.Credentials{Username: "support", Password: mailbox.NewSecret(InboundPassword), Mechanism: mailbox.AuthPlain},
 			Folder:           "Support/Incoming",
@@ -63,6 +64,7 @@ func FullOutbound(id mailbox.ID) *mailbox.Mailbox {
 	return &mailbox.Mailbox{
 		ID: id, Kind: mailbox.Outbound, Description: "Notifications " + string(id), Address: string(id) + "@example.com", Enabled: true,
 		Outbound: &mailbox.OutboundSettings{
+			Transport:      mailbox.TransportSMTP,
 			Server:         mailbox.Server{Host: "smtp.example.com", Port: 2525, Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
 			Credentials:    mailbox.Credentials{Username: "notify", Password: mailbox.NewSecret(OutboundPassword), Mechanism: mailbox.AuthLogin},
 			From:           mailbox.Identity{Name: "Service Desk", Address: "desk@example.com"},
@@ -126,6 +128,10 @@ func RunCatalog(t *testing.T, h CatalogHarness) {
 		disabled := Outbound("out-off")
 		disabled.Enabled = false
 		must(t, c.PutMailbox(ctx, disabled))
+		// A transport kind the host registers (not IMAP) is kept.
+		api := Inbound("in-zapi")
+		api.Inbound.Transport = "myapi"
+		must(t, c.PutMailbox(ctx, api))
 		var oauth *mailbox.Mailbox
 		if h.OAuth2 {
 			oauth = Outbound("out-oauth")
@@ -136,7 +142,7 @@ func RunCatalog(t *testing.T, h CatalogHarness) {
 		must(t, c.SetSystemMailbox(ctx, "out-off"))
 		check := func(t *testing.T, c store.Catalog) {
 			t.Helper()
-			for _, want := range []*mailbox.Mailbox{in, out, disabled} {
+			for _, want := range []*mailbox.Mailbox{in, out, disabled, api} {
 				got, ok := c.Mailbox(want.ID)
 				if !ok {
 					t.Fatalf("mailbox %s missing", want.ID)
@@ -164,9 +170,9 @@ func RunCatalog(t *testing.T, h CatalogHarness) {
 			if o, ok := c.InboundOwner("in-full"); !ok || o != "acme" {
 				t.Fatalf("owner = %q %v", o, ok)
 			}
-			n := 3
+			n := 4
 			if oauth != nil {
-				n = 4
+				n = 5
 			}
 			if got := c.Mailboxes(); len(got) != n || got[0].ID != "in-full" {
 				t.Fatalf("Mailboxes = %v", got)
