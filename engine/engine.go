@@ -77,3 +77,20 @@ var All Assignment = AssignmentFunc(func(mailbox.ID) bool { return true })
 // DefaultRefresh is how often an engine checks its catalog's version for
 // changes when Options.Refresh is zero.
 const DefaultRefresh = 2 * time.Second
+
+// Starter is the part of Engine that Run drives.
+type Starter interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// Run starts e, waits until ctx ends, then stops e (waiting for its
+// in-flight work) and returns Stop's error, or Start's. Both engines' Run
+// methods are this.
+func Run(ctx context.Context, e Starter) error {
+	if err := e.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return e.Stop(context.WithoutCancel(ctx))
+}

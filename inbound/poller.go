@@ -278,13 +278,7 @@ func (p *Poller) Stop(ctx context.Context) error {
 
 // Run starts the Poller, reads every mailbox until ctx ends, then stops
 // it, waits for in-flight hand-offs to finish and returns nil.
-func (p *Poller) Run(ctx context.Context) error {
-	if err := p.Start(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return p.Stop(context.Background())
-}
+func (p *Poller) Run(ctx context.Context) error { return engine.Run(ctx, p) }
 
 // Reload makes the Poller read the catalog and its Assignment now and
 // returns once it applied them: new mailboxes started, changed ones

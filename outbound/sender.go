@@ -325,13 +325,7 @@ func (s *Sender) Reload() { s.signal() }
 
 // Run starts the Sender, delivers until ctx ends, then stops it, letting
 // the sends in flight finish, and returns nil (or Start's error).
-func (s *Sender) Run(ctx context.Context) error {
-	if err := s.Start(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return s.Stop(context.Background())
-}
+func (s *Sender) Run(ctx context.Context) error { return engine.Run(ctx, s) }
 
 // signal wakes the dispatcher.
 func (s *Sender) signal() {
