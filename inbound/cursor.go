@@ -1,8 +1,6 @@
 package inbound
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/correio-dev/correio/store"
@@ -11,29 +9,39 @@ import (
 )
 
 // The engine keeps a source's cursor (transport.Cursor) in the store's
-// store.Checkpoint. Stores keep a checkpoint as a UIDVALIDITY and a UID, the
-// two numbers of an IMAP cursor, which maps onto them exactly: every
-// checkpoint stored before cursors existed is read as the IMAP cursor it
-// is, with nothing to migrate. A cursor of another transport needs the
-// cursor column the store contracts gain next (issue 11, item 3): until
-// then checkpointOf refuses it with ErrCursorNotStored, and these two
-// functions are the only place that changes.
-
-// ErrCursorNotStored is returned for a cursor the store's checkpoint
-// cannot hold yet (a transport other than IMAP).
-var ErrCursorNotStored = errors.New("inbound: the store cannot keep this transport's cursor")
+// store.Checkpoint, untouched, whatever the transport. An IMAP cursor also
+// fills the checkpoint's UIDVALIDITY and UID, which order commits in the
+// store and locate records. A checkpoint stored before cursors existed
+// holds only those two numbers: it is read as the IMAP cursor it is (the
+// SQL stores' migration also filled their cursor column from them).
 
 // cursorOf returns the cursor a stored checkpoint holds.
 func cursorOf(cp store.Checkpoint) transport.Cursor {
-	return imap.Cursor(cp.UIDValidity, imap.UID(cp.LastUID))
+	if cp.Cursor != "" {
+		return transport.Cursor(cp.Cursor)
+	}
+	if cp.UIDValidity != 0 { // stored before cursors: an IMAP position
+		return imap.Cursor(cp.UIDValidity, imap.UID(cp.LastUID))
+	}
+	return ""
 }
 
-// checkpointOf returns the checkpoint that stores c.
+// checkpointOf returns the checkpoint that stores c: the cursor itself,
+// with its UIDVALIDITY and UID when it is an IMAP cursor. A cursor that
+// does not decode (a transport's bug) is refused with an error wrapping
+// transport.ErrCursor, before anything is committed with it.
 func checkpointOf(c transport.Cursor, since time.Time) (store.Checkpoint, error) {
-	v, uid, err := imap.ParseCursor(c)
-	if err != nil {
-		return store.Checkpoint{}, &transport.Error{Class: transport.Permanent, Op: "checkpoint", Err: fmt.Errorf("%w: %w", ErrCursorNotStored, err),
-			Hint: "this store keeps IMAP checkpoints only"}
+	kind, version, _, err := c.Parse()
+	if err == nil && kind == "imap" && version == imap.CursorVersion {
+		var v uint32
+		var uid imap.UID
+		if v, uid, err = imap.ParseCursor(c); err == nil {
+			return store.Checkpoint{Cursor: store.Cursor(c), UIDValidity: v, LastUID: uint32(uid), Since: since}, nil
+		}
 	}
-	return store.Checkpoint{UIDValidity: v, LastUID: uint32(uid), Since: since}, nil
+	if err != nil {
+		return store.Checkpoint{}, &transport.Error{Class: transport.Permanent, Op: "checkpoint", Err: err,
+			Hint: "the transport listed a position it cannot encode; report it to the transport's author"}
+	}
+	return store.Checkpoint{Cursor: store.Cursor(c), Since: since}, nil
 }

@@ -64,7 +64,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 		return true, w.quarantine(bg, folder, next, i, key, sp.Size(), "unreadable: "+errText(perr), sp)
 	}
 	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, Auth: m.Auth, FromAuthenticated: m.Auth != nil && m.Auth.FromAuthenticated,
-		UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp}
+		UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp, next: next}
 	if p.o.Catalog != nil {
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}

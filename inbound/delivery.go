@@ -11,6 +11,7 @@ import (
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/threading"
 )
 
@@ -103,6 +104,8 @@ type Delivery struct {
 	Size int64
 
 	raw io.ReaderAt
+	// next is the checkpoint that passes the message (its cursor).
+	next store.Checkpoint
 }
 
 // Raw returns a new reader over the original message, as received.

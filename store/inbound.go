@@ -9,9 +9,29 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 )
 
-// Checkpoint is how far a mailbox's folder was read: every message with a
-// UID up to LastUID under UIDValidity has been handled (or quarantined).
+// Cursor is a source's position in a mailbox's folder as its transport
+// encoded it (a transport.Cursor: "<kind>/<version>:<payload>", such as
+// "imap/1:<uidvalidity>:<uid>" or a Microsoft Graph delta link of a few
+// thousand characters). It is opaque to the store, which keeps it
+// byte for byte, whatever its length. The zero Cursor is the start of a
+// folder never read, and the cursor of a transport that has none (pushed
+// mail).
+type Cursor string
+
+// Checkpoint is how far a mailbox's folder was read: every message before
+// Cursor has been handled (or quarantined).
 type Checkpoint struct {
+	// Cursor is the transport's position, kept untouched.
+	Cursor Cursor
+	// UIDValidity and LastUID are the IMAP numbers of the position (zero
+	// for the other transports). They order commits: under one
+	// UIDVALIDITY a Commit never moves the checkpoint (Cursor included)
+	// back to a lower UID; a checkpoint without them is replaced by every
+	// Commit (the engine commits a folder's messages in order, and fencing
+	// keeps out a replica that lost its lease). Received and quarantine
+	// records show them. A checkpoint stored before cursors existed has
+	// these two and no Cursor: the engine reads it as the IMAP cursor it
+	// is.
 	UIDValidity uint32
 	LastUID     uint32
 	// Since is set for mailboxes that start from new mail: messages the

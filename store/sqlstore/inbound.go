@@ -52,33 +52,38 @@ func (d *db) fence(ctx context.Context, q Q, mb mailbox.ID, token int64) error {
 func (d *Inbound) Checkpoint(ctx context.Context, mb mailbox.ID, folder string) (cp store.Checkpoint, ok bool, err error) {
 	err = d.read(ctx, func(q Q) error {
 		var v, u, since int64
-		err := q.QueryRow(ctx, "SELECT uid_validity, last_uid, since_ns FROM correio_inbound_checkpoints WHERE mailbox_id = ? AND folder = ?", string(mb), folder).Scan(&v, &u, &since)
+		var cur string
+		err := q.QueryRow(ctx, "SELECT transport_cursor, uid_validity, last_uid, since_ns FROM correio_inbound_checkpoints WHERE mailbox_id = ? AND folder = ?", string(mb), folder).Scan(&cur, &v, &u, &since)
 		if d.noRows(err) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		cp, ok = store.Checkpoint{UIDValidity: uint32(v), LastUID: uint32(u), Since: fromNS(since)}, true
+		cp, ok = store.Checkpoint{Cursor: store.Cursor(cur), UIDValidity: uint32(v), LastUID: uint32(u), Since: fromNS(since)}, true
 		return nil
 	})
 	return cp, ok, err
 }
 
 // setCheckpoint writes a checkpoint; with monotonic, a LastUID lower than
-// the stored one under the same UIDVALIDITY is ignored.
+// the stored one under the same UIDVALIDITY is ignored (the stored cursor
+// stays with its UID). A checkpoint without IMAP numbers (another
+// transport's cursor) has UIDVALIDITY 0 and UID 0 and so always replaces
+// the stored one.
 func setCheckpoint(ctx context.Context, q Q, mb mailbox.ID, folder string, cp store.Checkpoint, at time.Time, monotonic bool) error {
-	last := "excluded.last_uid"
+	last, cur := "excluded.last_uid", "excluded.transport_cursor"
 	if monotonic {
-		last = `CASE WHEN correio_inbound_checkpoints.uid_validity = excluded.uid_validity
-			AND correio_inbound_checkpoints.last_uid > excluded.last_uid
-			THEN correio_inbound_checkpoints.last_uid ELSE excluded.last_uid END`
+		const older = `CASE WHEN correio_inbound_checkpoints.uid_validity = excluded.uid_validity
+			AND correio_inbound_checkpoints.last_uid > excluded.last_uid THEN `
+		last = older + "correio_inbound_checkpoints.last_uid ELSE excluded.last_uid END"
+		cur = older + "correio_inbound_checkpoints.transport_cursor ELSE excluded.transport_cursor END"
 	}
-	_, err := q.Exec(ctx, `INSERT INTO correio_inbound_checkpoints (mailbox_id, folder, uid_validity, last_uid, since_ns, updated_ns)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (mailbox_id, folder) DO UPDATE SET uid_validity = excluded.uid_validity,
+	_, err := q.Exec(ctx, `INSERT INTO correio_inbound_checkpoints (mailbox_id, folder, transport_cursor, uid_validity, last_uid, since_ns, updated_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, folder) DO UPDATE SET transport_cursor = `+cur+`, uid_validity = excluded.uid_validity,
 		last_uid = `+last+`, since_ns = excluded.since_ns, updated_ns = excluded.updated_ns`,
-		string(mb), folder, int64(cp.UIDValidity), int64(cp.LastUID), ns(cp.Since), ns(at))
+		string(mb), folder, string(cp.Cursor), int64(cp.UIDValidity), int64(cp.LastUID), ns(cp.Since), ns(at))
 	return err
 }
 

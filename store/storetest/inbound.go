@@ -32,13 +32,36 @@ type InboundHarness struct {
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 
+// imapCP is the checkpoint the engine writes for an IMAP position: the
+// cursor with its two numbers.
+func imapCP(v, uid uint32) store.Checkpoint {
+	return store.Checkpoint{Cursor: store.Cursor(fmt.Sprintf("imap/1:%d:%d", v, uid)), UIDValidity: v, LastUID: uid}
+}
+
+// graphCursor is a Microsoft Graph delta link of more than 2,000
+// characters, with the ids of the page handled so far, and every character
+// a careless store would mangle (quotes, backslashes, percent signs,
+// semicolons, non-ASCII, a NUL-free control character).
+func graphCursor(n int) store.Cursor {
+	var b strings.Builder
+	b.WriteString("graph/1:https://graph.microsoft.com/v1.0/users('desk%40example.com')/mailFolders('inbox')/messages/delta?$deltatoken=")
+	for b.Len() < 2100 {
+		fmt.Fprintf(&b, "AAMkAGI2TG93AAA=_%d-\\'\";%%20çãõ\t", b.Len())
+	}
+	fmt.Fprintf(&b, " ids=AAMkAGI2THVSAAA=,AAMkAGI2THVTAAA= page=%d", n)
+	return store.Cursor(b.String())
+}
+
 // RunInbound runs the inbound store suite: checkpoints and their
-// monotonicity, handled keys scoped per mailbox and folder, fencing,
-// quarantine with raw bytes, concurrent commits.
+// monotonicity, the cursors of every transport (a Microsoft Graph delta
+// link of 2,000+ characters kept byte for byte, the zero cursor, a
+// checkpoint with IMAP numbers only), handled keys scoped per mailbox and
+// folder, fencing (of cursors too), quarantine with raw bytes, concurrent
+// commits.
 func RunInbound(t *testing.T, h InboundHarness) {
 	ctx := context.Background()
 	rec := func(mb mailbox.ID, key string, v, uid uint32, fence int64) store.InboundRecord {
-		return store.InboundRecord{Mailbox: mb, Folder: "INBOX", Key: key, Checkpoint: store.Checkpoint{UIDValidity: v, LastUID: uid}, Outcome: store.Handled, At: t0, Fence: fence}
+		return store.InboundRecord{Mailbox: mb, Folder: "INBOX", Key: key, Checkpoint: imapCP(v, uid), Outcome: store.Handled, At: t0, Fence: fence}
 	}
 	cpOf := func(t *testing.T, s store.Inbound, mb mailbox.ID, folder string) (store.Checkpoint, bool) {
 		t.Helper()
@@ -65,7 +88,7 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if err := s.Commit(ctx, rec("m1", "k1", 7, 10, 0)); err != nil {
 			t.Fatal(err)
 		}
-		if cp, ok := cpOf(t, s, "m1", "INBOX"); !ok || cp != (store.Checkpoint{UIDValidity: 7, LastUID: 10}) {
+		if cp, ok := cpOf(t, s, "m1", "INBOX"); !ok || cp != imapCP(7, 10) {
 			t.Fatalf("checkpoint %+v %v", cp, ok)
 		}
 		if _, ok := cpOf(t, s, "m1", "Archive"); ok {
@@ -100,19 +123,22 @@ func RunInbound(t *testing.T, h InboundHarness) {
 				t.Fatalf("after uid %d checkpoint %+v", uid, cp)
 			}
 		}
-		// A late commit of an older UID records its key, never rewinds.
+		// A late commit of an older UID records its key, never rewinds
+		// (nor does the cursor).
 		if err := s.Commit(ctx, rec("m", "late", 7, 2, 0)); err != nil {
 			t.Fatal(err)
 		}
-		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != (store.Checkpoint{UIDValidity: 7, LastUID: 5}) || !done(t, s, "m", "late") {
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != imapCP(7, 5) || !done(t, s, "m", "late") {
 			t.Fatalf("late commit moved the checkpoint back: %+v", cp)
 		}
 		// A UIDVALIDITY change starts over; Since is kept as written.
 		since := t0.Add(-90 * time.Minute)
-		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{UIDValidity: 8, Since: since}, 0); err != nil {
+		restart := imapCP(8, 0)
+		restart.Since = since
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", restart, 0); err != nil {
 			t.Fatal(err)
 		}
-		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.UIDValidity != 8 || cp.LastUID != 0 || !cp.Since.Equal(since) {
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.Cursor != restart.Cursor || cp.UIDValidity != 8 || cp.LastUID != 0 || !cp.Since.Equal(since) {
 			t.Fatalf("new UIDVALIDITY: %+v", cp)
 		}
 		r := rec("m", "k1-new", 8, 1, 0)
@@ -120,7 +146,7 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if err := s.Commit(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.UIDValidity != 8 || cp.LastUID != 1 || !cp.Since.Equal(since) {
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.Cursor != imapCP(8, 1).Cursor || cp.UIDValidity != 8 || cp.LastUID != 1 || !cp.Since.Equal(since) {
 			t.Fatalf("after the change: %+v", cp)
 		}
 		if !done(t, s, "m", "k3") {
@@ -139,11 +165,14 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		if done(t, s, "m", "b") {
 			t.Fatal("a fenced commit recorded its key")
 		}
-		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.LastUID != 1 {
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != imapCP(1, 1) {
 			t.Fatalf("a fenced commit moved the checkpoint: %+v", cp)
 		}
-		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{UIDValidity: 1, LastUID: 9}, 4); !errors.Is(err, store.ErrFenced) {
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", imapCP(1, 9), 4); !errors.Is(err, store.ErrFenced) {
 			t.Fatalf("stale SetCheckpoint: %v", err)
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != imapCP(1, 1) {
+			t.Fatalf("a fenced SetCheckpoint moved the checkpoint: %+v", cp)
 		}
 		q := store.QuarantineItem{Mailbox: "m", Folder: "INBOX", Key: "q", UIDValidity: 1, UID: 3, Reason: "bad", At: t0, Fence: 2}
 		if err := s.Quarantine(ctx, q, strings.NewReader("raw")); !errors.Is(err, store.ErrFenced) {
@@ -161,6 +190,109 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		}
 		if err := s.Commit(ctx, rec("other", "a", 1, 1, 1)); err != nil {
 			t.Fatalf("fence leaked across mailboxes: %v", err)
+		}
+	})
+
+	t.Run("Cursors", func(t *testing.T) {
+		s := h.New(t)
+		same := func(a, b store.Checkpoint) bool {
+			return a.Cursor == b.Cursor && a.UIDValidity == b.UIDValidity && a.LastUID == b.LastUID && a.Since.Equal(b.Since)
+		}
+		// Another transport's cursor, long and full of odd characters,
+		// round-trips byte for byte, with Since.
+		since := t0.Add(-time.Hour)
+		want := store.Checkpoint{Cursor: graphCursor(1), Since: since}
+		if len(want.Cursor) < 2000 {
+			t.Fatalf("test cursor of %d characters", len(want.Cursor))
+		}
+		if err := s.SetCheckpoint(ctx, "g", "INBOX", want, 0); err != nil {
+			t.Fatal(err)
+		}
+		if cp, ok := cpOf(t, s, "g", "INBOX"); !ok || !same(cp, want) {
+			t.Fatalf("cursor of %d characters came back as %d, beginning %.80q (Since %v)", len(want.Cursor), len(cp.Cursor), string(cp.Cursor), cp.Since)
+		}
+		// Commits of a cursor without IMAP numbers replace it, in order.
+		for i := 2; i <= 4; i++ {
+			next := store.Checkpoint{Cursor: graphCursor(i), Since: since}
+			r := store.InboundRecord{Mailbox: "g", Folder: "INBOX", Key: fmt.Sprint("g", i), Checkpoint: next, Outcome: store.Handled, At: t0}
+			if err := s.Commit(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if cp, _ := cpOf(t, s, "g", "INBOX"); !same(cp, next) || !done(t, s, "g", r.Key) {
+				t.Fatalf("after commit %d the cursor (%d characters) ends %q", i, len(cp.Cursor), cp.Cursor[max(len(cp.Cursor)-20, 0):])
+			}
+		}
+		// Short cursors too, per folder and per mailbox.
+		delta := store.Checkpoint{Cursor: "fake/1:delta-7"}
+		if err := s.SetCheckpoint(ctx, "g", "Archive", delta, 0); err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := cpOf(t, s, "g", "Archive"); !same(cp, delta) {
+			t.Fatalf("Archive %+v", cp)
+		}
+		if cp, _ := cpOf(t, s, "g", "INBOX"); !same(cp, store.Checkpoint{Cursor: graphCursor(4), Since: since}) {
+			t.Fatal("a folder's cursor overwrote another's")
+		}
+		if _, ok := cpOf(t, s, "g2", "INBOX"); ok {
+			t.Fatal("cursors leak across mailboxes")
+		}
+		// The zero cursor (pushed mail has none) is a checkpoint too.
+		if err := s.SetCheckpoint(ctx, "p", "INBOX", store.Checkpoint{}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if cp, ok := cpOf(t, s, "p", "INBOX"); !ok || cp != (store.Checkpoint{}) {
+			t.Fatalf("zero checkpoint %+v %v", cp, ok)
+		}
+		// A checkpoint as it was written before cursors (the two IMAP
+		// numbers only) comes back as written: the engine reads it as the
+		// IMAP cursor it is.
+		legacy := store.Checkpoint{UIDValidity: 9, LastUID: 4}
+		if err := s.SetCheckpoint(ctx, "l", "INBOX", legacy, 0); err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := cpOf(t, s, "l", "INBOX"); cp != legacy {
+			t.Fatalf("numbers-only checkpoint %+v", cp)
+		}
+		// A mailbox whose transport changed: the new transport's cursor
+		// (no IMAP numbers) replaces the IMAP checkpoint on commit.
+		if err := s.Commit(ctx, rec("x", "i", 7, 50, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, store.InboundRecord{Mailbox: "x", Folder: "INBOX", Key: "f", Checkpoint: delta, Outcome: store.Handled, At: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := cpOf(t, s, "x", "INBOX"); cp != delta {
+			t.Fatalf("after a change of transport %+v", cp)
+		}
+	})
+
+	t.Run("CursorFencing", func(t *testing.T) {
+		s := h.New(t)
+		a := store.Checkpoint{Cursor: graphCursor(1)}
+		if err := s.Commit(ctx, store.InboundRecord{Mailbox: "m", Folder: "INBOX", Key: "a", Checkpoint: a, Outcome: store.Handled, At: t0, Fence: 5}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{Cursor: "fake/1:delta-stale"}, 4); !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("stale SetCheckpoint: %v", err)
+		}
+		if err := s.Commit(ctx, store.InboundRecord{Mailbox: "m", Folder: "INBOX", Key: "b", Checkpoint: store.Checkpoint{Cursor: graphCursor(2)}, Outcome: store.Handled, At: t0, Fence: 3}); !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("stale Commit: %v", err)
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp != a || done(t, s, "m", "b") {
+			t.Fatalf("a fenced write moved the cursor (%d characters) or recorded its key", len(cp.Cursor))
+		}
+		// The same token and a higher one write.
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{Cursor: "fake/1:delta-5"}, 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{Cursor: "fake/1:delta-6"}, 6); err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.Cursor != "fake/1:delta-6" {
+			t.Fatalf("cursor %q", cp.Cursor)
+		}
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{Cursor: "fake/1:delta-old-owner"}, 5); !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("old owner after takeover: %v", err)
 		}
 	})
 
