@@ -1,6 +1,8 @@
 // Package inbound is correio's inbound engine: a Poller reads any number of
-// IMAP mailboxes at once and hands every message to the host's Handler
-// exactly once per mailbox, parsed, classified and matched to its thread.
+// mailboxes at once, through the transport each one names (IMAP by default;
+// any transport.Source the host registers), and hands every message to the
+// host's Handler exactly once per mailbox, parsed, classified and matched
+// to its thread.
 //
 // # Mailboxes and lifecycle
 //
