@@ -2,7 +2,7 @@
 // submission) servers on loopback ports under a temporary directory, with
 // test accounts and a test CA, for correio's integration tier.
 //
-// The Debian packages dovecot-imapd, dovecot-lmtpd and postfix must be
+// The Debian packages dovecot-imapd, dovecot-pop3d, dovecot-lmtpd and postfix must be
 // installed (scripts/install-mailservers.sh), and the tests run as root
 // (Dovecot switches to the mail user; Postfix, run by root, accepts a
 // configuration directory of its own without any entry in
@@ -87,6 +87,8 @@ type Stack struct {
 	LMTPPort       int // Dovecot LMTP (Postfix delivers here)
 	SubmissionPort int // SMTP submission: STARTTLS required, then AUTH
 	SMTPSPort      int // SMTP submission over implicit TLS
+	POP3Port       int // POP3 with STLS offered (plaintext allowed)
+	POP3SPort      int // POP3 over implicit TLS
 	CA             *mailtest.CA
 
 	opts    Options
@@ -130,11 +132,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := writeOwner(dir); err != nil {
 		return fail(err)
 	}
-	ports, err := freePorts(5)
+	ports, err := freePorts(7)
 	if err != nil {
 		return fail(err)
 	}
 	s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.SubmissionPort, s.SMTPSPort = ports[0], ports[1], ports[2], ports[3], ports[4]
+	s.POP3Port, s.POP3SPort = ports[5], ports[6]
 	if s.CA, err = mailtest.NewCA(); err != nil {
 		return fail(err)
 	}
@@ -238,7 +241,7 @@ func (s *Stack) writeDovecot() error {
 		}
 		oauthPassdb = fmt.Sprintf("passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = %s\n}\n", s.path("dovecot", "oauth2.conf.ext"))
 	}
-	conf := fmt.Sprintf(`protocols = imap lmtp
+	conf := fmt.Sprintf(`protocols = imap lmtp pop3
 listen = %[1]s
 base_dir = %[2]s/dovecot/run
 state_dir = %[2]s/dovecot/state
@@ -284,6 +287,17 @@ service imap-login {
     ssl = yes
   }
 }
+service pop3-login {
+  inet_listener pop3 {
+    address = %[1]s
+    port = %[10]d
+  }
+  inet_listener pop3s {
+    address = %[1]s
+    port = %[11]d
+    ssl = yes
+  }
+}
 service lmtp {
   inet_listener lmtp {
     address = %[1]s
@@ -301,7 +315,11 @@ protocol lmtp {
 protocol imap {
   mail_max_userip_connections = 200
 }
-`, Host, s.Dir, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.opts.Domains[0], MailUser, mechs, oauthPassdb)
+protocol pop3 {
+  mail_max_userip_connections = 200
+  pop3_uidl_format = %%08Xu%%08Xv
+}
+`, Host, s.Dir, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.opts.Domains[0], MailUser, mechs, oauthPassdb, s.POP3Port, s.POP3SPort)
 	return os.WriteFile(s.path("dovecot.conf"), []byte(conf), 0o644)
 }
 
@@ -407,7 +425,7 @@ func (s *Stack) StartDovecot(ctx context.Context) error {
 	}
 	s.dovecot = cmd
 	go func() { _ = cmd.Wait() }()
-	if err := waitPorts(ctx, s.IMAPPort, s.IMAPSPort, s.LMTPPort); err != nil {
+	if err := waitPorts(ctx, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.POP3Port, s.POP3SPort); err != nil {
 		return fmt.Errorf("mailstack: dovecot did not start: %w\n%s", err, s.logTail())
 	}
 	return nil
@@ -423,7 +441,7 @@ func (s *Stack) StopDovecot() error {
 	if cmd == nil {
 		return nil
 	}
-	return stopGroup(cmd, s.IMAPPort, s.IMAPSPort, s.LMTPPort)
+	return stopGroup(cmd, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.POP3Port, s.POP3SPort)
 }
 
 // StartPostfix starts Postfix (again) and waits for its listeners.
