@@ -232,6 +232,7 @@ func TestWebhook(t *testing.T) {
 			r.Header.Del(inbound.HeaderPushTimestamp)
 			return r
 		}, http.StatusBadRequest},
+		{"empty", func() *http.Request { return signedRequest(t, "mailbox=mx", nil, now, testSecret) }, http.StatusBadRequest},
 		{"no target", func() *http.Request { return signedRequest(t, "", other, now, testSecret) }, http.StatusBadRequest},
 		{"unknown mailbox", func() *http.Request { return signedRequest(t, "mailbox=nope", other, now, testSecret) }, http.StatusNotFound},
 		{"unknown recipient", func() *http.Request { return signedRequest(t, "recipient=x@y.example", other, now, testSecret) }, http.StatusNotFound},

@@ -87,7 +87,7 @@ type webhook struct {
 // on 5xx only:
 //
 //	200 the message is taken (JSON IngestResult: handled, duplicate or quarantined)
-//	400 no target, both targets, or a malformed timestamp
+//	400 no target, both targets, a malformed timestamp, or an empty body
 //	401 the signature is missing or wrong, or the timestamp is outside the tolerance
 //	404 no enabled pushed mailbox for the target
 //	405 not a POST
@@ -157,6 +157,10 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer sp.Close()
 	if !hmac.Equal(mac.Sum(nil), want) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if sp.Size() == 0 {
+		http.Error(w, "empty message", http.StatusBadRequest)
 		return
 	}
 	id := mailbox.ID(mb)
