@@ -76,6 +76,18 @@ type Options struct {
 	// Dovecot (and so in Postfix submission, which authenticates through
 	// Dovecot) against this RFC 7662 endpoint (see TokenServer).
 	OAuth2IntrospectionURL string
+	// Pipe, when set, makes Postfix deliver the mail of Pipe.Domain to a
+	// pipe command instead of Dovecot.
+	Pipe *Pipe
+}
+
+// Pipe is a Postfix pipe(8) delivery: every message for an address of
+// Domain runs Argv (one recipient per run, as MailUser; Postfix expands
+// ${original_recipient}, ${recipient}, ...). Its exit status decides:
+// 0 delivered, 75 deferred (retried), others bounced.
+type Pipe struct {
+	Domain string
+	Argv   []string
 }
 
 // Stack is a running Dovecot + Postfix pair.
@@ -369,12 +381,23 @@ lmtp_destination_concurrency_limit = 20
 default_destination_concurrency_limit = 20
 message_size_limit = 104857600
 `, p, s.opts.Domains[0], Host, strings.Join(s.opts.Domains, " "), s.LMTPPort, s.Dir)
+	if pp := s.opts.Pipe; pp != nil {
+		main += fmt.Sprintf("relay_domains = %[1]s\ntransport_maps = inline:{ %[1]s=correio: }\ncorreio_destination_recipient_limit = 1\n", pp.Domain)
+	}
 	if err := os.WriteFile(filepath.Join(p, "main.cf"), []byte(main), 0o644); err != nil {
 		return err
 	}
 	master, err := masterCF(fmt.Sprintf("%s:%d", Host, s.SubmissionPort), fmt.Sprintf("%s:%d", Host, s.SMTPSPort))
 	if err != nil {
 		return err
+	}
+	if pp := s.opts.Pipe; pp != nil {
+		for _, a := range pp.Argv {
+			if a == "" || strings.ContainsAny(a, " \t\n") {
+				return fmt.Errorf("mailstack: pipe argument %q is empty or has white space", a)
+			}
+		}
+		master += fmt.Sprintf("correio unix - n n - 4 pipe\n  flags=Rq user=%s argv=%s\n", MailUser, strings.Join(pp.Argv, " "))
 	}
 	return os.WriteFile(filepath.Join(p, "master.cf"), []byte(master), 0o644)
 }
