@@ -22,7 +22,9 @@
 // pop3/1:h:<id> ..., whose ids are the SHA-256 of a message's size and
 // header section (read with TOP n 0, or RETR when TOP is missing): two
 // messages with the same headers and size are one message to it, which
-// real mail (a Message-ID, Received lines) does not produce. A cursor of
+// real mail (a Message-ID, Received lines) does not produce. Without TOP
+// every poll reads each message on the server whole to name it: prefer a
+// server with UIDL, or the delete post-action. A cursor of
 // the other mode resets (the mailbox is read again; the keys of handled
 // messages keep anything from being handed twice). With the keep
 // post-action the cursor grows with the maildrop (some 20 bytes a
@@ -68,6 +70,21 @@ type Config struct {
 	SpoolDir string
 	// Logger receives debug events (never a credential); default discard.
 	Logger *slog.Logger
+	// MaxList caps the messages one List returns (default
+	// DefaultMaxList): a cursor names every handled message still on the
+	// server, so a large maildrop is read in slices of this many, the rest
+	// on the next poll.
+	MaxList int
+}
+
+// DefaultMaxList is Config.MaxList's default.
+const DefaultMaxList = 1000
+
+func (c *Config) maxList() int {
+	if c.MaxList <= 0 {
+		return DefaultMaxList
+	}
+	return c.MaxList
 }
 
 func (c *Config) timeout() time.Duration {

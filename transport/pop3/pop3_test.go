@@ -251,3 +251,35 @@ func TestCursor(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxList: a large maildrop is listed in slices; the cursor of the
+// last item of one slice lists the next.
+func TestMaxList(t *testing.T) {
+	srv := newServer(t, nil)
+	for i := range 7 {
+		if _, err := srv.Deliver("alice", []byte("Subject: "+string(rune('a'+i))+"\r\n\r\nx\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := pop3.NewSource(&pop3.Config{Timeout: 5 * time.Second, MaxList: 3})
+	s, err := src.Open(ctx5(t), inbound(srv.Host(), srv.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	var cur transport.Cursor
+	seen := map[string]bool{}
+	for _, want := range []int{3, 3, 1, 0} {
+		items, err := s.List(ctx5(t), cur)
+		if err != nil || len(items) != want {
+			t.Fatalf("listed %d (%v), want %d", len(items), err, want)
+		}
+		for _, it := range items {
+			if seen[it.ID] {
+				t.Fatalf("%s listed twice", it.ID)
+			}
+			seen[it.ID] = true
+			cur = it.Cursor
+		}
+	}
+}

@@ -360,6 +360,9 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 	}
 	var out []transport.Item
 	for _, e := range s.ents {
+		if len(out) == s.cfg.maxList() {
+			break // the rest on the next List
+		}
 		if done[e.uidl] {
 			continue
 		}
