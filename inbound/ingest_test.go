@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,3 +266,34 @@ type bodyReader struct{ *bytes.Reader }
 func (bodyReader) Close() error { return nil }
 
 func httpBody(b []byte) bodyReader { return bodyReader{bytes.NewReader(b)} }
+
+// TestIngestConcurrent: the same message pushed many times at once is
+// handed once.
+func TestIngestConcurrent(t *testing.T) {
+	e := newPushEnv(t)
+	raw := rawMsg("support", 9)
+	var wg sync.WaitGroup
+	outcomes := make(chan inbound.IngestOutcome, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := e.g.Ingest(context.Background(), "mx", bytes.NewReader(raw))
+			if err != nil {
+				t.Error(err)
+			}
+			outcomes <- r.Outcome
+		}()
+	}
+	wg.Wait()
+	close(outcomes)
+	handled := 0
+	for o := range outcomes {
+		if o == inbound.IngestHandled {
+			handled++
+		}
+	}
+	if handled != 1 || e.rec.count("mx") != 1 {
+		t.Fatalf("handled %d times (handler %d)", handled, e.rec.count("mx"))
+	}
+}

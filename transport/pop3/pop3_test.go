@@ -283,3 +283,36 @@ func TestMaxList(t *testing.T) {
 		}
 	}
 }
+
+// TestXOAUTH2Refused: a refused token is an Auth error that does not
+// show the token, and a refreshing token source is asked once more.
+func TestXOAUTH2Refused(t *testing.T) {
+	srv := newServer(t, nil)
+	srv.SetToken("alice", "good-token-123")
+	m := inbound(srv.Host(), srv.Port())
+	m.Inbound.Credentials.Password = mailbox.Secret{}
+	src := &refreshing{tokens: []string{"stale-token-456", "good-token-123"}}
+	m.Inbound.Credentials.OAuth2 = src
+	if _, err := listAll(t, pop3.NewSource(&pop3.Config{Timeout: 5 * time.Second}), m); err != nil {
+		t.Fatalf("refresh once: %v", err)
+	}
+	if src.invalidated != 1 {
+		t.Fatalf("invalidated %d times", src.invalidated)
+	}
+	m.Inbound.Credentials.OAuth2 = staticToken("wrong-token-789")
+	_, err := listAll(t, pop3.NewSource(&pop3.Config{Timeout: 5 * time.Second}), m)
+	if !errors.Is(err, transport.ErrAuth) || strings.Contains(err.Error(), "wrong-token-789") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+type refreshing struct {
+	tokens      []string
+	invalidated int
+}
+
+func (r *refreshing) Token(context.Context) (mailbox.Secret, error) {
+	return mailbox.NewSecret(r.tokens[min(r.invalidated, len(r.tokens)-1)]), nil
+}
+
+func (r *refreshing) InvalidateToken() { r.invalidated++ }
