@@ -39,6 +39,13 @@ func (w *worker) quarantine(ctx context.Context, folder string, next store.Check
 // deliver parses, classifies and hands off one message; it returns whether
 // the message was quarantined.
 func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, sp *transport.Spool) (bool, error) {
+	r, err := w.deliverOne(ctx, folder, next, i, sp)
+	return r.Outcome == IngestQuarantined, err
+}
+
+// deliverOne is deliver, saying what became of the message (Ingest reports
+// it).
+func (w *worker) deliverOne(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, sp *transport.Spool) (IngestResult, error) {
 	p := w.p
 	st := p.o.Store
 	bg := context.WithoutCancel(ctx)
@@ -52,16 +59,22 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 		msgID = m.MessageID
 	}
 	key := Key(msgID, sp.SHA256)
+	res := IngestResult{Key: key, MessageID: msgID, Size: sp.Size()}
 	done, err := st.Done(ctx, w.mb.ID, key)
 	if err != nil {
-		return false, err
+		return res, err
 	}
 	if done {
 		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Duplicates++; return "", "" })
-		return false, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		res.Outcome = IngestDuplicate
+		return res, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+	}
+	quarantine := func(reason string) (IngestResult, error) {
+		res.Outcome, res.Reason = IngestQuarantined, reason
+		return res, w.quarantine(bg, folder, next, i, key, sp.Size(), reason, sp)
 	}
 	if perr != nil || m == nil {
-		return true, w.quarantine(bg, folder, next, i, key, sp.Size(), "unreadable: "+errText(perr), sp)
+		return quarantine("unreadable: " + errText(perr))
 	}
 	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, Auth: m.Auth, FromAuthenticated: m.Auth != nil && m.Auth.FromAuthenticated,
 		UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp, next: next}
@@ -73,7 +86,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 	d.SenderFlood = w.flood(m)
 	th, err := w.thread(ctx, m)
 	if err != nil {
-		return false, &errPaused{err: fmt.Errorf("thread lookup: %w", err)}
+		return res, &errPaused{err: fmt.Errorf("thread lookup: %w", err)}
 	}
 	if th != nil {
 		d.Thread = th
@@ -86,7 +99,7 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 	switch {
 	case herr == nil:
 		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
-			return false, err
+			return res, err
 		}
 		w.pauses = 0
 		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
@@ -95,11 +108,12 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 			h.LastError, h.ConsecutiveFailures = "", 0
 			return "", ""
 		})
-		return false, nil
+		res.Outcome, res.Contract = IngestHandled, d.Contract
+		return res, nil
 	case IsPermanent(herr):
-		return true, w.quarantine(bg, folder, next, i, key, sp.Size(), "refused by handler: "+redact(w.mb, herr), sp)
+		return quarantine("refused by handler: " + redact(w.mb, herr))
 	default:
-		return false, &errPaused{err: herr}
+		return res, &errPaused{err: herr}
 	}
 }
 

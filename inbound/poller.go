@@ -321,7 +321,8 @@ func (p *Poller) sync() {
 	defer p.syncMu.Unlock()
 	want := map[mailbox.ID]*mailbox.Mailbox{}
 	for _, m := range p.o.Catalog.Mailboxes() {
-		if m == nil || m.Kind != mailbox.Inbound || m.Inbound == nil || !p.assign.Runs(m.ID) {
+		if m == nil || m.Kind != mailbox.Inbound || m.Inbound == nil || !p.assign.Runs(m.ID) ||
+			m.Transport() == mailbox.TransportPush { // pushed mail comes through an Ingester
 			continue
 		}
 		want[m.ID] = m

@@ -16,6 +16,13 @@
 //   - TLS: IMAP over implicit TLS and STARTTLS, SMTP submission with STARTTLS
 //     and AUTH, a wrong CA failing with the TLS class (Probe too), plaintext
 //     refused without the mailbox's opt-in;
+//   - POP3: mail Postfix delivered read from Dovecot's POP3 over STLS and
+//     POP3S with the keep and delete post-actions, Check, a wrong CA (TLS
+//     class) and a wrong password (Auth class);
+//   - pushed mail: Postfix delivers to cmd/correio-pipe (pipe(8)), which
+//     posts to the signed webhook: handed once, deferred on exit 75 while
+//     the host's handler fails and delivered after a flush, bounced on
+//     exit 67 for an unknown recipient;
 //   - OAuth2: XOAUTH2 against Dovecot and Postfix with bearer tokens checked
 //     by a loopback token server, token expiry with one refresh, a revoked
 //     refresh token failing with the Auth class;

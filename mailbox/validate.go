@@ -137,7 +137,9 @@ func (m *Mailbox) Validate() error {
 
 func (s *InboundSettings) validate(c *collector) {
 	switch validateTransport(c, "inbound.transport", s.Transport) {
-	case TransportDefault, TransportIMAP:
+	case TransportDefault, TransportIMAP, TransportPOP3:
+		// POP3 has IMAP's server and credentials; transport/pop3's
+		// Validate refuses what POP3 does not have (seen, move, folders).
 		validateServer(c, "inbound.server", s.Server)
 		validateCredentials(c, "inbound.credentials", s.Credentials, false)
 	}
@@ -271,7 +273,7 @@ func validateCredentials(c *collector, path string, cr Credentials, outbound boo
 		}
 	case AuthNone:
 		if !outbound {
-			c.add(path+".mechanism", CodeUnsupported, "IMAP needs authentication")
+			c.add(path+".mechanism", CodeUnsupported, "reading a mailbox needs authentication")
 		}
 	default:
 		c.add(path+".mechanism", CodeUnsupported, "mechanism must be plain, login, cram-md5, xoauth2 or none")

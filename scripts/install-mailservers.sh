@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real mail servers of the integration tier (Debian packages):
-# Dovecot (IMAP, LMTP) and Postfix, and the `vmail` system user that owns
+# Dovecot (IMAP, POP3, LMTP) and Postfix, and the `vmail` system user that owns
 # the test mail. Idempotent: installs only what is missing. It starts
 # nothing and configures nothing: the tests start their own instances from
 # their own temp directories on loopback ports (internal/mailstack), and
@@ -21,6 +21,7 @@ need=()
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-core)
 [ -f /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
 [ -f /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
+[ -f /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
 [ -x /usr/sbin/postfix ] || need+=(postfix)
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -57,7 +58,7 @@ if [ ${#need[@]} -gt 0 ]; then
 	done
 fi
 
-for b in /usr/sbin/dovecot /usr/lib/dovecot/imap /usr/lib/dovecot/lmtp /usr/sbin/postfix /etc/postfix/master.cf; do
+for b in /usr/sbin/dovecot /usr/lib/dovecot/imap /usr/lib/dovecot/pop3 /usr/lib/dovecot/lmtp /usr/sbin/postfix /etc/postfix/master.cf; do
 	[ -e "$b" ] || die "$b missing after install"
 done
 

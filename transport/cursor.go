@@ -19,7 +19,8 @@ import (
 // payloads of the transports correio has or plans:
 //
 //	imap/1:<uidvalidity>:<uid>        the last UID handled under a UIDVALIDITY
-//	pop3/1:<uidl> <uidl> ...          the UIDLs handled that are still on the server
+//	pop3/1:u:<uidl> <uidl> ...        the UIDLs handled that are still on the server
+//	                                  (pop3/1:h:... content hashes without UIDL)
 //	graph/1:<delta link or next link> a delta query's link, with the ids of the
 //	                                  page handled so far
 //	gmail/1:<historyId>               users.history.list's startHistoryId

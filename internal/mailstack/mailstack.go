@@ -2,7 +2,7 @@
 // submission) servers on loopback ports under a temporary directory, with
 // test accounts and a test CA, for correio's integration tier.
 //
-// The Debian packages dovecot-imapd, dovecot-lmtpd and postfix must be
+// The Debian packages dovecot-imapd, dovecot-pop3d, dovecot-lmtpd and postfix must be
 // installed (scripts/install-mailservers.sh), and the tests run as root
 // (Dovecot switches to the mail user; Postfix, run by root, accepts a
 // configuration directory of its own without any entry in
@@ -53,9 +53,9 @@ var ErrUnavailable = errors.New("mailstack: Dovecot or Postfix not installed (ru
 
 // Available reports whether Dovecot and Postfix are installed.
 func Available() error {
-	for _, b := range []string{DovecotBin, PostfixBin} {
+	for _, b := range []string{DovecotBin, PostfixBin, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/pop3", "/usr/lib/dovecot/lmtp"} {
 		if _, err := os.Stat(b); err != nil {
-			return ErrUnavailable
+			return fmt.Errorf("%w: %s: %w", ErrUnavailable, b, err)
 		}
 	}
 	return nil
@@ -76,6 +76,18 @@ type Options struct {
 	// Dovecot (and so in Postfix submission, which authenticates through
 	// Dovecot) against this RFC 7662 endpoint (see TokenServer).
 	OAuth2IntrospectionURL string
+	// Pipe, when set, makes Postfix deliver the mail of Pipe.Domain to a
+	// pipe command instead of Dovecot.
+	Pipe *Pipe
+}
+
+// Pipe is a Postfix pipe(8) delivery: every message for an address of
+// Domain runs Argv (one recipient per run, as MailUser; Postfix expands
+// ${original_recipient}, ${recipient}, ...). Its exit status decides:
+// 0 delivered, 75 deferred (retried), others bounced.
+type Pipe struct {
+	Domain string
+	Argv   []string
 }
 
 // Stack is a running Dovecot + Postfix pair.
@@ -87,6 +99,8 @@ type Stack struct {
 	LMTPPort       int // Dovecot LMTP (Postfix delivers here)
 	SubmissionPort int // SMTP submission: STARTTLS required, then AUTH
 	SMTPSPort      int // SMTP submission over implicit TLS
+	POP3Port       int // POP3 with STLS offered (plaintext allowed)
+	POP3SPort      int // POP3 over implicit TLS
 	CA             *mailtest.CA
 
 	opts    Options
@@ -130,11 +144,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := writeOwner(dir); err != nil {
 		return fail(err)
 	}
-	ports, err := freePorts(5)
+	ports, err := freePorts(7)
 	if err != nil {
 		return fail(err)
 	}
 	s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.SubmissionPort, s.SMTPSPort = ports[0], ports[1], ports[2], ports[3], ports[4]
+	s.POP3Port, s.POP3SPort = ports[5], ports[6]
 	if s.CA, err = mailtest.NewCA(); err != nil {
 		return fail(err)
 	}
@@ -238,7 +253,7 @@ func (s *Stack) writeDovecot() error {
 		}
 		oauthPassdb = fmt.Sprintf("passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = %s\n}\n", s.path("dovecot", "oauth2.conf.ext"))
 	}
-	conf := fmt.Sprintf(`protocols = imap lmtp
+	conf := fmt.Sprintf(`protocols = imap lmtp pop3
 listen = %[1]s
 base_dir = %[2]s/dovecot/run
 state_dir = %[2]s/dovecot/state
@@ -284,6 +299,17 @@ service imap-login {
     ssl = yes
   }
 }
+service pop3-login {
+  inet_listener pop3 {
+    address = %[1]s
+    port = %[10]d
+  }
+  inet_listener pop3s {
+    address = %[1]s
+    port = %[11]d
+    ssl = yes
+  }
+}
 service lmtp {
   inet_listener lmtp {
     address = %[1]s
@@ -301,7 +327,11 @@ protocol lmtp {
 protocol imap {
   mail_max_userip_connections = 200
 }
-`, Host, s.Dir, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.opts.Domains[0], MailUser, mechs, oauthPassdb)
+protocol pop3 {
+  mail_max_userip_connections = 200
+  pop3_uidl_format = %%08Xu%%08Xv
+}
+`, Host, s.Dir, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.opts.Domains[0], MailUser, mechs, oauthPassdb, s.POP3Port, s.POP3SPort)
 	return os.WriteFile(s.path("dovecot.conf"), []byte(conf), 0o644)
 }
 
@@ -351,12 +381,23 @@ lmtp_destination_concurrency_limit = 20
 default_destination_concurrency_limit = 20
 message_size_limit = 104857600
 `, p, s.opts.Domains[0], Host, strings.Join(s.opts.Domains, " "), s.LMTPPort, s.Dir)
+	if pp := s.opts.Pipe; pp != nil {
+		main += fmt.Sprintf("relay_domains = %[1]s\ntransport_maps = inline:{ %[1]s=correio: }\ncorreio_destination_recipient_limit = 1\n", pp.Domain)
+	}
 	if err := os.WriteFile(filepath.Join(p, "main.cf"), []byte(main), 0o644); err != nil {
 		return err
 	}
 	master, err := masterCF(fmt.Sprintf("%s:%d", Host, s.SubmissionPort), fmt.Sprintf("%s:%d", Host, s.SMTPSPort))
 	if err != nil {
 		return err
+	}
+	if pp := s.opts.Pipe; pp != nil {
+		for _, a := range pp.Argv {
+			if a == "" || strings.ContainsAny(a, " \t\n") {
+				return fmt.Errorf("mailstack: pipe argument %q is empty or has white space", a)
+			}
+		}
+		master += fmt.Sprintf("correio unix - n n - 4 pipe\n  flags=Rq user=%s argv=%s\n", MailUser, strings.Join(pp.Argv, " "))
 	}
 	return os.WriteFile(filepath.Join(p, "master.cf"), []byte(master), 0o644)
 }
@@ -407,7 +448,7 @@ func (s *Stack) StartDovecot(ctx context.Context) error {
 	}
 	s.dovecot = cmd
 	go func() { _ = cmd.Wait() }()
-	if err := waitPorts(ctx, s.IMAPPort, s.IMAPSPort, s.LMTPPort); err != nil {
+	if err := waitPorts(ctx, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.POP3Port, s.POP3SPort); err != nil {
 		return fmt.Errorf("mailstack: dovecot did not start: %w\n%s", err, s.logTail())
 	}
 	return nil
@@ -423,7 +464,7 @@ func (s *Stack) StopDovecot() error {
 	if cmd == nil {
 		return nil
 	}
-	return stopGroup(cmd, s.IMAPPort, s.IMAPSPort, s.LMTPPort)
+	return stopGroup(cmd, s.IMAPPort, s.IMAPSPort, s.LMTPPort, s.POP3Port, s.POP3SPort)
 }
 
 // StartPostfix starts Postfix (again) and waits for its listeners.
