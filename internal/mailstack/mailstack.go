@@ -42,18 +42,21 @@ import (
 const (
 	DovecotBin = "/usr/sbin/dovecot"
 	PostfixBin = "/usr/sbin/postfix"
-	MailUser   = "vmail"
+	// DovecotPOP3Bin is Dovecot's POP3 server (dovecot-pop3d): the stack
+	// serves POP3 too, and Dovecot refuses to start without it.
+	DovecotPOP3Bin = "/usr/lib/dovecot/pop3"
+	MailUser       = "vmail"
 )
 
 // ErrNotRoot is returned when the test process does not run as root.
 var ErrNotRoot = errors.New("mailstack: the real-server tests must run as root (Dovecot switches to the mail user; Postfix runs from a private configuration directory only for root)")
 
 // ErrUnavailable is returned when the servers are not installed.
-var ErrUnavailable = errors.New("mailstack: Dovecot or Postfix not installed (run scripts/install-mailservers.sh)")
+var ErrUnavailable = errors.New("mailstack: Dovecot (with its POP3 server) or Postfix not installed (run scripts/install-mailservers.sh)")
 
 // Available reports whether Dovecot and Postfix are installed.
 func Available() error {
-	for _, b := range []string{DovecotBin, PostfixBin, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/pop3", "/usr/lib/dovecot/lmtp"} {
+	for _, b := range []string{DovecotBin, DovecotPOP3Bin, PostfixBin, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp"} {
 		if _, err := os.Stat(b); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrUnavailable, b, err)
 		}
