@@ -1,0 +1,70 @@
+package inbound_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/pop3"
+)
+
+// A POP3 mailbox read by the Poller end to end, on the SQLite store: every
+// message handed once (post-action keep, so the maildrop keeps them and only
+// the stored UIDL cursor tells old from new), across a restart of the
+// Poller on the reopened database; new mail after the restart is read.
+func TestPollerReadsPOP3(t *testing.T) {
+	srv, err := mailtest.NewPOP3Server(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	srv.AddUser("pop", "pw-pop")
+	for i := 1; i <= 3; i++ {
+		if _, err := srv.Deliver("pop", rawMsg("pop", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &mailbox.Mailbox{ID: "pop", Description: "POP3 support", Kind: mailbox.Inbound, Enabled: true,
+		Inbound: &mailbox.InboundSettings{Transport: mailbox.TransportPOP3, PostAction: mailbox.PostKeep,
+			PollInterval: 20 * time.Millisecond,
+			Server:       mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+			Credentials:  mailbox.Credentials{Username: "pop", Password: mailbox.NewSecret("pw-pop")}}}
+	path := filepath.Join(t.TempDir(), "correio.db")
+	rec := newRecorder()
+	run := func() (*running, *sqlite.Store) {
+		st, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := fastOptions(st.Inbound(), rec)
+		o.Source = transport.Sources{mailbox.TransportPOP3: pop3.NewSource(&pop3.Config{Timeout: 5 * time.Second})}
+		return start(t, o, m), st
+	}
+	r, st := run()
+	eventually(t, "three POP3 messages handed", func() bool { return rec.count("pop") == 3 })
+	r.stop()
+	_ = st.Close()
+
+	if _, err := srv.Deliver("pop", rawMsg("pop", 4)); err != nil {
+		t.Fatal(err)
+	}
+	r, st = run()
+	defer st.Close()
+	eventually(t, "the new message after the restart", func() bool { return rec.count("pop") == 4 })
+	time.Sleep(100 * time.Millisecond) // a few more polls
+	if d := rec.dupes(); len(d) != 0 {
+		t.Fatalf("handed twice: %v", d)
+	}
+	if n, _ := srv.Messages("pop"); n != 4 {
+		t.Fatalf("keep left %d messages on the server, want 4", n)
+	}
+	if h := r.health("pop"); h.Handled != 1 || h.LastError != "" {
+		t.Fatalf("health after the restart: %s", fmt.Sprintf("%+v", h))
+	}
+}
