@@ -189,3 +189,27 @@ func TestHostileIMAPServersAreBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxListDeliversEverything: with the listing bounded (imap MaxList),
+// a folder larger than the bound is delivered in rounds without waiting
+// for the poll interval.
+func TestMaxListDeliversEverything(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("big", "pw-big")
+	for i := range 10 {
+		if _, err := srv.Append("big", "INBOX", rawMsg("big", i), nil...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := memory.NewInboundStore()
+	rec := newRecorder()
+	o := fastOptions(st, rec)
+	o.IMAP = &imap.Config{Timeout: 5 * time.Second, MaxList: 4}
+	m := mb("big", "big", srv.Host(), srv.Port())
+	m.Inbound.PollInterval = time.Hour
+	start(t, o, m)
+	eventually(t, "ten messages", func() bool { return rec.count("big") == 10 })
+	if d := rec.dupes(); len(d) != 0 {
+		t.Fatalf("dupes %v", d)
+	}
+}
