@@ -12,6 +12,36 @@
 //
 // Every error is a *transport.Error (class Temporary, Permanent, Auth, TLS,
 // Protocol or Policy) with a hint an administrator can act on.
+//
+// # Hostile and broken servers
+//
+// go-imap buffers what it parses, so everything a server sends is bounded
+// below it: the client reads through a framer, above TLS (STARTTLS is done
+// by this package for that reason), that follows the lines and literals of
+// the stream and stops the connection before go-imap buffers anything
+// beyond a bound:
+//
+//   - a line outside literals (greeting, status, FETCH data): Config.MaxLine
+//     (default 1 MiB);
+//   - a literal that is not a message body (go-imap buffers those): 64 KiB
+//     (DefaultMaxLiteral), including an unsolicited BODY[] in a listing;
+//   - a BODY[] literal while fetching (streamed into a spool, never
+//     buffered): the message's listed RFC822.SIZE plus 64 KiB and a
+//     quarter, at most the mailbox's MaxMessageSize plus 64 KiB, checked
+//     against the size the literal announces before a byte of it is read
+//     (so the spool never holds more);
+//   - the listing: at most Config.MaxList messages per List (default
+//     10,000; the rest in the next rounds, without waiting for the poll
+//     interval), and no more FETCH responses than the folder holds plus
+//     MaxList.
+//
+// A server that exceeds one fails the session with class Protocol and a
+// *transport.LimitError (errors.Is transport.ErrLimit) saying which bound;
+// when the message itself is the cause (a BODY[] literal far above its
+// listed size or the mailbox limit), the error's Item names it and the
+// inbound engine quarantines it with that reason, so it is never fetched
+// again. One hostile mailbox thus holds a few MiB of heap per attempt and
+// no spool beyond MaxMessageSize plus 64 KiB, whatever its server sends.
 package imap
 
 import (
