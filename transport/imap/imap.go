@@ -685,19 +685,35 @@ func (s *Session) MarkSeen(ctx context.Context, uids []UID) error {
 	})
 }
 
+// maxListResponses bounds the answer to a LIST of one folder name.
+const maxListResponses = 1000
+
 // EnsureFolder creates folder unless it exists.
 func (s *Session) EnsureFolder(ctx context.Context, folder string) error {
 	return s.do(ctx, "create", s.cfg.timeout(), func() error {
-		list, err := s.c.List("", folder, nil).Collect()
-		if err != nil {
+		// LIST of one name: a server that answers with more is not
+		// followed (the responses are not collected).
+		cmd := s.c.List("", folder, nil)
+		found := false
+		for n := 0; ; n++ {
+			l := cmd.Next()
+			if l == nil {
+				break
+			}
+			if n >= maxListResponses {
+				_ = s.c.Close()
+				return &transport.Error{Class: transport.Protocol, Op: "create", Err: &transport.LimitError{What: "responses", Limit: maxListResponses, Got: int64(n + 1)},
+					Hint: "the server answered a LIST of one folder with many; it is broken or hostile"}
+			}
+			found = found || l.Mailbox == folder
+		}
+		if err := cmd.Close(); err != nil {
 			return err
 		}
-		for _, l := range list {
-			if l.Mailbox == folder {
-				return nil
-			}
+		if found {
+			return nil
 		}
-		err = s.c.Create(folder, nil).Wait()
+		err := s.c.Create(folder, nil).Wait()
 		var ie *goimap.Error
 		if errors.As(err, &ie) && ie.Code == goimap.ResponseCodeAlreadyExists {
 			return nil
