@@ -869,7 +869,7 @@ func (s *Session) classifyRaw(op string, err error) error {
 				Hint: "the server sent more than IMAP allows here; it is broken or hostile"}
 			if uid != 0 && op == "fetch" && s.fetching(uid) {
 				e.Item = uidString(uid)
-				e.Hint = "the server sent a message far larger than it listed it or than the mailbox allows; the message is quarantined"
+				e.Hint = "the server's answer for this message exceeds its bounds (a body far larger than listed or than the mailbox allows, or a response without end); the message is quarantined"
 			}
 			return e
 		}

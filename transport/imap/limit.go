@@ -147,6 +147,9 @@ func (f *framer) scan(b []byte) error {
 		}
 		f.line++
 		if f.line > f.maxLine {
+			// A FETCH response that goes on without end after its body
+			// names its message: the message is the cause.
+			f.errUID = lineUID(f.head)
 			return &transport.LimitError{What: "line", Limit: f.maxLine, Got: -1}
 		}
 		if len(f.head) < headLen {

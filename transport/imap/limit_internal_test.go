@@ -35,6 +35,7 @@ func TestFramer(t *testing.T) {
 		{"body literal over the allowance", "* 1 FETCH (UID 9 BODY[] {204800}\r\n" + long, 100 << 10, "literal", 9},
 		{"other literal over 64 KiB in a fetch", "* 1 FETCH (UID 4 ENVELOPE (\"d\" {204800}\r\n" + long, 1 << 30, "literal", 4},
 		{"line over the bound", "* OK " + long, 1 << 30, "line", 0},
+		{"a FETCH response going on after its body", "* 1 FETCH (UID 12 BODY[] {5}\r\nhello " + long, 1 << 30, "line", 12},
 		{"quoted text is no literal", "* OK \"{5}\" x\r\n" + strings.Repeat("y", 100) + "\r\n", 0, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
