@@ -56,10 +56,12 @@ type BudgetConn struct {
 	err    error
 }
 
-// NewBudgetConn wraps c with an initial budget of limit bytes (what names
-// the unit in errors: "reply").
+// NewBudgetConn wraps c with an initial budget of limit bytes (<=0:
+// unbounded until Arm); what names the unit in errors ("reply").
 func NewBudgetConn(c net.Conn, what string, limit int64) *BudgetConn {
-	return &BudgetConn{Conn: c, what: what, budget: limit, limit: limit}
+	b := &BudgetConn{Conn: c, what: what}
+	b.Arm(limit)
+	return b
 }
 
 // Arm gives the connection a new budget of limit bytes (<=0: unbounded).
