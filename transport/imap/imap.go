@@ -167,8 +167,10 @@ type Session struct {
 	selected string
 	num      uint32
 	inFetch  goimap.UIDSet // the UIDs of the fetch under way
-	// more is set by a List that left messages out (Config.MaxList).
-	more bool
+	// more is set by a List that left messages out (Config.MaxList);
+	// bounds are the UIDs that end the next listing windows.
+	more   bool
+	bounds []UID
 }
 
 // Dial connects m's IMAP server, protects the connection as m's settings
@@ -477,10 +479,22 @@ func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
 	var out []Info
 	limit := s.cfg.maxList()
 	s.more = false
+	// A folder larger than MaxList is listed in UID windows found by the
+	// first, open-ended listing (when the server answered in UID order),
+	// so that each round asks only for its own messages.
+	for len(s.bounds) > 0 && s.bounds[0] <= after {
+		s.bounds = s.bounds[1:]
+	}
+	var hi UID // 0: up to the last message
+	if len(s.bounds) > 0 {
+		hi = s.bounds[0]
+	}
+	var bounds []UID
+	ascending, last, inOrder := true, after, 0
 	err := s.do(ctx, "list", s.cfg.timeout(), func() error {
 		s.fr.allow(DefaultMaxLiteral)
 		var set goimap.UIDSet
-		set.AddRange(after+1, 0)
+		set.AddRange(after+1, hi)
 		cmd := s.c.Fetch(set, &goimap.FetchOptions{UID: true, RFC822Size: true, Flags: true, InternalDate: true})
 		responses := 0
 		for {
@@ -524,6 +538,13 @@ func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
 			if in.UID <= after {
 				continue // "n:*" always matches the last message
 			}
+			if in.UID <= last {
+				ascending = false
+			}
+			last = in.UID
+			if inOrder++; hi == 0 && ascending && inOrder%limit == 0 {
+				bounds = append(bounds, in.UID)
+			}
 			for _, f := range in.Flags {
 				if f == goimap.FlagSeen {
 					in.Seen = true
@@ -541,6 +562,14 @@ func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
 	sortInfos(out)
 	if len(out) > limit {
 		out, s.more = out[:limit], true
+	}
+	switch {
+	case err != nil:
+		s.bounds = nil
+	case hi != 0:
+		s.more = true // the windows end with an open-ended listing
+	case s.more && ascending:
+		s.bounds = bounds
 	}
 	return out, err
 }

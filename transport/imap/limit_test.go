@@ -1,8 +1,10 @@
 package imap_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,7 +73,8 @@ func TestMaxListListsInRounds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := imap.Dial(context.Background(), &imap.Config{Timeout: 5 * time.Second, MaxList: 10}, inbound(srv.Host(), srv.Port()))
+	var trace bytes.Buffer
+	s, err := imap.Dial(context.Background(), &imap.Config{Timeout: 5 * time.Second, MaxList: 10, Debug: &trace}, inbound(srv.Host(), srv.Port()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +103,12 @@ func TestMaxListListsInRounds(t *testing.T) {
 	for i, u := range seen {
 		if u != imap.UID(i+1) {
 			t.Fatalf("listed %v", seen)
+		}
+	}
+	// The first round found the windows: the second asks for its own ten.
+	for _, want := range []string{"UID FETCH 1:* ", "UID FETCH 11:20 ", "UID FETCH 21:* "} {
+		if !strings.Contains(trace.String(), want) {
+			t.Fatalf("no %q in the trace:\n%s", want, trace.String())
 		}
 	}
 }
