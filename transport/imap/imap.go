@@ -32,8 +32,11 @@
 //     (so the spool never holds more);
 //   - the listing: at most Config.MaxList messages per List (default
 //     10,000; the rest in the next rounds, without waiting for the poll
-//     interval), and no more FETCH responses than the folder holds plus
-//     MaxList.
+//     interval, each asking for its own UID window where the first listing
+//     came in UID order), and no more FETCH responses than the folder holds
+//     plus MaxList;
+//   - a LIST of one folder name (before creating a move target): at most
+//     1,000 responses.
 //
 // A server that exceeds one fails the session with class Protocol and a
 // *transport.LimitError (errors.Is transport.ErrLimit) saying which bound;
