@@ -208,6 +208,14 @@ func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, 
 		return true, false, nil
 	}
 	sp, err := spool(i.ID)
+	if te := (*transport.Error)(nil); errors.As(err, &te) && te.Item != "" && te.Item == i.ID {
+		// The server sent this message far larger than it listed it: the
+		// fetch was stopped before it was read; it is not fetched again.
+		if err := w.quarantine(bg, folder, next, i, tooLargeKey(i), i.Size, "message refused unread: "+redact(w.mb, err), nil); err != nil {
+			return false, false, err
+		}
+		return true, false, nil
+	}
 	if err != nil {
 		return false, false, err
 	}

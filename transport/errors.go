@@ -97,7 +97,13 @@ type Error struct {
 	// trying again (an HTTP API's Retry-After on 429 or 503); zero when it
 	// said nothing. The engines wait at least this long.
 	RetryAfter time.Duration
-	Err        error
+	// Item is the Item.ID of the message that caused the error, when the
+	// message itself is the cause (a server sending a message far larger
+	// than it listed it, or than the mailbox's MaxMessageSize): the engine
+	// quarantines that message with the error as the reason and goes on,
+	// rather than fetching it again. Empty otherwise.
+	Item string
+	Err  error
 }
 
 func (e *Error) Error() string {

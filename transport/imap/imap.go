@@ -12,6 +12,39 @@
 //
 // Every error is a *transport.Error (class Temporary, Permanent, Auth, TLS,
 // Protocol or Policy) with a hint an administrator can act on.
+//
+// # Hostile and broken servers
+//
+// go-imap buffers what it parses, so everything a server sends is bounded
+// below it: the client reads through a framer, above TLS (STARTTLS is done
+// by this package for that reason), that follows the lines and literals of
+// the stream and stops the connection before go-imap buffers anything
+// beyond a bound:
+//
+//   - a line outside literals (greeting, status, FETCH data): Config.MaxLine
+//     (default 1 MiB);
+//   - a literal that is not a message body (go-imap buffers those): 64 KiB
+//     (DefaultMaxLiteral), including an unsolicited BODY[] in a listing;
+//   - a BODY[] literal while fetching (streamed into a spool, never
+//     buffered): the message's listed RFC822.SIZE plus 64 KiB and a
+//     quarter, at most the mailbox's MaxMessageSize plus 64 KiB, checked
+//     against the size the literal announces before a byte of it is read
+//     (so the spool never holds more);
+//   - the listing: at most Config.MaxList messages per List (default
+//     10,000; the rest in the next rounds, without waiting for the poll
+//     interval, each asking for its own UID window where the first listing
+//     came in UID order), and no more FETCH responses than the folder holds
+//     plus MaxList;
+//   - a LIST of one folder name (before creating a move target): at most
+//     1,000 responses.
+//
+// A server that exceeds one fails the session with class Protocol and a
+// *transport.LimitError (errors.Is transport.ErrLimit) saying which bound;
+// when the message itself is the cause (a BODY[] literal far above its
+// listed size or the mailbox limit), the error's Item names it and the
+// inbound engine quarantines it with that reason, so it is never fetched
+// again. One hostile mailbox thus holds a few MiB of heap per attempt and
+// no spool beyond MaxMessageSize plus 64 KiB, whatever its server sends.
 package imap
 
 import (
@@ -72,6 +105,29 @@ type Config struct {
 	// the connection's secrets removed from every line of both sides (a
 	// server that echoes them back). Message contents pass as they are.
 	Debug io.Writer
+	// MaxLine bounds one line the server sends outside literals (default
+	// DefaultMaxLine). A longer one (a greeting without end) fails the
+	// session with class Protocol before it is buffered.
+	MaxLine int64
+	// MaxList bounds the messages one List returns (default
+	// DefaultMaxList); the rest are listed in the next rounds. A server
+	// that answers the listing with more FETCH responses than the folder
+	// has messages (plus MaxList) fails with class Protocol.
+	MaxList int
+}
+
+func (c *Config) maxLine() int64 {
+	if c.MaxLine <= 0 {
+		return DefaultMaxLine
+	}
+	return c.MaxLine
+}
+
+func (c *Config) maxList() int {
+	if c.MaxList <= 0 {
+		return DefaultMaxList
+	}
+	return c.MaxList
 }
 
 func (c *Config) timeout() time.Duration {
@@ -106,11 +162,18 @@ type Session struct {
 	// red removes this connection's credentials from errors and the
 	// Debug trace.
 	red *transport.Redactor
+	// fr bounds what the server sends (lines, literals).
+	fr *framer
 
 	mu       sync.Mutex
 	exists   chan struct{} // signalled on EXISTS
 	selected string
 	num      uint32
+	inFetch  goimap.UIDSet // the UIDs of the fetch under way
+	// more is set by a List that left messages out (Config.MaxList);
+	// bounds are the UIDs that end the next listing windows.
+	more   bool
+	bounds []UID
 }
 
 // Dial connects m's IMAP server, protects the connection as m's settings
@@ -177,23 +240,28 @@ func Dial(ctx context.Context, cfg *Config, m *mailbox.Mailbox) (*Session, error
 			},
 		},
 	}
+	// The client reads through a framer above TLS: every line and literal
+	// the server sends is bounded before go-imap buffers it. STARTTLS is
+	// therefore done here (go-imap would put TLS above the framer).
+	var plain net.Conn = raw
 	switch sec {
 	case mailbox.SecurityTLS:
 		tc := tls.Client(raw, tcfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return fail("tls", err)
 		}
-		s.conn = tc
-		s.c = imapclient.New(tc, opts)
+		s.conn, plain = tc, tc
 	case mailbox.SecuritySTARTTLS:
-		c, err := imapclient.NewStartTLS(raw, opts)
+		tc, err := s.startTLS(raw, tcfg, opts.DebugWriter)
 		if err != nil {
 			return fail("starttls", err)
 		}
-		s.c = c
-	default:
-		s.c = imapclient.New(raw, opts)
+		s.conn = tc
+		// go-imap waits for a greeting: the server's came before TLS.
+		plain = &prefixConn{Conn: tc, prefix: []byte("* OK [correio] TLS established\r\n")}
 	}
+	s.fr = newFramer(plain, cfg.maxLine(), DefaultMaxLiteral)
+	s.c = imapclient.New(s.fr, opts)
 	if err := s.c.WaitGreeting(); err != nil {
 		return fail("greeting", err)
 	}
@@ -405,39 +473,112 @@ type Info struct {
 }
 
 // List returns the messages with a UID above after, in UID order, with
-// their size and flags: one UID FETCH on the open session.
+// their size and flags: one UID FETCH on the open session. It returns at
+// most Config.MaxList messages, the oldest (More then reports true). A
+// server that sends more FETCH responses than the folder holds (plus
+// MaxList) fails with class Protocol; body literals in the answer are
+// discarded (bounded by the framer).
 func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
 	var out []Info
+	limit := s.cfg.maxList()
+	s.more = false
+	// A folder larger than MaxList is listed in UID windows found by the
+	// first, open-ended listing (when the server answered in UID order),
+	// so that each round asks only for its own messages.
+	for len(s.bounds) > 0 && s.bounds[0] <= after {
+		s.bounds = s.bounds[1:]
+	}
+	var hi UID // 0: up to the last message
+	if len(s.bounds) > 0 {
+		hi = s.bounds[0]
+	}
+	var bounds []UID
+	ascending, last, inOrder := true, after, 0
 	err := s.do(ctx, "list", s.cfg.timeout(), func() error {
+		s.fr.allow(DefaultMaxLiteral)
 		var set goimap.UIDSet
-		set.AddRange(after+1, 0)
+		set.AddRange(after+1, hi)
 		cmd := s.c.Fetch(set, &goimap.FetchOptions{UID: true, RFC822Size: true, Flags: true, InternalDate: true})
+		responses := 0
 		for {
 			msg := cmd.Next()
 			if msg == nil {
 				break
 			}
-			b, err := msg.Collect()
-			if err != nil {
-				_ = cmd.Close()
-				return err
+			responses++
+			s.mu.Lock()
+			bound := int(s.num) + limit
+			s.mu.Unlock()
+			if responses > bound {
+				_ = s.c.Close()
+				return &transport.Error{Class: transport.Protocol, Op: "list", Err: &transport.LimitError{What: "responses", Limit: int64(bound), Got: int64(responses)},
+					Hint: "the server answered the listing with more messages than the folder holds; it is broken or hostile"}
 			}
-			if b.UID <= after {
+			var in Info
+			for {
+				item := msg.Next()
+				if item == nil {
+					break
+				}
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					in.UID = it.UID
+				case imapclient.FetchItemDataRFC822Size:
+					in.Size = it.Size
+				case imapclient.FetchItemDataFlags:
+					in.Flags = it.Flags
+				case imapclient.FetchItemDataInternalDate:
+					in.Date = it.Time
+				case imapclient.FetchItemDataBodySection:
+					if it.Literal != nil { // not asked for: dropped
+						if _, err := io.Copy(io.Discard, it.Literal); err != nil {
+							_ = s.c.Close()
+							return err
+						}
+					}
+				}
+			}
+			if in.UID <= after {
 				continue // "n:*" always matches the last message
 			}
-			in := Info{UID: b.UID, Size: b.RFC822Size, Flags: b.Flags, Date: b.InternalDate}
-			for _, f := range b.Flags {
+			if in.UID <= last {
+				ascending = false
+			}
+			last = in.UID
+			if inOrder++; hi == 0 && ascending && inOrder%limit == 0 {
+				bounds = append(bounds, in.UID)
+			}
+			for _, f := range in.Flags {
 				if f == goimap.FlagSeen {
 					in.Seen = true
 				}
 			}
 			out = append(out, in)
+			if len(out) >= 2*limit { // keep the oldest limit
+				sortInfos(out)
+				clear(out[limit:])
+				out, s.more = out[:limit], true
+			}
 		}
 		return cmd.Close()
 	})
 	sortInfos(out)
+	if len(out) > limit {
+		out, s.more = out[:limit], true
+	}
+	switch {
+	case err != nil:
+		s.bounds = nil
+	case hi != 0:
+		s.more = true // the windows end with an open-ended listing
+	case s.more && ascending:
+		s.bounds = bounds
+	}
 	return out, err
 }
+
+// More reports whether the last List left messages out (Config.MaxList).
+func (s *Session) More() bool { return s.more }
 
 func sortInfos(in []Info) {
 	slices.SortFunc(in, func(a, b Info) int { return cmp.Compare(a.UID, b.UID) })
@@ -463,9 +604,33 @@ func (s *Session) Fetch(ctx context.Context, uids []UID, sizes int64) ([]*Spool,
 // in the server's order, so the caller can process a message while the
 // next ones arrive. fn owns the spool and must not block for long: the
 // command deadline runs. A spool handed to fn is a complete message even
-// when FetchEach later fails.
+// when FetchEach later fails. A message whose literal announces more than
+// the mailbox's MaxMessageSize plus 64 KiB stops the fetch (class
+// Protocol, Item naming the message) before it is read.
 func (s *Session) FetchEach(ctx context.Context, uids []UID, sizes int64, fn func(*Spool)) error {
+	return s.fetchEach(ctx, uids, nil, sizes, fn)
+}
+
+// fetchEach fetches uids; listed holds their listed sizes (a literal may
+// exceed one by bodyMargin), nil when unknown.
+func (s *Session) fetchEach(ctx context.Context, uids []UID, listed map[UID]int64, sizes int64, fn func(*Spool)) error {
 	d := s.cfg.timeout() * time.Duration(1+sizes/(16<<20))
+	maxMsg := s.mb.Inbound.MaxMessageSizeOrDefault()
+	bound := func(u UID) int64 { return allowedBody(listed[u], maxMsg) }
+	var most int64
+	for _, u := range uids {
+		most = max(most, bound(u))
+	}
+	s.mu.Lock()
+	s.inFetch = goimap.UIDSetNum(uids...)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFetch = nil
+		s.mu.Unlock()
+		s.fr.allow(DefaultMaxLiteral)
+	}()
+	s.fr.allow(most)
 	return s.do(ctx, "fetch", d, func() error {
 		set := goimap.UIDSetNum(uids...)
 		section := &goimap.FetchItemBodySection{Peek: true}
@@ -488,6 +653,22 @@ func (s *Session) FetchEach(ctx context.Context, uids []UID, sizes int64, fn fun
 				case imapclient.FetchItemDataBodySection:
 					if it.Literal == nil {
 						continue
+					}
+					if sp != nil { // a second body for the same message
+						_ = sp.Close()
+						sp = nil
+					}
+					if lim := bound(uid); it.Literal.Size() > lim {
+						// Refused before a byte of it is read: the
+						// connection cannot go on past the literal.
+						_ = s.c.Close()
+						e := &transport.Error{Class: transport.Protocol, Op: "fetch",
+							Err:  &transport.LimitError{What: "message", Limit: lim, Got: it.Literal.Size()},
+							Hint: fmt.Sprintf("the server announced %d bytes for a message it listed at %d (mailbox limit %d); the message is quarantined", it.Literal.Size(), listed[uid], maxMsg)}
+						if uid != 0 {
+							e.Item = uidString(uid)
+						}
+						return e
 					}
 					var err error
 					sp, err = transport.NewSpool(it.Literal, it.Literal.Size(), s.cfg.SpoolMemory, s.cfg.SpoolDir)
@@ -513,6 +694,13 @@ func (s *Session) FetchEach(ctx context.Context, uids []UID, sizes int64, fn fun
 	})
 }
 
+// fetching reports whether uid is among those of the fetch under way.
+func (s *Session) fetching(uid UID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFetch != nil && s.inFetch.Contains(uid)
+}
+
 func closeSpools(sp []*Spool) {
 	for _, s := range sp {
 		_ = s.Close()
@@ -529,19 +717,35 @@ func (s *Session) MarkSeen(ctx context.Context, uids []UID) error {
 	})
 }
 
+// maxListResponses bounds the answer to a LIST of one folder name.
+const maxListResponses = 1000
+
 // EnsureFolder creates folder unless it exists.
 func (s *Session) EnsureFolder(ctx context.Context, folder string) error {
 	return s.do(ctx, "create", s.cfg.timeout(), func() error {
-		list, err := s.c.List("", folder, nil).Collect()
-		if err != nil {
+		// LIST of one name: a server that answers with more is not
+		// followed (the responses are not collected).
+		cmd := s.c.List("", folder, nil)
+		found := false
+		for n := 0; ; n++ {
+			l := cmd.Next()
+			if l == nil {
+				break
+			}
+			if n >= maxListResponses {
+				_ = s.c.Close()
+				return &transport.Error{Class: transport.Protocol, Op: "create", Err: &transport.LimitError{What: "responses", Limit: maxListResponses, Got: int64(n + 1)},
+					Hint: "the server answered a LIST of one folder with many; it is broken or hostile"}
+			}
+			found = found || l.Mailbox == folder
+		}
+		if err := cmd.Close(); err != nil {
 			return err
 		}
-		for _, l := range list {
-			if l.Mailbox == folder {
-				return nil
-			}
+		if found {
+			return nil
 		}
-		err = s.c.Create(folder, nil).Wait()
+		err := s.c.Create(folder, nil).Wait()
 		var ie *goimap.Error
 		if errors.As(err, &ie) && ie.Code == goimap.ResponseCodeAlreadyExists {
 			return nil
@@ -689,6 +893,19 @@ func (s *Session) classify(op string, err error) error {
 }
 
 func (s *Session) classifyRaw(op string, err error) error {
+	if s.fr != nil {
+		if uid, lerr := s.fr.Err(); lerr != nil {
+			// go-imap flattens the read error into text: the framer
+			// keeps the cause.
+			e := &transport.Error{Class: transport.Protocol, Protocol: "imap", Op: op, Server: s.server, Err: lerr,
+				Hint: "the server sent more than IMAP allows here; it is broken or hostile"}
+			if uid != 0 && op == "fetch" && s.fetching(uid) {
+				e.Item = uidString(uid)
+				e.Hint = "the server's answer for this message exceeds its bounds (a body far larger than listed or than the mailbox allows, or a response without end); the message is quarantined"
+			}
+			return e
+		}
+	}
 	var te *transport.Error
 	if errors.As(err, &te) {
 		if te.Server == "" {

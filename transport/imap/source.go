@@ -174,6 +174,7 @@ func (s *session) Fetch(ctx context.Context, items []transport.Item, fn func(*tr
 		return nil
 	}
 	uids := make([]UID, 0, len(items))
+	listed := make(map[UID]int64, len(items))
 	var total int64
 	for _, it := range items {
 		u, err := parseUID(it.ID)
@@ -181,9 +182,10 @@ func (s *session) Fetch(ctx context.Context, items []transport.Item, fn func(*tr
 			return &transport.Error{Class: transport.Permanent, Protocol: "imap", Op: "fetch", Server: s.s.server, Err: err}
 		}
 		uids = append(uids, u)
+		listed[u] = it.Size
 		total += it.Size
 	}
-	return s.s.FetchEach(ctx, uids, total, fn)
+	return s.s.fetchEach(ctx, uids, listed, total, fn)
 }
 
 func parseUID(id string) (UID, error) {
@@ -224,6 +226,9 @@ func (s *session) Push() bool { return s.push }
 // Wait runs IDLE (renewed when wake fires) on a push session; a polling
 // session waits for wake.
 func (s *session) Wait(ctx context.Context, wake <-chan time.Time) error {
+	if s.s.More() { // the last List left messages out: list again now
+		return nil
+	}
 	if !s.push {
 		select {
 		case <-ctx.Done():

@@ -24,10 +24,13 @@ import (
 
 // session is one established protocol session.
 type session struct {
-	raw    net.Conn
-	cl     *gm.Client
-	server string
-	greet  *greetingRecorder
+	raw net.Conn
+	cl  *gm.Client
+	// budget bounds what the server may send per step (Options.MaxReply).
+	budget   *transport.BudgetConn
+	maxReply int64
+	server   string
+	greet    *greetingRecorder
 	// implicit is the TLS connection of implicit TLS. The protocol client
 	// reads through the greeting recorder above it, so it does not see the
 	// *tls.Conn itself.
@@ -51,6 +54,9 @@ func (s *session) quit(timeout time.Duration) {
 	timeout = min(timeout, 5*time.Second)
 	if timeout > 0 {
 		_ = s.raw.SetDeadline(time.Now().Add(timeout))
+		if s.budget != nil {
+			s.budget.Arm(s.maxReply)
+		}
 		_ = s.cl.Quit()
 	}
 	_ = s.cl.Close()
@@ -145,7 +151,8 @@ func (t *Transport) dialOnce(ctx context.Context, mb *mailbox.Mailbox, rep *Prob
 	if err != nil {
 		return nil, err
 	}
-	s := &session{raw: raw, server: server, red: transport.NewRedactor(o.Credentials.Username, o.Credentials.Password)}
+	s := &session{raw: raw, server: server, red: transport.NewRedactor(o.Credentials.Username, o.Credentials.Password),
+		budget: transport.NewBudgetConn(raw, "reply", t.opts.MaxReply), maxReply: t.opts.MaxReply}
 	defer func() {
 		if err != nil {
 			if s.cl != nil {
@@ -161,7 +168,8 @@ func (t *Transport) dialOnce(ctx context.Context, mb *mailbox.Mailbox, rep *Prob
 		name = host
 	}
 	tlsCfg := &tls.Config{ServerName: name, RootCAs: t.opts.RootCAs, MinVersion: tls.VersionTLS12}
-	var conn net.Conn = raw
+	// Everything the server sends is read through the budget, under TLS.
+	var conn net.Conn = s.budget
 	if sec == mailbox.SecurityTLS {
 		tc := tls.Client(conn, tlsCfg)
 		if err := s.step(ctx, t.opts.CommandTimeout, "tls", func() error { return tc.HandshakeContext(ctx) }); err != nil {

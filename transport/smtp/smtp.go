@@ -44,6 +44,10 @@ const (
 	DefaultCommandTimeout = time.Minute
 	DefaultDataTimeout    = 5 * time.Minute
 	DefaultIdleTimeout    = time.Minute
+	// DefaultMaxReply bounds what a server may send in answer to one
+	// command (every line of a multi-line reply, and the TLS handshake of
+	// the step that runs one): 1 MiB, far above any real reply.
+	DefaultMaxReply = 1 << 20
 )
 
 // Options configure a Transport. The zero value is usable.
@@ -65,6 +69,11 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Logger receives connection events (never secrets); default discard.
 	Logger *slog.Logger
+	// MaxReply bounds the bytes a server may send in answer to one command
+	// (default DefaultMaxReply): a reply line or a multi-line reply without
+	// end fails the connection with a *transport.Error of class Protocol
+	// wrapping a *transport.LimitError before it is buffered further.
+	MaxReply int64
 }
 
 // Envelope is the SMTP envelope of one message: MAIL FROM and RCPT TO.
@@ -101,6 +110,9 @@ func New(opts Options) *Transport {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.MaxReply <= 0 {
+		opts.MaxReply = DefaultMaxReply
 	}
 	log := opts.Logger
 	if log == nil {
@@ -193,7 +205,16 @@ func (s *session) stepRaw(ctx context.Context, timeout time.Duration, op string,
 	if err := s.raw.SetDeadline(time.Now().Add(d)); err != nil {
 		return classify(op, s.server, err)
 	}
+	if s.budget != nil {
+		s.budget.Arm(s.maxReply)
+	}
 	if err := f(); err != nil {
+		if s.budget != nil {
+			if lerr := s.budget.Err(); lerr != nil {
+				return &transport.Error{Class: transport.Protocol, Protocol: "smtp", Op: op, Server: s.server, Err: lerr,
+					Hint: "the server sent more than any reply holds; it is broken or hostile"}
+			}
+		}
 		if ctx.Err() != nil {
 			return classify(op, s.server, ctx.Err())
 		}
