@@ -3,6 +3,7 @@ package inbound_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
@@ -33,8 +34,6 @@ func Example() {
 		return
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	handled := 0
 	p, _ := inbound.New(inbound.Options{
 		Store:   memory.NewInboundStore(),
 		Catalog: catalog,
@@ -43,14 +42,25 @@ func Example() {
 			// inbound.Permanent(err) to quarantine the message.
 			fmt.Printf("%s: %q from %s (auto-answer allowed: %v)\n",
 				d.Mailbox.ID, d.Message.Subject, d.Message.From[0].Address, d.AutoAnswerAllowed())
-			if handled++; handled == 2 {
-				cancel()
-			}
 			return nil
 		}),
 	})
-	p.Run(ctx) // returns once ctx ends and the in-flight hand-off finished
-	h, _ := p.Health(context.Background(), "support")
+	ctx := context.Background()
+	if err := p.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Wait until both messages were handed off and marked seen (the
+	// post-action follows each committed batch).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		h, _ := p.Health(ctx, "support")
+		st, _ := srv.Status("support", "INBOX")
+		if h.Handled == 2 && st != nil && st.NumUnseen != nil && *st.NumUnseen == 0 {
+			break
+		}
+	}
+	_ = p.Stop(ctx) // returns once the in-flight hand-offs finished
+	h, _ := p.Health(ctx, "support")
 	fmt.Println("handled:", h.Handled, "state:", h.State)
 	st, _ := srv.Status("support", "INBOX")
 	fmt.Println("unseen on the server:", *st.NumUnseen)
