@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"net/textproto"
 	"net/url"
 	"sort"
@@ -67,6 +68,7 @@ type GraphServer struct {
 	refuse   bool
 	throttle []graphThrottle
 	breakAt  int64 // >0: $value bytes left before the connection breaks
+	breakPut bool  // the next sendMail breaks mid-body
 	faults   map[string]int
 	sent     []GraphSent
 	requests []string
@@ -102,8 +104,12 @@ type graphThrottle struct {
 
 // GraphSent is a message POSTed to sendMail.
 type GraphSent struct {
+	// User is the mailbox of the URL (users/{id}/sendMail).
 	User string
-	Raw  []byte
+	// To are the recipients Exchange delivers to: the addresses of the
+	// To, Cc and Bcc headers.
+	To  []string
+	Raw []byte
 }
 
 var graphWellKnown = []string{"inbox", "archive", "deleteditems", "drafts", "sentitems", "junkemail", "outbox"}
@@ -278,6 +284,10 @@ func (s *GraphServer) FailSend(n, status int, code string) {
 	defer s.mu.Unlock()
 	s.faults[strconv.Itoa(status)+" "+code] = n
 }
+
+// BreakNextSend breaks the connection in the middle of the next sendMail
+// request body: nothing is sent.
+func (s *GraphServer) BreakNextSend() { s.mu.Lock(); s.breakPut = true; s.mu.Unlock() }
 
 // BreakAfter breaks the connection after the next n bytes of message
 // content ($value) the server sends.
@@ -768,7 +778,20 @@ func (s *GraphServer) sendMail(w http.ResponseWriter, r *http.Request, u *graphU
 		graphError(w, http.StatusBadRequest, "ErrorInvalidRequest", "This test server takes the MIME form of sendMail only (Content-Type: text/plain).")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 150<<20))
+	s.mu.Lock()
+	brk := s.breakPut
+	s.breakPut = false
+	s.mu.Unlock()
+	if brk {
+		_, _ = io.CopyN(io.Discard, r.Body, 1024)
+		hijackClose(w)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20+1))
+	if len(body) > 4<<20 {
+		graphError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request is larger than 4 MB.")
+		return
+	}
 	if err != nil {
 		return // the connection broke mid-request: nothing is sent
 	}
@@ -788,7 +811,23 @@ func (s *GraphServer) sendMail(w http.ResponseWriter, r *http.Request, u *graphU
 			return
 		}
 	}
-	s.sent = append(s.sent, GraphSent{User: u.upn, Raw: raw})
+	var to []string
+	if h, err := textproto.NewReader(bufioReader(raw)).ReadMIMEHeader(); err == nil || len(h) > 0 {
+		for _, f := range []string{"To", "Cc", "Bcc"} {
+			for _, v := range h.Values(f) {
+				if list, err := mail.ParseAddressList(v); err == nil {
+					for _, a := range list {
+						to = append(to, a.Address)
+					}
+				}
+			}
+		}
+	}
+	if len(to) == 0 {
+		graphError(w, http.StatusBadRequest, "ErrorInvalidRecipients", "At least one recipient isn't valid., Recipient is missing.")
+		return
+	}
+	s.sent = append(s.sent, GraphSent{User: u.upn, To: to, Raw: raw})
 	if fid := s.folderIDStrict(u, "sentitems"); fid != "" {
 		s.seq++
 		m := &graphMsg{id: s.newID("msg"), folder: fid, raw: raw, isRead: true, received: time.Now().UTC(), seq: s.seq}

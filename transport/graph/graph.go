@@ -88,9 +88,12 @@ type Config struct {
 	// AppOnly gives app-only tokens (client credentials) to mailboxes
 	// without Credentials.OAuth2.
 	AppOnly *AppOnly
-	// SaveToSentItems is reported by the Sender's Check only: Graph's MIME
-	// sendMail always saves a copy in Sent Items (its saveToSentItems
-	// parameter exists for JSON messages only).
+	// DeliverHeaderRecipients lets the Sender send a message whose To, Cc
+	// or Bcc headers name recipients its envelope leaves out (Exchange
+	// delivers to them too). By default such a message is refused with
+	// ErrRecipients, so a recipient the engine dropped (suppressed,
+	// already delivered) is never mailed.
+	DeliverHeaderRecipients bool
 }
 
 // AppOnly is an app registration's client credentials in one tenant.
