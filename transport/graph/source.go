@@ -253,6 +253,11 @@ func (s *session) page(ctx context.Context, link string) (*deltaPage, error) {
 // maxPages bounds the pages one List or Resume follows.
 const maxPages = 10000
 
+// MaxList is about the most messages one List returns: it follows the
+// delta query's pages until the delta link, or until it has this many
+// (the next List goes on from the last one's cursor).
+const MaxList = 1000
+
 // Resume implements transport.Session. A stored cursor is checked by
 // asking for its page: a delta link the server no longer knows (410 Gone,
 // syncStateNotFound), or one of another folder, resets to a full
@@ -292,8 +297,8 @@ func (s *session) Resume(ctx context.Context, cur transport.Cursor, latest bool)
 	return makeCursor(link, hashes), false, nil
 }
 
-// List implements transport.Session: it follows the delta query from cur
-// until it finds messages (or reaches the delta link), skipping the ones
+// List implements transport.Session: it follows the delta query's pages
+// from cur to the delta link (or MaxList messages), skipping the ones
 // cur passed, removals, and updates of messages this session applied a
 // post-action to (marking read is an update in a delta query).
 func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.Item, error) {
@@ -311,6 +316,7 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 	for _, h := range hashes {
 		passed[h] = true
 	}
+	var out []transport.Item
 	for range maxPages {
 		p, err := s.page(ctx, link)
 		if err != nil {
@@ -320,7 +326,6 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 		if next == "" {
 			next = p.DeltaLink
 		}
-		var out []transport.Item
 		var upTo []string
 		s.mu.Lock()
 		for i, v := range p.Value {
@@ -336,7 +341,7 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 			out = append(out, transport.Item{ID: v.ID, Cursor: c, Date: v.Received, Seen: v.IsRead})
 		}
 		s.mu.Unlock()
-		if len(out) > 0 || p.DeltaLink != "" {
+		if p.DeltaLink != "" || len(out) >= MaxList {
 			return out, nil
 		}
 		link, passed = next, nil
