@@ -73,6 +73,8 @@ type GraphServer struct {
 	sent     []GraphSent
 	requests []string
 	inflight map[string]int
+	delay    time.Duration
+	overCap  int
 }
 
 type graphUser struct {
@@ -257,6 +259,14 @@ func (s *GraphServer) Requests() []string {
 	return append([]string(nil), s.requests...)
 }
 
+// SetDelay makes every mailbox request take at least d (to hold requests
+// in flight).
+func (s *GraphServer) SetDelay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
+
+// OverConcurrency returns how many requests were refused with 429 for
+// exceeding MailboxConcurrency.
+func (s *GraphServer) OverConcurrency() int { s.mu.Lock(); defer s.mu.Unlock(); return s.overCap }
+
 // ResetDelta forgets every delta and skip token issued: clients must
 // synchronise again (410 Gone, syncStateNotFound).
 func (s *GraphServer) ResetDelta() { s.mu.Lock(); s.epoch++; s.mu.Unlock() }
@@ -374,13 +384,18 @@ func (s *GraphServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	key := strings.ToLower(upn)
 	if s.inflight[key] >= limit {
+		s.overCap++
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", "1")
 		graphError(w, http.StatusTooManyRequests, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
 		return
 	}
 	s.inflight[key]++
+	delay := s.delay
 	s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
 	defer func() { s.mu.Lock(); s.inflight[key]--; s.mu.Unlock() }()
 
 	parts := strings.Split(rest, "/")

@@ -120,10 +120,35 @@ type client struct {
 
 	once sync.Once
 	app  *transport.OAuth2Tokens
+
+	mu    sync.Mutex
+	slots map[string]chan struct{} // per mailbox: requests in flight
+}
+
+// MailboxConcurrency is how many requests one Source or Sender has in
+// flight per mailbox at most: Exchange Online's limit is four per app and
+// mailbox, and a fifth is answered 429.
+const MailboxConcurrency = 4
+
+// slot waits for a request slot of user's mailbox and returns its release.
+func (c *client) slot(ctx context.Context, user string) (func(), error) {
+	c.mu.Lock()
+	ch := c.slots[strings.ToLower(user)]
+	if ch == nil {
+		ch = make(chan struct{}, MailboxConcurrency)
+		c.slots[strings.ToLower(user)] = ch
+	}
+	c.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, &transport.Error{Class: transport.Temporary, Protocol: "graph", Op: "wait", Server: c.server(), Err: ctx.Err()}
+	}
 }
 
 func newClient(cfg *Config) *client {
-	c := &client{}
+	c := &client{slots: map[string]chan struct{}{}}
 	if cfg != nil {
 		c.cfg = *cfg
 	}
@@ -286,7 +311,13 @@ func (k *conn) once(ctx context.Context, req request) (*http.Response, context.C
 		}
 		return nil, nil, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, k.c.cfg.Timeout)
+	release, err := k.c.slot(ctx, k.user)
+	if err != nil {
+		return nil, nil, err
+	}
+	rctx, cancelCtx := context.WithTimeout(ctx, k.c.cfg.Timeout)
+	var done sync.Once
+	cancel := func() { done.Do(func() { cancelCtx(); release() }) }
 	var body io.Reader
 	if req.body != nil {
 		body = bytes.NewReader(req.body)

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -286,5 +287,65 @@ func TestMoveToNamedFolder(t *testing.T) {
 	from, _, _ = s2.Resume(ctx, "", false)
 	if got, err := s2.List(ctx, from); err != nil || len(got) != 2 {
 		t.Fatalf("reading the Handled folder: %d %v", len(got), err)
+	}
+}
+
+// TestMailboxConcurrency: many sessions of one mailbox never have more
+// than Exchange's four requests in flight (the server refuses a fifth with
+// 429); a plain client without that limit is refused.
+func TestMailboxConcurrency(t *testing.T) {
+	srv := newServer(t)
+	if _, err := srv.Deliver(desk, "inbox", transporttest.Message("conc", 1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetDelay(50 * time.Millisecond)
+	cfg := config(t, srv, transport.Net{})
+	cfg.MaxRetryWait = -1
+	src := graph.NewSource(cfg)
+	ctx := context.Background()
+	errs := make(chan error, 12)
+	for range 12 {
+		go func() {
+			s, err := src.Open(ctx, inboundMailbox())
+			if err == nil {
+				var from transport.Cursor
+				if from, _, err = s.Resume(ctx, "", false); err == nil {
+					_, err = s.List(ctx, from)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 12 {
+		if err := <-errs; err != nil {
+			t.Errorf("a session: %v", err)
+		}
+	}
+	if n := srv.OverConcurrency(); n != 0 {
+		t.Fatalf("%d requests over the mailbox's concurrency", n)
+	}
+	// The server's rule itself: eight bare requests at once, some refused.
+	done := make(chan int, 8)
+	for range 8 {
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1.0/users/"+desk+"/mailFolders/inbox", nil)
+			req.Header.Set("Authorization", "Bearer tok-desk")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+	}
+	refused := 0
+	for range 8 {
+		if <-done == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if refused == 0 || srv.OverConcurrency() != refused {
+		t.Fatalf("%d of 8 concurrent bare requests refused (server counted %d), want some", refused, srv.OverConcurrency())
 	}
 }
