@@ -3,6 +3,10 @@ package mailtest
 import (
 	"bufio"
 	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -34,7 +38,7 @@ import (
 //	POST   /v1.0/users/{id|upn}/messages/{id}/move       (destinationId)
 //	DELETE /v1.0/users/{id|upn}/messages/{id}
 //	POST   /v1.0/users/{id|upn}/sendMail                 (base64 MIME, text/plain)
-//	POST   /{tenant}/oauth2/v2.0/token                   (client credentials)
+//	POST   /{tenant}/oauth2/v2.0/token                   (client credentials: secret or certificate)
 //
 // Delta queries follow the reference: $select, Prefer:
 // odata.maxpagesize, @odata.nextLink pages ($skiptoken), a final
@@ -61,6 +65,7 @@ type GraphServer struct {
 	users    map[string]*graphUser // by lower-case UPN
 	tokens   map[string][]string   // bearer token -> users it may access (none: all, app-only)
 	clients  map[string]string     // tenant/clientID -> secret
+	certs    map[string]*x509.Certificate
 	epoch    int
 	seq      int64
 	nextID   int
@@ -119,7 +124,7 @@ var graphWellKnown = []string{"inbox", "archive", "deleteditems", "drafts", "sen
 // NewGraphServer starts a Graph server on 127.0.0.1:0. Close it when done.
 func NewGraphServer() *GraphServer {
 	s := &GraphServer{users: map[string]*graphUser{}, tokens: map[string][]string{}, clients: map[string]string{},
-		epoch: 1, faults: map[string]int{}, inflight: map[string]int{}}
+		certs: map[string]*x509.Certificate{}, epoch: 1, faults: map[string]int{}, inflight: map[string]int{}}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.StartTLS()
 	s.URL = s.srv.URL
@@ -168,6 +173,47 @@ func (s *GraphServer) AddClient(tenant, clientID, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.clients[tenant+"/"+clientID] = secret
+}
+
+// AddClientCertificate registers an app whose credential is a
+// certificate: token requests must carry a client assertion (RFC 7523),
+// an RS256 JWT whose x5t is the certificate's SHA-1 thumbprint, signed
+// with its key, for this token endpoint, issued and subject clientID, and
+// not expired.
+func (s *GraphServer) AddClientCertificate(tenant, clientID string, cert *x509.Certificate) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.certs[tenant+"/"+clientID] = cert
+}
+
+// checkAssertion verifies a client assertion against cert.
+func checkAssertion(jwt, aud, clientID string, cert *x509.Certificate, now time.Time) bool {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 || cert == nil {
+		return false
+	}
+	dec := base64.RawURLEncoding
+	hb, err1 := dec.DecodeString(parts[0])
+	cb, err2 := dec.DecodeString(parts[1])
+	sig, err3 := dec.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return false
+	}
+	var head struct{ Alg, X5t string }
+	var claims struct {
+		Aud, Iss, Sub string
+		Exp, Nbf      int64
+	}
+	if json.Unmarshal(hb, &head) != nil || json.Unmarshal(cb, &claims) != nil {
+		return false
+	}
+	thumb := sha1.Sum(cert.Raw)
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	return ok && head.Alg == "RS256" && head.X5t == dec.EncodeToString(thumb[:]) &&
+		rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil &&
+		claims.Aud == aud && claims.Iss == clientID && claims.Sub == clientID &&
+		now.Unix() < claims.Exp && now.Unix() >= claims.Nbf-300
 }
 
 // TokenURL returns the token endpoint of tenant.
@@ -440,6 +486,12 @@ func (s *GraphServer) token(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	want, known := s.clients[tenant+"/"+id]
+	if !ok && r.PostForm.Get("client_assertion_type") != "" {
+		cert := s.certs[tenant+"/"+id]
+		known = r.PostForm.Get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" &&
+			checkAssertion(r.PostForm.Get("client_assertion"), s.TokenURL(tenant), id, cert, time.Now())
+		secret, want = "", ""
+	}
 	s.mu.Unlock()
 	switch {
 	case r.PostForm.Get("grant_type") != "client_credentials":

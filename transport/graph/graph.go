@@ -28,6 +28,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -42,9 +43,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
@@ -101,8 +99,14 @@ type AppOnly struct {
 	// TenantID is the directory (tenant) id or a verified domain.
 	TenantID string
 	ClientID string
-	// ClientSecret is the app's secret.
+	// ClientSecret is the app's secret; unused with a certificate.
 	ClientSecret mailbox.Secret
+	// Certificate and PrivateKey (RSA), when set, are a certificate
+	// credential instead of the secret: each token request carries a
+	// client assertion signed with the key (RFC 7523; the certificate's
+	// public part is uploaded to the app registration).
+	Certificate *x509.Certificate
+	PrivateKey  crypto.Signer
 	// Authority is the login endpoint (default
 	// https://login.microsoftonline.com).
 	Authority string
@@ -208,16 +212,8 @@ func (c *client) tokens(cr mailbox.Credentials) (mailbox.TokenSource, string) {
 		return nil, ""
 	}
 	c.once.Do(func() {
-		a := c.cfg.AppOnly
-		auth := a.Authority
-		if auth == "" {
-			auth = DefaultAuthority
-		}
-		cc := &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: a.ClientSecret.Reveal(),
-			TokenURL: strings.TrimSuffix(auth, "/") + "/" + url.PathEscape(a.TenantID) + "/oauth2/v2.0/token",
-			Scopes:   []string{GraphScope}, AuthStyle: oauth2.AuthStyleInParams}
-		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: c.http.Transport, Timeout: c.cfg.Timeout})
-		c.app = &transport.OAuth2Tokens{Source: cc.TokenSource(ctx)}
+		hc := &http.Client{Transport: c.http.Transport, Timeout: c.cfg.Timeout}
+		c.app = &transport.OAuth2Tokens{Source: appTokenSource(c.cfg.AppOnly, hc)}
 	})
 	return c.app, "app-only"
 }
@@ -465,8 +461,9 @@ func (c *client) validate(m *mailbox.Mailbox, path string, cr mailbox.Credential
 	if cr.OAuth2 == nil && c.cfg.AppOnly == nil {
 		add(path+".credentials.oauth2", mailbox.CodeRequired, "Graph needs an OAuth2 token source (delegated) or the transport's app-only credentials")
 	}
-	if a := c.cfg.AppOnly; cr.OAuth2 == nil && a != nil && (a.TenantID == "" || a.ClientID == "" || a.ClientSecret.IsZero()) {
-		add(path+".credentials.oauth2", mailbox.CodeInvalid, "app-only access needs a tenant id, a client id and a client secret")
+	if a := c.cfg.AppOnly; cr.OAuth2 == nil && a != nil && (a.TenantID == "" || a.ClientID == "" ||
+		(a.ClientSecret.IsZero() && (a.Certificate == nil || a.PrivateKey == nil))) {
+		add(path+".credentials.oauth2", mailbox.CodeInvalid, "app-only access needs a tenant id, a client id and a client secret or certificate")
 	}
 	if len(fes) == 0 {
 		return err

@@ -2,7 +2,12 @@ package graph_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -347,5 +352,49 @@ func TestMailboxConcurrency(t *testing.T) {
 	}
 	if refused == 0 || srv.OverConcurrency() != refused {
 		t.Fatalf("%d of 8 concurrent bare requests refused (server counted %d), want some", refused, srv.OverConcurrency())
+	}
+}
+
+func selfSigned(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "correio app"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// TestAppOnlyCertificate: a certificate credential signs a client
+// assertion the token endpoint verifies; another key is refused.
+func TestAppOnlyCertificate(t *testing.T) {
+	srv := newServer(t)
+	cert, key := selfSigned(t)
+	srv.AddClientCertificate("tenant-1", "app-cert", cert)
+	m := inboundMailbox()
+	m.Inbound.Credentials = mailbox.Credentials{Username: desk}
+	cfg := config(t, srv, transport.Net{})
+	cfg.AppOnly = &graph.AppOnly{TenantID: "tenant-1", ClientID: "app-cert", Certificate: cert, PrivateKey: key, Authority: srv.URL}
+	src := graph.NewSource(cfg)
+	if err := src.Validate(m); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if _, err := src.Open(context.Background(), m); err != nil {
+		t.Fatalf("Open with a certificate credential: %v", err)
+	}
+	_, other := selfSigned(t)
+	cfg2 := config(t, srv, transport.Net{})
+	cfg2.AppOnly = &graph.AppOnly{TenantID: "tenant-1", ClientID: "app-cert", Certificate: cert, PrivateKey: other, Authority: srv.URL}
+	if _, err := graph.NewSource(cfg2).Open(context.Background(), m); !errors.Is(err, transport.ErrAuth) {
+		t.Fatalf("an assertion signed with another key: %v, want ErrAuth", err)
 	}
 }
