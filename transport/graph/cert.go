@@ -12,6 +12,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +21,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/correio-dev/correio/transport"
 )
 
 // ClientAssertionType is the client_assertion_type of a certificate
@@ -93,3 +97,23 @@ func appTokenSource(a *AppOnly, hc *http.Client) oauth2.TokenSource {
 		Scopes: []string{GraphScope}, AuthStyle: oauth2.AuthStyleInParams}
 	return cc.TokenSource(ctx)
 }
+
+// String never shows the secret or the key.
+func (a *AppOnly) String() string {
+	if a == nil {
+		return "graph.AppOnly(nil)"
+	}
+	return "graph.AppOnly{tenant " + a.TenantID + ", client " + a.ClientID + ", credential " + transport.Redacted + "}"
+}
+
+// GoString never shows the secret or the key.
+func (a *AppOnly) GoString() string { return a.String() }
+
+// Format prints the redacted form for every verb.
+func (a *AppOnly) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(a.String())) }
+
+// LogValue logs the redacted form.
+func (a *AppOnly) LogValue() slog.Value { return slog.StringValue(a.String()) }
+
+// MarshalJSON marshals the redacted form.
+func (a *AppOnly) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }

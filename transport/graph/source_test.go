@@ -6,7 +6,10 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"strings"
@@ -396,5 +399,20 @@ func TestAppOnlyCertificate(t *testing.T) {
 	cfg2.AppOnly = &graph.AppOnly{TenantID: "tenant-1", ClientID: "app-cert", Certificate: cert, PrivateKey: other, Authority: srv.URL}
 	if _, err := graph.NewSource(cfg2).Open(context.Background(), m); !errors.Is(err, transport.ErrAuth) {
 		t.Fatalf("an assertion signed with another key: %v, want ErrAuth", err)
+	}
+}
+
+// TestNoSecretPrinted: app-only credentials print, log and marshal
+// redacted.
+func TestNoSecretPrinted(t *testing.T) {
+	cert, key := selfSigned(t)
+	a := &graph.AppOnly{TenantID: "t", ClientID: "c", ClientSecret: mailbox.NewSecret("top-secret-value"), Certificate: cert, PrivateKey: key}
+	var buf strings.Builder
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("cfg", "app", a)
+	j, _ := json.Marshal(a)
+	out := fmt.Sprintf("%v %+v %#v %s", a, a, a, a) + buf.String() + string(j)
+	if strings.Contains(out, "top-secret-value") || strings.Contains(out, key.D.String()) || !strings.Contains(out, transport.Redacted) {
+		t.Fatalf("printed: %s", out)
 	}
 }
