@@ -40,7 +40,9 @@ import (
 //	POST   /v1.0/users/{id|upn}/sendMail                 (base64 MIME, text/plain)
 //	POST   /{tenant}/oauth2/v2.0/token                   (client credentials: secret or certificate)
 //
-// Delta queries follow the reference: $select, Prefer:
+// Delta queries follow the reference: $select, $expand of the size
+// property (singleValueExtendedProperties, "Integer 0x0E08", here the
+// MIME size; Exchange's is the store's size), Prefer:
 // odata.maxpagesize, @odata.nextLink pages ($skiptoken), a final
 // @odata.deltaLink ($deltatoken), created and updated messages (an isRead
 // change is an update), "@removed" entries for messages that left the
@@ -609,6 +611,7 @@ type deltaState struct {
 	Upto   int64  `json:"u"`
 	After  int64  `json:"a"`
 	Select string `json:"f"`
+	Expand string `json:"x"`
 	Size   int    `json:"p"`
 }
 
@@ -653,7 +656,7 @@ func (s *GraphServer) delta(w http.ResponseWriter, r *http.Request, u *graphUser
 			st.Since, st.After, st.Upto = st.Upto, st.Upto, s.seq
 		}
 	default:
-		st = deltaState{Epoch: s.epoch, Since: 0, After: 0, Upto: s.seq, Select: q.Get("$select")}
+		st = deltaState{Epoch: s.epoch, Since: 0, After: 0, Upto: s.seq, Select: q.Get("$select"), Expand: q.Get("$expand")}
 	}
 	size := 10 // Outlook's default page of message delta
 	if p := r.Header.Get("Prefer"); p != "" {
@@ -679,7 +682,11 @@ func (s *GraphServer) delta(w http.ResponseWriter, r *http.Request, u *graphUser
 	}
 	for _, m := range u.messages {
 		if m.folder == fid && m.seq > st.After && m.seq <= st.Upto {
-			changes = append(changes, change{m.seq, s.messageJSON(u, m, fields)})
+			v := s.messageJSON(u, m, fields)
+			if strings.Contains(st.Expand, "singleValueExtendedProperties") && strings.Contains(st.Expand, "0x0E08") {
+				v["singleValueExtendedProperties"] = []map[string]any{{"id": "Integer 0xe08", "value": strconv.Itoa(len(m.raw))}}
+			}
+			changes = append(changes, change{m.seq, v})
 		}
 	}
 	if st.Since > 0 { // an initial sync reports no removals

@@ -31,8 +31,14 @@ const (
 	CursorVersion = 1
 )
 
-// selectFields is the $select of the delta query.
-const selectFields = "id,receivedDateTime,isRead,internetMessageId"
+// selectFields is the $select of the delta query; sizeExpand asks for the
+// message size (the MAPI property PidTagMessageSize, 0x0E08), which Graph
+// offers only as an extended property.
+const (
+	selectFields = "id,receivedDateTime,isRead,internetMessageId"
+	sizeProperty = "Integer 0x0E08"
+	sizeExpand   = "singleValueExtendedProperties($filter=id eq '" + sizeProperty + "')"
+)
 
 // Source is the inbound Graph transport. It is safe for concurrent use.
 type Source struct{ c *client }
@@ -169,7 +175,7 @@ type session struct {
 
 // deltaURL is the first page of a full synchronisation.
 func (s *session) deltaURL() string {
-	return s.k.userURL() + "/mailFolders/" + url.PathEscape(s.folder) + "/messages/delta?" + url.Values{"$select": {selectFields}}.Encode()
+	return s.k.userURL() + "/mailFolders/" + url.PathEscape(s.folder) + "/messages/delta?" + url.Values{"$select": {selectFields}, "$expand": {sizeExpand}}.Encode()
 }
 
 // deltaPrefix is what every link of this folder's delta query starts with.
@@ -222,7 +228,11 @@ type deltaPage struct {
 		ID       string    `json:"id"`
 		Received time.Time `json:"receivedDateTime"`
 		IsRead   bool      `json:"isRead"`
-		Removed  *struct {
+		Props    []struct {
+			ID    string `json:"id"`
+			Value string `json:"value"`
+		} `json:"singleValueExtendedProperties"`
+		Removed *struct {
 			Reason string `json:"reason"`
 		} `json:"@removed"`
 	} `json:"value"`
@@ -338,7 +348,15 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 			if i == len(p.Value)-1 {
 				c = makeCursor(next, nil)
 			}
-			out = append(out, transport.Item{ID: v.ID, Cursor: c, Date: v.Received, Seen: v.IsRead})
+			var size int64
+			for _, pr := range v.Props {
+				if strings.EqualFold(pr.ID, sizeProperty) || strings.EqualFold(pr.ID, "Integer 0xe08") {
+					if n, err := strconv.ParseInt(pr.Value, 10, 64); err == nil && n > 0 {
+						size = n
+					}
+				}
+			}
+			out = append(out, transport.Item{ID: v.ID, Cursor: c, Date: v.Received, Seen: v.IsRead, Size: size})
 		}
 		s.mu.Unlock()
 		if p.DeltaLink != "" || len(out) >= MaxList {

@@ -416,3 +416,28 @@ func TestNoSecretPrinted(t *testing.T) {
 		t.Fatalf("printed: %s", out)
 	}
 }
+
+// TestSize: List announces each message's size (the extended property
+// PidTagMessageSize), so the engine can quarantine an oversized message
+// unread; a fetch over the mailbox's limit fails with ErrTooLarge instead
+// of spooling it.
+func TestSize(t *testing.T) {
+	srv := newServer(t)
+	raw := transporttest.Message("size", 1, 5000)
+	if _, err := srv.Deliver(desk, "inbox", raw); err != nil {
+		t.Fatal(err)
+	}
+	m := inboundMailbox()
+	m.Inbound.MaxMessageSize = 1000
+	s := openSession(t, graph.NewSource(config(t, srv, transport.Net{})), m)
+	ctx := context.Background()
+	from, _, _ := s.Resume(ctx, "", false)
+	items, err := s.List(ctx, from)
+	if err != nil || len(items) != 1 || items[0].Size != int64(len(raw)) {
+		t.Fatalf("List: %+v %v, want the size %d", items, err, len(raw))
+	}
+	err = s.Fetch(ctx, items, func(sp *transport.Spool) { t.Error("an oversized message was spooled"); _ = sp.Close() })
+	if !errors.Is(err, graph.ErrTooLarge) || !errors.Is(err, transport.ErrPermanent) {
+		t.Fatalf("Fetch over the limit: %v", err)
+	}
+}
