@@ -1,0 +1,61 @@
+package graph_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"fmt"
+
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/graph"
+)
+
+// A shared mailbox read and sent through Microsoft Graph with app-only
+// access (client credentials), against the in-process Graph server. In
+// production BaseURL, Authority and RootCAs stay empty.
+func Example() {
+	srv := mailtest.NewGraphServer()
+	defer srv.Close()
+	srv.AddUser("support@example.com")
+	srv.AddClient("contoso-tenant-id", "app-client-id", "app-secret")
+	srv.Deliver("support@example.com", "inbox", []byte("From: c@example.net\r\nTo: support@example.com\r\nSubject: help\r\nMessage-ID: <1@example.net>\r\n\r\nhi\r\n"))
+
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	cfg := &graph.Config{BaseURL: srv.URL, RootCAs: pool, AppOnly: &graph.AppOnly{
+		TenantID: "contoso-tenant-id", ClientID: "app-client-id", ClientSecret: mailbox.NewSecret("app-secret"), Authority: srv.URL}}
+	sources := transport.Sources{mailbox.TransportGraph: graph.NewSource(cfg)}
+	senders := transport.Senders{mailbox.TransportGraph: graph.NewSender(cfg)}
+
+	in := &mailbox.Mailbox{ID: "support", Description: "Support", Kind: mailbox.Inbound, Enabled: true, Address: "support@example.com",
+		Inbound: &mailbox.InboundSettings{Transport: mailbox.TransportGraph, PostAction: mailbox.PostMove, MoveTo: "Handled"}}
+	ctx := context.Background()
+	rep, err := sources.Check(ctx, in)
+	fmt.Println(rep.Fact("auth"), rep.Fact("folder"), rep.Fact("messages"), err)
+
+	s, _ := sources.Open(ctx, in)
+	from, _, _ := s.Resume(ctx, "", false)
+	items, _ := s.List(ctx, from)
+	s.Fetch(ctx, items, func(sp *transport.Spool) {
+		fmt.Println("fetched", sp.Size(), "bytes")
+		sp.Close()
+	})
+	s.Apply(ctx, transport.Action{Kind: mailbox.PostMove, Folder: "Handled"}, []string{items[0].ID})
+	moved, _ := srv.Count("support@example.com", "Handled")
+	fmt.Println("moved:", moved)
+
+	out := &mailbox.Mailbox{ID: "support-out", Description: "Support", Kind: mailbox.Outbound, Enabled: true, Address: "support@example.com",
+		Outbound: &mailbox.OutboundSettings{Transport: mailbox.TransportGraph, From: mailbox.Identity{Address: "support@example.com"}}}
+	o, _ := senders.Open(ctx, out)
+	defer o.Close()
+	reply := []byte("From: support@example.com\r\nTo: c@example.net\r\nSubject: Re: help\r\nMessage-ID: <r1@example.com>\r\nIn-Reply-To: <1@example.net>\r\n\r\non it\r\n")
+	res, err := o.Send(ctx, transport.Envelope{From: "support@example.com", To: []string{"c@example.net"}}, bytes.NewReader(reply))
+	fmt.Println(res.Accepted, err, bytes.Equal(srv.Sent()[0].Raw, reply))
+	// Output:
+	// app-only Inbox 1 <nil>
+	// fetched 96 bytes
+	// moved: 1
+	// [c@example.net] <nil> true
+}

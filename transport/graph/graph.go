@@ -1,0 +1,477 @@
+// Package graph reads and sends a Microsoft 365 (Exchange Online) mailbox
+// through Microsoft Graph v1.0: a transport.Source over the delta query of
+// a mail folder, with each message's raw MIME ($value) streamed into a
+// transport.Spool, and a transport.Sender over sendMail with the raw MIME,
+// so the Message-ID, the thread token and every header stay ours.
+//
+// A mailbox names its user or shared mailbox by UPN or address
+// (Credentials.Username, else the mailbox's Address) and its folder by a
+// well-known name ("inbox", the default; "INBOX" is taken as "inbox") or a
+// top-level folder's display name. Tokens come from the mailbox's
+// Credentials.OAuth2 (delegated: a user's token with Mail.ReadWrite and
+// Mail.Send) or, when it has none, from Config.AppOnly (the client
+// credentials grant against the tenant's token endpoint, for shared
+// mailboxes).
+//
+// The package speaks plain net/http and golang.org/x/oauth2: it uses nine
+// Graph calls, and the official SDK would add its generated models (tens
+// of megabytes of code) to every host's binary for them. Every request has
+// a deadline, every body read is bounded, and every connection is dialled
+// through transport.Net, so the host's Dialer and AddressPolicy apply.
+//
+// Register it under mailbox.TransportGraph:
+//
+//	transport.Sources{mailbox.TransportGraph: graph.NewSource(cfg)}
+//	transport.Senders{mailbox.TransportGraph: graph.NewSender(cfg)}
+package graph
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/transport"
+)
+
+// Defaults of Config.
+const (
+	DefaultBaseURL      = "https://graph.microsoft.com"
+	DefaultAuthority    = "https://login.microsoftonline.com"
+	DefaultTimeout      = 60 * time.Second
+	DefaultPageSize     = 50
+	DefaultMaxRetryWait = 30 * time.Second
+	// GraphScope is the scope of app-only tokens (application permissions
+	// Mail.ReadWrite and Mail.Send granted to the app).
+	GraphScope = "https://graph.microsoft.com/.default"
+)
+
+// Config configures the Graph transports. The zero Config reaches the
+// public Graph endpoint with delegated tokens only.
+type Config struct {
+	// Net dials every connection (the host's Dialer and AddressPolicy).
+	Net transport.Net
+	// BaseURL is the Graph endpoint without /v1.0 (default
+	// https://graph.microsoft.com; national clouds have their own).
+	BaseURL string
+	// RootCAs, when set, replaces the system roots (tests).
+	RootCAs *x509.CertPool
+	// Timeout bounds each request, its body included (default 60 s).
+	Timeout time.Duration
+	// PageSize is the odata.maxpagesize asked of delta queries (default
+	// 50; Graph's own default is 10).
+	PageSize int
+	// MaxRetryWait: a 429 or 503 whose Retry-After is at most this long
+	// is waited out and retried (up to three times); a longer one is
+	// returned at once as a Temporary error with RetryAfter set, for the
+	// engine to wait. Default 30 s; negative never waits.
+	MaxRetryWait time.Duration
+	// SpoolMemory and SpoolDir are passed to transport.NewSpool.
+	SpoolMemory int64
+	SpoolDir    string
+	// AppOnly gives app-only tokens (client credentials) to mailboxes
+	// without Credentials.OAuth2.
+	AppOnly *AppOnly
+	// DeliverHeaderRecipients lets the Sender send a message whose To, Cc
+	// or Bcc headers name recipients its envelope leaves out (Exchange
+	// delivers to them too). By default such a message is refused with
+	// ErrRecipients, so a recipient the engine dropped (suppressed,
+	// already delivered) is never mailed.
+	DeliverHeaderRecipients bool
+}
+
+// AppOnly is an app registration's client credentials in one tenant.
+type AppOnly struct {
+	// TenantID is the directory (tenant) id or a verified domain.
+	TenantID string
+	ClientID string
+	// ClientSecret is the app's secret; unused with a certificate.
+	ClientSecret mailbox.Secret
+	// Certificate and PrivateKey (RSA), when set, are a certificate
+	// credential instead of the secret: each token request carries a
+	// client assertion signed with the key (RFC 7523; the certificate's
+	// public part is uploaded to the app registration).
+	Certificate *x509.Certificate
+	PrivateKey  crypto.Signer
+	// Authority is the login endpoint (default
+	// https://login.microsoftonline.com).
+	Authority string
+}
+
+// ErrTooLarge is wrapped by the error of a message larger than the
+// mailbox's MaxMessageSize.
+var ErrTooLarge = errors.New("graph: message larger than the mailbox limit")
+
+// client is the HTTP side shared by Source and Sender.
+type client struct {
+	cfg  Config
+	base string // BaseURL + "/v1.0"
+	http *http.Client
+
+	once sync.Once
+	app  *transport.OAuth2Tokens
+
+	mu    sync.Mutex
+	slots map[string]chan struct{} // per mailbox: requests in flight
+}
+
+// MailboxConcurrency is how many requests one Source or Sender has in
+// flight per mailbox at most: Exchange Online's limit is four per app and
+// mailbox, and a fifth is answered 429.
+const MailboxConcurrency = 4
+
+// slot waits for a request slot of user's mailbox and returns its release.
+func (c *client) slot(ctx context.Context, user string) (func(), error) {
+	c.mu.Lock()
+	ch := c.slots[strings.ToLower(user)]
+	if ch == nil {
+		ch = make(chan struct{}, MailboxConcurrency)
+		c.slots[strings.ToLower(user)] = ch
+	}
+	c.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, &transport.Error{Class: transport.Temporary, Protocol: "graph", Op: "wait", Server: c.server(), Err: ctx.Err()}
+	}
+}
+
+func newClient(cfg *Config) *client {
+	c := &client{slots: map[string]chan struct{}{}}
+	if cfg != nil {
+		c.cfg = *cfg
+	}
+	if c.cfg.BaseURL == "" {
+		c.cfg.BaseURL = DefaultBaseURL
+	}
+	c.cfg.BaseURL = strings.TrimSuffix(c.cfg.BaseURL, "/")
+	c.base = c.cfg.BaseURL + "/v1.0"
+	if c.cfg.Timeout <= 0 {
+		c.cfg.Timeout = DefaultTimeout
+	}
+	if c.cfg.PageSize <= 0 {
+		c.cfg.PageSize = DefaultPageSize
+	}
+	if c.cfg.MaxRetryWait == 0 {
+		c.cfg.MaxRetryWait = DefaultMaxRetryWait
+	}
+	n := c.cfg.Net
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			p, err := strconv.Atoi(port)
+			if err != nil {
+				return nil, err
+			}
+			return n.Dial(ctx, "graph", host, p)
+		},
+		TLSClientConfig:       &tls.Config{RootCAs: c.cfg.RootCAs, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: c.cfg.Timeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	c.http = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return c
+}
+
+func (c *client) server() string {
+	u, err := url.Parse(c.cfg.BaseURL)
+	if err != nil {
+		return c.cfg.BaseURL
+	}
+	return u.Host
+}
+
+// tokens returns the mailbox's token source: its own (delegated), else the
+// app-only one.
+func (c *client) tokens(cr mailbox.Credentials) (mailbox.TokenSource, string) {
+	if cr.OAuth2 != nil {
+		return cr.OAuth2, "delegated"
+	}
+	if c.cfg.AppOnly == nil {
+		return nil, ""
+	}
+	c.once.Do(func() {
+		hc := &http.Client{Transport: c.http.Transport, Timeout: c.cfg.Timeout}
+		c.app = &transport.OAuth2Tokens{Source: appTokenSource(c.cfg.AppOnly, hc)}
+	})
+	return c.app, "app-only"
+}
+
+// conn is one mailbox's authenticated access.
+type conn struct {
+	c      *client
+	user   string // UPN or address
+	tokens mailbox.TokenSource
+	auth   string
+}
+
+func (c *client) open(cr mailbox.Credentials, address string) (*conn, error) {
+	user := cr.Username
+	if user == "" {
+		user = address
+	}
+	if user == "" {
+		return nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "open", Server: c.server(),
+			Err: errors.New("no mailbox user"), Hint: "set the mailbox's user (UPN) or address"}
+	}
+	ts, auth := c.tokens(cr)
+	if ts == nil {
+		return nil, &transport.Error{Class: transport.Auth, Protocol: "graph", Op: "auth", Server: c.server(),
+			Err: transport.ErrNoToken, Hint: "give the mailbox an OAuth2 token source, or configure app-only access"}
+	}
+	return &conn{c: c, user: user, tokens: ts, auth: auth}, nil
+}
+
+// userURL is the base of the mailbox's resources.
+func (k *conn) userURL() string { return k.c.base + "/users/" + url.PathEscape(k.user) }
+
+// apiError is Graph's error body.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// maxJSON bounds a JSON response; maxErrBody an error's.
+const (
+	maxJSON    = 32 << 20
+	maxErrBody = 64 << 10
+)
+
+// ErrExpired is wrapped (with transport.ErrCursor) by the error of a delta
+// link the server no longer knows.
+var ErrExpired = errors.New("graph: delta token expired")
+
+// request is one call.
+type request struct {
+	op, method, url string
+	body            []byte
+	contentType     string
+	prefer          string
+}
+
+// do sends req with a deadline and returns the response, whose body the
+// caller reads (within ctx, which do's deadline bounds: the returned cancel
+// must be called). Throttling (429, 503) with a short Retry-After is
+// waited out; errors are *transport.Error.
+func (k *conn) do(ctx context.Context, req request) (*http.Response, context.CancelFunc, error) {
+	for attempt := 0; ; attempt++ {
+		resp, cancel, err := k.once(ctx, req)
+		if err == nil {
+			return resp, cancel, nil
+		}
+		ra := transport.RetryAfter(err)
+		if ra <= 0 || attempt >= 3 || k.c.cfg.MaxRetryWait < 0 || ra > k.c.cfg.MaxRetryWait {
+			return nil, nil, err
+		}
+		t := time.NewTimer(ra)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, err
+		case <-t.C:
+		}
+	}
+}
+
+func (k *conn) once(ctx context.Context, req request) (*http.Response, context.CancelFunc, error) {
+	tok, err := transport.AccessToken(ctx, k.tokens)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.Protocol == "" {
+			c := *te
+			c.Protocol, c.Server = "graph", k.c.server()
+			return nil, nil, &c
+		}
+		return nil, nil, err
+	}
+	release, err := k.c.slot(ctx, k.user)
+	if err != nil {
+		return nil, nil, err
+	}
+	rctx, cancelCtx := context.WithTimeout(ctx, k.c.cfg.Timeout)
+	var done sync.Once
+	cancel := func() { done.Do(func() { cancelCtx(); release() }) }
+	var body io.Reader
+	if req.body != nil {
+		body = bytes.NewReader(req.body)
+	}
+	hr, err := http.NewRequestWithContext(rctx, req.method, req.url, body)
+	if err != nil {
+		cancel()
+		return nil, nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: req.op, Server: k.c.server(), Err: err}
+	}
+	hr.Header.Set("Authorization", "Bearer "+tok.Reveal())
+	hr.Header.Set("Accept", "application/json")
+	if req.contentType != "" {
+		hr.Header.Set("Content-Type", req.contentType)
+	}
+	if req.prefer != "" {
+		hr.Header.Set("Prefer", req.prefer)
+	}
+	resp, err := k.c.http.Do(hr)
+	if err != nil {
+		cancel()
+		return nil, nil, k.c.netError(req.op, err)
+	}
+	if resp.StatusCode < 300 {
+		return resp, cancel, nil
+	}
+	defer cancel()
+	defer resp.Body.Close()
+	e := k.c.statusError(req.op, resp)
+	if e.Class == transport.Auth && resp.StatusCode == http.StatusUnauthorized {
+		if r, ok := k.tokens.(mailbox.TokenRefresher); ok {
+			r.InvalidateToken()
+		}
+	}
+	return nil, nil, e
+}
+
+// netError classifies a failure below HTTP.
+func (c *client) netError(op string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te // the dial's own (policy, resolve)
+	}
+	var ue *x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ce *tls.CertificateVerificationError
+	var re tls.RecordHeaderError
+	if errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ce) || errors.As(err, &re) {
+		return &transport.Error{Class: transport.TLS, Protocol: "graph", Op: op, Server: c.server(), Err: err, Hint: "the Graph endpoint's certificate is not trusted"}
+	}
+	return transport.Broken(&transport.Error{Class: transport.Temporary, Protocol: "graph", Op: op, Server: c.server(), Err: err, Hint: "Microsoft Graph could not be reached"})
+}
+
+// statusError maps an HTTP error response to a transport class.
+func (c *client) statusError(op string, resp *http.Response) *transport.Error {
+	var ae apiError
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrBody))
+	_ = json.Unmarshal(b, &ae)
+	e := &transport.Error{Protocol: "graph", Op: op, Server: c.server(), Code: resp.StatusCode, Enhanced: ae.Error.Code,
+		Message: ae.Error.Message, Err: fmt.Errorf("HTTP %d %s", resp.StatusCode, ae.Error.Code)}
+	code := strings.ToLower(ae.Error.Code)
+	switch {
+	case resp.StatusCode == http.StatusGone || code == "syncstatenotfound" || code == "resyncrequired" || code == "syncstateinvalid":
+		e.Class, e.Err = transport.Temporary, fmt.Errorf("%w: %w", transport.ErrCursor, ErrExpired)
+		e.Hint = "the delta token expired; the folder is read again"
+	case resp.StatusCode == http.StatusUnauthorized:
+		e.Class, e.Hint = transport.Auth, "the access token was refused; authorise the mailbox again"
+	case resp.StatusCode == http.StatusForbidden:
+		e.Class, e.Hint = transport.Auth, "access denied: grant Mail.ReadWrite and Mail.Send (and for app-only access an application access policy that includes this mailbox)"
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable ||
+		resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout || resp.StatusCode == http.StatusInternalServerError:
+		e.Class, e.Hint = transport.Temporary, "Microsoft Graph is throttling or unavailable; retried later"
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	case resp.StatusCode >= 500:
+		e.Class = transport.Temporary
+	case resp.StatusCode == http.StatusNotFound && code == "errorinvaliduser":
+		e.Class, e.Hint = transport.Permanent, "no such user or shared mailbox in the tenant"
+	default:
+		e.Class = transport.Permanent
+	}
+	return e
+}
+
+// retryAfter parses Retry-After: delta seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(min(n, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), 24*time.Hour)
+	}
+	return 0
+}
+
+// getJSON GETs (or sends) req and decodes a bounded JSON answer into v.
+func (k *conn) json(ctx context.Context, req request, v any) error {
+	resp, cancel, err := k.do(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer resp.Body.Close()
+	if v == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrBody))
+		return nil
+	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxJSON))
+	if err := dec.Decode(v); err != nil {
+		if ctx.Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) {
+			return k.c.netError(req.op, err)
+		}
+		return &transport.Error{Class: transport.Protocol, Protocol: "graph", Op: req.op, Server: k.c.server(), Err: err, Hint: "Microsoft Graph answered something that is not the expected JSON"}
+	}
+	return nil
+}
+
+func jsonBody(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// validate checks what both transports read: m.Validate, the user and the
+// token.
+func (c *client) validate(m *mailbox.Mailbox, path string, cr mailbox.Credentials) error {
+	err := m.Validate()
+	var fes []*mailbox.FieldError
+	add := func(p string, code mailbox.Code, msg string) {
+		fes = append(fes, &mailbox.FieldError{Path: p, Code: code, Message: msg})
+	}
+	user := cr.Username
+	if user == "" && m != nil {
+		user = m.Address
+	}
+	switch {
+	case user == "":
+		add(path+".credentials.username", mailbox.CodeRequired, "Graph needs the mailbox's user principal name or address (username, or the mailbox address)")
+	default:
+		if _, perr := mail.ParseAddress(user); perr != nil {
+			add(path+".credentials.username", mailbox.CodeInvalid, "the Graph user must be a user principal name or an e-mail address")
+		}
+	}
+	if !cr.Password.IsZero() {
+		add(path+".credentials.password", mailbox.CodeNotAllowed, "Graph authenticates with OAuth2 tokens, not passwords")
+	}
+	if cr.OAuth2 == nil && c.cfg.AppOnly == nil {
+		add(path+".credentials.oauth2", mailbox.CodeRequired, "Graph needs an OAuth2 token source (delegated) or the transport's app-only credentials")
+	}
+	if a := c.cfg.AppOnly; cr.OAuth2 == nil && a != nil && (a.TenantID == "" || a.ClientID == "" ||
+		(a.ClientSecret.IsZero() && (a.Certificate == nil || a.PrivateKey == nil))) {
+		add(path+".credentials.oauth2", mailbox.CodeInvalid, "app-only access needs a tenant id, a client id and a client secret or certificate")
+	}
+	if len(fes) == 0 {
+		return err
+	}
+	var ve *mailbox.ValidationError
+	if errors.As(err, &ve) {
+		ve.Errors = append(ve.Errors, fes...)
+		return ve
+	}
+	return &mailbox.ValidationError{Errors: fes}
+}
