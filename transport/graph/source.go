@@ -384,7 +384,7 @@ func (s *session) Fetch(ctx context.Context, items []transport.Item, fn func(*tr
 			defer cancel()
 			defer resp.Body.Close()
 			if resp.ContentLength > limit {
-				return nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "fetch", Server: s.k.c.server(),
+				return nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "fetch", Server: s.k.c.server(), Item: it.ID,
 					Err: fmt.Errorf("%w: %d bytes", ErrTooLarge, resp.ContentLength), Hint: "raise the mailbox's maximum message size"}
 			}
 			lr := &io.LimitedReader{R: resp.Body, N: limit + 1}
@@ -394,7 +394,7 @@ func (s *session) Fetch(ctx context.Context, items []transport.Item, fn func(*tr
 			}
 			if lr.N <= 0 {
 				_ = sp.Close()
-				return nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "fetch", Server: s.k.c.server(),
+				return nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "fetch", Server: s.k.c.server(), Item: it.ID,
 					Err: ErrTooLarge, Hint: "raise the mailbox's maximum message size"}
 			}
 			return sp, nil
