@@ -90,7 +90,14 @@ func (w *worker) run(ctx context.Context) {
 			if !g.kept && !p.sleep(ctx, next) {
 				return // a short session: the next turn comes after the interval
 			}
-			continue // a revoked kept session rotates from now on
+			// A revoked kept session rotates from now on; its next check
+			// is its first turn.
+			now := p.clk.Now()
+			p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
+				e.deadline, e.h.Mode, e.h.Push, e.h.NextCheck = time.Time{}, engine.ModeRotating, false, now
+				return "", ""
+			})
+			continue
 		}
 		p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) { e.deadline = time.Time{}; return "", "" })
 		msg := redact(w.mb, err)
