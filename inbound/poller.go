@@ -161,6 +161,7 @@ type Poller struct {
 	// wait for the engine's work.
 	hmu     sync.Mutex
 	health  map[mailbox.ID]*mbHealth
+	order   []*mbHealth // health sorted by mailbox ID; nil after a change
 	pending []Event
 
 	ownMu   sync.RWMutex
@@ -414,6 +415,7 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 	if e == nil {
 		e = &mbHealth{h: engine.Health{Mailbox: m.ID, Kind: mailbox.Inbound}}
 		p.health[m.ID] = e
+		p.order = nil
 	}
 	e.deadline = time.Time{}
 	e.h.Mode, e.h.NextCheck = "", time.Time{}
@@ -443,6 +445,7 @@ func (p *Poller) remove(id mailbox.ID) {
 	p.mu.Unlock()
 	p.hmu.Lock()
 	delete(p.health, id)
+	p.order = nil
 	p.hmu.Unlock()
 }
 
@@ -494,12 +497,18 @@ func (p *Poller) Health(_ context.Context, id mailbox.ID) (engine.Health, error)
 // holds), so it answers in milliseconds at 10,000 mailboxes.
 func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
 	p.hmu.Lock()
-	out := make([]engine.Health, 0, len(p.health))
-	for _, e := range p.health {
-		out = append(out, e.h)
+	if p.order == nil { // sorted once per catalog change, not per call
+		p.order = make([]*mbHealth, 0, len(p.health))
+		for _, e := range p.health {
+			p.order = append(p.order, e)
+		}
+		slices.SortFunc(p.order, func(a, b *mbHealth) int { return strings.Compare(string(a.h.Mailbox), string(b.h.Mailbox)) })
+	}
+	out := make([]engine.Health, len(p.order))
+	for i, e := range p.order {
+		out[i] = e.h
 	}
 	p.hmu.Unlock()
-	slices.SortFunc(out, func(a, b engine.Health) int { return strings.Compare(string(a.Mailbox), string(b.Mailbox)) })
 	return out, nil
 }
 
