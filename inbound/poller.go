@@ -425,8 +425,7 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 		p.setLocked(&e.h, engine.StateDisabled, "")
 		return
 	}
-	p.setLocked(&e.h, engine.StateStarting, "")
-	e.deadline = p.clk.Now().Add(p.o.MaxCheckDelay)
+	p.setLocked(&e.h, engine.StateStarting, "") // its worker sets the first bound
 	if p.ctx != nil {
 		p.startLocked(w)
 	}
