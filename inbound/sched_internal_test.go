@@ -2,8 +2,11 @@ package inbound
 
 import (
 	"context"
+	"net/mail"
 	"testing"
 	"time"
+
+	"github.com/correio-dev/correio/message"
 )
 
 func TestRotationShare(t *testing.T) {
@@ -99,5 +102,76 @@ func TestSenderLogWindow(t *testing.T) {
 	}
 	if len(l.counts) != 1 || len(l.events)-l.head != 1 {
 		t.Fatalf("%d senders, %d events kept after expiry", len(l.counts), len(l.events)-l.head)
+	}
+}
+
+// BenchmarkFlood records messages from 20,000 distinct senders within the
+// window (past the 10,000 where the old guard swept its whole map on every
+// message).
+func BenchmarkFlood(b *testing.B) {
+	var l senderLog
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	addrs := make([]string, 20000)
+	for i := range addrs {
+		addrs[i] = "sender" + string(rune('a'+i%26)) + time.Duration(i).String() + "@example.com"
+	}
+	for i, a := range addrs { // 20,000 senders in the window
+		now := t0.Add(time.Duration(i) * time.Millisecond)
+		l.add(a, now, now.Add(-time.Hour))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		now := t0.Add(time.Duration(len(addrs)+i) * time.Millisecond)
+		l.add(addrs[i%len(addrs)], now, now.Add(-time.Hour))
+	}
+}
+
+// BenchmarkOwnFrom checks a message's author against the addresses of
+// 10,000 mailboxes.
+func BenchmarkOwnFrom(b *testing.B) {
+	p := &Poller{own: map[string]int{}}
+	for i := range 10000 {
+		p.addOwn("box"+time.Duration(i).String()+"@helpdesk.example", 1)
+	}
+	m := &message.Message{From: []*mail.Address{{Address: "customer@example.com"}}}
+	b.ResetTimer()
+	for range b.N {
+		if len(p.ownFrom(m)) != 0 {
+			b.Fatal("not ours")
+		}
+	}
+}
+
+// BenchmarkFloodSweep is the guard this replaced (a slice per sender and
+// a sweep of the whole map on every message past 10,000 senders), kept
+// here to compare with BenchmarkFlood.
+func BenchmarkFloodSweep(b *testing.B) {
+	senders := map[string][]time.Time{}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	addrs := make([]string, 20000)
+	for i := range addrs {
+		addrs[i] = "sender" + string(rune('a'+i%26)) + time.Duration(i).String() + "@example.com"
+	}
+	for i, a := range addrs { // 20,000 senders in the window
+		senders[a] = []time.Time{t0.Add(time.Duration(i) * time.Millisecond)}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		now := t0.Add(time.Duration(len(addrs)+i) * time.Millisecond)
+		cut := now.Add(-time.Hour)
+		addr := addrs[i%len(addrs)]
+		ts := senders[addr]
+		j := 0
+		for j < len(ts) && ts[j].Before(cut) {
+			j++
+		}
+		senders[addr] = append(ts[j:], now)
+		if len(senders) > 10000 {
+			for a, t := range senders {
+				if len(t) == 0 || t[len(t)-1].Before(cut) {
+					delete(senders, a)
+				}
+			}
+		}
 	}
 }
