@@ -573,3 +573,63 @@ func BenchmarkHealthAll(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHandoffFairness hands off 32 backlogs of 400 small messages
+// (a handler taking 5 ms for them, MaxHandoffs and BatchSize at their
+// defaults, 32 and 50) while a 33rd mailbox waits in IDLE; new mail is
+// appended to it three times during the backlogs. Reported: the slowest
+// APPEND-to-hand-off of the quiet mailbox, against the time a batch of the
+// backlogs takes (50 × 5 ms); with one slot per backlog it waited for a
+// whole backlog (400 × 5 ms).
+func BenchmarkHandoffFairness(b *testing.B) {
+	const backlogs, per = 32, 400
+	for range b.N {
+		srv := benchServer(b, "quiet", 0)
+		cat := memory.NewCatalog()
+		for i := range backlogs {
+			u := fmt.Sprintf("big%02d", i)
+			srv.AddUser(u, "pw-"+u)
+			for j := range per {
+				srv.Append(u, "INBOX", []byte(fmt.Sprintf("From: c%d@example.com\r\nSubject: s%d\r\nMessage-ID: <%s-%d@example.com>\r\n\r\nx\r\n", j%40, j, u, j)))
+			}
+			putMailbox(b, cat, mb(u, u, srv.Host(), srv.Port()))
+		}
+		putMailbox(b, cat, mb("quiet", "quiet", srv.Host(), srv.Port()))
+		got := make(chan time.Time, 4)
+		var handed atomic.Int64
+		p, _ := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(),
+			Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
+				if d.Mailbox.ID == "quiet" {
+					got <- time.Now()
+					return nil
+				}
+				handed.Add(1)
+				time.Sleep(5 * time.Millisecond)
+				return nil
+			})})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.Run(ctx); close(done) }()
+		for {
+			if h, _ := p.Health(ctx, "quiet"); h.Push && h.State == engine.StateWaiting && handed.Load() > 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		var worst time.Duration
+		for i := range 3 {
+			time.Sleep(300 * time.Millisecond)
+			t0 := time.Now()
+			srv.Append("quiet", "INBOX", rawMsg("quiet", i))
+			worst = max(worst, (<-got).Sub(t0))
+		}
+		left := backlogs*per - handed.Load()
+		cancel()
+		<-done
+		if left <= 0 {
+			b.Fatal("the backlogs were done before the quiet mailbox's mail arrived")
+		}
+		b.ReportMetric(float64(worst.Milliseconds()), "quiet-worst-ms")
+		b.ReportMetric(float64(left), "backlog-left")
+	}
+}
