@@ -3,6 +3,7 @@ package engine_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
@@ -34,4 +35,29 @@ func ExampleAssignmentFunc() {
 	assign := engine.AssignmentFunc(func(id mailbox.ID) bool { return leased[id] })
 	fmt.Println(assign.Runs("acme-in"), assign.Runs("globex-in"))
 	// Output: true false
+}
+
+// A host's status page says how each inbound mailbox is checked and flags
+// one the connection budget cannot keep up with.
+func ExampleMode() {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	hs := []engine.Health{
+		{Mailbox: "acme-in", State: engine.StateWaiting, Mode: engine.ModePush, LastCheck: t0},
+		{Mailbox: "globex-in", State: engine.StateWaiting, Mode: engine.ModeRotating, LastCheck: t0, NextCheck: t0.Add(time.Minute)},
+		{Mailbox: "initech-in", State: engine.StateOverBudget, Mode: engine.ModeRotating, LastCheck: t0.Add(-5 * time.Minute)},
+	}
+	for _, h := range hs {
+		line := fmt.Sprintf("%s: %s, last checked %s", h.Mailbox, h.Mode, h.LastCheck.Format("15:04"))
+		if !h.NextCheck.IsZero() {
+			line += ", next " + h.NextCheck.Format("15:04")
+		}
+		if h.State.Failing() {
+			line += " (" + string(h.State) + ")"
+		}
+		fmt.Println(line)
+	}
+	// Output:
+	// acme-in: push, last checked 10:00
+	// globex-in: rotating, last checked 10:00, next 10:01
+	// initech-in: rotating, last checked 09:55 (over_budget)
 }

@@ -73,6 +73,22 @@ func (s State) Failing() bool {
 	return false
 }
 
+// Mode is how an inbound mailbox is checked for new mail.
+type Mode string
+
+// Modes of an inbound mailbox.
+const (
+	// ModePush: a kept session the server tells about new mail (IMAP
+	// IDLE).
+	ModePush Mode = "push"
+	// ModePolling: a kept session checked every poll interval.
+	ModePolling Mode = "polling"
+	// ModeRotating: beyond the connection budget, the mailbox takes its
+	// turn in a fair rotation of short sessions (connect, check, fetch,
+	// hand off, log out), each releasing its connection slot.
+	ModeRotating Mode = "rotating"
+)
+
 // Health is the state of one mailbox in an engine. The fields of the
 // other direction stay zero (an inbound mailbox has no queue, an
 // outbound one hands nothing off).
@@ -101,6 +117,14 @@ type Health struct {
 	Handled, Quarantined, Duplicates int64
 	Lag                              time.Duration
 	Push                             bool
+	// Inbound: Mode is how the mailbox is checked (push, polling, or
+	// rotating through short sessions beyond the connection budget);
+	// LastCheck is when the mailbox was last checked for new mail and
+	// NextCheck when it will be at the latest (zero while unknown). A
+	// mailbox not checked within its bound is StateOverBudget.
+	Mode      Mode
+	LastCheck time.Time
+	NextCheck time.Time
 
 	// Outbound: QueueDepth counts queued messages, OldestQueued is the
 	// age of the oldest, Active the batches in flight.

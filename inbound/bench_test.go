@@ -14,8 +14,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -319,6 +321,9 @@ func TestHelperBigServer(t *testing.T) {
 		for i := range n {
 			u := fmt.Sprintf("u%04d", i)
 			srv.AddUser(u, "pw-"+u)
+			if os.Getenv("CORREIO_APPEND") == "1" {
+				srv.Append(u, "INBOX", sample(i))
+			}
 		}
 	} else {
 		srv.AddUser("support", "pw-support")
@@ -411,5 +416,220 @@ func BenchmarkLargeMessage(b *testing.B) {
 		}
 		b.ReportMetric(float64(peak.Load()-min(base, peak.Load()))/(1<<20), "heap-growth-MB")
 		b.StartTimer()
+	}
+}
+
+// BenchmarkRotation runs n mailboxes (150, 1,000, 10,000) on one server host (in a helper
+// process) with default options: the default cap of 100 connections per
+// host, so all but a few rotate through short sessions. One message waits
+// in each mailbox. Reported: seconds until every mailbox's message was
+// handed (the first rotation), then, over a window of polls with a 5 s
+// interval, the gaps between a rotating mailbox's checks (p50, p99, max),
+// mailboxes never checked in the window, the slowest HealthAll and heap
+// per mailbox.
+func BenchmarkRotation(b *testing.B) {
+	for _, n := range []int{150, 1000, 10000} {
+		b.Run(fmt.Sprintf("mailboxes=%d", n), func(b *testing.B) {
+			for range b.N {
+				rotation(b, n)
+			}
+		})
+	}
+}
+
+func rotation(b *testing.B, n int) {
+	host, port, stopServer := serverProcess(b, fmt.Sprintf("CORREIO_USERS=%d", n), "CORREIO_APPEND=1")
+	defer stopServer()
+	const interval, window = 5 * time.Second, 20 * time.Second
+	var handed atomic.Int64
+	allRead := make(chan struct{})
+	var mu sync.Mutex
+	last := make(map[mailbox.ID]time.Time, n)
+	var gaps []time.Duration
+	measuring := atomic.Bool{}
+	h0 := heapInuse()
+	cat := memory.NewCatalog()
+	p, _ := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(),
+		Handler: inbound.HandlerFunc(func(context.Context, *inbound.Delivery) error {
+			if handed.Add(1) == int64(n) {
+				close(allRead)
+			}
+			return nil
+		}),
+		OnEvent: func(e inbound.Event) {
+			if e.Health.Mode != engine.ModeRotating || e.Health.LastCheck.IsZero() || !measuring.Load() {
+				return
+			}
+			mu.Lock()
+			if l, ok := last[e.Health.Mailbox]; !ok || !l.Equal(e.Health.LastCheck) {
+				if ok {
+					gaps = append(gaps, e.Health.LastCheck.Sub(l))
+				}
+				last[e.Health.Mailbox] = e.Health.LastCheck
+			}
+			mu.Unlock()
+		}})
+	for i := range n {
+		u := fmt.Sprintf("u%04d", i)
+		m := mb(u, u, host, port)
+		m.Inbound.PollInterval = interval
+		putMailbox(b, cat, m)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var healthTimes []time.Duration // written by the probe only
+	stopProbe := make(chan struct{})
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		for {
+			select {
+			case <-stopProbe:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			t0 := time.Now()
+			_, _ = p.HealthAll(context.Background())
+			healthTimes = append(healthTimes, time.Since(t0))
+		}
+	}()
+	t0 := time.Now()
+	go func() { p.Run(ctx); close(done) }()
+	select {
+	case <-allRead:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d mailboxes read in 5 minutes", handed.Load(), n)
+	}
+	first := time.Since(t0)
+	heap := heapInuse()
+	measuring.Store(true)
+	time.Sleep(window)
+	measuring.Store(false)
+	close(stopProbe)
+	<-probed
+	hs, _ := p.HealthAll(context.Background())
+	over, queuedLong, never := 0, 0, 0
+	mu.Lock()
+	for _, h := range hs {
+		if _, ok := last[h.Mailbox]; !ok && h.Mode == engine.ModeRotating {
+			never++
+		}
+		if h.State == engine.StateOverBudget {
+			over++
+		}
+		if h.State == engine.StateQueued && time.Since(h.Since) > interval+inbound.DefaultMaxCheckDelay {
+			queuedLong++
+		}
+	}
+	cancel()
+	<-done
+	slices.Sort(gaps)
+	slices.Sort(healthTimes)
+	at := func(ds []time.Duration, f float64) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		return ds[min(len(ds)-1, int(f*float64(len(ds))))]
+	}
+	q := func(f float64) float64 { return at(gaps, f).Seconds() }
+	b.ReportMetric(first.Seconds(), "first-rotation-s")
+	b.ReportMetric(q(0.5), "check-gap-p50-s")
+	b.ReportMetric(q(0.99), "check-gap-p99-s")
+	b.ReportMetric(q(1), "check-gap-max-s")
+	b.ReportMetric(float64(never), "never-checked")
+	b.ReportMetric(float64(over), "over-budget")
+	b.ReportMetric(float64(queuedLong), "queued-past-bound")
+	b.ReportMetric(float64(at(healthTimes, 0.5).Microseconds())/1000, "healthall-p50-ms")
+	b.ReportMetric(float64(at(healthTimes, 1).Microseconds())/1000, "healthall-max-ms")
+	b.ReportMetric(float64(heap-min(h0, heap))/float64(n)/1024, "heapKB/mailbox")
+	mu.Unlock()
+}
+
+// BenchmarkHealthAll reads the health of 10,000 mailboxes (disabled, so
+// nothing else runs): the cost of HealthAll itself.
+func BenchmarkHealthAll(b *testing.B) {
+	const n = 10000
+	cat := memory.NewCatalog()
+	for i := range n {
+		u := fmt.Sprintf("u%05d", i)
+		m := mb(u, u, "127.0.0.1", 1)
+		m.Enabled = false
+		putMailbox(b, cat, m)
+	}
+	p, _ := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(), Handler: newRecorder()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer p.Stop(context.Background())
+	if hs := mustHealthAll(b, p); len(hs) != n || hs[0].Mailbox != "u00000" || hs[n-1].Mailbox != "u09999" {
+		b.Fatalf("%d health records, not sorted", len(hs))
+	}
+	b.ResetTimer()
+	for range b.N {
+		if hs, _ := p.HealthAll(ctx); len(hs) != n {
+			b.Fatal(len(hs))
+		}
+	}
+}
+
+// BenchmarkHandoffFairness hands off 32 backlogs of 400 small messages
+// (a handler taking 5 ms for them, MaxHandoffs and BatchSize at their
+// defaults, 32 and 50) while a 33rd mailbox waits in IDLE; new mail is
+// appended to it three times during the backlogs. Reported: the slowest
+// APPEND-to-hand-off of the quiet mailbox, against the time a batch of the
+// backlogs takes (50 × 5 ms); with one slot per backlog it waited for a
+// whole backlog (400 × 5 ms).
+func BenchmarkHandoffFairness(b *testing.B) {
+	const backlogs, per = 32, 400
+	for range b.N {
+		srv := benchServer(b, "quiet", 0)
+		cat := memory.NewCatalog()
+		for i := range backlogs {
+			u := fmt.Sprintf("big%02d", i)
+			srv.AddUser(u, "pw-"+u)
+			for j := range per {
+				srv.Append(u, "INBOX", []byte(fmt.Sprintf("From: c%d@example.com\r\nSubject: s%d\r\nMessage-ID: <%s-%d@example.com>\r\n\r\nx\r\n", j%40, j, u, j)))
+			}
+			putMailbox(b, cat, mb(u, u, srv.Host(), srv.Port()))
+		}
+		putMailbox(b, cat, mb("quiet", "quiet", srv.Host(), srv.Port()))
+		got := make(chan time.Time, 4)
+		var handed atomic.Int64
+		p, _ := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(),
+			Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
+				if d.Mailbox.ID == "quiet" {
+					got <- time.Now()
+					return nil
+				}
+				handed.Add(1)
+				time.Sleep(5 * time.Millisecond)
+				return nil
+			})})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.Run(ctx); close(done) }()
+		for {
+			if h, _ := p.Health(ctx, "quiet"); h.Push && h.State == engine.StateWaiting && handed.Load() > 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		var worst time.Duration
+		for i := range 3 {
+			time.Sleep(300 * time.Millisecond)
+			t0 := time.Now()
+			srv.Append("quiet", "INBOX", rawMsg("quiet", i))
+			worst = max(worst, (<-got).Sub(t0))
+		}
+		left := backlogs*per - handed.Load()
+		cancel()
+		<-done
+		if left <= 0 {
+			b.Fatal("the backlogs were done before the quiet mailbox's mail arrived")
+		}
+		b.ReportMetric(float64(worst.Milliseconds()), "quiet-worst-ms")
+		b.ReportMetric(float64(left), "backlog-left")
 	}
 }

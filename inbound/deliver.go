@@ -82,7 +82,7 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}
 	d.Contract = d.MailboxContract
-	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: threading.LoopHeader, OwnAddresses: w.own})
+	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: threading.LoopHeader, OwnAddresses: p.ownFrom(m)})
 	d.SenderFlood = w.flood(m)
 	th, err := w.thread(ctx, m)
 	if err != nil {

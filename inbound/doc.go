@@ -52,11 +52,16 @@
 //
 // # Limits
 //
-// A running mailbox holds one connection, also while it waits in IDLE or
-// between polls (the cheap check runs on the open session). The caps
-// (Options.MaxConnections, Options.MaxConnectionsPerHost) therefore bound
-// how many mailboxes run at once; a mailbox beyond them shows
-// engine.StateQueued until a slot frees up. Size them to the mailboxes that must run together.
+// The Poller owns a connection budget: in total (Options.MaxConnections),
+// per server host (Options.MaxConnectionsPerHost) and per account where a
+// provider documents a limit (Gmail, Microsoft 365). Up to the budget
+// every mailbox keeps a session (push with IDLE, else polling); beyond it
+// a share of the budget serves a fair rotation of short sessions (connect,
+// check, fetch, hand off, log out), so every mailbox is still checked, at
+// an interval that grows with the count. Health says the mode and the last
+// and next check; a mailbox not checked within its bound is
+// engine.StateOverBudget. README, "Thousands of mailboxes", has the rules
+// and the file-descriptor limit.
 //
 // Health reports each mailbox's state (down when its breaker is open),
 // counts and lag, by query (Poller.Health) and as events (Options.OnEvent).

@@ -21,16 +21,61 @@ func redact(m *mailbox.Mailbox, err error) string {
 	return s
 }
 
-func (w *worker) ownAddresses() []string {
-	out := append([]string(nil), w.p.o.OwnAddresses...)
-	w.p.mu.Lock()
-	for _, o := range w.p.workers {
-		if o.mb.Address != "" {
-			out = append(out, o.mb.Address)
+func normAddr(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
+
+// addOwn counts one more (d = 1) or one less (d = -1) user of an address
+// of ours. The set is kept up to date as mailboxes come and go, so a
+// connect or a message costs a map lookup, whatever the mailbox count.
+func (p *Poller) addOwn(addr string, d int) {
+	a := normAddr(addr)
+	if a == "" {
+		return
+	}
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	if n := p.own[a] + d; n > 0 {
+		p.own[a] = n
+	} else {
+		delete(p.own, a)
+	}
+}
+
+// ownFrom returns the author addresses of m (From and Sender) that are
+// ours: what message.Classify needs to flag the loop, without handing it
+// every address we have.
+func (p *Poller) ownFrom(m *message.Message) []string {
+	p.ownMu.RLock()
+	defer p.ownMu.RUnlock()
+	var out []string
+	check := func(a string) {
+		if a = normAddr(a); a != "" && p.own[a] > 0 {
+			out = append(out, a)
 		}
 	}
-	w.p.mu.Unlock()
+	for _, a := range m.From {
+		if a != nil {
+			check(a.Address)
+		}
+	}
+	if m.Sender != nil {
+		check(m.Sender.Address)
+	}
 	return out
+}
+
+// senderLog is the loop guard's memory: one event per message in arrival
+// order and a count per sender within the window. Every event is added
+// once and expired once, so the cost per message is constant (amortised)
+// however many senders there are.
+type senderLog struct {
+	events []senderEvent
+	head   int
+	counts map[string]int
+}
+
+type senderEvent struct {
+	addr string
+	at   time.Time
 }
 
 // flood records the sender and reports whether it exceeded the loop guard.
@@ -40,23 +85,30 @@ func (w *worker) flood(m *message.Message) bool {
 	}
 	addr := strings.ToLower(m.From[0].Address)
 	now := w.p.clk.Now()
-	if w.senders == nil {
-		w.senders = map[string][]time.Time{}
+	return w.senders.add(addr, now, now.Add(-w.p.o.LoopGuard.Window)) > w.p.o.LoopGuard.Max
+}
+
+// add expires the events before cut, records addr at now and returns
+// addr's count within the window.
+func (l *senderLog) add(addr string, now, cut time.Time) int {
+	if l.counts == nil {
+		l.counts = map[string]int{}
 	}
-	cut := now.Add(-w.p.o.LoopGuard.Window)
-	ts := w.senders[addr]
-	i := 0
-	for i < len(ts) && ts[i].Before(cut) {
-		i++
-	}
-	ts = append(ts[i:], now)
-	w.senders[addr] = ts
-	if len(w.senders) > 10000 { // bound memory: forget quiet senders
-		for a, t := range w.senders {
-			if len(t) == 0 || t[len(t)-1].Before(cut) {
-				delete(w.senders, a)
-			}
+	for l.head < len(l.events) && l.events[l.head].at.Before(cut) {
+		e := l.events[l.head]
+		l.events[l.head] = senderEvent{}
+		l.head++
+		if n := l.counts[e.addr] - 1; n > 0 {
+			l.counts[e.addr] = n
+		} else {
+			delete(l.counts, e.addr)
 		}
 	}
-	return len(ts) > w.p.o.LoopGuard.Max
+	if l.head > 64 && l.head*2 > len(l.events) { // compact: amortised O(1)
+		l.events = append(l.events[:0], l.events[l.head:]...)
+		l.head = 0
+	}
+	l.events = append(l.events, senderEvent{addr: addr, at: now})
+	l.counts[addr]++
+	return l.counts[addr]
 }

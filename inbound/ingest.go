@@ -171,7 +171,6 @@ func (g *Ingester) Ingest(ctx context.Context, id mailbox.ID, raw io.Reader) (In
 	defer b.mu.Unlock()
 	w := b.w
 	p := g.p
-	w.own = w.ownAddresses()
 	if p.o.Leaser != nil {
 		f, err := p.o.Leaser.Fence(ctx, m.ID)
 		if err != nil {

@@ -44,6 +44,10 @@ const (
 	DefaultBreakerThreshold      = 3
 	DefaultLoopGuardMax          = 20
 	DefaultLoopGuardWindow       = time.Hour
+	// DefaultMaxCheckDelay is how late a check of a mailbox may be, past
+	// its interval, before the mailbox is over budget (see
+	// Options.MaxCheckDelay).
+	DefaultMaxCheckDelay = time.Minute
 )
 
 // Options configure a Poller. Store, Handler and Catalog are required;
@@ -92,13 +96,23 @@ type Options struct {
 	Leaser store.Leaser
 
 	// MaxConnections caps live connections of the poller (default
-	// DefaultMaxConnections). A mailbox holds one connection while it runs,
-	// including while in IDLE.
+	// DefaultMaxConnections, lowered to what the process's file-descriptor
+	// limit allows, with a warning). Up to the caps every mailbox keeps a
+	// session (IDLE, or polling); beyond them a share of the connections
+	// serves a fair rotation of short sessions, so every mailbox is still
+	// checked (Health.Mode rotating). See README, "Thousands of mailboxes".
 	MaxConnections int
 	// MaxConnectionsPerHost caps connections to one server host (default
 	// DefaultMaxConnectionsPerHost): mailboxes of one provider share its
-	// limits, and a dead host holds only its own slots.
+	// limits, and a dead host holds only its own slots. Providers that
+	// document a limit per account (Gmail, Microsoft 365) get that too.
 	MaxConnectionsPerHost int
+	// MaxCheckDelay is how late a mailbox's check may be, past its
+	// interval (PollInterval; IdleRenew in push mode), before it is
+	// engine.StateOverBudget, with an event and a log line (default
+	// DefaultMaxCheckDelay, or twice the estimated rotation when that is
+	// longer, so the bound grows with the mailboxes rotating).
+	MaxCheckDelay time.Duration
 	// MaxHandoffs caps concurrent fetch-and-hand-off batches (default
 	// DefaultMaxHandoffs).
 	MaxHandoffs int
@@ -132,7 +146,7 @@ type Poller struct {
 	tokens  *threading.Tokens
 	backoff backoff.Policy
 	assign  engine.Assignment
-	conns   *semaphore.Weighted
+	sched   *scheduler
 	handoff *semaphore.Weighted
 	syncMu  sync.Mutex // one sync at a time
 
@@ -142,10 +156,17 @@ type Poller struct {
 	started bool
 	stopped bool
 	workers map[mailbox.ID]*worker
-	health  map[mailbox.ID]*engine.Health
-	hosts   map[string]*semaphore.Weighted
+
+	// hmu guards health and pending only, so Health and HealthAll never
+	// wait for the engine's work.
+	hmu     sync.Mutex
+	health  map[mailbox.ID]*mbHealth
+	order   []*mbHealth // health sorted by mailbox ID; nil after a change
 	pending []Event
-	emitMu  sync.Mutex // orders OnEvent calls
+
+	ownMu   sync.RWMutex
+	own     map[string]int // our addresses (lower case) -> mailboxes using them
+	emitMu  sync.Mutex     // orders OnEvent calls
 	wg      sync.WaitGroup
 	watchWG sync.WaitGroup
 }
@@ -185,6 +206,9 @@ func New(opts Options) (*Poller, error) {
 	if opts.LoopGuard.Max <= 0 {
 		opts.LoopGuard.Max = DefaultLoopGuardMax
 	}
+	if opts.MaxCheckDelay <= 0 {
+		opts.MaxCheckDelay = DefaultMaxCheckDelay
+	}
 	if opts.LoopGuard.Window <= 0 {
 		opts.LoopGuard.Window = DefaultLoopGuardWindow
 	}
@@ -201,14 +225,18 @@ func New(opts Options) (*Poller, error) {
 		tokens:  opts.Tokens,
 		backoff: backoff.Policy{Base: opts.RetryBase, Max: opts.RetryMax},
 		assign:  opts.Assignment,
-		conns:   semaphore.NewWeighted(int64(opts.MaxConnections)),
 		handoff: semaphore.NewWeighted(int64(opts.MaxHandoffs)),
 		workers: map[mailbox.ID]*worker{},
-		health:  map[mailbox.ID]*engine.Health{},
-		hosts:   map[string]*semaphore.Weighted{},
+		health:  map[mailbox.ID]*mbHealth{},
+		own:     map[string]int{},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.o.MaxConnections = fitDescriptors(p.log, opts.MaxConnections)
+	p.sched = newScheduler(p.o.MaxConnections, opts.MaxConnectionsPerHost, accountLimit)
+	for _, a := range opts.OwnAddresses {
+		p.addOwn(a, 1)
 	}
 	if p.tokens == nil {
 		p.tokens = threading.TokenFormat{}.MustCompile()
@@ -237,8 +265,9 @@ func (p *Poller) Start(ctx context.Context) error {
 	p.mu.Unlock()
 	version := p.o.Catalog.Version()
 	p.sync()
-	p.watchWG.Add(1)
+	p.watchWG.Add(2)
 	go p.watch(p.ctx, version)
+	go p.watchBudget(p.ctx)
 	return nil
 }
 
@@ -266,12 +295,14 @@ func (p *Poller) Stop(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.stopped = true
-	for _, h := range p.health {
-		if h.State != engine.StateDisabled {
-			p.setLocked(h, engine.StateStopped, "")
+	p.mu.Unlock()
+	p.hmu.Lock()
+	for _, e := range p.health {
+		if e.h.State != engine.StateDisabled {
+			p.setLocked(&e.h, engine.StateStopped, "")
 		}
 	}
-	p.mu.Unlock()
+	p.hmu.Unlock()
 	p.flushEvents()
 	return nil
 }
@@ -367,20 +398,29 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 	if p.stopped {
 		return
 	}
-	h := p.health[m.ID]
-	if h == nil {
-		h = &engine.Health{Mailbox: m.ID, Kind: mailbox.Inbound}
-		p.health[m.ID] = h
+	if old := p.workers[m.ID]; old != nil {
+		p.addOwn(old.mb.Address, -1)
 	}
+	p.addOwn(m.Address, 1)
 	w := &worker{p: p, mb: m, src: src, br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.backoff, Clock: p.clk}, done: make(chan struct{})}
 	p.workers[m.ID] = w
+	p.hmu.Lock()
+	defer p.hmu.Unlock()
+	e := p.health[m.ID]
+	if e == nil {
+		e = &mbHealth{h: engine.Health{Mailbox: m.ID, Kind: mailbox.Inbound}}
+		p.health[m.ID] = e
+		p.order = nil
+	}
+	e.deadline = time.Time{}
+	e.h.Mode, e.h.NextCheck = "", time.Time{}
 	if !m.Enabled {
 		w.closed = true
 		close(w.done)
-		p.setLocked(h, engine.StateDisabled, "")
+		p.setLocked(&e.h, engine.StateDisabled, "")
 		return
 	}
-	p.setLocked(h, engine.StateStarting, "")
+	p.setLocked(&e.h, engine.StateStarting, "") // its worker sets the first bound
 	if p.ctx != nil {
 		p.startLocked(w)
 	}
@@ -392,9 +432,15 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 func (p *Poller) remove(id mailbox.ID) {
 	p.stop(id)
 	p.mu.Lock()
+	if w := p.workers[id]; w != nil {
+		p.addOwn(w.mb.Address, -1)
+	}
 	delete(p.workers, id)
-	delete(p.health, id)
 	p.mu.Unlock()
+	p.hmu.Lock()
+	delete(p.health, id)
+	p.order = nil
+	p.hmu.Unlock()
 }
 
 func (p *Poller) stop(id mailbox.ID) {
@@ -431,28 +477,43 @@ func (p *Poller) startLocked(w *worker) {
 
 // Health returns the health of one mailbox, or engine.ErrUnknownMailbox.
 func (p *Poller) Health(_ context.Context, id mailbox.ID) (engine.Health, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	h, ok := p.health[id]
+	p.hmu.Lock()
+	defer p.hmu.Unlock()
+	e, ok := p.health[id]
 	if !ok {
 		return engine.Health{}, fmt.Errorf("inbound: mailbox %q: %w", id, engine.ErrUnknownMailbox)
 	}
-	return *h, nil
+	return e.h, nil
 }
 
-// HealthAll returns the health of every mailbox, sorted by mailbox ID.
+// HealthAll returns the health of every mailbox, sorted by mailbox ID. It
+// takes only the lock of the health records (never one the engine's work
+// holds), so it answers in milliseconds at 10,000 mailboxes.
 func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
-	p.mu.Lock()
-	out := make([]engine.Health, 0, len(p.health))
-	for _, h := range p.health {
-		out = append(out, *h)
+	p.hmu.Lock()
+	if p.order == nil { // sorted once per catalog change, not per call
+		p.order = make([]*mbHealth, 0, len(p.health))
+		for _, e := range p.health {
+			p.order = append(p.order, e)
+		}
+		slices.SortFunc(p.order, func(a, b *mbHealth) int { return strings.Compare(string(a.h.Mailbox), string(b.h.Mailbox)) })
 	}
-	p.mu.Unlock()
-	slices.SortFunc(out, func(a, b engine.Health) int { return strings.Compare(string(a.Mailbox), string(b.Mailbox)) })
+	out := make([]engine.Health, len(p.order))
+	for i, e := range p.order {
+		out[i] = e.h
+	}
+	p.hmu.Unlock()
 	return out, nil
 }
 
-// setLocked changes h's state; the event is queued and delivered by
+// mbHealth is a mailbox's health record; deadline is when the mailbox is
+// over budget unless checked before (zero: no bound, e.g. disabled).
+type mbHealth struct {
+	h        engine.Health
+	deadline time.Time
+}
+
+// setLocked (p.hmu held) changes h's state; the event is queued and delivered by
 // flushEvents once the lock is released, so OnEvent may call back into
 // the Poller.
 func (p *Poller) setLocked(h *engine.Health, s engine.State, errText string) {
@@ -472,10 +533,10 @@ func (p *Poller) flushEvents() {
 	}
 	p.emitMu.Lock()
 	defer p.emitMu.Unlock()
-	p.mu.Lock()
+	p.hmu.Lock()
 	evs := p.pending
 	p.pending = nil
-	p.mu.Unlock()
+	p.hmu.Unlock()
 	for _, e := range evs {
 		p.o.OnEvent(e)
 	}
@@ -483,30 +544,23 @@ func (p *Poller) flushEvents() {
 
 // update changes a mailbox's health under the lock.
 func (p *Poller) update(id mailbox.ID, f func(h *engine.Health) (engine.State, string)) {
-	p.mu.Lock()
-	h := p.health[id]
-	if h == nil {
-		p.mu.Unlock()
-		return
-	}
-	s, e := f(h)
-	if s == "" {
-		s = h.State
-	}
-	p.setLocked(h, s, e)
-	p.mu.Unlock()
-	p.flushEvents()
+	p.updateRecord(id, func(e *mbHealth) (engine.State, string) { return f(&e.h) })
 }
 
-func (p *Poller) host(h string) *semaphore.Weighted {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.hosts[h]
-	if s == nil {
-		s = semaphore.NewWeighted(int64(p.o.MaxConnectionsPerHost))
-		p.hosts[h] = s
+func (p *Poller) updateRecord(id mailbox.ID, f func(e *mbHealth) (engine.State, string)) {
+	p.hmu.Lock()
+	e := p.health[id]
+	if e == nil {
+		p.hmu.Unlock()
+		return
 	}
-	return s
+	s, text := f(e)
+	if s == "" {
+		s = e.h.State
+	}
+	p.setLocked(&e.h, s, text)
+	p.hmu.Unlock()
+	p.flushEvents()
 }
 
 func (p *Poller) sleep(ctx context.Context, d time.Duration) bool {

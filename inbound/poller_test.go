@@ -640,16 +640,23 @@ func TestPollModeOnTheClock(t *testing.T) {
 		h := r.health("p")
 		return h.State == engine.StateWaiting && !h.Push && fc.Waiters() > 0
 	})
+	h := r.health("p")
+	if h.Mode != engine.ModePolling || h.LastCheck.IsZero() || h.NextCheck.Sub(h.LastCheck) < 4*time.Minute+30*time.Second || h.NextCheck.Sub(h.LastCheck) > 5*time.Minute+30*time.Second {
+		t.Fatalf("health %+v: want polling, next check 5 min ±10%% after the last", h)
+	}
 	srv.Append("p", "INBOX", rawMsg("p", 2))
-	fc.Advance(4 * time.Minute)
+	fc.Advance(4 * time.Minute) // below the interval's jitter (±10 %)
 	if rec.count("p") != 1 {
 		t.Fatal("polled before the interval")
 	}
-	fc.Advance(time.Minute)
+	fc.Advance(2 * time.Minute)
 	eventually(t, "second message after the poll interval", func() bool { return rec.count("p") == 2 })
 }
 
-func TestPerHostCapQueues(t *testing.T) {
+// Two mailboxes over a host cap of one: they share the one connection in
+// turn (short sessions), so both are read; none waits for the other to
+// fail, as when a session kept its slot for as long as it lived.
+func TestPerHostCapRotates(t *testing.T) {
 	srv := newServer(t)
 	srv.AddUser("c1", "pw-c1")
 	srv.AddUser("c2", "pw-c2")
@@ -658,19 +665,22 @@ func TestPerHostCapQueues(t *testing.T) {
 	o := fastOptions(memory.NewInboundStore(), newRecorder())
 	rec := o.Handler.(*recorder)
 	o.MaxConnectionsPerHost = 1
-	r := start(t, o, mb("c1", "c1", srv.Host(), srv.Port()), mb("c2", "c2", srv.Host(), srv.Port()))
-	eventually(t, "one handed, the other queued", func() bool {
-		h1 := r.health("c1")
-		h2 := r.health("c2")
-		return rec.total() == 1 && (h1.State == engine.StateQueued || h2.State == engine.StateQueued)
+	m1, m2 := mb("c1", "c1", srv.Host(), srv.Port()), mb("c2", "c2", srv.Host(), srv.Port())
+	m1.Inbound.PollInterval, m2.Inbound.PollInterval = 20*time.Millisecond, 20*time.Millisecond
+	r := start(t, o, m1, m2)
+	eventually(t, "both handed, rotating", func() bool {
+		return rec.count("c1") == 1 && rec.count("c2") == 1 &&
+			r.health("c1").Mode == engine.ModeRotating && r.health("c2").Mode == engine.ModeRotating
 	})
-	// Freeing the slot (the first mailbox removed) lets the second run.
-	first := mailbox.ID("c1")
-	if rec.count("c2") == 1 {
-		first = "c2"
+	srv.Append("c1", "INBOX", rawMsg("c1", 2))
+	srv.Append("c2", "INBOX", rawMsg("c2", 2))
+	eventually(t, "new mail of both read", func() bool { return rec.count("c1") == 2 && rec.count("c2") == 2 })
+	// The first mailbox removed, the second keeps the connection.
+	r.del(t, "c1")
+	eventually(t, "the other mailbox pushes", func() bool { h := r.health("c2"); return h.Mode == engine.ModePush && h.Push })
+	if d := rec.dupes(); len(d) > 0 {
+		t.Fatalf("handed twice: %v", d)
 	}
-	r.del(t, first)
-	eventually(t, "the queued mailbox runs", func() bool { return rec.total() == 2 })
 }
 
 // Regression: when the connection broke between the commit of a batch and

@@ -3,10 +3,7 @@ package inbound
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/breaker"
@@ -35,9 +32,15 @@ type worker struct {
 	started, closed bool
 
 	fence   int64
-	own     []string // our addresses, refreshed per session
-	senders map[string][]time.Time
+	senders senderLog
 	pauses  int // consecutive temporary handler failures
+
+	// member is the mailbox's place in the connection budget; limit caps
+	// the batches one sync hands off (0: all; short sessions take their
+	// turn and come back) and more says the last sync left some.
+	member *member
+	limit  int
+	more   bool
 
 	// pending are post-actions of committed messages that failed (the
 	// connection broke between the commit and the post-action): the
@@ -51,8 +54,16 @@ type pendingPost struct {
 	done, quarantined []string // Item.IDs
 }
 
+// rotationBatches is how many batches a short session hands off before
+// it logs out and takes its turn again, so a backlog does not hold a
+// rotation slot for long.
+const rotationBatches = 4
+
 func (w *worker) run(ctx context.Context) {
 	p := w.p
+	in := w.mb.Inbound
+	w.member = p.sched.join(in.Server.Host, in.Credentials.Username)
+	defer p.sched.leave(w.member)
 	attempt := 0
 	for ctx.Err() == nil {
 		if ok, until := w.br.Allow(); !ok {
@@ -62,13 +73,33 @@ func (w *worker) run(ctx context.Context) {
 			}
 			continue
 		}
-		err := w.session(ctx, &attempt)
+		w.expectCheck()
+		g, err := p.sched.acquire(ctx, w.member, func() {
+			p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
+		})
+		if err != nil {
+			return
+		}
+		t0 := p.clk.Now()
+		next, err := w.session(ctx, g, &attempt)
+		p.sched.release(g, p.clk.Now().Sub(t0))
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
+			if !g.kept && !p.sleep(ctx, next) {
+				return // a short session: the next turn comes after the interval
+			}
+			// A revoked kept session rotates from now on; its next check
+			// is its first turn.
+			now := p.clk.Now()
+			p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
+				e.deadline, e.h.Mode, e.h.Push, e.h.NextCheck = time.Time{}, engine.ModeRotating, false, now
+				return "", ""
+			})
 			continue
 		}
+		p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) { e.deadline = time.Time{}; return "", "" })
 		msg := redact(w.mb, err)
 		var pe *errPaused
 		if errors.As(err, &pe) {
@@ -120,33 +151,56 @@ func (w *worker) success(attempt *int) {
 	})
 }
 
-// session runs one connection: connect, select, sync, wait, sync ... until
-// an error or ctx ends.
-func (w *worker) session(ctx context.Context, attempt *int) error {
+// expectCheck gives a mailbox that has no bound yet (it just started, or
+// recovered from a failure) one: the check delay, or twice the estimated
+// rotation when that is longer.
+func (w *worker) expectCheck() {
+	p := w.p
+	grace := max(p.o.MaxCheckDelay, 2*p.sched.cycle(w.member))
+	now := p.clk.Now()
+	p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
+		if e.deadline.IsZero() {
+			e.deadline = now.Add(grace)
+		}
+		return "", ""
+	})
+}
+
+// checked records a check of the mailbox: mode, now, the next check in
+// next, and the bound past which it is over budget.
+func (w *worker) checked(mode engine.Mode, next time.Duration) {
+	p := w.p
+	grace := p.o.MaxCheckDelay
+	if mode == engine.ModeRotating {
+		grace = max(grace, 2*p.sched.cycle(w.member))
+	}
+	now := p.clk.Now()
+	p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
+		e.h.Mode, e.h.LastCheck, e.h.NextCheck = mode, now, now.Add(next)
+		e.h.Push, e.h.Lag = mode == engine.ModePush, 0
+		e.deadline = now.Add(next + grace)
+		return engine.StateWaiting, ""
+	})
+}
+
+// session runs one connection on grant g. A kept grant connects, syncs,
+// waits, syncs ... until an error, ctx ends or the grant is revoked; a
+// short one connects, syncs (up to rotationBatches batches), logs out and
+// returns when the next turn is due.
+func (w *worker) session(ctx context.Context, g *grant, attempt *int) (time.Duration, error) {
 	p := w.p
 	in := w.mb.Inbound
 	p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
-	hostSem := p.host(strings.ToLower(in.Server.Host))
-	for _, sem := range []*semaphore.Weighted{hostSem, p.conns} {
-		if !sem.TryAcquire(1) {
-			p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
-			if err := sem.Acquire(ctx, 1); err != nil {
-				return nil
-			}
-			p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
-		}
-		defer sem.Release(1)
-	}
 	if p.o.Leaser != nil {
 		f, err := p.o.Leaser.Fence(ctx, w.mb.ID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		w.fence = f
 	}
 	s, err := p.o.Source.Open(ctx, w.mb)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// A cancelled ctx drops the connection at once.
 	defer func() { _ = s.Close(ctx) }()
@@ -155,7 +209,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 	bg := context.WithoutCancel(ctx)
 	cp, ok, err := st.Checkpoint(ctx, w.mb.ID, folder)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var stored transport.Cursor
 	if ok {
@@ -164,7 +218,7 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 	startNew := !ok && in.StartFrom == mailbox.StartNew
 	from, reset, err := s.Resume(ctx, stored, startNew)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !ok || reset {
 		since := cp.Since
@@ -175,44 +229,66 @@ func (w *worker) session(ctx context.Context, attempt *int) error {
 			p.log.Warn("inbound: the mailbox's cursor no longer applies (IMAP: UIDVALIDITY changed); re-reading the folder (keys prevent duplicates)", "mailbox", string(w.mb.ID), "old", string(stored), "new", string(from))
 		}
 		if cp, err = checkpointOf(from, since); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// Written on every connect: with leases this is where a replica that
 	// lost its lease learns it (store.ErrFenced) before handing anything off.
 	if !ok || reset || p.o.Leaser != nil {
 		if err := st.SetCheckpoint(bg, w.mb.ID, folder, cp, w.fence); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := w.applyPending(bg, s, reset); err != nil {
-		return err
+		return 0, err
 	}
 	w.success(attempt)
-	w.own = w.ownAddresses()
 	push := s.Push()
+	if !g.kept {
+		w.limit = rotationBatches
+		defer func() { w.limit = 0 }()
+		w.more = false
+		if err := w.sync(ctx, s, folder, &cp); err != nil {
+			return 0, err
+		}
+		next := jitter(in.PollIntervalOrDefault())
+		if w.more {
+			next = 0 // more to hand off: the next turn at once, behind the others
+		}
+		w.checked(engine.ModeRotating, next)
+		return next, nil
+	}
+	mode := engine.ModePolling
+	if push {
+		mode = engine.ModePush
+	}
 	for {
 		if err := w.sync(ctx, s, folder, &cp); err != nil {
-			return err
+			return 0, err
 		}
 		if ctx.Err() != nil {
-			return nil
+			return 0, nil
 		}
-		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Push, h.Lag = push, 0; return engine.StateWaiting, "" })
 		// Push sessions wait for the server, renewed every IdleRenew;
-		// the others poll.
-		d := in.PollIntervalOrDefault()
+		// the others poll, jittered so they do not poll at one instant.
+		d := jitter(in.PollIntervalOrDefault())
 		if push {
 			d = p.o.IdleRenew
 		}
+		w.checked(mode, d)
 		t := p.clk.NewTimer(d)
+		if !p.sched.setTimer(g, t) {
+			t.Stop()
+			return 0, nil // revoked: the budget is needed for the rotation
+		}
 		err := s.Wait(ctx, t.C())
+		p.sched.setTimer(g, nil)
 		t.Stop()
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if ctx.Err() != nil {
-			return nil
+		if ctx.Err() != nil || p.sched.isRevoked(g) {
+			return 0, nil
 		}
 	}
 }

@@ -40,10 +40,6 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Lag = max(lag, 0); return "", "" })
 	}
 	p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateFetching, "" })
-	if err := p.handoff.Acquire(ctx, 1); err != nil {
-		return nil
-	}
-	defer p.handoff.Release(1)
 
 	maxSize := in.MaxMessageSizeOrDefault()
 	wanted := func(i transport.Item) bool {
@@ -55,6 +51,9 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 		n := min(len(infos), bs)
 		batches = append(batches, infos[:n])
 		infos = infos[n:]
+	}
+	if w.limit > 0 && len(batches) > w.limit { // a short session's turn
+		batches, w.more = batches[:w.limit], true
 	}
 
 	// Producer. endOfBatch follows the spools of each batch: a message
@@ -139,6 +138,12 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 	var failure error
 	for bi, batch := range batches {
 		current = bi
+		// One MaxHandoffs slot per batch, not per backlog: a mailbox with
+		// a long backlog delays another's new mail by one batch at most
+		// (the semaphore serves waiters in order).
+		if err := p.handoff.Acquire(ctx, 1); err != nil {
+			break
+		}
 		var post, quarantine []string
 		for _, i := range batch {
 			if ctx.Err() != nil {
@@ -169,6 +174,7 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 				failure = err
 			}
 		}
+		p.handoff.Release(1)
 		if failure != nil || ctx.Err() != nil {
 			break
 		}
