@@ -103,6 +103,9 @@ type Delivery struct {
 	Size int64
 
 	raw io.ReaderAt
+	// itemID is the transport's id of the message (transport.Item.ID),
+	// for the post-action receipt HandoffRecord carries.
+	itemID string
 }
 
 // Raw returns a new reader over the original message, as received.

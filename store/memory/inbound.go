@@ -99,7 +99,9 @@ func (s *InboundStore) Commit(_ context.Context, r store.InboundRecord) error {
 		m = map[string]store.InboundRecord{}
 		s.keys[r.Mailbox] = m
 	}
-	m[r.Key] = r
+	if _, ok := m[r.Key]; !ok { // a key committed again keeps its first record
+		m[r.Key] = r
+	}
 	if r.Receipt != nil {
 		rc := *r.Receipt
 		rc.Key = r.Key
