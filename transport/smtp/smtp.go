@@ -193,6 +193,11 @@ func (s *session) stepRaw(ctx context.Context, timeout time.Duration, op string,
 	if err := s.raw.SetDeadline(time.Now().Add(d)); err != nil {
 		return classify(op, s.server, err)
 	}
+	if ctx.Err() != nil {
+		// ctx ended after the check above: its interrupt may have run
+		// before SetDeadline replaced it.
+		s.interrupt()
+	}
 	if err := f(); err != nil {
 		if ctx.Err() != nil {
 			return classify(op, s.server, ctx.Err())
