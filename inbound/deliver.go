@@ -94,7 +94,9 @@ func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoi
 			d.ContractMismatch = d.MailboxContract != "" && th.Ref.Contract != d.MailboxContract
 		}
 	}
-	herr := w.call(bg, d)
+	hctx, handed := p.finishing(ctx)
+	herr := w.call(hctx, d)
+	handed()
 	switch {
 	case herr == nil:
 		rc := receiptFor(w.mb.Inbound, i.ID, i.UIDValidity, false)

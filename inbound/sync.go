@@ -135,7 +135,6 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 		}
 	}()
 
-	bg := context.WithoutCancel(ctx)
 	var failure error
 	for bi, batch := range batches {
 		current = bi
@@ -156,9 +155,11 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 		// Post-actions of what was committed, even when the batch stopped;
 		// their receipts stay in the store for the next session when they
 		// fail.
-		if err := w.settle(bg, s, w.owed); err != nil && failure == nil {
+		fctx, done := p.finishing(ctx)
+		if err := w.settle(fctx, s, w.owed); err != nil && failure == nil {
 			failure = err
 		}
+		done()
 		w.owed = w.owed[:0]
 		if failure != nil || ctx.Err() != nil {
 			break
@@ -216,6 +217,15 @@ func tooLargeKey(i transport.Item) string {
 	return "toolarge:" + i.ID
 }
 
+// finishing returns a context for work that must finish even when ctx (the
+// worker's) ends, a hand-off or post-actions, unless Stop's deadline is
+// near: Poller.abort ends it.
+func (p *Poller) finishing(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(p.abort, cancel)
+	return c, func() { stop(); cancel() }
+}
+
 // owe keeps rc, the receipt committed with key, for the batch's
 // post-actions.
 func (w *worker) owe(key string, rc *store.Receipt) {
@@ -233,6 +243,8 @@ func (w *worker) owe(key string, rc *store.Receipt) {
 // and all of them when the session's cursor was reset (IMAP: the folder's
 // UIDVALIDITY changed), name other messages now: they are cleared unapplied.
 func (w *worker) applyPending(ctx context.Context, s transport.Session, reset bool) error {
+	ctx, done := w.p.finishing(ctx)
+	defer done()
 	st := w.p.o.Store
 	folder := w.mb.Inbound.FolderOrDefault()
 	rs, err := st.Receipts(ctx, w.mb.ID, folder)
