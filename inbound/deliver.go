@@ -28,9 +28,11 @@ func (w *worker) quarantine(ctx context.Context, folder string, next store.Check
 	if err != nil {
 		return err
 	}
-	if err := st.Commit(ctx, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Quarantined, At: q.At, Fence: w.fence}); err != nil {
+	rc := receiptFor(w.mb.Inbound, i.ID, i.UIDValidity, true)
+	if err := st.Commit(ctx, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Quarantined, At: q.At, Fence: w.fence, Receipt: rc}); err != nil {
 		return err
 	}
+	w.owe(key, rc)
 	p.log.Warn("inbound: message quarantined", "mailbox", string(w.mb.ID), "uid", i.UID, "id", i.ID, "reason", reason)
 	p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Quarantined++; return "", "" })
 	return nil
@@ -65,9 +67,19 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 		return res, err
 	}
 	if done {
+		// Handled before (moved back, or a UIDVALIDITY change): not handed
+		// again, but owed the mailbox's post-action like the first time.
 		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { h.Duplicates++; return "", "" })
 		res.Outcome = IngestDuplicate
-		return res, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		rc := receiptFor(w.mb.Inbound, i.ID, i.UIDValidity, false)
+		if rc == nil {
+			return res, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		}
+		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Receipt: rc}); err != nil {
+			return res, err
+		}
+		w.owe(key, rc)
+		return res, nil
 	}
 	quarantine := func(reason string) (IngestResult, error) {
 		res.Outcome, res.Reason = IngestQuarantined, reason
@@ -77,7 +89,7 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 		return quarantine("unreadable: " + errText(perr))
 	}
 	d := &Delivery{Key: key, Mailbox: w.mb, Message: m, Warnings: m.Warnings, Auth: m.Auth, FromAuthenticated: m.Auth != nil && m.Auth.FromAuthenticated,
-		UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp, next: next}
+		UID: i.UID, UIDValidity: i.UIDValidity, Size: sp.Size(), raw: sp, next: next, itemID: i.ID}
 	if p.o.Catalog != nil {
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}
@@ -95,12 +107,16 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 			d.ContractMismatch = d.MailboxContract != "" && th.Ref.Contract != d.MailboxContract
 		}
 	}
-	herr := w.call(bg, d)
+	hctx, handed := p.finishing(ctx)
+	herr := w.call(hctx, d)
+	handed()
 	switch {
 	case herr == nil:
-		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract}); err != nil {
+		rc := receiptFor(w.mb.Inbound, i.ID, i.UIDValidity, false)
+		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract, Receipt: rc}); err != nil {
 			return res, err
 		}
+		w.owe(key, rc)
 		w.pauses = 0
 		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 			h.Handled++

@@ -106,6 +106,9 @@ type Delivery struct {
 	raw io.ReaderAt
 	// next is the checkpoint that passes the message (its cursor).
 	next store.Checkpoint
+	// itemID is the transport's id of the message (transport.Item.ID),
+	// for the post-action receipt HandoffRecord carries.
+	itemID string
 }
 
 // Raw returns a new reader over the original message, as received.

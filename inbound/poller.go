@@ -150,9 +150,13 @@ type Poller struct {
 	handoff *semaphore.Weighted
 	syncMu  sync.Mutex // one sync at a time
 
-	mu      sync.Mutex
-	ctx     context.Context // Start's context, nil before Start
-	cancel  context.CancelFunc
+	mu     sync.Mutex
+	ctx    context.Context // Start's context, nil before Start
+	cancel context.CancelFunc
+	// abort ends the work that outlives a worker's context (a hand-off,
+	// post-actions): Stop ends it when its deadline is near (finishing).
+	abort   context.Context
+	abortFn context.CancelFunc
 	started bool
 	stopped bool
 	workers map[mailbox.ID]*worker
@@ -230,6 +234,9 @@ func New(opts Options) (*Poller, error) {
 		health:  map[mailbox.ID]*mbHealth{},
 		own:     map[string]int{},
 	}
+	// abort is made here, not in Start: pushed mail (Ingester) hands off
+	// through the Poller without starting it.
+	p.abort, p.abortFn = context.WithCancel(context.Background())
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -271,9 +278,15 @@ func (p *Poller) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops every worker and waits until their in-flight hand-offs
-// finished, or until ctx ends (then it returns ctx's error and the workers
-// finish in the background). Health then says stopped.
+// Stop stops every worker and waits until their in-flight hand-offs and
+// post-actions finished, by ctx's deadline: those still running shortly
+// before it (a quarter of the time left, at most StopMargin) are
+// interrupted (the handler's context ends; an interrupted hand-off is not
+// committed and is handed again, with the same Key, by the next run; a
+// post-action left owed stays in the store as a receipt), and Stop then
+// returns context.DeadlineExceeded. When ctx ends (or is cancelled) before
+// they wound down, Stop returns ctx.Err() at once and the workers finish in
+// the background. Health then says stopped.
 func (p *Poller) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	if !p.started || p.cancel == nil {
@@ -281,6 +294,7 @@ func (p *Poller) Stop(ctx context.Context) error {
 		return nil
 	}
 	p.cancel()
+	abort := p.abortFn
 	p.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
@@ -288,10 +302,26 @@ func (p *Poller) Stop(ctx context.Context) error {
 		p.wg.Wait()
 		close(done)
 	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	var early <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		t := time.NewTimer(max(left-min(left/4, StopMargin), 0))
+		defer t.Stop()
+		early = t.C
+	}
+	var interrupted error
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-early:
+			early, interrupted = nil, context.DeadlineExceeded
+			abort()
+		case <-ctx.Done():
+			abort()
+			return ctx.Err()
+		}
 	}
 	p.mu.Lock()
 	p.stopped = true
@@ -304,8 +334,12 @@ func (p *Poller) Stop(ctx context.Context) error {
 	}
 	p.hmu.Unlock()
 	p.flushEvents()
-	return nil
+	return interrupted
 }
+
+// StopMargin is the most time Poller.Stop gives the hand-offs and
+// post-actions it interrupts to wind down before its context's deadline.
+const StopMargin = time.Second
 
 // Run starts the Poller, reads every mailbox until ctx ends, then stops
 // it, waits for in-flight hand-offs to finish and returns nil.

@@ -8,6 +8,7 @@ import (
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/breaker"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -42,16 +43,12 @@ type worker struct {
 	limit  int
 	more   bool
 
-	// pending are post-actions of committed messages that failed (the
-	// connection broke between the commit and the post-action): the
-	// checkpoint has passed them, so they are applied on the next session
-	// unless its cursor was reset (IMAP: UIDVALIDITY changed). Only the
+	// owed are the receipts (store.Receipt) committed in the batch being
+	// handed off: its post-actions, applied at the batch's end. Receipts
+	// whose post-action failed, or that a crash left, stay in the store
+	// and are applied by the next session (applyPending). Only the
 	// worker's goroutine uses them.
-	pending pendingPost
-}
-
-type pendingPost struct {
-	done, quarantined []string // Item.IDs
+	owed []store.Receipt
 }
 
 // rotationBatches is how many batches a short session hands off before

@@ -134,7 +134,6 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 		}
 	}()
 
-	bg := context.WithoutCancel(ctx)
 	var failure error
 	for bi, batch := range batches {
 		current = bi
@@ -144,7 +143,7 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 		if err := p.handoff.Acquire(ctx, 1); err != nil {
 			break
 		}
-		var post, quarantine []string
+		w.owed = w.owed[:0]
 		for _, i := range batch {
 			if ctx.Err() != nil {
 				break
@@ -153,27 +152,20 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 			if next, failure = checkpointOf(i.Cursor, cp.Since); failure != nil {
 				break
 			}
-			var q, handed bool
-			q, handed, failure = w.one(ctx, folder, next, i, spool)
-			if failure != nil {
+			if failure = w.one(ctx, folder, next, i, spool); failure != nil {
 				break
-			}
-			if q {
-				quarantine = append(quarantine, i.ID)
-			} else if handed {
-				post = append(post, i.ID)
 			}
 			*cp = next
 		}
 		// Post-actions of what was committed, even when the batch stopped;
-		// kept for the next session when they fail.
-		if err := w.postActions(bg, s, post, quarantine); err != nil {
-			w.pending.done = append(w.pending.done, post...)
-			w.pending.quarantined = append(w.pending.quarantined, quarantine...)
-			if failure == nil {
-				failure = err
-			}
+		// their receipts stay in the store for the next session when they
+		// fail.
+		fctx, done := p.finishing(ctx)
+		if err := w.settle(fctx, s, w.owed); err != nil && failure == nil {
+			failure = err
 		}
+		done()
+		w.owed = w.owed[:0]
 		p.handoff.Release(1)
 		if failure != nil || ctx.Err() != nil {
 			break
@@ -190,9 +182,9 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 }
 
 // one processes message i: skips it, quarantines it, or hands it off,
-// committing next, the checkpoint that passes it. It returns whether it was
-// quarantined or handed (for post-actions).
-func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, spool func(string) (*transport.Spool, error)) (quarantined, handed bool, err error) {
+// committing next, the checkpoint that passes it (and the receipt of its
+// post-action, kept in w.owed).
+func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, spool func(string) (*transport.Spool, error)) error {
 	p := w.p
 	in := w.mb.Inbound
 	bg := context.WithoutCancel(ctx)
@@ -201,39 +193,30 @@ func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, 
 	case in.StartFrom == mailbox.StartNew && !next.Since.IsZero() && !i.Date.IsZero() && i.Date.Before(next.Since.Add(-sinceSlack)):
 		// Older than the mailbox's start: after a UIDVALIDITY change the
 		// folder is re-read, but "new only" never reads the old mail.
-		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		return p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	case in.StartFrom == mailbox.StartUnseen && i.Seen:
 		// Someone read it; "unseen only" skips it.
-		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		return p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	case i.Size > maxSize:
 		key := tooLargeKey(i)
 		reason := fmt.Sprintf("message of %d bytes exceeds the mailbox limit of %d bytes", i.Size, maxSize)
-		if err := w.quarantine(bg, folder, next, i, key, i.Size, reason, nil); err != nil {
-			return false, false, err
-		}
-		return true, false, nil
+		return w.quarantine(bg, folder, next, i, key, i.Size, reason, nil)
 	}
 	sp, err := spool(i.ID)
 	if te := (*transport.Error)(nil); errors.As(err, &te) && te.Item != "" && te.Item == i.ID {
 		// The server sent this message far larger than it listed it: the
 		// fetch was stopped before it was read; it is not fetched again.
-		if err := w.quarantine(bg, folder, next, i, tooLargeKey(i), i.Size, "message refused unread: "+redact(w.mb, err), nil); err != nil {
-			return false, false, err
-		}
-		return true, false, nil
+		return w.quarantine(bg, folder, next, i, tooLargeKey(i), i.Size, "message refused unread: "+redact(w.mb, err), nil)
 	}
 	if err != nil {
-		return false, false, err
+		return err
 	}
 	if sp == nil { // expunged by someone else meanwhile
-		return false, false, p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		return p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
 	}
 	defer sp.Close()
-	q, err := w.deliver(ctx, folder, next, i, sp)
-	if err != nil {
-		return false, false, err
-	}
-	return q, !q, nil
+	_, err = w.deliver(ctx, folder, next, i, sp)
+	return err
 }
 
 // tooLargeKey is the key of a message quarantined unread for its size:
@@ -245,37 +228,105 @@ func tooLargeKey(i transport.Item) string {
 	return "toolarge:" + i.ID
 }
 
-// applyPending applies the post-actions a broken session left behind,
-// unless the session's cursor was reset (IMAP: the folder's UIDVALIDITY
-// changed, so the UIDs mean other messages now, and they are dropped).
-func (w *worker) applyPending(ctx context.Context, s transport.Session, reset bool) error {
-	pd := w.pending
-	if len(pd.done) == 0 && len(pd.quarantined) == 0 {
-		return nil
-	}
-	if reset {
-		w.p.log.Warn("inbound: the mailbox's cursor was reset (IMAP: UIDVALIDITY changed); dropping pending post-actions", "mailbox", string(w.mb.ID), "messages", len(pd.done)+len(pd.quarantined))
-		w.pending = pendingPost{}
-		return nil
-	}
-	if err := w.postActions(ctx, s, pd.done, pd.quarantined); err != nil {
-		return err
-	}
-	w.pending = pendingPost{}
-	return nil
+// finishing returns a context for work that must finish even when ctx (the
+// worker's) ends, a hand-off or post-actions, unless Stop's deadline is
+// near: Poller.abort ends it.
+func (p *Poller) finishing(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(p.abort, cancel)
+	return c, func() { stop(); cancel() }
 }
 
-func (w *worker) postActions(ctx context.Context, s transport.Session, done, quarantined []string) error {
-	in := w.mb.Inbound
-	var err error
-	switch in.PostAction {
-	case mailbox.PostSeen, mailbox.PostMove, mailbox.PostDelete:
-		if len(done) > 0 {
-			err = s.Apply(ctx, transport.Action{Kind: in.PostAction, Folder: in.MoveTo}, done)
+// owe keeps rc, the receipt committed with key, for the batch's
+// post-actions.
+func (w *worker) owe(key string, rc *store.Receipt) {
+	if rc == nil {
+		return
+	}
+	r := *rc
+	r.Key = key
+	w.owed = append(w.owed, r)
+}
+
+// applyPending applies the post-actions the store still owes (receipts a
+// crash, or a session broken between a commit and its post-action, left
+// behind), then clears their receipts. Receipts of another UIDVALIDITY,
+// and all of them when the session's cursor was reset (IMAP: the folder's
+// UIDVALIDITY changed), name other messages now: they are cleared unapplied.
+func (w *worker) applyPending(ctx context.Context, s transport.Session, reset bool) error {
+	ctx, done := w.p.finishing(ctx)
+	defer done()
+	st := w.p.o.Store
+	folder := w.mb.Inbound.FolderOrDefault()
+	rs, err := st.Receipts(ctx, w.mb.ID, folder)
+	if err != nil || len(rs) == 0 {
+		return err
+	}
+	cp, _, err := st.Checkpoint(ctx, w.mb.ID, folder)
+	if err != nil {
+		return err
+	}
+	var stale []string
+	apply := rs[:0:0]
+	for _, r := range rs {
+		if reset || r.UIDValidity != cp.UIDValidity {
+			stale = append(stale, r.Key)
+		} else {
+			apply = append(apply, r)
 		}
 	}
-	if in.QuarantineFolder != "" && len(quarantined) > 0 {
-		err = errors.Join(err, s.Apply(ctx, transport.Action{Kind: mailbox.PostMove, Folder: in.QuarantineFolder}, quarantined))
+	if len(stale) > 0 {
+		w.p.log.Warn("inbound: the mailbox's cursor was reset (IMAP: UIDVALIDITY changed); dropping pending post-actions", "mailbox", string(w.mb.ID), "messages", len(stale))
+		if err := st.ClearReceipts(ctx, w.mb.ID, stale); err != nil {
+			return err
+		}
 	}
-	return err
+	return w.settle(ctx, s, apply)
+}
+
+// settle applies the post-actions of rs on s, one Apply per action and
+// target in the order they first appear, and clears the receipts of those
+// applied. A message no longer on the server is harmless to Apply
+// (transport.Session): its receipt is cleared too.
+func (w *worker) settle(ctx context.Context, s transport.Session, rs []store.Receipt) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	type group struct {
+		a    transport.Action
+		ids  []string
+		keys []string
+	}
+	var groups []*group
+	for _, r := range rs {
+		a := transport.Action{Kind: r.Action, Folder: r.Folder}
+		var g *group
+		for _, h := range groups {
+			if h.a == a {
+				g = h
+				break
+			}
+		}
+		if g == nil {
+			g = &group{a: a}
+			groups = append(groups, g)
+		}
+		g.ids = append(g.ids, r.ItemID)
+		g.keys = append(g.keys, r.Key)
+	}
+	var applied []string
+	var errs error
+	for _, g := range groups {
+		if err := s.Apply(ctx, g.a, g.ids); err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		applied = append(applied, g.keys...)
+	}
+	if len(applied) > 0 {
+		if err := w.p.o.Store.ClearReceipts(ctx, w.mb.ID, applied); err != nil {
+			errs = errors.Join(errs, err)
+		}
+	}
+	return errs
 }

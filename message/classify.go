@@ -3,6 +3,7 @@ package message
 import (
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -74,8 +75,14 @@ type Classification struct {
 	AutoReply, Loop, List, Bulk, Challenge bool
 	// AutoAnswerSuppressed is true when the sender asked not to be answered
 	// automatically (Exchange's X-Auto-Response-Suppress: All, AutoReply or
-	// OOF). The message may still be a person's, so Kind is unchanged, but
-	// AutoAnswerAllowed is false.
+	// OOF), and whenever the message carries a mark that an automatic
+	// answer must never go to, whatever else it carries: a null return
+	// path (Return-Path: <>), any Auto-Submitted field other than "no"
+	// (with several, one that is not "no" wins), a vendor loop header
+	// (X-MS-Exchange-Inbox-Rules-Loop, X-Loop, X-OTRS-Loop,
+	// RT-Loop-Prevention) or an autoresponder marker (X-Autoreply,
+	// X-Autorespond, ...) not set to no. The message may still be a
+	// person's, so Kind is unchanged, but AutoAnswerAllowed is false.
 	AutoAnswerSuppressed bool
 	// Signals names the rules that fired, for logs and debugging
 	// (for example "header:auto-submitted", "report:delivery-status").
@@ -201,6 +208,16 @@ func Classify(m *Message, opts ClassifyOptions) Classification {
 		c.Kind = KindAutoReply
 	case c.List || c.Bulk:
 		c.Kind = KindList
+	}
+	// Marks that forbid an automatic answer whatever else the message
+	// carries.
+	if marks := neverAnswer(h); len(marks) > 0 {
+		c.AutoAnswerSuppressed = true
+		for _, m := range marks {
+			if !slices.Contains(c.Signals, m) {
+				sig(m)
+			}
+		}
 	}
 	c.AutoAnswerAllowed = c.Kind == KindNormal && !c.Loop && !c.AutoReply && !c.List && !c.Bulk && !c.Challenge && !c.AutoAnswerSuppressed
 	return c

@@ -39,6 +39,78 @@ import (
 //     X-Delivery-Agent: TMDA and Auto-Submitted: auto-replied and says
 //     "created automatically by mail delivery software (TMDA)".
 
+// neverAnswerHeaders are loop markers that vendors write on mail an
+// automatic answer must never be sent to: Exchange's inbox-rule and
+// out-of-office replies, procmail-style autoresponders and list servers
+// (X-Loop), OTRS and Request Tracker. Their presence alone, whatever the
+// value, forbids an automatic answer (it does not make an auto-reply: list
+// servers write X-Loop too).
+var neverAnswerHeaders = []string{"X-MS-Exchange-Inbox-Rules-Loop", "X-Loop", "X-OTRS-Loop", "RT-Loop-Prevention"}
+
+// neverAnswer returns the signals of the marks that forbid an automatic
+// answer whatever else the message carries (see Classification.
+// AutoAnswerSuppressed): a null return path (RFC 5321 section 4.5.5: a
+// bounce or another automatic message), an Auto-Submitted field other than
+// "no" (RFC 3834 section 5; any of several), a vendor loop header, or an
+// autoresponder marker header (X-Autoreply and the like) not set to an
+// explicit no.
+func neverAnswer(h *Header) []string {
+	var out []string
+	if nullReturnPath(h) {
+		out = append(out, "header:null-return-path")
+	}
+	for _, v := range h.Values("Auto-Submitted") {
+		if autoSubmittedToken(v) != "no" {
+			out = append(out, "header:auto-submitted")
+			break
+		}
+	}
+	for _, name := range neverAnswerHeaders {
+		if h.Has(name) {
+			out = append(out, "header:"+strings.ToLower(name))
+		}
+	}
+	for _, name := range autoReplyHeaders {
+		if headerSaysYes(h, name) {
+			out = append(out, "header:"+strings.ToLower(name))
+		}
+	}
+	return out
+}
+
+// nullReturnPath reports whether any Return-Path field is the null path
+// ("<>", with or without spaces or a comment; an empty field too).
+func nullReturnPath(h *Header) bool {
+	for _, v := range h.Values("Return-Path") {
+		if i := strings.IndexByte(v, '('); i >= 0 {
+			v = v[:i]
+		}
+		v = strings.Join(strings.Fields(v), "")
+		if v == "" || v == "<>" || v == "<<>>" {
+			return true
+		}
+	}
+	return false
+}
+
+// autoSubmittedToken returns the keyword of an Auto-Submitted value in
+// lower case, without its parameters and comments ("no", "auto-replied").
+func autoSubmittedToken(v string) string {
+	if i := strings.IndexAny(v, ";("); i >= 0 {
+		v = v[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
+// explicitNo reports whether a marker header's value says no.
+func explicitNo(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "no", "none", "false", "0", "off":
+		return true
+	}
+	return false
+}
+
 // autoFinding is what the automatic-answer rules found.
 type autoFinding struct {
 	autoReply bool // an automatic answer to a message
@@ -48,16 +120,14 @@ type autoFinding struct {
 }
 
 // headerSaysYes reports whether an autoresponder marker header is present
-// with a value other than an explicit no.
+// with a value other than an explicit no (in any of its fields).
 func headerSaysYes(h *Header, name string) bool {
-	if !h.Has(name) {
-		return false
+	for _, v := range h.Values(name) {
+		if !explicitNo(v) {
+			return true
+		}
 	}
-	switch strings.ToLower(strings.TrimSpace(h.Get(name))) {
-	case "no", "none", "false", "0", "off":
-		return false
-	}
-	return true
+	return false
 }
 
 // autoReplyHeaders are set only on automatic answers.
@@ -207,10 +277,14 @@ func findAutomatic(m *Message, sig func(string)) autoFinding {
 
 	// Signs that a program sent the message (none of them alone makes an
 	// auto-reply).
-	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
-		f.automated = true
-		f.autoReply = true
-		sig("header:auto-submitted")
+	// Every Auto-Submitted field counts: one that is not "no" wins.
+	for _, v := range h.Values("Auto-Submitted") {
+		if autoSubmittedToken(v) != "no" {
+			f.automated = true
+			f.autoReply = true
+			sig("header:auto-submitted")
+			break
+		}
 	}
 	prec := strings.ToLower(strings.TrimSpace(h.Get("Precedence")))
 	if prec == "" {
@@ -231,7 +305,7 @@ func findAutomatic(m *Message, sig func(string)) autoFinding {
 			sig("header:x-auto-response-suppress")
 		}
 	}
-	if rp := strings.TrimSpace(h.Get("Return-Path")); rp == "<>" || rp == "<<>>" {
+	if nullReturnPath(h) {
 		f.automated = true
 	}
 	// X-Loop is written by procmail-style autoresponders (and list

@@ -175,6 +175,7 @@ type Sender struct {
 	cancelSend context.CancelFunc
 	wg         sync.WaitGroup
 	stopping   atomic.Bool
+	stopped    chan struct{} // closed once a Stop's work is done
 	rotate     int
 }
 
@@ -226,14 +227,15 @@ func New(o Options) (*Sender, error) {
 		o.Tokens = threading.TokenFormat{}.MustCompile()
 	}
 	s := &Sender{
-		o:      o,
-		clk:    clock.OrReal(o.Clock),
-		log:    o.Logger,
-		tr:     o.Transport,
-		sem:    semaphore.NewWeighted(int64(o.MaxConcurrency)),
-		policy: backoff.Policy{Base: o.RetryBase, Max: o.RetryMax},
-		boxes:  map[mailbox.ID]*boxState{},
-		wake:   make(chan struct{}, 1),
+		o:       o,
+		clk:     clock.OrReal(o.Clock),
+		log:     o.Logger,
+		tr:      o.Transport,
+		sem:     semaphore.NewWeighted(int64(o.MaxConcurrency)),
+		policy:  backoff.Policy{Base: o.RetryBase, Max: o.RetryMax},
+		boxes:   map[mailbox.ID]*boxState{},
+		wake:    make(chan struct{}, 1),
+		stopped: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -274,10 +276,16 @@ func (s *Sender) Start(ctx context.Context) error {
 }
 
 // Stop stops claiming new work, lets the sends in flight finish and leaves
-// everything else queued (claimed records not yet sent are released). When
-// ctx ends first, the sends in flight are interrupted (their records are
-// released and may be sent again, with the same Message-ID). Stop returns
-// once no goroutine of the Sender is left.
+// everything else queued (claimed records not yet sent are released), and
+// closes the default transport. It returns by ctx's deadline. Sends still
+// in flight shortly before the deadline (a quarter of the time left when
+// Stop was called, at most StopMargin) are interrupted, so that their
+// records are released by the deadline (they may be sent again, with the
+// same Message-ID); Stop then returns context.DeadlineExceeded. When ctx
+// ends (or is cancelled) before the interrupted sends wound down, Stop
+// returns ctx.Err() at once and they finish in the background; a claim not
+// released comes back when its lease expires. A second Stop waits for the
+// first one's work (by its own ctx) and returns nil once it is done.
 func (s *Sender) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	started := s.started
@@ -288,29 +296,45 @@ func (s *Sender) Stop(ctx context.Context) error {
 		}
 		return nil
 	}
-	if s.stopping.Swap(true) {
-		return nil
+	if !s.stopping.Swap(true) {
+		s.cancelRun()
+		go func() {
+			s.wg.Wait()
+			s.cancelSend()
+			if s.ownTr != nil {
+				_ = s.ownTr.Close()
+			}
+			close(s.stopped)
+		}()
 	}
-	s.cancelRun()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.cancelSend()
-		<-done
-		err = ctx.Err()
+	var early <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		t := time.NewTimer(max(left-min(left/4, StopMargin), 0))
+		defer t.Stop()
+		early = t.C
 	}
-	s.cancelSend()
-	if s.ownTr != nil {
-		_ = s.ownTr.Close()
+	interrupted := false
+	for {
+		select {
+		case <-s.stopped:
+			if interrupted {
+				return context.DeadlineExceeded
+			}
+			return nil
+		case <-early:
+			early, interrupted = nil, true
+			s.cancelSend() // interrupt the sends in flight
+		case <-ctx.Done():
+			s.cancelSend()
+			return ctx.Err()
+		}
 	}
-	return err
 }
+
+// StopMargin is the most time Sender.Stop gives the sends it interrupts to
+// release their records before its context's deadline.
+const StopMargin = time.Second
 
 // Wake makes the dispatcher look at the outbox now. Enqueue does it by
 // itself; call Wake when records reach the outbox another way, for example

@@ -81,6 +81,33 @@ type InboundRecord struct {
 	// has seen a higher token for the mailbox refuses the write with
 	// ErrFenced, so a replica that lost its lease cannot commit.
 	Fence int64
+	// Receipt, when not nil, is the post-action the message is owed on the
+	// server (mark seen, move, delete): the store keeps it with the key in
+	// the same commit, until Inbound.ClearReceipts removes it. Its Key is
+	// the record's.
+	Receipt *Receipt
+}
+
+// Receipt is a post-action owed to a committed message (a "move receipt"):
+// recorded durably in the commit that records the message's key, applied on
+// the server after the commit, and cleared once applied. A process killed
+// between the commit and the post-action leaves the receipt behind, and the
+// next session applies it (Inbound.Receipts), so no handled message stays
+// unmoved or unseen for good.
+type Receipt struct {
+	// Key is the message's key (InboundRecord.Key).
+	Key string
+	// ItemID names the message for the transport's Apply (transport.Item.ID:
+	// IMAP's UID).
+	ItemID string
+	// UIDValidity is the IMAP UIDVALIDITY ItemID belongs to (0 for other
+	// transports): under another one the UID names another message, and
+	// the receipt is dropped instead of applied.
+	UIDValidity uint32
+	// Action is the post-action: mailbox.PostSeen, PostMove or PostDelete.
+	Action mailbox.PostAction
+	// Folder is the target folder of a move.
+	Folder string
 }
 
 // QuarantineItem describes a quarantined message; its raw bytes are passed
@@ -110,8 +137,16 @@ type Inbound interface {
 	SetCheckpoint(ctx context.Context, mb mailbox.ID, folder string, cp Checkpoint, fence int64) error
 	// Done reports whether key was already committed for the mailbox.
 	Done(ctx context.Context, mb mailbox.ID, key string) (bool, error)
-	// Commit records r.Key and sets r.Checkpoint atomically.
+	// Commit records r.Key, sets r.Checkpoint and keeps r.Receipt
+	// atomically.
 	Commit(ctx context.Context, r InboundRecord) error
+	// Receipts returns the receipts of a mailbox's folder not cleared yet
+	// (post-actions a crash or a broken connection left unapplied), in the
+	// order they were committed.
+	Receipts(ctx context.Context, mb mailbox.ID, folder string) ([]Receipt, error)
+	// ClearReceipts removes the receipts of keys, once their post-actions
+	// were applied (or no longer apply). Unknown keys are ignored.
+	ClearReceipts(ctx context.Context, mb mailbox.ID, keys []string) error
 	// Quarantine keeps a message that will not be handed to the host, with
 	// its raw bytes (raw may be nil when the message could not be fetched).
 	// The poller calls Commit with Outcome Quarantined afterwards.

@@ -34,7 +34,12 @@ const (
 	envPort   = "CORREIO_CRASH_PORT"  // IMAP or SMTP port on 127.0.0.1
 	envTarget = "CORREIO_CRASH_UID"   // final round: exit once this UID is committed
 	envInTx   = "CORREIO_CRASH_INTX"  // ingest with postgres.HandleInTx
+	envPost   = "CORREIO_CRASH_POST"  // ingest: the post-action, "move" (to doneFolder) or "seen"
 )
+
+// doneFolder is where the ingest rounds with post-action move move
+// handled messages.
+const doneFolder = "Done"
 
 const user = "desk"
 
@@ -107,13 +112,20 @@ func createHostPostgres(ctx context.Context, dsn string) error {
 	return err
 }
 
-func inboundMailbox(port int) *mailbox.Mailbox {
-	return &mailbox.Mailbox{ID: "in", Description: "crash", Kind: mailbox.Inbound, Enabled: true,
+func inboundMailbox(port int, post string) *mailbox.Mailbox {
+	m := &mailbox.Mailbox{ID: "in", Description: "crash", Kind: mailbox.Inbound, Enabled: true,
 		Inbound: &mailbox.InboundSettings{
 			Server:      mailbox.Server{Host: "127.0.0.1", Port: port, Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
 			Credentials: mailbox.Credentials{Username: user, Password: mailbox.NewSecret("pw")},
 			PostAction:  mailbox.PostKeep,
 		}}
+	switch post {
+	case "move":
+		m.Inbound.PostAction, m.Inbound.MoveTo = mailbox.PostMove, doneFolder
+	case "seen":
+		m.Inbound.PostAction = mailbox.PostSeen
+	}
+	return m
 }
 
 func outboundMailbox(port int) *mailbox.Mailbox {
@@ -174,7 +186,7 @@ func ingest(ctx context.Context, st *stores, port int) error {
 		h = st.inTx
 	}
 	cat := memory.NewCatalog()
-	if err := cat.PutMailbox(ctx, inboundMailbox(port)); err != nil {
+	if err := cat.PutMailbox(ctx, inboundMailbox(port, os.Getenv(envPost))); err != nil {
 		return err
 	}
 	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, IMAP: &imap.Config{Timeout: 10 * time.Second}, BatchSize: 25})
@@ -186,6 +198,8 @@ func ingest(ctx context.Context, st *stores, port int) error {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(pctx) }()
 	fmt.Println("ready")
+	const settle = 10 * time.Second
+	var committed time.Time // when the checkpoint reached the target
 	for {
 		select {
 		case err := <-done:
@@ -199,7 +213,20 @@ func ingest(ctx context.Context, st *stores, port int) error {
 		if err != nil {
 			return err
 		}
-		if int(cp.LastUID) >= target {
+		if int(cp.LastUID) < target {
+			continue
+		}
+		// Every message is committed; done once no post-action is owed
+		// (the receipts of this run's last batch, and any a kill left), or
+		// after settle: the parent counts what was not applied.
+		if committed.IsZero() {
+			committed = time.Now()
+		}
+		rs, err := st.in.Receipts(ctx, "in", "INBOX")
+		if err != nil {
+			return err
+		}
+		if len(rs) == 0 || time.Since(committed) > settle {
 			stop()
 			return <-done
 		}

@@ -58,6 +58,12 @@ type result struct {
 	// BeforeFinal counts the messages done before the final round (the
 	// kills hit work in progress).
 	BeforeFinal int
+	// Post is the inbound mailbox's post-action ("" for send rounds);
+	// PostNotApplied counts handled messages it was never applied to
+	// after the final round (still in the INBOX, or still unseen). Must
+	// be 0.
+	Post           string
+	PostNotApplied int
 }
 
 var (
@@ -70,8 +76,12 @@ func report(t *testing.T, r result) {
 	resultsMu.Lock()
 	results = append(results, r)
 	resultsMu.Unlock()
-	t.Logf("| %s | %d | %d | %d | %d | %d (bound %d) | %d |", r.Name, r.Rounds, r.Messages, r.BeforeFinal, r.Lost, r.InWindow, r.Window, r.OtherTwice)
-	if r.Lost != 0 || r.OtherTwice != 0 || r.InWindow > r.Window {
+	post := "—"
+	if r.Post != "" {
+		post = fmt.Sprintf("%d (%s)", r.PostNotApplied, r.Post)
+	}
+	t.Logf("| %s | %d | %d | %d | %d | %d (bound %d) | %d | %s |", r.Name, r.Rounds, r.Messages, r.BeforeFinal, r.Lost, r.InWindow, r.Window, r.OtherTwice, post)
+	if r.Lost != 0 || r.OtherTwice != 0 || r.InWindow > r.Window || r.PostNotApplied != 0 {
 		t.Errorf("guarantee broken: %+v", r)
 	}
 }
@@ -143,6 +153,8 @@ type storeKind struct {
 	name string
 	// inTx hands off with postgres.HandleInTx (no in-flight window).
 	inTx bool
+	// post is the inbound mailbox's post-action: "move" or "seen".
+	post string
 	// setup returns the child's store environment and a reader of the
 	// host's durable record of hand-offs (key, Message-ID).
 	setup func(t *testing.T) (env []string, handled func() [][2]string)
@@ -150,7 +162,7 @@ type storeKind struct {
 
 func kinds() []storeKind {
 	return []storeKind{
-		{"sqlite", false, func(t *testing.T) ([]string, func() [][2]string) {
+		{"sqlite", false, "move", func(t *testing.T) ([]string, func() [][2]string) {
 			dir := t.TempDir()
 			db, host := filepath.Join(dir, "correio.db"), filepath.Join(dir, "host.db")
 			st, err := sqlite.Open(context.Background(), db, sqlite.Options{CheckInterval: -1})
@@ -167,8 +179,8 @@ func kinds() []storeKind {
 				return readPairs(t, h)
 			}
 		}},
-		{"postgres", false, postgresHost},
-		{"postgres in-tx", true, postgresHost},
+		{"postgres", false, "seen", postgresHost},
+		{"postgres in-tx", true, "move", postgresHost},
 	}
 }
 
@@ -205,7 +217,7 @@ func TestCrashIngest(t *testing.T) {
 			}
 			defer srv.Close()
 			srv.AddUser(user, "pw")
-			env = append(env, envChild+"=ingest", envPort+"="+strconv.Itoa(srv.Port()))
+			env = append(env, envChild+"=ingest", envPort+"="+strconv.Itoa(srv.Port()), envPost+"="+k.post)
 			window := rounds
 			if k.inTx {
 				env = append(env, envInTx+"=1")
@@ -250,6 +262,26 @@ func TestCrashIngest(t *testing.T) {
 			}
 			if len(keysOf) != n {
 				r.OtherTwice += len(keysOf) - n
+			}
+			// Every handled message got its post-action: none left in the
+			// INBOX (move: each in the target once), or none unseen.
+			r.Post = k.post
+			inbox, err := srv.Status(user, "INBOX")
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch k.post {
+			case "move":
+				r.PostNotApplied = int(*inbox.NumMessages)
+				moved, err := srv.Status(user, doneFolder)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int(*moved.NumMessages) != n-r.PostNotApplied {
+					t.Errorf("%d messages in %s, want %d", *moved.NumMessages, doneFolder, n-r.PostNotApplied)
+				}
+			case "seen":
+				r.PostNotApplied = int(*inbox.NumUnseen)
 			}
 			report(t, r)
 		})

@@ -33,7 +33,7 @@ const (
 const replicaTTL = 2 * time.Second
 
 func replicaMailbox(i, port int) *mailbox.Mailbox {
-	m := inboundMailbox(port)
+	m := inboundMailbox(port, "")
 	m.ID = mailbox.ID(fmt.Sprintf("in%03d", i))
 	m.Inbound.Credentials.Username = fmt.Sprintf("u%03d", i)
 	return m

@@ -21,6 +21,12 @@ type InboundStore struct {
 	keys        map[mailbox.ID]map[string]store.InboundRecord
 	quarantine  []QuarantinedMessage
 	fences      map[mailbox.ID]int64
+	receipts    map[mailbox.ID][]folderReceipt // in commit order
+}
+
+type folderReceipt struct {
+	folder string
+	r      store.Receipt
 }
 
 type cpKey struct {
@@ -40,6 +46,7 @@ func NewInboundStore() *InboundStore {
 		checkpoints: map[cpKey]store.Checkpoint{},
 		keys:        map[mailbox.ID]map[string]store.InboundRecord{},
 		fences:      map[mailbox.ID]int64{},
+		receipts:    map[mailbox.ID][]folderReceipt{},
 	}
 }
 
@@ -92,13 +99,63 @@ func (s *InboundStore) Commit(_ context.Context, r store.InboundRecord) error {
 		m = map[string]store.InboundRecord{}
 		s.keys[r.Mailbox] = m
 	}
-	m[r.Key] = r
+	if _, ok := m[r.Key]; !ok { // a key committed again keeps its first record
+		m[r.Key] = r
+	}
+	if r.Receipt != nil {
+		rc := *r.Receipt
+		rc.Key = r.Key
+		s.clearLocked(r.Mailbox, []string{r.Key})
+		s.receipts[r.Mailbox] = append(s.receipts[r.Mailbox], folderReceipt{folder: r.Folder, r: rc})
+	}
 	k := cpKey{r.Mailbox, r.Folder}
 	// Under one UIDVALIDITY the checkpoint never moves back.
 	if cur, ok := s.checkpoints[k]; !ok || cur.UIDValidity != r.Checkpoint.UIDValidity || cur.LastUID <= r.Checkpoint.LastUID {
 		s.checkpoints[k] = r.Checkpoint
 	}
 	return nil
+}
+
+// Receipts implements store.Inbound.
+func (s *InboundStore) Receipts(_ context.Context, mb mailbox.ID, folder string) ([]store.Receipt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Receipt
+	for _, fr := range s.receipts[mb] {
+		if fr.folder == folder {
+			out = append(out, fr.r)
+		}
+	}
+	return out, nil
+}
+
+// ClearReceipts implements store.Inbound.
+func (s *InboundStore) ClearReceipts(_ context.Context, mb mailbox.ID, keys []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clearLocked(mb, keys)
+	return nil
+}
+
+func (s *InboundStore) clearLocked(mb mailbox.ID, keys []string) {
+	if len(s.receipts[mb]) == 0 || len(keys) == 0 {
+		return
+	}
+	drop := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		drop[k] = true
+	}
+	kept := s.receipts[mb][:0]
+	for _, fr := range s.receipts[mb] {
+		if !drop[fr.r.Key] {
+			kept = append(kept, fr)
+		}
+	}
+	if len(kept) == 0 {
+		delete(s.receipts, mb)
+		return
+	}
+	s.receipts[mb] = kept
 }
 
 // Quarantine implements store.Inbound.

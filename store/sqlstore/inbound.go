@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/correio-dev/correio/contract"
@@ -135,7 +136,76 @@ func (d *Inbound) commit(ctx context.Context, q Q, r store.InboundRecord) error 
 	if _, err := insertKey(ctx, q, r); err != nil {
 		return err
 	}
+	if err := insertReceipt(ctx, q, r); err != nil {
+		return err
+	}
 	return setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true)
+}
+
+// insertReceipt keeps r's receipt (store.Receipt), when it has one, in q's
+// transaction.
+func insertReceipt(ctx context.Context, q Q, r store.InboundRecord) error {
+	rc := r.Receipt
+	if rc == nil {
+		return nil
+	}
+	_, err := q.Exec(ctx, `INSERT INTO correio_inbound_receipts (mailbox_id, key, folder, item_id, uid_validity, action, target)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, key) DO UPDATE SET folder = excluded.folder, item_id = excluded.item_id,
+		uid_validity = excluded.uid_validity, action = excluded.action, target = excluded.target`,
+		string(r.Mailbox), r.Key, r.Folder, rc.ItemID, int64(rc.UIDValidity), string(rc.Action), rc.Folder)
+	if err != nil {
+		return fmt.Errorf("keep receipt: %w", err)
+	}
+	return nil
+}
+
+// Receipts implements store.Inbound.
+func (d *Inbound) Receipts(ctx context.Context, mb mailbox.ID, folder string) ([]store.Receipt, error) {
+	var out []store.Receipt
+	err := d.read(ctx, func(q Q) error {
+		out = out[:0]
+		rows, err := q.Query(ctx, `SELECT key, item_id, uid_validity, action, target FROM correio_inbound_receipts
+			WHERE mailbox_id = ? AND folder = ? ORDER BY seq`, string(mb), folder)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r store.Receipt
+			var v int64
+			var action string
+			if err := rows.Scan(&r.Key, &r.ItemID, &v, &action, &r.Folder); err != nil {
+				return err
+			}
+			r.UIDValidity, r.Action = uint32(v), mailbox.PostAction(action)
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ClearReceipts implements store.Inbound.
+func (d *Inbound) ClearReceipts(ctx context.Context, mb mailbox.ID, keys []string) error {
+	const chunk = 500
+	for len(keys) > 0 {
+		n := min(len(keys), chunk)
+		args := make([]any, 0, n+1)
+		args = append(args, string(mb))
+		for _, k := range keys[:n] {
+			args = append(args, k)
+		}
+		keys = keys[n:]
+		err := d.write(ctx, func(q Q) error {
+			_, err := q.Exec(ctx, "DELETE FROM correio_inbound_receipts WHERE mailbox_id = ? AND key IN (?"+strings.Repeat(", ?", n-1)+")", args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("clear receipts: %w", err)
+		}
+	}
+	return nil
 }
 
 // HandOff records r's key inside q, a transaction a driver began to hand a
@@ -148,6 +218,9 @@ func (d *Inbound) commit(ctx context.Context, q Q, r store.InboundRecord) error 
 func (d *Inbound) HandOff(ctx context.Context, q Q, r store.InboundRecord, fn func() error) (handled bool, err error) {
 	inserted, err := insertKey(ctx, q, r)
 	if err != nil || !inserted {
+		return false, err
+	}
+	if err := insertReceipt(ctx, q, r); err != nil {
 		return false, err
 	}
 	if err := fn(); err != nil {
@@ -369,6 +442,11 @@ func (d *Store) EraseContract(ctx context.Context, id contract.ID) (Erased, erro
 		return e, fmt.Errorf("erase: empty contract ID")
 	}
 	err := d.write(ctx, func(q Q) error {
+		// Receipts hold the keys (Message-IDs) of the messages erased.
+		if _, err := q.Exec(ctx, `DELETE FROM correio_inbound_receipts WHERE EXISTS (SELECT 1 FROM correio_inbound_handled h
+			WHERE h.contract_id = ? AND h.mailbox_id = correio_inbound_receipts.mailbox_id AND h.key = correio_inbound_receipts.key)`, string(id)); err != nil {
+			return err
+		}
 		var err error
 		if e.Received, err = q.Exec(ctx, "DELETE FROM correio_inbound_handled WHERE contract_id = ?", string(id)); err != nil {
 			return err

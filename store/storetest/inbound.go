@@ -56,8 +56,8 @@ func graphCursor(n int) store.Cursor {
 // monotonicity, the cursors of every transport (a Microsoft Graph delta
 // link of 2,000+ characters kept byte for byte, the zero cursor, a
 // checkpoint with IMAP numbers only), handled keys scoped per mailbox and
-// folder, fencing (of cursors too), quarantine with raw bytes, concurrent
-// commits.
+// folder, fencing (of cursors too), quarantine with raw bytes, post-action
+// receipts, concurrent commits.
 func RunInbound(t *testing.T, h InboundHarness) {
 	ctx := context.Background()
 	rec := func(mb mailbox.ID, key string, v, uid uint32, fence int64) store.InboundRecord {
@@ -323,6 +323,105 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		}
 		if !done(t, s, "m", "q1") {
 			t.Fatal("quarantined message not committed")
+		}
+	})
+
+	t.Run("Receipts", func(t *testing.T) {
+		s := h.New(t)
+		receipts := func(t *testing.T, mb mailbox.ID, folder string) []store.Receipt {
+			t.Helper()
+			rs, err := s.Receipts(ctx, mb, folder)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rs
+		}
+		if rs := receipts(t, "m", "INBOX"); len(rs) != 0 {
+			t.Fatalf("empty store has receipts %+v", rs)
+		}
+		withReceipt := func(mb mailbox.ID, key string, uid uint32, fence int64, a mailbox.PostAction, target string) store.InboundRecord {
+			r := rec(mb, key, 7, uid, fence)
+			r.Receipt = &store.Receipt{Key: "ignored: the record's key wins", ItemID: fmt.Sprint(uid), UIDValidity: 7, Action: a, Folder: target}
+			return r
+		}
+		for i, r := range []store.InboundRecord{
+			withReceipt("m", "k3", 3, 0, mailbox.PostMove, "Done"),
+			withReceipt("m", "k1", 1, 0, mailbox.PostSeen, ""),
+			rec("m", "k2", 7, 2, 0), // no post-action: no receipt
+			withReceipt("m", "k4", 4, 0, mailbox.PostDelete, ""),
+			withReceipt("other", "k1", 1, 0, mailbox.PostSeen, ""),
+		} {
+			if err := s.Commit(ctx, r); err != nil {
+				t.Fatalf("commit %d: %v", i, err)
+			}
+		}
+		want := []store.Receipt{
+			{Key: "k3", ItemID: "3", UIDValidity: 7, Action: mailbox.PostMove, Folder: "Done"},
+			{Key: "k1", ItemID: "1", UIDValidity: 7, Action: mailbox.PostSeen},
+			{Key: "k4", ItemID: "4", UIDValidity: 7, Action: mailbox.PostDelete},
+		}
+		if got := receipts(t, "m", "INBOX"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("receipts (in commit order)\n got %+v\nwant %+v", got, want)
+		}
+		if rs := receipts(t, "m", "Archive"); len(rs) != 0 {
+			t.Fatalf("receipts leak across folders: %+v", rs)
+		}
+		if rs := receipts(t, "other", "INBOX"); len(rs) != 1 || rs[0].Key != "k1" {
+			t.Fatalf("other mailbox's receipts %+v", rs)
+		}
+		// The key commits with its receipt or not at all.
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", store.Checkpoint{UIDValidity: 7, LastUID: 9}, 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, withReceipt("m", "stale", 10, 4, mailbox.PostSeen, "")); !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("stale commit: %v", err)
+		}
+		// Committing a key again keeps one receipt for it.
+		if err := s.Commit(ctx, withReceipt("m", "k1", 1, 5, mailbox.PostSeen, "")); err != nil {
+			t.Fatal(err)
+		}
+		got := receipts(t, "m", "INBOX")
+		keys := make([]string, len(got))
+		for i, r := range got {
+			keys[i] = r.Key
+		}
+		if len(got) != 3 || !strings.Contains(" "+strings.Join(keys, " ")+" ", " k3 ") || strings.Count(strings.Join(keys, " "), "k1") != 1 {
+			t.Fatalf("after a fenced commit and a repeat: %v", keys)
+		}
+		// Cleared receipts are gone, unknown keys are ignored, other
+		// mailboxes are untouched.
+		if err := s.ClearReceipts(ctx, "m", []string{"k1", "k3", "unknown"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := receipts(t, "m", "INBOX"); len(got) != 1 || got[0].Key != "k4" {
+			t.Fatalf("after clear: %+v", got)
+		}
+		if err := s.ClearReceipts(ctx, "m", nil); err != nil {
+			t.Fatalf("clear nothing: %v", err)
+		}
+		if rs := receipts(t, "other", "INBOX"); len(rs) != 1 {
+			t.Fatalf("clear leaked across mailboxes: %+v", rs)
+		}
+		// Many keys at once.
+		var many []string
+		for i := range 1200 {
+			k := fmt.Sprint("many", i)
+			many = append(many, k)
+			if err := s.Commit(ctx, withReceipt("bulk", k, uint32(i+1), 0, mailbox.PostSeen, "")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rs := receipts(t, "bulk", "INBOX"); len(rs) != 1200 || rs[0].Key != "many0" || rs[1199].Key != "many1199" {
+			t.Fatalf("bulk receipts: %d", len(rs))
+		}
+		if err := s.ClearReceipts(ctx, "bulk", many); err != nil {
+			t.Fatal(err)
+		}
+		if rs := receipts(t, "bulk", "INBOX"); len(rs) != 0 {
+			t.Fatalf("%d bulk receipts left", len(rs))
+		}
+		if !done(t, s, "m", "k1") || !done(t, s, "bulk", "many7") {
+			t.Fatal("clearing a receipt forgot its key")
 		}
 	})
 

@@ -66,7 +66,8 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 		for i, mb := range []mailbox.ID{"in-1", "in-2"} {
 			for j, at := range []time.Time{old, recent} {
 				must(t, s.Inbound.Commit(ctx, store.InboundRecord{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("k%d-%d", i+1, j),
-					Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: uint32(j + 1)}, Outcome: store.Handled, At: at}))
+					Checkpoint: store.Checkpoint{UIDValidity: 1, LastUID: uint32(j + 1)}, Outcome: store.Handled, At: at,
+					Receipt: &store.Receipt{ItemID: fmt.Sprint(j + 1), UIDValidity: 1, Action: mailbox.PostSeen}}))
 				must(t, s.Inbound.Quarantine(ctx, store.QuarantineItem{Mailbox: mb, Folder: "INBOX", Key: fmt.Sprintf("q%d-%d", i+1, j),
 					UIDValidity: 1, UID: uint32(10 + j), Reason: "bad", At: at}, strings.NewReader("raw")))
 			}
@@ -173,6 +174,12 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 		}
 		if raw, _ := s.QuarantinedRaw(ctx, "in-1"); len(raw) != 0 {
 			t.Fatalf("quarantine left: %v", raw)
+		}
+		if rs, err := s.Inbound.Receipts(ctx, "in-1", "INBOX"); err != nil || len(rs) != 0 {
+			t.Fatalf("receipts (they hold the keys) left: %+v, %v", rs, err)
+		}
+		if rs, _ := s.Inbound.Receipts(ctx, "in-2", "INBOX"); len(rs) != 2 {
+			t.Fatalf("other contract's receipts touched: %+v", rs)
 		}
 		if got, _ := s.Received(ctx, "c2"); len(got) != 2 {
 			t.Fatalf("other contract touched: %v", got)

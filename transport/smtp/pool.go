@@ -162,7 +162,13 @@ func (p *pool) release(c *Conn) {
 		p.live--
 		p.notify()
 		p.mu.Unlock()
-		c.s.quit(p.t.opts.CommandTimeout)
+		// A broken connection (failed, or interrupted by its context) is
+		// closed at once: a QUIT would wait on a server that stalled.
+		timeout := p.t.opts.CommandTimeout
+		if c.broken {
+			timeout = 0
+		}
+		c.s.quit(timeout)
 		return
 	}
 	p.idle = append(p.idle, c)

@@ -208,6 +208,11 @@ func (s *session) stepRaw(ctx context.Context, timeout time.Duration, op string,
 	if s.budget != nil {
 		s.budget.Arm(s.maxReply)
 	}
+	if ctx.Err() != nil {
+		// ctx ended after the check above: its interrupt may have run
+		// before SetDeadline replaced it.
+		s.interrupt()
+	}
 	if err := f(); err != nil {
 		if s.budget != nil {
 			if lerr := s.budget.Err(); lerr != nil {
