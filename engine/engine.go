@@ -28,7 +28,9 @@ type Engine interface {
 	// ErrStarted when called twice.
 	Start(ctx context.Context) error
 	// Stop stops the work, lets in-flight hand-offs or sends finish and
-	// returns when they did or when ctx ends (then with ctx's error).
+	// returns when they did, by ctx's deadline: work still running shortly
+	// before it is interrupted (then context.DeadlineExceeded), and when ctx
+	// ends first Stop returns ctx's error at once.
 	Stop(ctx context.Context) error
 	// Run starts the engine, waits until ctx ends, then stops it (waiting
 	// for in-flight work) and returns nil.
