@@ -295,3 +295,40 @@ func (s *syncBuffer) String() string {
 }
 
 var _ = context.Background
+
+// The same past the global cap, across two hosts (the issue: MaxConnections
+// 50 with 80 mailboxes on 4 hosts left 30 never read).
+func TestBeyondGlobalCapEveryMailboxRead(t *testing.T) {
+	srv := newServer(t)
+	o := fastOptions(memory.NewInboundStore(), newRecorder())
+	rec := o.Handler.(*recorder)
+	o.MaxConnections = 4
+	var mbs []*mailbox.Mailbox
+	for i := range 8 {
+		u := fmt.Sprintf("g%d", i)
+		srv.AddUser(u, "pw-"+u)
+		srv.Append(u, "INBOX", rawMsg(u, 1))
+		host := srv.Host()
+		if i%2 == 1 {
+			host = "localhost" // another host name for the same server
+		}
+		m := mb(u, u, host, srv.Port())
+		m.Inbound.PollInterval = 30 * time.Millisecond
+		mbs = append(mbs, m)
+	}
+	r := start(t, o, mbs...)
+	eventually(t, "every mailbox read", func() bool { return rec.total() == len(mbs) })
+	for i, m := range mbs {
+		srv.Append(string(m.ID), "INBOX", rawMsg(string(m.ID), 2+i))
+	}
+	eventually(t, "every mailbox's new mail read", func() bool { return rec.total() == 2*len(mbs) })
+	rotating := 0
+	for _, h := range mustHealthAll(t, r.p) {
+		if h.Mode == engine.ModeRotating {
+			rotating++
+		}
+	}
+	if rotating < len(mbs)-o.MaxConnections {
+		t.Fatalf("%d mailboxes rotating, want at least %d", rotating, len(mbs)-o.MaxConnections)
+	}
+}

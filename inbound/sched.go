@@ -170,8 +170,13 @@ func (s *scheduler) acquire(ctx context.Context, m *member, queued func()) (*gra
 		s.waiting = append(s.waiting, m.host)
 	}
 	m.host.queue = append(m.host.queue, w)
+	// Waiters ahead held back by their account's limit let this one by
+	// when a slot is free.
+	s.serveLocked(m.host, -1)
+	s.pruneWaitingLocked()
+	served := len(w.ch) > 0
 	s.mu.Unlock()
-	if queued != nil {
+	if queued != nil && !served {
 		queued()
 	}
 	select {

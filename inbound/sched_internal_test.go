@@ -175,3 +175,37 @@ func BenchmarkFloodSweep(b *testing.B) {
 		}
 	}
 }
+
+// A provider's per-account limit holds back a second session of one
+// account while another account on the same host gets its slot.
+func TestSchedulerAccountLimit(t *testing.T) {
+	s := newScheduler(100, 100, func(h string) int {
+		if h == "imap.gmail.com" {
+			return 1
+		}
+		return 0
+	})
+	ctx := context.Background()
+	a1, a2, b := s.join("IMAP.gmail.com", "ann"), s.join("imap.gmail.com", "Ann"), s.join("imap.gmail.com", "bob")
+	g1, _ := s.acquire(ctx, a1, nil)
+	queued := make(chan struct{}, 1)
+	got := make(chan *grant, 1)
+	go func() {
+		g, _ := s.acquire(ctx, a2, func() { queued <- struct{}{} })
+		got <- g
+	}()
+	<-queued
+	gb, err := s.acquire(ctx, b, func() { t.Error("bob queued behind ann's account limit") })
+	if err != nil || gb == nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+		t.Fatal("ann's second session got a slot past the account limit")
+	case <-time.After(20 * time.Millisecond):
+	}
+	s.release(g1, time.Millisecond)
+	if g := <-got; g == nil {
+		t.Fatal("ann's second session never got the slot")
+	}
+}
