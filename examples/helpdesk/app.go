@@ -15,10 +15,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/workflow/systemmsg"
 )
 
@@ -35,6 +37,12 @@ type App struct {
 	pages  map[string]*template.Template
 	mux    *http.ServeMux
 	h      http.Handler
+
+	// policy is the address policy of the connection test (-public-only),
+	// applied at save too; resolver resolves hosts for it (nil: the
+	// system's).
+	policy   transport.AddressPolicy
+	resolver resolver
 
 	mu   sync.Mutex
 	step url.Values // the email step being edited
@@ -109,6 +117,7 @@ func (a *App) parseTemplates() error {
 		"when":    func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 		"join":    strings.Join,
 		"list":    func(xs ...string) []string { return xs },
+		"short":   short,
 	}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
@@ -286,6 +295,17 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 	p := a.newPage(w, r, "", "common.notfound")
 	p.Error = p.T("common.notfound")
 	a.render(w, http.StatusNotFound, "error", p)
+}
+
+// short cuts a text shown in a list to 80 characters (the whole text is
+// its title); older rows may predate the length limits.
+func short(s string) string {
+	const n = 80
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // newID returns a fresh identifier with a prefix ("mb-3k9x2q").

@@ -134,6 +134,18 @@ func (a *App) contractSave(w http.ResponseWriter, r *http.Request) {
 	for _, in := range d.Inbound {
 		c.InboundMailboxes = append(c.InboundMailboxes, mailbox.ID(in))
 	}
+	// The helpdesk's own limits on the name: one line, bounded length
+	// (it is shown in lists and may reach a mail template).
+	switch {
+	case hasControl(r.PostForm.Get("name")):
+		p.addErr("name", p.T("contracts.name"), tr(p.Lang, "err.control_chars"))
+	case tooLong(d.Name, maxContractName):
+		p.addErr("name", p.T("contracts.name"), tr(p.Lang, "err.too_long", maxContractName))
+	}
+	if len(p.Summary) > 0 {
+		a.render(w, http.StatusUnprocessableEntity, "contract_form", p)
+		return
+	}
 	err := a.cat.PutContract(r.Context(), c)
 	if err == nil {
 		http.Redirect(w, r, "/contracts?done=saved", http.StatusSeeOther)

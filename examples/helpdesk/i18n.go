@@ -208,6 +208,9 @@ var catalog = map[string]map[string]string{
 		"err.control_chars": "Line breaks and control characters are not allowed.",
 		"err.invalid":       "This value is not valid.",
 		"err.number":        "Enter a whole number.",
+		"err.too_long":      "Too long: at most %d characters.",
+		"err.placeholder":   "This is an example host (example.com, .example, .test, .invalid), not a real server.",
+		"err.policy":        "This server's address is not allowed here (loopback, private or reserved network).",
 		"err.store":         "The change could not be saved: %s",
 
 		"rule.contract.not_found":   "This mailbox is not registered.",
@@ -463,6 +466,9 @@ var catalog = map[string]map[string]string{
 		"err.control_chars": "Quebras de linha e caracteres de controle não são permitidos.",
 		"err.invalid":       "Valor inválido.",
 		"err.number":        "Informe um número inteiro.",
+		"err.too_long":      "Longo demais: no máximo %d caracteres.",
+		"err.placeholder":   "Este é um servidor de exemplo (example.com, .example, .test, .invalid), não um servidor real.",
+		"err.policy":        "O endereço deste servidor não é permitido aqui (rede local, privada ou reservada).",
 		"err.store":         "Não foi possível gravar: %s",
 
 		"rule.contract.not_found":   "Esta caixa de e-mail não está cadastrada.",

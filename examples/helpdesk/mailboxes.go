@@ -324,6 +324,9 @@ const codeNumber mailbox.Code = "number"
 // fieldMessage translates a field error by its stable code; an unknown
 // code falls back to the package's English message.
 func fieldMessage(lang string, fe *mailbox.FieldError) string {
+	if fe.Code == codeTooLong {
+		return tr(lang, "err.too_long", limitOf(fe.Path))
+	}
 	if _, ok := catalog[langEN]["err."+string(fe.Code)]; ok {
 		return tr(lang, "err."+string(fe.Code))
 	}
@@ -395,6 +398,13 @@ func (a *App) mailboxSave(w http.ResponseWriter, r *http.Request) {
 	m, errs := mailboxFromForm(r.PostForm, id, old)
 	if err := m.Validate(); err != nil {
 		errs = append(errs, mailbox.FieldErrors(err)...)
+	}
+	errs = append(errs, helpdeskChecks(m)...)
+	if len(errs) == 0 && r.PostForm.Get("action") != "test" {
+		// The connection test's address policy, applied at save too.
+		if fe := policyCheck(r.Context(), a.policy, a.resolver, m); fe != nil {
+			errs = append(errs, fe)
+		}
 	}
 	if len(errs) > 0 {
 		p.addFieldErrors(errs)

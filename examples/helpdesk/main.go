@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	app.policy = eo.Policy
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

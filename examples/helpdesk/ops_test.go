@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/correio-dev/correio/transport"
+)
+
+func TestMailboxDescriptionLengthLimited(t *testing.T) {
+	e := newTestEnv(t, nil)
+	f := inboundForm()
+	f.Set("description", strings.Repeat("x", maxDescription+1))
+	r := e.do("POST", "/mailboxes/new", f)
+	if r.code != http.StatusUnprocessableEntity {
+		t.Fatalf("code %d, want 422", r.code)
+	}
+	if got := fieldErrors(r.body, "description"); len(got) != 1 || got[0] != "Too long: at most 200 characters." {
+		t.Fatalf("description errors %q", got)
+	}
+	f.Set("description", strings.Repeat("é", maxDescription))
+	if r := e.do("POST", "/mailboxes/new", f); r.code != http.StatusSeeOther {
+		t.Fatalf("200 characters refused: %d", r.code)
+	}
+}
+
+func TestLongDescriptionShortInList(t *testing.T) {
+	long := strings.Repeat("palavra ", 25) // 200 characters
+	if got := short(long); len([]rune(got)) != 80 || !strings.HasSuffix(got, "…") {
+		t.Fatalf("short = %q", got)
+	}
+	e := newTestEnv(t, nil)
+	f := inboundForm()
+	f.Set("description", strings.TrimSpace(long))
+	if r := e.do("POST", "/mailboxes/new", f); r.code != http.StatusSeeOther {
+		t.Fatalf("save: %d", r.code)
+	}
+	r := e.do("GET", "/mailboxes", nil)
+	if !strings.Contains(r.body, `<td class="desc">`) || !strings.Contains(r.body, short(strings.TrimSpace(long))+"</a>") {
+		t.Fatalf("list does not cut the description:\n%s", r.body)
+	}
+}
+
+func TestPlaceholderHostRefused(t *testing.T) {
+	for _, host := range []string{"smtp.example.com", "example.org", "mail.acme.example", "x.test", "EXAMPLE.NET."} {
+		e := newTestEnv(t, nil)
+		f := outboundForm()
+		f.Set("outbound.server.host", host)
+		f.Set("outbound.server.port", "25")
+		r := e.do("POST", "/mailboxes/new", f, "Accept-Language", "pt-BR")
+		got := fieldErrors(r.body, "outbound.server.host")
+		if r.code != http.StatusUnprocessableEntity || len(got) != 1 || !strings.Contains(got[0], "servidor de exemplo") {
+			t.Errorf("%s: code %d, errors %q", host, r.code, got)
+		}
+	}
+	for _, host := range []string{"smtp.examples.com", "mail.testing.com.br", "exampleorg.net"} {
+		if placeholderHost(host) {
+			t.Errorf("%s taken for a placeholder", host)
+		}
+	}
+}
+
+type fakeResolver map[string][]netip.Addr
+
+func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	return f[host], nil
+}
+
+func TestPublicOnlyAppliedAtSave(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.app.policy = transport.PublicOnly
+	e.app.resolver = fakeResolver{
+		"smtp.acme.com.br":     {netip.MustParseAddr("203.0.114.9")},
+		"intranet.acme.com.br": {netip.MustParseAddr("10.1.2.3")},
+	}
+	for _, host := range []string{"127.0.0.1", "::1", "169.254.169.254", "intranet.acme.com.br"} {
+		f := outboundForm()
+		f.Set("outbound.server.host", host)
+		r := e.do("POST", "/mailboxes/new", f)
+		got := fieldErrors(r.body, "outbound.server.host")
+		if r.code != http.StatusUnprocessableEntity || len(got) != 1 || !strings.Contains(got[0], "not allowed here") {
+			t.Errorf("%s: code %d, errors %q", host, r.code, got)
+		}
+	}
+	if n := len(e.cat.Mailboxes()); n != 0 {
+		t.Fatalf("%d refused mailboxes saved", n)
+	}
+	if r := e.do("POST", "/mailboxes/new", outboundForm()); r.code != http.StatusSeeOther {
+		t.Fatalf("public host refused: %d", r.code)
+	}
+	// Without -public-only a private server is fine (an administrator's own).
+	e.app.policy = nil
+	f := outboundForm()
+	f.Set("outbound.server.host", "10.0.0.5")
+	if r := e.do("POST", "/mailboxes/new", f); r.code != http.StatusSeeOther {
+		t.Fatalf("private host refused without the policy: %d", r.code)
+	}
+}
+
+func TestContractNameOneLineAndBounded(t *testing.T) {
+	e := newTestEnv(t, nil)
+	for name, want := range map[string]string{
+		"ACME\r\nBcc: x@evil.example":          "Line breaks and control characters are not allowed.",
+		strings.Repeat("n", maxContractName+1): "Too long: at most 120 characters.",
+	} {
+		r := e.do("POST", "/contracts/new", map[string][]string{"name": {name}})
+		if got := fieldErrors(r.body, "name"); r.code != http.StatusUnprocessableEntity || len(got) != 1 || got[0] != want {
+			t.Errorf("%.20q: code %d, errors %q", name, r.code, got)
+		}
+	}
+	if n := len(e.cat.Contracts()); n != 0 {
+		t.Fatalf("%d contracts saved", n)
+	}
+}
