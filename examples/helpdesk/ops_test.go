@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -113,5 +115,46 @@ func TestContractNameOneLineAndBounded(t *testing.T) {
 	}
 	if n := len(e.cat.Contracts()); n != 0 {
 		t.Fatalf("%d contracts saved", n)
+	}
+}
+
+// countIn counts msg, HTML-escaped, in body.
+func countIn(body, msg string) int { return strings.Count(body, html.EscapeString(msg)) }
+
+func TestWorkflowErrorsOnceTranslatedBesideTheField(t *testing.T) {
+	e := newTestEnv(t, nil)
+	step := url.Values{
+		"action": {"send"}, "name": {"Opened"}, "choice": {"system"}, "users": {"ana"},
+		"subject": {"Request {{.Request}} opened"}, "text": {"Hello"}, "request": {"1"},
+	}
+	for _, tc := range []struct {
+		set         func(url.Values)
+		field, key  string
+		lang, wantL string
+	}{
+		{func(url.Values) {}, "choice", "resolve.no_system", "pt-BR", langPT},
+		{func(v url.Values) { v.Set("subject", "Hi {{.Request") }, "subject", "resolve.template", "pt-BR", langPT},
+		{func(v url.Values) { v.Set("text", "Hi {{if}}") }, "text", "resolve.template", "en", langEN},
+		{func(v url.Values) { v.Set("subject", "Hi\r\nBcc: x@evil.example") }, "subject", "resolve.header", "en", langEN},
+		{func(v url.Values) { v.Set("name", "two\nlines") }, "name", "err.control_chars", "pt-BR", langPT},
+	} {
+		v := cloneValues(step)
+		tc.set(v)
+		if tc.key != "resolve.no_system" {
+			// A system mailbox, so the step gets past the resolver.
+			e.do("POST", "/mailboxes/new", outboundForm())
+			_ = e.cat.SetSystemMailbox(context.Background(), e.mailboxByDescription("ACME outgoing").ID)
+		}
+		r := e.do("POST", "/workflow", v, "Accept-Language", tc.lang)
+		want := tr(tc.wantL, tc.key)
+		if got := fieldErrors(r.body, tc.field); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: errors beside %s = %q, want %q", tc.key, tc.field, got, want)
+		}
+		if n := countIn(r.body, want); n != 1 {
+			t.Errorf("%s: shown %d times", tc.key, n)
+		}
+		if strings.Contains(r.body, "template:") || strings.Contains(r.body, "routing:") || strings.Contains(r.body, "workflow:") {
+			t.Errorf("%s: the library's raw text is on the page", tc.key)
+		}
 	}
 }
