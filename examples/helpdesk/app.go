@@ -44,6 +44,9 @@ type App struct {
 	policy   transport.AddressPolicy
 	resolver resolver
 
+	// settings keep the email step across restarts (nil: in memory only).
+	settings settings
+
 	mu   sync.Mutex
 	step url.Values // the email step being edited
 }

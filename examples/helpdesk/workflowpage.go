@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -86,9 +87,7 @@ func (a *App) workflowData(v url.Values) *workflowData {
 
 func (a *App) workflowPage(w http.ResponseWriter, r *http.Request) {
 	p := a.newPage(w, r, "workflow", "wf.title")
-	a.mu.Lock()
-	v := a.step
-	a.mu.Unlock()
+	v := a.savedStep(r.Context())
 	if v == nil {
 		v = a.defaultStep(p.Lang)
 	}
@@ -108,11 +107,12 @@ func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
 	if action == "preset" {
 		a.loadPreset(v, systemmsg.Kind(v.Get("preset")), p.Lang)
 	}
-	a.mu.Lock()
-	a.step = cloneValues(v)
-	a.mu.Unlock()
 	d := a.workflowData(v)
 	p.Data = d
+	if err := a.saveStep(r.Context(), v); err != nil {
+		a.log.Error("save email step", "err", err)
+		p.Error = p.T("err.store", p.T("wf.step"))
+	}
 	if action != "send" {
 		a.render(w, http.StatusOK, "workflow", p)
 		return
@@ -172,6 +172,35 @@ func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Result = sv
 	a.render(w, http.StatusOK, "workflow", p)
+}
+
+// savedStep returns the email step being edited: from memory, else from
+// the settings table (nil when none was ever saved).
+func (a *App) savedStep(ctx context.Context) url.Values {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.step == nil && a.settings != nil {
+		v, err := a.settings.Load(ctx, stepKey)
+		if err != nil {
+			a.log.Error("load email step", "err", err)
+		}
+		a.step = v
+	}
+	if a.step == nil {
+		return nil
+	}
+	return cloneValues(a.step)
+}
+
+// saveStep keeps the step in memory and in the settings table.
+func (a *App) saveStep(ctx context.Context, v url.Values) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.step = cloneValues(v)
+	if a.settings == nil {
+		return nil
+	}
+	return a.settings.Save(ctx, stepKey, v)
 }
 
 // stepFromForm builds the EmailConnector and the test flow from the form.
