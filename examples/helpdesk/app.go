@@ -44,6 +44,9 @@ type App struct {
 	policy   transport.AddressPolicy
 	resolver resolver
 
+	// pageSize is the rows per page of the lists (0: defaultPageSize).
+	pageSize int
+
 	// settings keep the email step across restarts (nil: in memory only).
 	settings settings
 
@@ -94,6 +97,7 @@ func (a *App) routes() {
 	m.HandleFunc("POST /mailboxes/new", a.mailboxSave)
 	m.HandleFunc("GET /mailboxes/{id}", a.mailboxEdit)
 	m.HandleFunc("POST /mailboxes/{id}", a.mailboxSave)
+	m.HandleFunc("GET /mailboxes/{id}/delete", a.mailboxConfirmDelete)
 	m.HandleFunc("POST /mailboxes/{id}/delete", a.mailboxDelete)
 	m.HandleFunc("POST /mailboxes/{id}/system", a.mailboxSystem)
 	m.HandleFunc("GET /contracts", a.contractList)
@@ -101,6 +105,7 @@ func (a *App) routes() {
 	m.HandleFunc("POST /contracts/new", a.contractSave)
 	m.HandleFunc("GET /contracts/{id}", a.contractEdit)
 	m.HandleFunc("POST /contracts/{id}", a.contractSave)
+	m.HandleFunc("GET /contracts/{id}/delete", a.contractConfirmDelete)
 	m.HandleFunc("POST /contracts/{id}/delete", a.contractDelete)
 	m.HandleFunc("GET /workflow", a.workflowPage)
 	m.HandleFunc("POST /workflow", a.workflowPost)
@@ -298,6 +303,33 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 	p := a.newPage(w, r, "", "common.notfound")
 	p.Error = p.T("common.notfound")
 	a.render(w, http.StatusNotFound, "error", p)
+}
+
+// confirmData is the confirmation page of a destructive action.
+type confirmData struct {
+	Name, Verb, Action, Back string
+	Hidden                   map[string]string
+}
+
+// confirm renders the confirmation page: the action runs only when its
+// form is posted with confirm=yes.
+func (a *App) confirm(w http.ResponseWriter, r *http.Request, nav string, d confirmData) {
+	p := a.newPage(w, r, nav, "common.delete")
+	if d.Verb == "" {
+		d.Verb = p.T("common.delete")
+	}
+	p.Data = d
+	a.render(w, http.StatusOK, "confirm", p)
+}
+
+// confirmed reports whether a destructive POST carries the confirmation;
+// without it the browser is sent to the confirmation page.
+func confirmed(w http.ResponseWriter, r *http.Request) bool {
+	if r.PostFormValue("confirm") == "yes" {
+		return true
+	}
+	http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+	return false
 }
 
 // short cuts a text shown in a list to 80 characters (the whole text is

@@ -17,18 +17,21 @@ type contractView struct {
 
 type contractListData struct {
 	Contracts []contractView
+	Pager     pager
 }
 
 func (a *App) contractList(w http.ResponseWriter, r *http.Request) {
 	p := a.newPage(w, r, "contracts", "contracts.title")
-	a.renderContractList(w, p, http.StatusOK)
+	a.renderContractList(w, r, p, http.StatusOK)
 }
 
-func (a *App) renderContractList(w http.ResponseWriter, p *page, status int) {
+func (a *App) renderContractList(w http.ResponseWriter, r *http.Request, p *page, status int) {
 	var d contractListData
 	cs := a.cat.Contracts()
 	sort.SliceStable(cs, func(i, j int) bool { return strings.ToLower(cs[i].Name) < strings.ToLower(cs[j].Name) })
-	for _, c := range cs {
+	lo, hi, pg := a.paginate(r, p, "page", len(cs))
+	d.Pager = pg
+	for _, c := range cs[lo:hi] {
 		v := contractView{C: c}
 		if c.OutboundMailbox != "" {
 			v.Outbound = a.mailboxLabel(c.OutboundMailbox)
@@ -172,12 +175,24 @@ func (a *App) contractSave(w http.ResponseWriter, r *http.Request) {
 	a.render(w, http.StatusUnprocessableEntity, "contract_form", p)
 }
 
+func (a *App) contractConfirmDelete(w http.ResponseWriter, r *http.Request) {
+	c, ok := a.cat.Contract(contract.ID(r.PathValue("id")))
+	if !ok {
+		a.notFound(w, r)
+		return
+	}
+	a.confirm(w, r, "contracts", confirmData{Name: short(c.Name), Action: r.URL.Path, Back: "/contracts"})
+}
+
 func (a *App) contractDelete(w http.ResponseWriter, r *http.Request) {
+	if !confirmed(w, r) {
+		return
+	}
 	if err := a.cat.DeleteContract(r.Context(), contract.ID(r.PathValue("id"))); err != nil {
 		p := a.newPage(w, r, "contracts", "contracts.title")
 		p.Path = "/contracts"
 		p.Error = a.anyErrorMessage(p, err)
-		a.renderContractList(w, p, http.StatusConflict)
+		a.renderContractList(w, r, p, http.StatusConflict)
 		return
 	}
 	http.Redirect(w, r, "/contracts?done=deleted", http.StatusSeeOther)

@@ -457,7 +457,7 @@ func TestContractFormOffersOnlyFittingMailboxes(t *testing.T) {
 	}
 
 	// A mailbox in use cannot be deleted; the reason is shown.
-	r = e.do("POST", "/mailboxes/"+string(sales.ID)+"/delete", nil)
+	r = e.do("POST", "/mailboxes/"+string(sales.ID)+"/delete", url.Values{"confirm": {"yes"}})
 	if r.code != http.StatusConflict || !strings.Contains(r.body, "still used by contract Contract A") {
 		t.Fatalf("delete in use: %d", r.code)
 	}

@@ -79,6 +79,7 @@ type mailboxView struct {
 
 type mailboxListData struct {
 	Mailboxes []mailboxView
+	Pager     pager
 }
 
 func (a *App) mailboxList(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +91,10 @@ func (a *App) renderMailboxList(w http.ResponseWriter, r *http.Request, p *page,
 	health := a.engine.Health(r.Context())
 	sys, _ := a.cat.SystemMailbox()
 	var d mailboxListData
-	for _, m := range sortedMailboxes(a.cat.Mailboxes()) {
+	all := sortedMailboxes(a.cat.Mailboxes())
+	lo, hi, pg := a.paginate(r, p, "page", len(all))
+	d.Pager = pg
+	for _, m := range all[lo:hi] {
 		v := mailboxView{M: m, Health: health[m.ID], System: m.ID == sys}
 		if v.Health.State == "" {
 			v.Health.State = "unknown"
@@ -490,7 +494,19 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
+func (a *App) mailboxConfirmDelete(w http.ResponseWriter, r *http.Request) {
+	m, ok := a.cat.Mailbox(mailbox.ID(r.PathValue("id")))
+	if !ok {
+		a.notFound(w, r)
+		return
+	}
+	a.confirm(w, r, "mailboxes", confirmData{Name: short(m.Description), Action: r.URL.Path, Back: "/mailboxes"})
+}
+
 func (a *App) mailboxDelete(w http.ResponseWriter, r *http.Request) {
+	if !confirmed(w, r) {
+		return
+	}
 	id := mailbox.ID(r.PathValue("id"))
 	if err := a.cat.DeleteMailbox(r.Context(), id); err != nil {
 		p := a.newPage(w, r, "mailboxes", "mailboxes.title")

@@ -20,6 +20,8 @@ type messagesData struct {
 	Groups      []*contractMessages
 	Quarantined []QuarantinedItem
 	FromEngines bool
+	// Pager pages the contracts' sections, QPager the quarantine.
+	Pager, QPager pager
 }
 
 func (a *App) messagesPage(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +69,10 @@ func (a *App) messagesPage(w http.ResponseWriter, r *http.Request) {
 		return strings.ToLower(gi.Name) < strings.ToLower(gj.Name)
 	})
 	sort.SliceStable(d.Quarantined, func(i, j int) bool { return d.Quarantined[i].At.After(d.Quarantined[j].At) })
+	lo, hi, pg := a.paginate(r, p, "page", len(d.Groups))
+	d.Groups, d.Pager = d.Groups[lo:hi], pg
+	lo, hi, pg = a.paginate(r, p, "qpage", len(d.Quarantined))
+	d.Quarantined, d.QPager = d.Quarantined[lo:hi], pg
 	p.Data = d
 	a.render(w, http.StatusOK, "messages", p)
 }

@@ -158,3 +158,77 @@ func TestWorkflowErrorsOnceTranslatedBesideTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteAsksForConfirmation(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.do("POST", "/mailboxes/new", inboundForm())
+	m := e.mailboxByDescription("Support inbox")
+	e.do("POST", "/contracts/new", url.Values{"name": {"ACME"}})
+	ct := e.cat.Contracts()[0]
+
+	for _, tc := range []struct{ list, target, name string }{
+		{"/mailboxes", "/mailboxes/" + string(m.ID) + "/delete", "Support inbox"},
+		{"/contracts", "/contracts/" + string(ct.ID) + "/delete", "ACME"},
+	} {
+		// The list links to the confirmation page, not to a POST.
+		r := e.do("GET", tc.list, nil)
+		if !strings.Contains(r.body, `<a href="`+tc.target+`" class="delete">`) || strings.Contains(r.body, `action="`+tc.target+`"`) {
+			t.Fatalf("%s: delete is not a link to the confirmation:\n%s", tc.list, r.body)
+		}
+		r = e.do("GET", tc.target, nil, "Accept-Language", "pt-BR")
+		if !strings.Contains(r.body, "Excluir "+tc.name+"? Não é possível desfazer.") || !strings.Contains(r.body, `name="confirm" value="yes"`) {
+			t.Fatalf("%s: confirmation page:\n%s", tc.target, r.body)
+		}
+		// A POST without the confirmation deletes nothing.
+		if r := e.do("POST", tc.target, nil); r.code != http.StatusSeeOther || r.hdr.Get("Location") != tc.target {
+			t.Fatalf("%s: unconfirmed POST: %d %s", tc.target, r.code, r.hdr.Get("Location"))
+		}
+	}
+	if len(e.cat.Mailboxes()) != 1 || len(e.cat.Contracts()) != 1 {
+		t.Fatal("deleted without confirmation")
+	}
+	for _, target := range []string{"/contracts/" + string(ct.ID) + "/delete", "/mailboxes/" + string(m.ID) + "/delete"} {
+		if r := e.do("POST", target, url.Values{"confirm": {"yes"}}); r.code != http.StatusSeeOther {
+			t.Fatalf("%s: confirmed delete: %d\n%s", target, r.code, r.body)
+		}
+	}
+	if len(e.cat.Mailboxes()) != 0 || len(e.cat.Contracts()) != 0 {
+		t.Fatal("not deleted once confirmed")
+	}
+}
+
+func TestListsArePaginated(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.app.pageSize = 2
+	for _, name := range []string{"C1", "C2", "C3", "C4", "C5"} {
+		e.do("POST", "/contracts/new", url.Values{"name": {name}})
+		f := inboundForm()
+		f.Set("description", "Box "+name)
+		e.do("POST", "/mailboxes/new", f)
+	}
+	rows := func(body, attr string) int { return strings.Count(body, attr) }
+	r := e.do("GET", "/contracts", nil)
+	if n := rows(r.body, "<tr data-contract="); n != 2 || !strings.Contains(r.body, "Page 1 of 3 (5 in all)") || !strings.Contains(r.body, `href="/contracts?page=2"`) {
+		t.Fatalf("page 1: %d rows\n%s", n, r.body)
+	}
+	r = e.do("GET", "/contracts?page=3", nil, "Accept-Language", "pt-BR")
+	if n := rows(r.body, "<tr data-contract="); n != 1 || !strings.Contains(r.body, "Página 3 de 3 (5 no total)") || !strings.Contains(r.body, "C5") || strings.Contains(r.body, `rel="next"`) {
+		t.Fatalf("page 3: %d rows\n%s", n, r.body)
+	}
+	r = e.do("GET", "/mailboxes?page=2", nil)
+	if n := rows(r.body, "<tr data-mailbox="); n != 2 || !strings.Contains(r.body, "Box C3") || strings.Contains(r.body, "Box C1") {
+		t.Fatalf("mailboxes page 2: %d rows\n%s", n, r.body)
+	}
+	// Out of range: the last page; garbage: the first.
+	if r := e.do("GET", "/mailboxes?page=99", nil); !strings.Contains(r.body, "Box C5") {
+		t.Fatal("page 99 is not the last page")
+	}
+	if r := e.do("GET", "/mailboxes?page=x", nil); !strings.Contains(r.body, "Box C1") {
+		t.Fatal("page x is not the first page")
+	}
+	// Messages: the contracts' sections are paged too.
+	r = e.do("GET", "/messages", nil)
+	if n := strings.Count(r.body, `<section class="contract card"`); n != 2 {
+		t.Fatalf("messages page 1: %d sections", n)
+	}
+}
