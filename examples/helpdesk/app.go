@@ -110,6 +110,12 @@ func (a *App) routes() {
 	m.HandleFunc("GET /workflow", a.workflowPage)
 	m.HandleFunc("POST /workflow", a.workflowPost)
 	m.HandleFunc("GET /messages", a.messagesPage)
+	m.HandleFunc("POST /outbox/{id}/retry", a.outboxRetry)
+	m.HandleFunc("GET /outbox/{id}/cancel", a.outboxConfirmCancel)
+	m.HandleFunc("POST /outbox/{id}/cancel", a.outboxCancel)
+	m.HandleFunc("POST /quarantine/{id}/release", a.quarantineRelease)
+	m.HandleFunc("GET /quarantine/{id}/delete", a.quarantineConfirmDelete)
+	m.HandleFunc("POST /quarantine/{id}/delete", a.quarantineDelete)
 }
 
 func (a *App) parseTemplates() error {
@@ -267,6 +273,8 @@ func (a *App) newPage(w http.ResponseWriter, r *http.Request, nav, title string)
 		p.Flash = tr(lang, "common.saved")
 	case "deleted":
 		p.Flash = tr(lang, "common.deleted")
+	case "retried", "cancelled", "released":
+		p.Flash = tr(lang, "admin.done."+r.URL.Query().Get("done"))
 	}
 	return p
 }

@@ -29,6 +29,7 @@ type testEnv struct {
 	app    *App
 	cat    *sqlstore.Catalog
 	dbPath string
+	st     *sqlite.Store
 }
 
 func newTestEnv(t *testing.T, eng Engine) *testEnv {
@@ -47,7 +48,7 @@ func newTestEnv(t *testing.T, eng Engine) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{t: t, app: app, cat: st.Catalog(), dbPath: path}
+	return &testEnv{t: t, app: app, cat: st.Catalog(), dbPath: path, st: st}
 }
 
 type resp struct {

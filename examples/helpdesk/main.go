@@ -31,12 +31,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
-	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -155,11 +153,7 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 			return nil, nil, nil, nil, "", err
 		}
 		in := st.Inbound()
-		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
-			Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
-				qs, err := in.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
-				return quarantineItems(qs), err
-			}}
+		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(), Quarantine: in}
 		return st.Catalog(), stores, sets, func() { st.Close() }, "postgres", nil
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o700); err != nil {
@@ -175,22 +169,8 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 		return nil, nil, nil, nil, "", err
 	}
 	in := st.Inbound()
-	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
-		Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
-			qs, err := in.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
-			return quarantineItems(qs), err
-		}}
+	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(), Quarantine: in}
 	return st.Catalog(), stores, sets, func() { sets.Close(); st.Close() }, "sqlite " + cfg.DB, nil
-}
-
-// quarantineItems keeps the metadata of quarantined messages (sqlite and
-// postgres share the type).
-func quarantineItems(qs []sqlstore.Quarantined) []store.QuarantineItem {
-	out := make([]store.QuarantineItem, len(qs))
-	for i, q := range qs {
-		out[i] = q.QuarantineItem
-	}
-	return out
 }
 
 // loadKeyring reads the password-encryption key from $HELPDESK_SECRET_KEY

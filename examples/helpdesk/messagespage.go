@@ -25,7 +25,14 @@ type messagesData struct {
 }
 
 func (a *App) messagesPage(w http.ResponseWriter, r *http.Request) {
+	a.renderMessages(w, r, http.StatusOK, "")
+}
+
+// renderMessages renders the Messages page, with an action's error.
+func (a *App) renderMessages(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
 	p := a.newPage(w, r, "messages", "messages.title")
+	p.Path = "/messages"
+	p.Error = errMsg
 	log, err := a.engine.Messages(r.Context())
 	if err != nil {
 		p.Error = p.T("err.store", err.Error())
@@ -74,5 +81,5 @@ func (a *App) messagesPage(w http.ResponseWriter, r *http.Request) {
 	lo, hi, pg = a.paginate(r, p, "qpage", len(d.Quarantined))
 	d.Quarantined, d.QPager = d.Quarantined[lo:hi], pg
 	p.Data = d
-	a.render(w, http.StatusOK, "messages", p)
+	a.render(w, status, "messages", p)
 }
