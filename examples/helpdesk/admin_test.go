@@ -87,7 +87,7 @@ func TestQueuedMailRetriedNowOrCancelled(t *testing.T) {
 
 	// Cancel: the confirmation first; then dead, with the reason, never sent.
 	r = e.do("GET", "/outbox/ob-cancel/cancel", nil, "Accept-Language", "pt-BR")
-	if !strings.Contains(r.body, "esta mensagem na fila (ela não será enviada)") || !strings.Contains(r.body, "Cancelar envio") {
+	if !strings.Contains(r.body, "Cancelar esta mensagem na fila (ela não será enviada)?") || !strings.Contains(r.body, "Cancelar envio") {
 		t.Fatalf("cancel confirmation:\n%s", r.body)
 	}
 	if r := e.do("POST", "/outbox/ob-cancel/cancel", nil); r.code != http.StatusSeeOther || r.hdr.Get("Location") != "/outbox/ob-cancel/cancel" {

@@ -19,7 +19,7 @@ func (a *App) outboxRetry(w http.ResponseWriter, r *http.Request) {
 func (a *App) outboxConfirmCancel(w http.ResponseWriter, r *http.Request) {
 	p := a.newPage(w, r, "messages", "messages.title")
 	a.confirm(w, r, "messages", confirmData{Name: p.T("admin.the_message"), Verb: p.T("admin.cancel"),
-		Action: r.URL.Path, Back: "/messages"})
+		Action: r.URL.Path, Back: "/messages", Title: "admin.cancel"})
 }
 
 func (a *App) outboxCancel(w http.ResponseWriter, r *http.Request) {

@@ -316,13 +316,17 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 // confirmData is the confirmation page of a destructive action.
 type confirmData struct {
 	Name, Verb, Action, Back string
-	Hidden                   map[string]string
+	// Title is the page title's catalog key (default common.delete).
+	Title string
 }
 
 // confirm renders the confirmation page: the action runs only when its
 // form is posted with confirm=yes.
 func (a *App) confirm(w http.ResponseWriter, r *http.Request, nav string, d confirmData) {
-	p := a.newPage(w, r, nav, "common.delete")
+	if d.Title == "" {
+		d.Title = "common.delete"
+	}
+	p := a.newPage(w, r, nav, d.Title)
 	if d.Verb == "" {
 		d.Verb = p.T("common.delete")
 	}
