@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/correio-dev/correio/engine"
+	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/metrics"
@@ -180,6 +182,64 @@ func TestRealSender(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no delivery counted: %v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRealPoller wires a real inbound.Poller: the handed counter comes from
+// its HealthAll, the transitions from its OnEvent.
+func TestRealPoller(t *testing.T) {
+	srv, err := mailtest.NewIMAPServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.AddUser("desk", "pw")
+	for i := range 2 {
+		msg := fmt.Sprintf("From: a@customer.example\r\nSubject: %d\r\nMessage-ID: <m%d@customer.example>\r\n\r\nhi\r\n", i, i)
+		if _, err := srv.Append("desk", "INBOX", []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	p, r := newProvider(t)
+	m, err := metrics.New(p, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cat := memory.NewCatalog()
+	if err := cat.PutMailbox(ctx, &mailbox.Mailbox{ID: "desk", Kind: mailbox.Inbound, Description: "Desk", Enabled: true,
+		Inbound: &mailbox.InboundSettings{
+			Server:      mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+			Credentials: mailbox.Credentials{Username: "desk", Password: mailbox.NewSecret("pw")},
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	poller, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Catalog: cat, OnEvent: m.InboundEvent,
+		Handler: inbound.HandlerFunc(func(context.Context, *inbound.Delivery) error { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetEngines(poller, nil)
+	if err := poller.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer poller.Stop(ctx)
+	want := "correio.inbound.messages.handed {message} {correio.direction=inbound correio.mailbox.id=desk} 2"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _ := collect(t, r)
+		transitions := false
+		for _, l := range got {
+			transitions = transitions || strings.HasPrefix(l, "correio.mailbox.transitions {transition} {correio.direction=inbound correio.mailbox.id=desk correio.state=")
+		}
+		if slices.Contains(got, want) && transitions {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no hand-off or transition counted: %v", got)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
