@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -119,8 +118,7 @@ func policyCheck(ctx context.Context, policy transport.AddressPolicy, res resolv
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	addrs, err := res.LookupNetIP(ctx, "ip", host)
-	var dnsErr *net.DNSError
-	if err != nil && !errors.As(err, &dnsErr) {
+	if err != nil {
 		return nil
 	}
 	for _, a := range addrs {
