@@ -15,10 +15,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/workflow/systemmsg"
 )
 
@@ -35,6 +37,18 @@ type App struct {
 	pages  map[string]*template.Template
 	mux    *http.ServeMux
 	h      http.Handler
+
+	// policy is the address policy of the connection test (-public-only),
+	// applied at save too; resolver resolves hosts for it (nil: the
+	// system's).
+	policy   transport.AddressPolicy
+	resolver resolver
+
+	// pageSize is the rows per page of the lists (0: defaultPageSize).
+	pageSize int
+
+	// settings keep the email step across restarts (nil: in memory only).
+	settings settings
 
 	mu   sync.Mutex
 	step url.Values // the email step being edited
@@ -83,6 +97,7 @@ func (a *App) routes() {
 	m.HandleFunc("POST /mailboxes/new", a.mailboxSave)
 	m.HandleFunc("GET /mailboxes/{id}", a.mailboxEdit)
 	m.HandleFunc("POST /mailboxes/{id}", a.mailboxSave)
+	m.HandleFunc("GET /mailboxes/{id}/delete", a.mailboxConfirmDelete)
 	m.HandleFunc("POST /mailboxes/{id}/delete", a.mailboxDelete)
 	m.HandleFunc("POST /mailboxes/{id}/system", a.mailboxSystem)
 	m.HandleFunc("GET /contracts", a.contractList)
@@ -90,10 +105,17 @@ func (a *App) routes() {
 	m.HandleFunc("POST /contracts/new", a.contractSave)
 	m.HandleFunc("GET /contracts/{id}", a.contractEdit)
 	m.HandleFunc("POST /contracts/{id}", a.contractSave)
+	m.HandleFunc("GET /contracts/{id}/delete", a.contractConfirmDelete)
 	m.HandleFunc("POST /contracts/{id}/delete", a.contractDelete)
 	m.HandleFunc("GET /workflow", a.workflowPage)
 	m.HandleFunc("POST /workflow", a.workflowPost)
 	m.HandleFunc("GET /messages", a.messagesPage)
+	m.HandleFunc("POST /outbox/{id}/retry", a.outboxRetry)
+	m.HandleFunc("GET /outbox/{id}/cancel", a.outboxConfirmCancel)
+	m.HandleFunc("POST /outbox/{id}/cancel", a.outboxCancel)
+	m.HandleFunc("POST /quarantine/{id}/release", a.quarantineRelease)
+	m.HandleFunc("GET /quarantine/{id}/delete", a.quarantineConfirmDelete)
+	m.HandleFunc("POST /quarantine/{id}/delete", a.quarantineDelete)
 }
 
 func (a *App) parseTemplates() error {
@@ -109,6 +131,7 @@ func (a *App) parseTemplates() error {
 		"when":    func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 		"join":    strings.Join,
 		"list":    func(xs ...string) []string { return xs },
+		"short":   short,
 	}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
@@ -250,6 +273,8 @@ func (a *App) newPage(w http.ResponseWriter, r *http.Request, nav, title string)
 		p.Flash = tr(lang, "common.saved")
 	case "deleted":
 		p.Flash = tr(lang, "common.deleted")
+	case "retried", "cancelled", "released":
+		p.Flash = tr(lang, "admin.done."+r.URL.Query().Get("done"))
 	}
 	return p
 }
@@ -286,6 +311,48 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 	p := a.newPage(w, r, "", "common.notfound")
 	p.Error = p.T("common.notfound")
 	a.render(w, http.StatusNotFound, "error", p)
+}
+
+// confirmData is the confirmation page of a destructive action.
+type confirmData struct {
+	Name, Verb, Action, Back string
+	// Title is the page title's catalog key (default common.delete).
+	Title string
+}
+
+// confirm renders the confirmation page: the action runs only when its
+// form is posted with confirm=yes.
+func (a *App) confirm(w http.ResponseWriter, r *http.Request, nav string, d confirmData) {
+	if d.Title == "" {
+		d.Title = "common.delete"
+	}
+	p := a.newPage(w, r, nav, d.Title)
+	if d.Verb == "" {
+		d.Verb = p.T("common.delete")
+	}
+	p.Data = d
+	a.render(w, http.StatusOK, "confirm", p)
+}
+
+// confirmed reports whether a destructive POST carries the confirmation;
+// without it the browser is sent to the confirmation page.
+func confirmed(w http.ResponseWriter, r *http.Request) bool {
+	if r.PostFormValue("confirm") == "yes" {
+		return true
+	}
+	http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+	return false
+}
+
+// short cuts a text shown in a list to 80 characters (the whole text is
+// its title); older rows may predate the length limits.
+func short(s string) string {
+	const n = 80
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // newID returns a fresh identifier with a prefix ("mb-3k9x2q").

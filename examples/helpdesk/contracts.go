@@ -17,18 +17,21 @@ type contractView struct {
 
 type contractListData struct {
 	Contracts []contractView
+	Pager     pager
 }
 
 func (a *App) contractList(w http.ResponseWriter, r *http.Request) {
 	p := a.newPage(w, r, "contracts", "contracts.title")
-	a.renderContractList(w, p, http.StatusOK)
+	a.renderContractList(w, r, p, http.StatusOK)
 }
 
-func (a *App) renderContractList(w http.ResponseWriter, p *page, status int) {
+func (a *App) renderContractList(w http.ResponseWriter, r *http.Request, p *page, status int) {
 	var d contractListData
 	cs := a.cat.Contracts()
 	sort.SliceStable(cs, func(i, j int) bool { return strings.ToLower(cs[i].Name) < strings.ToLower(cs[j].Name) })
-	for _, c := range cs {
+	lo, hi, pg := a.paginate(r, p, "page", len(cs))
+	d.Pager = pg
+	for _, c := range cs[lo:hi] {
 		v := contractView{C: c}
 		if c.OutboundMailbox != "" {
 			v.Outbound = a.mailboxLabel(c.OutboundMailbox)
@@ -134,6 +137,18 @@ func (a *App) contractSave(w http.ResponseWriter, r *http.Request) {
 	for _, in := range d.Inbound {
 		c.InboundMailboxes = append(c.InboundMailboxes, mailbox.ID(in))
 	}
+	// The helpdesk's own limits on the name: one line, bounded length
+	// (it is shown in lists and may reach a mail template).
+	switch {
+	case hasControl(r.PostForm.Get("name")):
+		p.addErr("name", p.T("contracts.name"), tr(p.Lang, "err.control_chars"))
+	case tooLong(d.Name, maxContractName):
+		p.addErr("name", p.T("contracts.name"), tr(p.Lang, "err.too_long", maxContractName))
+	}
+	if len(p.Summary) > 0 {
+		a.render(w, http.StatusUnprocessableEntity, "contract_form", p)
+		return
+	}
 	err := a.cat.PutContract(r.Context(), c)
 	if err == nil {
 		http.Redirect(w, r, "/contracts?done=saved", http.StatusSeeOther)
@@ -160,12 +175,24 @@ func (a *App) contractSave(w http.ResponseWriter, r *http.Request) {
 	a.render(w, http.StatusUnprocessableEntity, "contract_form", p)
 }
 
+func (a *App) contractConfirmDelete(w http.ResponseWriter, r *http.Request) {
+	c, ok := a.cat.Contract(contract.ID(r.PathValue("id")))
+	if !ok {
+		a.notFound(w, r)
+		return
+	}
+	a.confirm(w, r, "contracts", confirmData{Name: short(c.Name), Action: r.URL.Path, Back: "/contracts"})
+}
+
 func (a *App) contractDelete(w http.ResponseWriter, r *http.Request) {
+	if !confirmed(w, r) {
+		return
+	}
 	if err := a.cat.DeleteContract(r.Context(), contract.ID(r.PathValue("id"))); err != nil {
 		p := a.newPage(w, r, "contracts", "contracts.title")
 		p.Path = "/contracts"
 		p.Error = a.anyErrorMessage(p, err)
-		a.renderContractList(w, p, http.StatusConflict)
+		a.renderContractList(w, r, p, http.StatusConflict)
 		return
 	}
 	http.Redirect(w, r, "/contracts?done=deleted", http.StatusSeeOther)

@@ -35,6 +35,13 @@ type Engine interface {
 	// catalog (an inbound mailbox starts or stops being polled).
 	MailboxSaved(m *mailbox.Mailbox)
 	MailboxRemoved(id mailbox.ID)
+	// RetryNow and Cancel act on a queued outbound message (by outbox
+	// ID); Release hands a quarantined message (by its store ID) to the
+	// helpdesk again and DeleteQuarantined removes it.
+	RetryNow(ctx context.Context, id string) error
+	Cancel(ctx context.Context, id string) error
+	Release(ctx context.Context, id int64) error
+	DeleteQuarantined(ctx context.Context, id int64) error
 }
 
 // engineOptions configure the engines. The zero value is what the command
@@ -60,8 +67,8 @@ type engineStores struct {
 	}
 	Inbound      store.Inbound
 	Suppressions store.Suppressions
-	// Quarantined lists a mailbox's quarantined messages.
-	Quarantined func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error)
+	// Quarantine lists, reads and removes quarantined messages.
+	Quarantine quarantineStore
 }
 
 // errProbeUnavailable is returned by engines that cannot probe.
@@ -105,6 +112,8 @@ type SendResult struct {
 
 // SentItem is a message sent (or recorded) for a contract.
 type SentItem struct {
+	// ID is the outbox record ("" when only recorded).
+	ID        string
 	At        time.Time
 	Contract  contract.ID
 	Mailbox   mailbox.ID
@@ -130,6 +139,10 @@ type ReceivedItem struct {
 
 // QuarantinedItem is a message put aside, with its reason.
 type QuarantinedItem struct {
+	// ID is the store's ID of the quarantined message; HasRaw says
+	// whether its bytes were kept (a release needs them).
+	ID       int64
+	HasRaw   bool
 	At       time.Time
 	Contract contract.ID
 	Mailbox  mailbox.ID
@@ -174,6 +187,12 @@ func (e *recordEngine) Health(context.Context) map[mailbox.ID]HealthView { retur
 
 func (e *recordEngine) MailboxSaved(*mailbox.Mailbox) {}
 func (e *recordEngine) MailboxRemoved(mailbox.ID)     {}
+
+// The record-only engine sends nothing and quarantines nothing.
+func (e *recordEngine) RetryNow(context.Context, string) error         { return errActionUnavailable }
+func (e *recordEngine) Cancel(context.Context, string) error           { return errActionUnavailable }
+func (e *recordEngine) Release(context.Context, int64) error           { return errActionUnavailable }
+func (e *recordEngine) DeleteQuarantined(context.Context, int64) error { return errActionUnavailable }
 
 func (e *recordEngine) Send(ctx context.Context, c *workflow.EmailConnector, f SendFlow) (SendResult, error) {
 	res, err := e.runner.Run(ctx, c, outbound.Flow{Contract: f.Contract, Thread: f.Thread, Vars: f.Vars})

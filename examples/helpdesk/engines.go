@@ -17,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/threading"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/imap"
@@ -45,11 +46,11 @@ type engines struct {
 	runner *outbound.Runner
 	cancel context.CancelFunc
 
-	imapCfg     *imap.Config
-	inStore     store.Inbound
-	quarantined func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error)
-	poller      *inbound.Poller
-	done        chan struct{}
+	imapCfg    *imap.Config
+	inStore    store.Inbound
+	quarantine quarantineStore
+	poller     *inbound.Poller
+	done       chan struct{}
 
 	mu       sync.Mutex
 	received []ReceivedItem
@@ -65,17 +66,11 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 	e := &engines{cat: cat, log: log, done: make(chan struct{})}
 	var supp store.Suppressions
 	if st := o.Stores; st != nil {
-		e.outbox, e.inStore, e.quarantined, supp = st.Outbox, st.Inbound, st.Quarantined, st.Suppressions
+		e.outbox, e.inStore, e.quarantine, supp = st.Outbox, st.Inbound, st.Quarantine, st.Suppressions
 	} else {
 		mem := memory.NewInboundStore()
 		e.outbox, e.inStore, supp = memory.NewOutbox(), mem, memory.NewSuppressions()
-		e.quarantined = func(_ context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
-			var out []store.QuarantineItem
-			for _, q := range mem.Quarantined(mb) {
-				out = append(out, store.QuarantineItem{Mailbox: mb, Key: q.Key, Size: q.Size, Reason: q.Reason, At: q.At})
-			}
-			return out, nil
-		}
+		e.quarantine = memQuarantine{mem}
 	}
 	e.imapCfg = &imap.Config{Net: netw, Timeout: 30 * time.Second, Logger: log}
 	if o.RootCAs != nil {
@@ -262,7 +257,7 @@ func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
 		recs = recs[len(recs)-500:]
 	}
 	for _, r := range recs {
-		it := SentItem{At: r.EnqueuedAt, Contract: r.Contract, Mailbox: r.Mailbox, Subject: r.Message.Subject,
+		it := SentItem{ID: r.ID, At: r.EnqueuedAt, Contract: r.Contract, Mailbox: r.Mailbox, Subject: r.Message.Subject,
 			State: r.State.String(), MessageID: r.MessageID, Rule: r.Rule, Reason: r.Reason}
 		if it.Reason == "" {
 			it.Reason = r.LastError
@@ -280,12 +275,13 @@ func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
 			continue
 		}
 		owner, _ := e.cat.InboundOwner(m.ID)
-		qs, err := e.quarantined(ctx, m.ID)
+		qs, err := e.quarantine.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: m.ID})
 		if err != nil {
 			return log, err
 		}
 		for _, q := range qs {
-			log.Quarantined = append(log.Quarantined, QuarantinedItem{At: q.At, Contract: owner, Mailbox: m.ID, Reason: q.Reason, Size: q.Size, Key: q.Key})
+			log.Quarantined = append(log.Quarantined, QuarantinedItem{ID: q.ID, HasRaw: q.HasRaw, At: q.At, Contract: owner,
+				Mailbox: m.ID, Reason: q.Reason, Size: q.Size, Key: q.Key})
 		}
 	}
 	return log, nil

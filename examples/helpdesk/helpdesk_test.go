@@ -29,6 +29,7 @@ type testEnv struct {
 	app    *App
 	cat    *sqlstore.Catalog
 	dbPath string
+	st     *sqlite.Store
 }
 
 func newTestEnv(t *testing.T, eng Engine) *testEnv {
@@ -47,7 +48,7 @@ func newTestEnv(t *testing.T, eng Engine) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{t: t, app: app, cat: st.Catalog(), dbPath: path}
+	return &testEnv{t: t, app: app, cat: st.Catalog(), dbPath: path, st: st}
 }
 
 type resp struct {
@@ -105,7 +106,7 @@ func inboundForm() url.Values {
 		"kind":                         {"inbound"},
 		"address":                      {"support@acme.example"},
 		"enabled":                      {"on"},
-		"inbound.server.host":          {"imap.acme.example"},
+		"inbound.server.host":          {"imap.acme.com.br"},
 		"inbound.credentials.username": {"support"},
 		"inbound.credentials.password": {"s3cret-imap-pw"},
 	}
@@ -116,7 +117,7 @@ func outboundForm() url.Values {
 		"description":                   {"ACME outgoing"},
 		"kind":                          {"outbound"},
 		"enabled":                       {"on"},
-		"outbound.server.host":          {"smtp.acme.example"},
+		"outbound.server.host":          {"smtp.acme.com.br"},
 		"outbound.server.port":          {"587"},
 		"outbound.credentials.username": {"mailer"},
 		"outbound.credentials.password": {"s3cret-smtp-pw"},
@@ -217,7 +218,8 @@ func TestMailboxFormErrorsInPortuguese(t *testing.T) {
 
 func TestEveryFieldErrorCodeIsTranslated(t *testing.T) {
 	codes := []mailbox.Code{mailbox.CodeRequired, mailbox.CodeOutOfRange, mailbox.CodeBadAddress, mailbox.CodeInsecure,
-		mailbox.CodeNotAllowed, mailbox.CodeConflict, mailbox.CodeUnsupported, mailbox.CodeControlChars, mailbox.CodeInvalid, codeNumber}
+		mailbox.CodeNotAllowed, mailbox.CodeConflict, mailbox.CodeUnsupported, mailbox.CodeControlChars, mailbox.CodeInvalid, codeNumber,
+		codeTooLong, codePlaceholder, codePolicy}
 	for _, lang := range languages {
 		seen := map[string]mailbox.Code{}
 		for _, c := range codes {
@@ -346,7 +348,7 @@ func TestMailboxSavedWithPasswordSealedAndKindFieldsOnly(t *testing.T) {
 		t.Fatalf("status %d:\n%s", r.code, r.body)
 	}
 	m := e.mailboxByDescription("Support inbox")
-	if m.Kind != mailbox.Inbound || m.Outbound != nil || m.Inbound.Server.Host != "imap.acme.example" {
+	if m.Kind != mailbox.Inbound || m.Outbound != nil || m.Inbound.Server.Host != "imap.acme.com.br" {
 		t.Fatalf("saved %+v", m)
 	}
 	if m.Inbound.Credentials.Password.Reveal() != "s3cret-imap-pw" {
@@ -365,7 +367,7 @@ func TestMailboxSavedWithPasswordSealedAndKindFieldsOnly(t *testing.T) {
 	if strings.Contains(r.body, "s3cret") {
 		t.Fatal("edit form shows the password")
 	}
-	if !strings.Contains(r.body, `value="imap.acme.example"`) {
+	if !strings.Contains(r.body, `value="imap.acme.com.br"`) {
 		t.Fatal("edit form not filled")
 	}
 	form = inboundForm()
@@ -386,7 +388,7 @@ func TestMailboxSavedWithPasswordSealedAndKindFieldsOnly(t *testing.T) {
 	}
 	// The list shows it, with unknown health before the engines report.
 	r = e.do("GET", "/mailboxes", nil)
-	if !strings.Contains(r.body, "Support inbox (renamed)") || !strings.Contains(r.body, "imap.acme.example:993") {
+	if !strings.Contains(r.body, "Support inbox (renamed)") || !strings.Contains(r.body, "imap.acme.com.br:993") {
 		t.Fatalf("list:\n%s", r.body)
 	}
 }
@@ -456,7 +458,7 @@ func TestContractFormOffersOnlyFittingMailboxes(t *testing.T) {
 	}
 
 	// A mailbox in use cannot be deleted; the reason is shown.
-	r = e.do("POST", "/mailboxes/"+string(sales.ID)+"/delete", nil)
+	r = e.do("POST", "/mailboxes/"+string(sales.ID)+"/delete", url.Values{"confirm": {"yes"}})
 	if r.code != http.StatusConflict || !strings.Contains(r.body, "still used by contract Contract A") {
 		t.Fatalf("delete in use: %d", r.code)
 	}

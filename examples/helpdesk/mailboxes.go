@@ -79,6 +79,7 @@ type mailboxView struct {
 
 type mailboxListData struct {
 	Mailboxes []mailboxView
+	Pager     pager
 }
 
 func (a *App) mailboxList(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +91,10 @@ func (a *App) renderMailboxList(w http.ResponseWriter, r *http.Request, p *page,
 	health := a.engine.Health(r.Context())
 	sys, _ := a.cat.SystemMailbox()
 	var d mailboxListData
-	for _, m := range sortedMailboxes(a.cat.Mailboxes()) {
+	all := sortedMailboxes(a.cat.Mailboxes())
+	lo, hi, pg := a.paginate(r, p, "page", len(all))
+	d.Pager = pg
+	for _, m := range all[lo:hi] {
 		v := mailboxView{M: m, Health: health[m.ID], System: m.ID == sys}
 		if v.Health.State == "" {
 			v.Health.State = "unknown"
@@ -324,6 +328,9 @@ const codeNumber mailbox.Code = "number"
 // fieldMessage translates a field error by its stable code; an unknown
 // code falls back to the package's English message.
 func fieldMessage(lang string, fe *mailbox.FieldError) string {
+	if fe.Code == codeTooLong {
+		return tr(lang, "err.too_long", limitOf(fe.Path))
+	}
 	if _, ok := catalog[langEN]["err."+string(fe.Code)]; ok {
 		return tr(lang, "err."+string(fe.Code))
 	}
@@ -395,6 +402,13 @@ func (a *App) mailboxSave(w http.ResponseWriter, r *http.Request) {
 	m, errs := mailboxFromForm(r.PostForm, id, old)
 	if err := m.Validate(); err != nil {
 		errs = append(errs, mailbox.FieldErrors(err)...)
+	}
+	errs = append(errs, helpdeskChecks(m)...)
+	if len(errs) == 0 && r.PostForm.Get("action") != "test" {
+		// The connection test's address policy, applied at save too.
+		if fe := policyCheck(r.Context(), a.policy, a.resolver, m); fe != nil {
+			errs = append(errs, fe)
+		}
 	}
 	if len(errs) > 0 {
 		p.addFieldErrors(errs)
@@ -480,7 +494,19 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
+func (a *App) mailboxConfirmDelete(w http.ResponseWriter, r *http.Request) {
+	m, ok := a.cat.Mailbox(mailbox.ID(r.PathValue("id")))
+	if !ok {
+		a.notFound(w, r)
+		return
+	}
+	a.confirm(w, r, "mailboxes", confirmData{Name: short(m.Description), Action: r.URL.Path, Back: "/mailboxes"})
+}
+
 func (a *App) mailboxDelete(w http.ResponseWriter, r *http.Request) {
+	if !confirmed(w, r) {
+		return
+	}
 	id := mailbox.ID(r.PathValue("id"))
 	if err := a.cat.DeleteMailbox(r.Context(), id); err != nil {
 		p := a.newPage(w, r, "mailboxes", "mailboxes.title")

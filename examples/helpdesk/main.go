@@ -31,12 +31,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/postgres"
 	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/store/sqlite"
-	"github.com/correio-dev/correio/store/sqlstore"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -95,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cat, stores, closeStore, where, err := openStore(ctx, cfg, keys, log)
+	cat, stores, sets, closeStore, where, err := openStore(ctx, cfg, keys, log)
 	if err != nil {
 		return err
 	}
@@ -116,6 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	app.policy = eo.Policy
+	app.settings = sets
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -141,44 +141,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // openStore opens the Postgres store when a URL is given, else SQLite: the
 // catalog and the engines' state (outbox, suppressions, checkpoints,
 // handled keys, quarantine) in one database.
-func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (store.Catalog, *engineStores, func(), string, error) {
+func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (store.Catalog, *engineStores, settings, func(), string, error) {
 	if cfg.Postgres != "" {
 		st, err := postgres.Open(ctx, cfg.Postgres, postgres.Options{Secrets: keys, Logger: log})
 		if err != nil {
-			return nil, nil, nil, "", fmt.Errorf("postgres: %w", err)
+			return nil, nil, nil, nil, "", fmt.Errorf("postgres: %w", err)
+		}
+		sets, err := newPGSettings(ctx, st.Pool())
+		if err != nil {
+			st.Close()
+			return nil, nil, nil, nil, "", err
 		}
 		in := st.Inbound()
-		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
-			Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
-				qs, err := in.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
-				return quarantineItems(qs), err
-			}}
-		return st.Catalog(), stores, func() { st.Close() }, "postgres", nil
+		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(), Quarantine: in}
+		return st.Catalog(), stores, sets, func() { st.Close() }, "postgres", nil
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o700); err != nil {
-		return nil, nil, nil, "", err
+		return nil, nil, nil, nil, "", err
 	}
 	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{Secrets: keys, Logger: log})
 	if err != nil {
-		return nil, nil, nil, "", fmt.Errorf("sqlite: %w", err)
+		return nil, nil, nil, nil, "", fmt.Errorf("sqlite: %w", err)
+	}
+	sets, err := openSQLiteSettings(ctx, cfg.DB)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, nil, "", err
 	}
 	in := st.Inbound()
-	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(),
-		Quarantined: func(ctx context.Context, mb mailbox.ID) ([]store.QuarantineItem, error) {
-			qs, err := in.Quarantined(ctx, sqlstore.QuarantineFilter{Mailbox: mb})
-			return quarantineItems(qs), err
-		}}
-	return st.Catalog(), stores, func() { st.Close() }, "sqlite " + cfg.DB, nil
-}
-
-// quarantineItems keeps the metadata of quarantined messages (sqlite and
-// postgres share the type).
-func quarantineItems(qs []sqlstore.Quarantined) []store.QuarantineItem {
-	out := make([]store.QuarantineItem, len(qs))
-	for i, q := range qs {
-		out[i] = q.QuarantineItem
-	}
-	return out
+	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(), Quarantine: in}
+	return st.Catalog(), stores, sets, func() { sets.Close(); st.Close() }, "sqlite " + cfg.DB, nil
 }
 
 // loadKeyring reads the password-encryption key from $HELPDESK_SECRET_KEY

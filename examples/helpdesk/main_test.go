@@ -81,3 +81,75 @@ func runAndUse(t *testing.T, args ...string) {
 		t.Fatal("password shown")
 	}
 }
+
+// startRun starts the command and returns its address and a stop function
+// that waits for it to end.
+func startRun(t *testing.T, args ...string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var base string
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "helpdesk: open "); ok {
+			base = strings.TrimSuffix(u, "/")
+			break
+		}
+	}
+	if base == "" {
+		cancel()
+		t.Fatalf("no address printed: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	return base, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}
+}
+
+func TestEmailStepSurvivesRestart(t *testing.T) {
+	check := func(t *testing.T, args ...string) {
+		t.Setenv("HELPDESK_SECRET_KEY", "")
+		base, stop := startRun(t, args...)
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		step := url.Values{"action": {"save"}, "name": {"Kept across restarts"}, "choice": {"specific"},
+			"users": {"ana", "bruno"}, "subject": {"Pedido {{.Request}}"}, "text": {"Olá"}, "request": {"77"}}
+		res, err := c.PostForm(base+"/workflow", step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		stop()
+
+		base, stop = startRun(t, args...)
+		defer stop()
+		res, err = c.Get(base + "/workflow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		body := string(b)
+		for _, want := range []string{`value="Kept across restarts"`, `value="specific" id="choice-specific" checked`,
+			`value="bruno" checked`, `value="Pedido {{.Request}}"`, `value="77"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("after restart, %s missing", want)
+			}
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		check(t, "-db", filepath.Join(dir, "h.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgtest.Database(t)
+		check(t, "-postgres", dsn, "-key-file", filepath.Join(t.TempDir(), "k"))
+	})
+}

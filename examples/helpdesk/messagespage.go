@@ -20,10 +20,19 @@ type messagesData struct {
 	Groups      []*contractMessages
 	Quarantined []QuarantinedItem
 	FromEngines bool
+	// Pager pages the contracts' sections, QPager the quarantine.
+	Pager, QPager pager
 }
 
 func (a *App) messagesPage(w http.ResponseWriter, r *http.Request) {
+	a.renderMessages(w, r, http.StatusOK, "")
+}
+
+// renderMessages renders the Messages page, with an action's error.
+func (a *App) renderMessages(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
 	p := a.newPage(w, r, "messages", "messages.title")
+	p.Path = "/messages"
+	p.Error = errMsg
 	log, err := a.engine.Messages(r.Context())
 	if err != nil {
 		p.Error = p.T("err.store", err.Error())
@@ -67,6 +76,10 @@ func (a *App) messagesPage(w http.ResponseWriter, r *http.Request) {
 		return strings.ToLower(gi.Name) < strings.ToLower(gj.Name)
 	})
 	sort.SliceStable(d.Quarantined, func(i, j int) bool { return d.Quarantined[i].At.After(d.Quarantined[j].At) })
+	lo, hi, pg := a.paginate(r, p, "page", len(d.Groups))
+	d.Groups, d.Pager = d.Groups[lo:hi], pg
+	lo, hi, pg = a.paginate(r, p, "qpage", len(d.Quarantined))
+	d.Quarantined, d.QPager = d.Quarantined[lo:hi], pg
 	p.Data = d
-	a.render(w, http.StatusOK, "messages", p)
+	a.render(w, status, "messages", p)
 }

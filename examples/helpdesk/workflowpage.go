@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -29,9 +30,10 @@ func (d *workflowData) Val(k string) string    { return d.V.Get(k) }
 func (d *workflowData) Vals(k string) []string { return d.V[k] }
 
 type sendView struct {
-	OK        bool
-	Error     string
-	Detail    string
+	OK    bool
+	Error string // translated, when no field is concerned
+	// Field is the input the error is shown beside.
+	Field     string
 	Mailbox   string
 	Rule      string
 	Reason    string // translated
@@ -85,9 +87,7 @@ func (a *App) workflowData(v url.Values) *workflowData {
 
 func (a *App) workflowPage(w http.ResponseWriter, r *http.Request) {
 	p := a.newPage(w, r, "workflow", "wf.title")
-	a.mu.Lock()
-	v := a.step
-	a.mu.Unlock()
+	v := a.savedStep(r.Context())
 	if v == nil {
 		v = a.defaultStep(p.Lang)
 	}
@@ -107,16 +107,28 @@ func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
 	if action == "preset" {
 		a.loadPreset(v, systemmsg.Kind(v.Get("preset")), p.Lang)
 	}
-	a.mu.Lock()
-	a.step = cloneValues(v)
-	a.mu.Unlock()
 	d := a.workflowData(v)
 	p.Data = d
+	if err := a.saveStep(r.Context(), v); err != nil {
+		a.log.Error("save email step", "err", err)
+		p.Error = p.T("err.store", p.T("wf.step"))
+	}
 	if action != "send" {
 		a.render(w, http.StatusOK, "workflow", p)
 		return
 	}
 
+	switch name := v.Get("name"); {
+	case hasControl(name):
+		p.Errs["name"] = []string{tr(p.Lang, "err.control_chars")}
+	case tooLong(name, maxStepName):
+		p.Errs["name"] = []string{tr(p.Lang, "err.too_long", maxStepName)}
+	}
+	if len(p.Errs) > 0 {
+		d.Result = &sendView{Field: "name"}
+		a.render(w, http.StatusUnprocessableEntity, "workflow", p)
+		return
+	}
 	c, f := stepFromForm(v)
 	if ct, ok := a.cat.Contract(f.Contract); ok {
 		f.Vars["Contract"] = ct.Name
@@ -141,11 +153,54 @@ func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
 	}
 	sv.Invalid = res.Expansion.Invalid
 	if err != nil {
-		sv.Error = a.sendError(p.Lang, err)
-		sv.Detail = err.Error()
+		// Once, translated, beside the field it is about when there is
+		// one (else in the result card); the library's text goes to the
+		// log, not to the page.
+		a.log.Warn("email step", "err", err)
+		for _, fm := range a.stepErrors(p.Lang, c, err) {
+			if fm.field == "" {
+				sv.Error = fm.msg
+				continue
+			}
+			if !contains(p.Errs[fm.field], fm.msg) {
+				p.Errs[fm.field] = append(p.Errs[fm.field], fm.msg)
+			}
+			if sv.Field == "" {
+				sv.Field = fm.field
+			}
+		}
 	}
 	d.Result = sv
 	a.render(w, http.StatusOK, "workflow", p)
+}
+
+// savedStep returns the email step being edited: from memory, else from
+// the settings table (nil when none was ever saved).
+func (a *App) savedStep(ctx context.Context) url.Values {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.step == nil && a.settings != nil {
+		v, err := a.settings.Load(ctx, stepKey)
+		if err != nil {
+			a.log.Error("load email step", "err", err)
+		}
+		a.step = v
+	}
+	if a.step == nil {
+		return nil
+	}
+	return cloneValues(a.step)
+}
+
+// saveStep keeps the step in memory and in the settings table.
+func (a *App) saveStep(ctx context.Context, v url.Values) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.step = cloneValues(v)
+	if a.settings == nil {
+		return nil
+	}
+	return a.settings.Save(ctx, stepKey, v)
 }
 
 // stepFromForm builds the EmailConnector and the test flow from the form.
@@ -215,28 +270,66 @@ func (a *App) reason(lang string, d routing.Decision) string {
 	return d.Reason()
 }
 
-// sendError translates the errors an email step can end with.
-func (a *App) sendError(lang string, err error) string {
+type fieldMsg struct{ field, msg string }
+
+// stepFields maps the connector's validation paths to the form's inputs.
+var stepFields = map[string]string{
+	"mailbox": "choice", "mailbox_id": "mailbox_id", "recipients": "users",
+	"subject": "subject", "text": "text", "html": "text",
+}
+
+// stepErrors translates what an email step ended with, field by field:
+// the connector's validation errors (workflow.EmailConnector.Validate)
+// and the resolver's and the runner's errors.
+func (a *App) stepErrors(lang string, c *workflow.EmailConnector, err error) []fieldMsg {
+	fes := mailbox.FieldErrors(err)
+	if len(fes) == 0 {
+		field, msg := a.sendError(lang, err)
+		return []fieldMsg{{field, msg}}
+	}
+	var out []fieldMsg
+	for _, fe := range fes {
+		if fe.Path == "templates" {
+			// Which template: the subject alone compiles or not.
+			f := "text"
+			if _, cerr := workflow.Compile(c.Subject, "x", ""); cerr != nil {
+				f = "subject"
+			}
+			out = append(out, fieldMsg{f, tr(lang, "resolve.template")})
+			continue
+		}
+		out = append(out, fieldMsg{stepFields[fe.Path], fieldMessage(lang, fe)})
+	}
+	return out
+}
+
+// sendError translates the errors an email step can end with and names the
+// form field each one is about ("" for none).
+func (a *App) sendError(lang string, err error) (field, msg string) {
 	var te *workflow.TemplateError
 	switch {
 	case errors.Is(err, routing.ErrNoSystemMailbox):
-		return tr(lang, "resolve.no_system")
+		return "choice", tr(lang, "resolve.no_system")
 	case errors.Is(err, routing.ErrMailboxNotFound):
-		return tr(lang, "resolve.not_found")
+		return "mailbox_id", tr(lang, "resolve.not_found")
 	case errors.Is(err, routing.ErrNotOutbound):
-		return tr(lang, "resolve.not_outbound")
+		return "mailbox_id", tr(lang, "resolve.not_outbound")
 	case errors.Is(err, routing.ErrMailboxDisabled):
-		return tr(lang, "resolve.disabled")
+		return "choice", tr(lang, "resolve.disabled")
 	case errors.Is(err, routing.ErrContractNotFound):
-		return tr(lang, "resolve.contract_not_found")
+		return "contract", tr(lang, "resolve.contract_not_found")
 	case errors.Is(err, routing.ErrBadChoice):
-		return tr(lang, "resolve.bad_choice")
+		return "choice", tr(lang, "resolve.bad_choice")
 	case errors.Is(err, workflow.ErrNoRecipients):
-		return tr(lang, "resolve.no_recipients")
+		return "users", tr(lang, "resolve.no_recipients")
 	case errors.Is(err, workflow.ErrHeaderInjection):
-		return tr(lang, "resolve.header")
+		return "subject", tr(lang, "resolve.header")
 	case errors.As(err, &te):
-		return tr(lang, "resolve.template", te.Field, te.Err)
+		f := te.Field
+		if f != "subject" {
+			f = "text" // the HTML template is edited with the text
+		}
+		return f, tr(lang, "resolve.template")
 	}
-	return tr(lang, "resolve.other", err)
+	return "", tr(lang, "resolve.other")
 }
