@@ -510,6 +510,10 @@ func (s *Session) List(ctx context.Context, after UID) ([]Info, error) {
 			bound := int(s.num) + limit
 			s.mu.Unlock()
 			if responses > bound {
+				// go-imap's reader may be blocked handing this command its
+				// next message: drain the command so the reader can see the
+				// closed connection and Close can return.
+				go func() { _ = cmd.Close() }()
 				_ = s.c.Close()
 				return &transport.Error{Class: transport.Protocol, Op: "list", Err: &transport.LimitError{What: "responses", Limit: int64(bound), Got: int64(responses)},
 					Hint: "the server answered the listing with more messages than the folder holds; it is broken or hostile"}
@@ -733,6 +737,7 @@ func (s *Session) EnsureFolder(ctx context.Context, folder string) error {
 				break
 			}
 			if n >= maxListResponses {
+				go func() { _ = cmd.Close() }() // unblock go-imap's reader (see List)
 				_ = s.c.Close()
 				return &transport.Error{Class: transport.Protocol, Op: "create", Err: &transport.LimitError{What: "responses", Limit: maxListResponses, Got: int64(n + 1)},
 					Hint: "the server answered a LIST of one folder with many; it is broken or hostile"}
