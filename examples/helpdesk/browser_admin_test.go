@@ -35,13 +35,20 @@ func TestBrowserAdminActions(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	// text reads an element's text; a page that is still being replaced
+	// after a click or a form post ("No node with given id") is read again.
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
+		var err error
+		for range 50 {
+			var s string
+			if s, err = chromedp.Run(ctx, chromedp.Text(css(sel))); err == nil {
+				return strings.TrimSpace(s)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		return strings.TrimSpace(s)
+		t.Fatalf("text of %s: %v", sel, err)
+		return ""
 	}
 
 	// A placeholder host is refused beside the host field.
@@ -141,8 +148,15 @@ func TestBrowserAdminActions(t *testing.T) {
 		chromedp.Click(css("#confirm-delete")),
 		chromedp.WaitVisible(css("#quarantine")),
 	)
-	if rec, _ := eng.outbox.Get(context.Background(), "ob-cancel"); rec.State != store.Dead {
-		t.Fatalf("cancelled record is %v", rec.State)
+	// The confirmation posts a form: wait for its effect, not for a page.
+	var rec *store.OutboxRecord
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if rec, _ = eng.outbox.Get(context.Background(), "ob-cancel"); rec != nil && rec.State == store.Dead {
+			break
+		}
+	}
+	if rec == nil || rec.State != store.Dead {
+		t.Fatalf("cancelled record is %+v", rec)
 	}
 
 	// A quarantined message, released: handed to the helpdesk.
@@ -157,7 +171,8 @@ func TestBrowserAdminActions(t *testing.T) {
 		UIDValidity: 1, UID: 1, Size: int64(len(raw)), Reason: "handler refused", At: time.Now()}, strings.NewReader(raw)); err != nil {
 		t.Fatal(err)
 	}
-	do("release", chromedp.Navigate(u("/messages")), chromedp.Click(css("#quarantine button.release")), chromedp.WaitVisible(css("#quarantine")))
+	do("release", chromedp.Navigate(u("/messages")), chromedp.WaitVisible(css("#quarantine button.release")),
+		chromedp.Click(css("#quarantine button.release")), chromedp.WaitVisible(css("p.flash")))
 	if got := text("body"); !strings.Contains(got, "The message was released") || !strings.Contains(got, "Held back") {
 		t.Fatalf("release: %q", got)
 	}

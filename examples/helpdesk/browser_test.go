@@ -157,13 +157,20 @@ func TestBrowserFlow(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	// text reads an element's text; a page that is still being replaced
+	// after a click or a form post ("No node with given id") is read again.
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
+		var err error
+		for range 50 {
+			var s string
+			if s, err = chromedp.Run(ctx, chromedp.Text(css(sel))); err == nil {
+				return strings.TrimSpace(s)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		return strings.TrimSpace(s)
+		t.Fatalf("text of %s: %v", sel, err)
+		return ""
 	}
 
 	// An inbound mailbox, first without a description: the error shows
