@@ -6,6 +6,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
+	"github.com/correio-dev/correio/transport"
 )
 
 // redact removes the mailbox's password from an error text (transport
@@ -14,11 +15,10 @@ func redact(m *mailbox.Mailbox, err error) string {
 	if err == nil {
 		return ""
 	}
-	s := err.Error()
-	if pw := m.Inbound.Credentials.Password; !pw.IsZero() && len(pw.Reveal()) >= 4 {
-		s = strings.ReplaceAll(s, pw.Reveal(), "[REDACTED]")
-	}
-	return s
+	cr := m.Inbound.Credentials
+	// The transports' redactor: the password in every form a server or a
+	// handler may quote it (plain, quoted, base64 AUTH blobs).
+	return transport.NewRedactor(cr.Username, cr.Password).Redact(err.Error())
 }
 
 func normAddr(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
