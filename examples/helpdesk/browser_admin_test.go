@@ -27,29 +27,8 @@ func TestBrowserAdminActions(t *testing.T) {
 	srv := httptest.NewServer(e.app)
 	t.Cleanup(srv.Close)
 	shots := t.TempDir()
-	u := func(p string) string { return srv.URL + p }
+	u, do, text := pageSteps(t, ctx, srv.URL)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// text reads an element's text; a page that is still being replaced
-	// after a click or a form post ("No node with given id") is read again.
-	text := func(sel string) string {
-		t.Helper()
-		var err error
-		for range 50 {
-			var s string
-			if s, err = chromedp.Run(ctx, chromedp.Text(css(sel))); err == nil {
-				return strings.TrimSpace(s)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("text of %s: %v", sel, err)
-		return ""
-	}
 
 	// A placeholder host is refused beside the host field.
 	do("an outbound mailbox on smtp.example.com",

@@ -149,29 +149,8 @@ func TestBrowserFlow(t *testing.T) {
 	srv := httptest.NewServer(e.app)
 	t.Cleanup(srv.Close)
 	shots := t.TempDir()
-	u := func(p string) string { return srv.URL + p }
+	u, do, text := pageSteps(t, ctx, srv.URL)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// text reads an element's text; a page that is still being replaced
-	// after a click or a form post ("No node with given id") is read again.
-	text := func(sel string) string {
-		t.Helper()
-		var err error
-		for range 50 {
-			var s string
-			if s, err = chromedp.Run(ctx, chromedp.Text(css(sel))); err == nil {
-				return strings.TrimSpace(s)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("text of %s: %v", sel, err)
-		return ""
-	}
 
 	// An inbound mailbox, first without a description: the error shows
 	// beside the field.
@@ -356,4 +335,32 @@ func TestBrowserFlow(t *testing.T) {
 	}
 	screenshot(t, ctx, shots, "mailbox-errors-pt")
 	t.Log("screenshots in", shots, fmt.Sprintf("and %s/helpdesk-*.png", os.TempDir()))
+}
+
+// pageSteps returns the browser tests' three helpers over the app at base:
+// u (a URL of the app), do (run steps, failing the test with what) and text
+// (an element's text; a page that is still being replaced after a click or
+// a form post, "No node with given id", is read again).
+func pageSteps(t *testing.T, ctx context.Context, base string) (u func(string) string, do func(string, ...chromedp.Action[chromedp.Void]), text func(string) string) {
+	u = func(p string) string { return base + p }
+	do = func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text = func(sel string) string {
+		t.Helper()
+		var err error
+		for range 50 {
+			var s string
+			if s, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel))); err == nil {
+				return strings.TrimSpace(s)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("text of %s: %v", sel, err)
+		return ""
+	}
+	return u, do, text
 }
