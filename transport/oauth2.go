@@ -64,6 +64,14 @@ func copyToken(t *oauth2.Token) *oauth2.Token {
 // when it has no usable token: the mailbox must be authorised again.
 var ErrNoToken = errors.New("transport: no OAuth2 token")
 
+// ErrReauthRequired is wrapped (beside ErrNoToken) by the *Error of class
+// Auth a token source returns when the grant itself is gone: the token
+// endpoint answered invalid_grant (refresh token expired, revoked, the
+// password changed) or the consent was withdrawn. Retrying cannot help: the
+// engines put the mailbox in engine.StateReauthRequired at once and wait for
+// a person to authorise it again.
+var ErrReauthRequired = errors.New("transport: OAuth2 grant revoked or expired; re-authorisation required")
+
 // AccessToken asks src for a token and refuses an empty one: the
 // transports call it so that nothing is ever sent with an empty token. Its
 // errors are *Error of class Auth wrapping ErrNoToken unless src returned a
@@ -114,7 +122,11 @@ func (o *OAuth2Tokens) Token(ctx context.Context) (mailbox.Secret, error) {
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
-			return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: errors.New(re.ErrorCode), Hint: "the token endpoint refused the refresh token; authorise the mailbox again"}
+			cause := errors.New(re.ErrorCode)
+			if re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client" || re.ErrorCode == "consent_required" || re.ErrorCode == "interaction_required" {
+				cause = errors.Join(ErrReauthRequired, ErrNoToken, cause)
+			}
+			return mailbox.Secret{}, &Error{Class: Auth, Op: "oauth2", Err: cause, Hint: "the token endpoint refused the refresh token; authorise the mailbox again"}
 		}
 		return mailbox.Secret{}, &Error{Class: Temporary, Op: "oauth2", Err: errors.New("token refresh failed"), Hint: "the token endpoint could not be reached"}
 	}

@@ -181,7 +181,7 @@ func TestOAuth2TokensRefreshAndInvalidate(t *testing.T) {
 	// A refused refresh token is an auth error that says what to do.
 	bad := transport.NewOAuth2Tokens(cfg, &oauth2.Token{RefreshToken: "revoked"})
 	_, err = bad.Token(ctx)
-	if !errors.Is(err, transport.ErrAuth) {
+	if !errors.Is(err, transport.ErrAuth) || !errors.Is(err, transport.ErrReauthRequired) {
 		t.Fatalf("revoked: %v", err)
 	}
 	if strings.Contains(err.Error(), "revoked") {
