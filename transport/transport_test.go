@@ -147,7 +147,7 @@ func TestOAuth2TokensRefreshAndInvalidate(t *testing.T) {
 	var refreshes atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
-		if r.Form.Get("refresh_token") == "revoked" {
+		if r.Form.Get("refresh_token") == "rt-refused-7" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"error":"invalid_grant"}`)
@@ -179,12 +179,12 @@ func TestOAuth2TokensRefreshAndInvalidate(t *testing.T) {
 		t.Fatal("token prints in clear")
 	}
 	// A refused refresh token is an auth error that says what to do.
-	bad := transport.NewOAuth2Tokens(cfg, &oauth2.Token{RefreshToken: "revoked"})
+	bad := transport.NewOAuth2Tokens(cfg, &oauth2.Token{RefreshToken: "rt-refused-7"})
 	_, err = bad.Token(ctx)
 	if !errors.Is(err, transport.ErrAuth) || !errors.Is(err, transport.ErrReauthRequired) {
 		t.Fatalf("revoked: %v", err)
 	}
-	if strings.Contains(err.Error(), "revoked") {
+	if strings.Contains(err.Error(), "rt-refused-7") {
 		t.Fatalf("error leaks the refresh token: %v", err)
 	}
 	if got := string(transport.XOAUTH2("u@x", tok)); got != "user=u@x\x01auth=Bearer at-1\x01\x01" {
