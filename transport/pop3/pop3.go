@@ -42,6 +42,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
 )
@@ -75,6 +76,9 @@ type Config struct {
 	// server, so a large maildrop is read in slices of this many, the rest
 	// on the next poll.
 	MaxList int
+	// Clock tells the time of hand-offs and of the retention
+	// (InboundSettings.KeepFor); default the real clock.
+	Clock clock.Clock
 }
 
 // DefaultMaxList is Config.MaxList's default.

@@ -178,6 +178,8 @@ func TestValidate(t *testing.T) {
 		{"inbound.server.host", func(in *mailbox.InboundSettings) { in.Server.Host = "" }},
 		{"inbound.credentials.password", func(in *mailbox.InboundSettings) { in.Credentials.Password = mailbox.Secret{} }},
 		{"inbound.start_from", func(in *mailbox.InboundSettings) { in.StartFrom = mailbox.StartUnseen }},
+		{"inbound.keep_for", func(in *mailbox.InboundSettings) { in.PostAction, in.KeepFor = mailbox.PostDelete, time.Hour }},
+		{"inbound.keep_for", func(in *mailbox.InboundSettings) { in.KeepFor = -time.Hour }},
 	} {
 		mm := *m
 		in := *m.Inbound
