@@ -185,7 +185,9 @@ func TestMailgunStored(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{
-		DialContext:     func(ctx context.Context, _, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", srv.Listener.Addr().String()) },
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", srv.Listener.Addr().String())
+		},
 		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
 	notify := func(token string) url.Values {
 		v := mailgunForm(clk.Now(), token, "support@acme.test", "")
