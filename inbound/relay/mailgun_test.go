@@ -212,3 +212,14 @@ func TestMailgunStored(t *testing.T) {
 		t.Fatalf("handed %s", got)
 	}
 }
+
+// TestMailgunSignatureVector: the signature of a known request, the one
+// in Rails Action Mailbox's Mailgun ingress test
+// (actionmailbox/test/controllers/ingresses/mailgun/inbound_emails_controller_test.rb):
+// an answer computed elsewhere, not by the code under test.
+func TestMailgunSignatureVector(t *testing.T) {
+	got := relay.MailgunSignature([]byte("tbsy84uSV1Kt3ZJZELY2TmShPRs91E3yL4tzf96297vBCkDWgL"), "1539112500", "7VwW7k6Ak7zcTwoSoNm7aTtbk1g67MKAnsYLfUB7PdszbgR5Xi")
+	if want := "ef24c5225322217bb065b80bb54eb4f9206d764e3e16abab07f0a64d1cf477cc"; got != want {
+		t.Fatalf("signature %s, want %s", got, want)
+	}
+}

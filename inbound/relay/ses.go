@@ -37,9 +37,10 @@ import (
 //     (Un)SubscriptionConfirmation; SignatureVersion 1 signs its SHA1,
 //     version 2 its SHA256, with RSA PKCS #1 v1.5; the certificate comes
 //     from SigningCertURL, which must be https on an SNS host
-//     (sns.<region>.amazonaws.com, .com.cn in China: the host pattern of
-//     AWS's own message validators), and the TopicArn must be one we
-//     expect.
+//     (sns.<region>.amazonaws.com, .com.cn in China) naming a .pem file,
+//     as AWS's own message validators check (aws-php-sns-message-validator,
+//     aws-js-sns-message-validator: ^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$),
+//     and the TopicArn must be one we expect.
 //   - A SubscriptionConfirmation is confirmed by GET SubscribeURL, only
 //     for a topic in SESOptions.Topics.
 //   - The notification of an SNS action, "Amazon SES email receiving
@@ -293,8 +294,12 @@ func (h *sesHandler) verify(ctx context.Context, m *snsMessage) error {
 	if err != nil {
 		return err
 	}
-	if _, err := snsURL(m.SigningCertURL); err != nil {
+	cu, err := snsURL(m.SigningCertURL)
+	if err != nil {
 		return err
+	}
+	if !strings.HasSuffix(cu.Path, ".pem") {
+		return fmt.Errorf("relay: SigningCertURL %q does not name a .pem certificate", m.SigningCertURL)
 	}
 	cert, err := h.cert(ctx, m.SigningCertURL)
 	if err != nil {

@@ -255,6 +255,7 @@ func TestSESRefusals(t *testing.T) {
 			m["SigningCertURL"] = "https://sns.us-east-1.amazonaws.com.evil.test/cert.pem"
 		}), http.StatusForbidden, "signature"},
 		{"certificate over http", signed(func(m map[string]string) { m["SigningCertURL"] = strings.Replace(certURL, "https", "http", 1) }), http.StatusForbidden, "signature"},
+		{"certificate not a .pem", signed(func(m map[string]string) { m["SigningCertURL"] = "https://sns.us-east-1.amazonaws.com/?Action=Cert" }), http.StatusForbidden, "signature"},
 		{"unknown version", func() map[string]string { m := signed(nil); m["SignatureVersion"] = "3"; return m }(), http.StatusForbidden, "signature"},
 		{"other topic", signed(func(m map[string]string) { m["TopicArn"] = "arn:aws:sns:us-east-1:999999999999:other" }), http.StatusForbidden, "topic"},
 	} {
