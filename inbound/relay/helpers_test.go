@@ -12,7 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/inbound/relay"
 	"github.com/correio-dev/correio/mailbox"
@@ -119,3 +121,6 @@ func post(url, ctype string, body []byte) *http.Request {
 	req.Header.Set("Content-Type", ctype)
 	return req
 }
+
+// fixedClock returns a fake clock stopped at t.
+func fixedClock(t time.Time) *clock.Fake { return clock.NewFake(t) }

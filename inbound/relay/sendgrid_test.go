@@ -163,3 +163,21 @@ func TestSendGridBasicAuth(t *testing.T) {
 		t.Fatalf("oversize: %d %q", a.code, a.body)
 	}
 }
+
+// TestSendGridTolerance: with a Tolerance, a signed request dated outside
+// it is refused although its signature is good; inside it, taken.
+func TestSendGridTolerance(t *testing.T) {
+	e, s := newEnv(t), newSGSigner(t)
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	h, err := relay.NewSendGrid(relay.SendGridOptions{Common: relay.Common{Ingester: e.g, Clock: fixedClock(now)}, PublicKey: s.pub, Tolerance: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, ctype := sendgridBody(t, rawMessage("sg4@customer.test", "support@acme.test"), "support@acme.test")
+	if a := serve(t, h, s.request(t, body, ctype, now.Add(-time.Hour))); a.code != http.StatusUnauthorized || !strings.Contains(a.body, "tolerance") {
+		t.Fatalf("an hour old: %d %q", a.code, a.body)
+	}
+	if a := serve(t, h, s.request(t, body, ctype, now.Add(-time.Minute))); a.code != http.StatusOK || a.outcomes() != "handled " {
+		t.Fatalf("a minute old: %d %q", a.code, a.body)
+	}
+}
