@@ -42,7 +42,9 @@ import (
 //     aws-js-sns-message-validator: ^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$),
 //     and the TopicArn must be one we expect.
 //   - A SubscriptionConfirmation is confirmed by GET SubscribeURL, only
-//     for a topic in SESOptions.Topics.
+//     for a topic in SESOptions.Topics. The subscription's raw message
+//     delivery must be off: with it SNS posts the bare message, without
+//     the signed envelope (x-amz-sns-rawdelivery: true), which is refused.
 //   - The notification of an SNS action, "Amazon SES email receiving
 //     notifications" (https://docs.aws.amazon.com/ses/latest/dg/receiving-email-notifications-contents.html
 //     and ...-examples.html): notificationType "Received",
@@ -169,6 +171,10 @@ func snsURL(u string) (*url.URL, error) {
 func (h *sesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.o.Logger
 	if !h.a.post(w, r, log) {
+		return
+	}
+	if strings.EqualFold(r.Header.Get("X-Amz-Sns-Rawdelivery"), "true") {
+		h.a.refuse(w, log, http.StatusBadRequest, "the SNS subscription has raw message delivery on: SNS then sends no signature; turn it off")
 		return
 	}
 	var m snsMessage

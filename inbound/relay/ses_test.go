@@ -269,6 +269,11 @@ func TestSESRefusals(t *testing.T) {
 	if a := serve(t, h, snsRequest(m)); a.code != http.StatusNotFound {
 		t.Errorf("unknown recipient: %d %q", a.code, a.body)
 	}
+	raw := post("/inbound/ses", "text/plain", []byte(`{"notificationType":"Received"}`))
+	raw.Header.Set("X-Amz-Sns-Rawdelivery", "true")
+	if a := serve(t, h, raw); a.code != http.StatusBadRequest || !strings.Contains(a.body, "raw message delivery") {
+		t.Errorf("raw message delivery: %d %q", a.code, a.body)
+	}
 	if a := serve(t, h, post("/inbound/ses", "text/plain", []byte("{not json"))); a.code != http.StatusBadRequest {
 		t.Errorf("not JSON: %d", a.code)
 	}
