@@ -114,8 +114,12 @@ func MailgunSignature(key []byte, timestamp, token string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// maxField bounds a form field other than body-mime.
-const maxField = 64 << 10
+// maxField bounds a form field other than body-mime, maxFields their
+// number (Mailgun sends some twenty).
+const (
+	maxField  = 64 << 10
+	maxFields = 512
+)
 
 func (h *mailgunHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.o.Logger
@@ -209,6 +213,9 @@ func (h *mailgunHandler) read(r *http.Request, body io.Reader) (map[string]strin
 					return fields, nil, err
 				}
 				continue
+			}
+			if len(fields) >= maxFields {
+				return fields, sp, fmt.Errorf("relay: more than %d form fields", maxFields)
 			}
 			b, err := io.ReadAll(io.LimitReader(p, maxField))
 			if err != nil {
