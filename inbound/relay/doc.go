@@ -12,6 +12,11 @@
 // store's commit, quarantine; a message whose key was recorded is a
 // duplicate and is not handed again).
 //
+// Chatwoot takes the same relays through Rails Action Mailbox's
+// ingresses; where a check here is the same as an ingress's (Mailgun's
+// signature, Postmark's basic credentials and RawEmail), the handler's
+// documentation says so.
+//
 // The target mailboxes (of transport kind push) are Common.Mailbox, or
 // the envelope recipients the provider reports, mapped by address
 // (inbound.Ingester.Recipient, which also strips a "+detail").
