@@ -3,6 +3,7 @@ package gmail_test
 import (
 	"context"
 	"crypto/x509"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,7 +43,7 @@ func config(t *testing.T, srv *mailtest.GmailServer, n transport.Net) *gmail.Con
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	return &gmail.Config{Net: n, BaseURL: srv.URL, RootCAs: pool, Timeout: 5 * time.Second, SpoolMemory: 16 << 10,
-		SpoolDir: t.TempDir(), CreateLabels: true, Backoff: 10 * time.Millisecond}
+		SpoolDir: t.TempDir(), CreateLabels: true, Backoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 }
 
 func inboundMailbox() *mailbox.Mailbox {

@@ -119,7 +119,9 @@ func (s *session) renewAt() time.Time {
 	if e := s.box.expires.Add(-time.Hour); !s.box.expires.IsZero() && e.Before(at) {
 		at = e
 	}
-	return at
+	// Never sooner than a minute after the last renewal, whatever
+	// expiration the server answered.
+	return latest(at, s.box.renewed.Add(time.Minute))
 }
 
 // renew calls users.watch, or with onlyIfDue only when the mailbox's
@@ -450,4 +452,11 @@ func (h *pushHandler) fetch(ctx context.Context) (map[string]*rsa.PublicKey, tim
 		}
 	}
 	return keys, age, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
