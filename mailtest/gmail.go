@@ -86,6 +86,7 @@ type GmailServer struct {
 	pushCli   *http.Client
 	pushes    []int
 	pushWG    sync.WaitGroup
+	delays    map[string]time.Duration
 }
 
 type gmailSA struct {
@@ -476,6 +477,17 @@ func (s *GmailServer) Throttle(n, status int, after time.Duration) {
 	s.InjectFault("", n, GmailFault{Status: status, Reason: reason, RetryAfter: after})
 }
 
+// SetDelay makes every API request whose "METHOD path" contains match
+// take at least d (to widen the moment a test kills a client in).
+func (s *GmailServer) SetDelay(match string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.delays == nil {
+		s.delays = map[string]time.Duration{}
+	}
+	s.delays[match] = d
+}
+
 // BreakAfter breaks the connection after the next n bytes of messages.get
 // responses of format raw.
 func (s *GmailServer) BreakAfter(n int64) { s.mu.Lock(); s.breakAt = max(n, 1); s.mu.Unlock() }
@@ -573,6 +585,17 @@ func (s *GmailServer) serve(w http.ResponseWriter, r *http.Request) {
 			gmailError(w, ff.Status, ff.Reason, domain, msg)
 			return
 		}
+	}
+	var delay time.Duration
+	for m, d := range s.delays {
+		if strings.Contains(line, m) {
+			delay = max(delay, d)
+		}
+	}
+	if delay > 0 {
+		s.mu.Unlock()
+		time.Sleep(delay)
+		s.mu.Lock()
 	}
 	if userID == "me" && len(allowed) == 1 {
 		userID = allowed[0]

@@ -282,7 +282,7 @@ func (k *conn) do(ctx context.Context, req request) (*http.Response, context.Can
 			return resp, cancel, nil
 		}
 		var te *transport.Error
-		if !errors.As(err, &te) || te.Class != transport.Temporary || te.Code == 0 {
+		if !errors.As(err, &te) || te.Class != transport.Temporary || te.Code == 0 || errors.Is(err, transport.ErrCursor) {
 			return nil, nil, err
 		}
 		wait := te.RetryAfter

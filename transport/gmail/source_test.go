@@ -160,7 +160,11 @@ func TestExpiredHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.ExpireHistory(desk)
+	before := len(srv.Requests())
 	_, err = s.List(ctx, items[1].Cursor)
+	if n := len(srv.Requests()) - before; n != 1 {
+		t.Fatalf("%d requests for an expired historyId, want one (a 404 is not retried)", n)
+	}
 	if !errors.Is(err, transport.ErrCursor) || !errors.Is(err, gmail.ErrExpired) || !transport.Retryable(err) {
 		t.Fatalf("List of an expired historyId: %v", err)
 	}
