@@ -73,9 +73,10 @@ func (s *Sender) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Outgoi
 	return &outgoing{k: k}, nil
 }
 
-// Check implements transport.Checker: it reads the mailbox's profile (the
-// token works and may act as the user) and sends nothing. A token with
-// gmail.send only cannot read the profile: Check then reports that.
+// Check implements transport.Checker: it gets a token and reads the
+// mailbox's profile (the token works and may act as the user), and sends
+// nothing. A token with gmail.send only cannot read the profile: Check then
+// passes with a warning saying so.
 func (s *Sender) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Report, error) {
 	start := time.Now()
 	rep := transport.Report{Kind: m.Transport(), Server: s.c.server(), Security: mailbox.SecurityTLS}
@@ -90,11 +91,22 @@ func (s *Sender) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Repor
 	if err != nil {
 		return done(err)
 	}
-	p, err := k.profile(ctx)
-	if err != nil {
+	if _, err := transport.AccessToken(ctx, k.tokens); err != nil {
 		return done(err)
 	}
-	rep.Facts = append(rep.Facts, transport.Fact{Name: "user", Value: p.Email}, transport.Fact{Name: "auth", Value: k.auth})
+	p, err := k.profile(ctx)
+	var te *transport.Error
+	switch {
+	case err == nil:
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "user", Value: p.Email})
+	case errors.As(err, &te) && te.Code == http.StatusForbidden && (te.Enhanced == "insufficientPermissions" || te.Enhanced == "ACCESS_TOKEN_SCOPE_INSUFFICIENT"):
+		// A token with gmail.send only cannot read the profile.
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "user", Value: k.user})
+		rep.Warnings = append(rep.Warnings, "the token may send only (gmail.send): the mailbox could not be verified without sending")
+	default:
+		return done(err)
+	}
+	rep.Facts = append(rep.Facts, transport.Fact{Name: "auth", Value: k.auth})
 	rep.Warnings = append(rep.Warnings, "Gmail keeps a copy of every message sent (label SENT)")
 	return done(nil)
 }

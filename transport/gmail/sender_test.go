@@ -178,3 +178,24 @@ func TestServiceAccount(t *testing.T) {
 		t.Fatal("a user credential file read as a service account")
 	}
 }
+
+// TestSenderCheck: a token that may only send (403
+// insufficientPermissions on the profile) passes Check with a warning;
+// a refused token fails it.
+func TestSenderCheck(t *testing.T) {
+	srv := newServer(t)
+	snd := gmail.NewSender(config(t, srv, transport.Net{}))
+	ctx := context.Background()
+	srv.InjectFault("/profile", 1, mailtest.GmailFault{Status: http.StatusForbidden, Reason: "insufficientPermissions"})
+	rep, err := snd.Check(ctx, outboundMailbox())
+	if err != nil || len(rep.Warnings) < 2 || rep.Fact("user") != desk {
+		t.Fatalf("a send-only token: %+v %v", rep, err)
+	}
+	srv.SetTokensRefused(true)
+	if _, err := snd.Check(ctx, outboundMailbox()); !errors.Is(err, transport.ErrAuth) {
+		t.Fatalf("a refused token: %v", err)
+	}
+	if len(srv.Sent()) != 0 {
+		t.Fatal("Check sent a message")
+	}
+}

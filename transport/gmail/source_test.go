@@ -263,7 +263,6 @@ func TestThrottled(t *testing.T) {
 	from, _, _ := s.Resume(ctx, "", false)
 	srv.Throttle(2, http.StatusTooManyRequests, time.Second)
 	start := time.Now()
-	before := len(srv.Requests())
 	items, err := s.List(ctx, from)
 	if err != nil || len(items) != 1 {
 		t.Fatalf("List after two 429s: %d %v", len(items), err)
@@ -273,7 +272,7 @@ func TestThrottled(t *testing.T) {
 	}
 	// No Retry-After: the backoff (10 ms here), three times.
 	srv.Throttle(3, http.StatusForbidden, 0)
-	before = len(srv.Requests())
+	before := len(srv.Requests())
 	if err := s.Fetch(ctx, items, func(sp *transport.Spool) { _ = sp.Close() }); err != nil {
 		t.Fatalf("Fetch after three 403 userRateLimitExceeded: %v", err)
 	}
