@@ -272,8 +272,9 @@ type request struct {
 }
 
 // do sends req with a deadline and returns the response, whose body the
-// caller reads within the returned cancel. Throttling and 5xx are retried
-// after Retry-After or an exponential backoff (Google's error guide:
+// caller reads within the returned cancel. Throttling and 5xx (but a send's:
+// it may have gone out) are retried after Retry-After or an exponential
+// backoff (Google's error guide:
 // https://developers.google.com/workspace/gmail/api/guides/handle-errors).
 func (k *conn) do(ctx context.Context, req request) (*http.Response, context.CancelFunc, error) {
 	for attempt := 0; ; attempt++ {
@@ -284,6 +285,9 @@ func (k *conn) do(ctx context.Context, req request) (*http.Response, context.Can
 		var te *transport.Error
 		if !errors.As(err, &te) || te.Class != transport.Temporary || te.Code == 0 || errors.Is(err, transport.ErrCursor) {
 			return nil, nil, err
+		}
+		if req.op == "send" && te.Code >= 500 {
+			return nil, nil, err // it may have been sent: the engine decides
 		}
 		wait := te.RetryAfter
 		if wait <= 0 {

@@ -1,6 +1,7 @@
 package gmail
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -563,7 +564,7 @@ func (s *session) fetch(ctx context.Context, it transport.Item, limit int64) (*t
 	if int64(len(raw)) > limit {
 		return nil, s.tooLarge(it.ID, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw)))
 	}
-	sp, err := transport.NewSpool(strings.NewReader(string(raw)), int64(len(raw)), s.k.c.cfg.SpoolMemory, s.k.c.cfg.SpoolDir)
+	sp, err := transport.NewSpool(bytes.NewReader(raw), int64(len(raw)), s.k.c.cfg.SpoolMemory, s.k.c.cfg.SpoolDir)
 	if err != nil {
 		return nil, s.k.c.errorf(transport.Temporary, "spool", err, "the spool could not be written")
 	}
