@@ -354,28 +354,33 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 		}
 		return nil, cursorError("list", err)
 	}
-	var ids []string
-	var cursors []transport.Cursor
+	var items []transport.Item
 	if p.full {
-		ids, cursors, err = s.listFull(ctx, p)
+		items, err = s.listFull(ctx, p)
 	} else {
-		ids, cursors, err = s.listHistory(ctx, p)
+		items, err = s.listHistory(ctx, p)
 	}
-	if err != nil {
-		return nil, err
+	if err != nil || len(items) == 0 {
+		return items, err
 	}
-	return s.describe(ctx, ids, cursors)
+	return items, s.describe(ctx, &items[0])
 }
 
 // listFull lists the label oldest first, after the id the cursor passed
 // (all of it when that message left the label: the handled ones were
 // moved away, and the keys catch the others). The last message of the
 // listing carries the history cursor.
-func (s *session) listFull(ctx context.Context, p position) ([]string, []transport.Cursor, error) {
+func (s *session) listFull(ctx context.Context, p position) ([]transport.Item, error) {
 	var all []string
 	token := ""
+	// A mailbox that reads only unread mail lists only that (Gmail's
+	// search operator is:unread).
+	unseenOnly := s.m.Inbound.StartFrom == mailbox.StartUnseen
 	for len(all) < maxFull {
 		q := url.Values{"labelIds": {s.label}, "maxResults": {"500"}}
+		if unseenOnly {
+			q.Set("q", "is:unread")
+		}
 		if token != "" {
 			q.Set("pageToken", token)
 		}
@@ -386,7 +391,7 @@ func (s *session) listFull(ctx context.Context, p position) ([]string, []transpo
 			NextPageToken string `json:"nextPageToken"`
 		}
 		if err := s.k.json(ctx, request{op: "list", method: http.MethodGet, url: s.k.userURL() + "/messages?" + q.Encode()}, &page); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for _, m := range page.Messages {
 			if validID(m.ID) {
@@ -408,32 +413,33 @@ func (s *session) listFull(ctx context.Context, p position) ([]string, []transpo
 	s.mu.Unlock()
 	done := len(all) <= MaxList
 	all = all[:min(len(all), MaxList)]
-	cursors := make([]transport.Cursor, len(all))
+	items := make([]transport.Item, len(all))
 	for i, id := range all {
-		cursors[i] = position{history: p.history, full: true, passed: []string{id}}.cursor()
+		// Seen is not known from a listing: an unseen-only mailbox listed
+		// unread mail only, the others do not ask.
+		items[i] = transport.Item{ID: id, Cursor: position{history: p.history, full: true, passed: []string{id}}.cursor()}
 	}
 	if done && len(all) > 0 {
-		cursors[len(all)-1] = position{history: p.history}.cursor()
+		items[len(all)-1].Cursor = position{history: p.history}.cursor()
 	}
-	return all, cursors, nil
+	return items, nil
 }
 
 // listHistory follows users.history.list (messageAdded in the label) from
 // the cursor's historyId, page by page.
-func (s *session) listHistory(ctx context.Context, p position) ([]string, []transport.Cursor, error) {
+func (s *session) listHistory(ctx context.Context, p position) ([]transport.Item, error) {
 	passed := map[string]bool{}
 	for _, id := range p.passed {
 		passed[id] = true
 	}
-	var ids []string
-	var cursors []transport.Cursor
+	var items []transport.Item
 	seen := map[string]bool{}
 	prev, inRecord := p.history, p.passed
 	token := ""
 	for range 10000 {
 		var page historyPage
 		if err := s.k.json(ctx, request{op: "history", method: http.MethodGet, url: s.historyURL(p.history, s.k.c.cfg.PageSize, token), history: true}, &page); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for _, rec := range page.History {
 			rid, err := strconv.ParseUint(rec.ID, 10, 64)
@@ -441,12 +447,14 @@ func (s *session) listHistory(ctx context.Context, p position) ([]string, []tran
 				continue // records after startHistoryId only
 			}
 			var added []string
+			read := map[string]bool{}
 			for _, a := range rec.MessagesAdded {
 				id := a.Message.ID
 				if !validID(id) || (a.Message.LabelIDs != nil && !slices.Contains(a.Message.LabelIDs, s.label)) {
 					continue
 				}
 				added = append(added, id)
+				read[id] = a.Message.LabelIDs != nil && !slices.Contains(a.Message.LabelIDs, "UNREAD")
 			}
 			for j, id := range added {
 				s.mu.Lock()
@@ -461,16 +469,16 @@ func (s *session) listHistory(ctx context.Context, p position) ([]string, []tran
 				if j == len(added)-1 {
 					c = position{history: rid}.cursor()
 				}
-				ids, cursors = append(ids, id), append(cursors, c)
+				items = append(items, transport.Item{ID: id, Cursor: c, Seen: read[id]})
 			}
 			prev, inRecord = rid, nil
 		}
-		if page.NextPageToken == "" || len(ids) >= MaxList {
-			return ids, cursors, nil
+		if page.NextPageToken == "" || len(items) >= MaxList {
+			return items, nil
 		}
 		token = page.NextPageToken
 	}
-	return nil, nil, s.k.c.errorf(transport.Protocol, "history", errors.New("too many history pages"), "")
+	return nil, s.k.c.errorf(transport.Protocol, "history", errors.New("too many history pages"), "")
 }
 
 // msgMeta is users.messages.get in format minimal (and raw).
@@ -482,29 +490,26 @@ type msgMeta struct {
 	Raw          string   `json:"raw"`
 }
 
-// describe gets each message's size, date and read state (format
-// minimal); a message gone meanwhile is left out.
-func (s *session) describe(ctx context.Context, ids []string, cursors []transport.Cursor) ([]transport.Item, error) {
-	out := make([]transport.Item, 0, len(ids))
-	for i, id := range ids {
-		var m msgMeta
-		err := s.k.json(ctx, request{op: "get", method: http.MethodGet, url: s.k.userURL() + "/messages/" + url.PathEscape(id) + "?format=minimal"}, &m)
-		if err != nil {
-			if errCode(err) == http.StatusNotFound {
-				if len(out) > 0 && i == len(ids)-1 {
-					out[len(out)-1].Cursor = cursors[i] // the last one passes it
-				}
-				continue
-			}
-			return nil, err
+// describe fills the date and read state of it (users.messages.get,
+// format minimal): List describes its first item only, for the engine's
+// lag, since each description is a request. Sizes are left unknown (0):
+// sizeEstimate is an estimate, and Fetch enforces the mailbox's limit on
+// the raw message itself. A message gone meanwhile keeps its item (the
+// fetch skips it).
+func (s *session) describe(ctx context.Context, it *transport.Item) error {
+	var m msgMeta
+	err := s.k.json(ctx, request{op: "get", method: http.MethodGet, url: s.k.userURL() + "/messages/" + url.PathEscape(it.ID) + "?format=minimal"}, &m)
+	if err != nil {
+		if errCode(err) == http.StatusNotFound {
+			return nil
 		}
-		it := transport.Item{ID: id, Cursor: cursors[i], Size: max(m.SizeEstimate, 0), Seen: !slices.Contains(m.LabelIDs, "UNREAD")}
-		if ms, err := strconv.ParseInt(m.InternalDate, 10, 64); err == nil && ms > 0 {
-			it.Date = time.UnixMilli(ms).UTC()
-		}
-		out = append(out, it)
+		return err
 	}
-	return out, nil
+	it.Seen = !slices.Contains(m.LabelIDs, "UNREAD")
+	if ms, err := strconv.ParseInt(m.InternalDate, 10, 64); err == nil && ms > 0 {
+		it.Date = time.UnixMilli(ms).UTC()
+	}
+	return nil
 }
 
 // Fetch implements transport.Session: each message in raw format, the
@@ -552,9 +557,6 @@ func (s *session) fetch(ctx context.Context, it transport.Item, limit int64) (*t
 			return nil, s.k.c.netError("fetch", err)
 		}
 		return nil, s.k.c.errorf(transport.Protocol, "fetch", err, "the Gmail API answered something that is not the expected JSON")
-	}
-	if m.SizeEstimate > limit {
-		return nil, s.tooLarge(it.ID, fmt.Errorf("%w: about %d bytes", ErrTooLarge, m.SizeEstimate))
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(m.Raw, "="))
 	if err != nil || len(raw) == 0 {
