@@ -84,7 +84,7 @@ func TestCrashGmail(t *testing.T) {
 				if round == rounds/2 {
 					srv.ExpireHistory(gmailUser) // the stored historyId is too old now
 				}
-				killRound(t, rng, 300*time.Millisecond, env...)
+				killRound(t, rng, 800*time.Millisecond, env...)
 				t.Logf("round %d: %d delivered, %d handed", round, delivered, len(handled()))
 			}
 			before := len(handled())
