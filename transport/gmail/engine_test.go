@@ -11,6 +11,8 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/gmail"
+	"github.com/correio-dev/correio/transport/transporttest"
 )
 
 // TestPoller: the inbound engine reads a Gmail mailbox end to end, with
@@ -104,5 +106,53 @@ func TestPoller(t *testing.T) {
 	}
 	if n, twice := total(); n != 5 || twice || len(handed) != 5 {
 		t.Fatalf("handed %v, want 5 messages once each", handed)
+	}
+}
+
+// TestPollerTooLarge: a message over the mailbox's limit is quarantined
+// unread (the fetch's ErrTooLarge names it) and the mail after it is
+// handed.
+func TestPollerTooLarge(t *testing.T) {
+	srv := newServer(t)
+	if _, err := srv.Deliver(desk, transporttest.Message("big", 1, 20000)); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, srv, "small", 2)
+	m := inboundMailbox()
+	m.Inbound.MaxMessageSize = 5000
+	m.Inbound.PollInterval = 50 * time.Millisecond
+	catalog := memory.NewCatalog()
+	if err := catalog.PutMailbox(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	st := memory.NewInboundStore()
+	var mu sync.Mutex
+	var handed []string
+	p, err := inbound.New(inbound.Options{Store: st, Catalog: catalog,
+		Source: transport.Sources{mailbox.TransportGmail: gmail.NewSource(config(t, srv, transport.Net{}))},
+		Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
+			mu.Lock()
+			defer mu.Unlock()
+			handed = append(handed, d.Message.MessageID)
+			return nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	eventually(t, "the small messages handed and the large one quarantined", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handed) == 2 && len(st.Quarantined("desk")) == 1
+	})
+	cancel()
+	<-done
+	if q := st.Quarantined("desk")[0]; !strings.Contains(q.Reason, "larger") {
+		t.Fatalf("quarantined for %q", q.Reason)
+	}
+	if _, unread := srv.Count(desk, "INBOX"); unread != 1 {
+		t.Fatalf("%d unread, want the large one only", unread)
 	}
 }
