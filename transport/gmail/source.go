@@ -206,6 +206,13 @@ type session struct {
 	mu      sync.Mutex
 	applied map[string]bool   // ids this session applied a post-action to
 	dests   map[string]string // move targets resolved
+
+	// snap is the label's ids (oldest first) of this session's full
+	// listing from snapH: the later Lists of the listing read it rather
+	// than the label again (what arrives meanwhile comes through history
+	// after snapH).
+	snap  []string
+	snapH uint64
 }
 
 // position is a decoded cursor.
@@ -371,6 +378,43 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 // moved away, and the keys catch the others). The last message of the
 // listing carries the history cursor.
 func (s *session) listFull(ctx context.Context, p position) ([]transport.Item, error) {
+	s.mu.Lock()
+	cached := s.snapH == p.history && s.snap != nil
+	all := slices.Clone(s.snap)
+	s.mu.Unlock()
+	if !cached {
+		var err error
+		if all, err = s.listLabel(ctx); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.snap, s.snapH = slices.Clone(all), p.history
+		s.mu.Unlock()
+	}
+	if len(p.passed) == 1 {
+		if i := slices.Index(all, p.passed[0]); i >= 0 {
+			all = all[i+1:]
+		}
+	}
+	s.mu.Lock()
+	all = slices.DeleteFunc(all, func(id string) bool { return s.applied[id] })
+	s.mu.Unlock()
+	done := len(all) <= MaxList
+	all = all[:min(len(all), MaxList)]
+	items := make([]transport.Item, len(all))
+	for i, id := range all {
+		// Seen is not known from a listing: an unseen-only mailbox listed
+		// unread mail only, the others do not ask.
+		items[i] = transport.Item{ID: id, Cursor: position{history: p.history, full: true, passed: []string{id}}.cursor()}
+	}
+	if done && len(all) > 0 {
+		items[len(all)-1].Cursor = position{history: p.history}.cursor()
+	}
+	return items, nil
+}
+
+// listLabel returns the ids of the label's messages, oldest first.
+func (s *session) listLabel(ctx context.Context) ([]string, error) {
 	var all []string
 	token := ""
 	// A mailbox that reads only unread mail lists only that (Gmail's
@@ -403,26 +447,7 @@ func (s *session) listFull(ctx context.Context, p position) ([]transport.Item, e
 		}
 	}
 	slices.Reverse(all) // messages.list is newest first
-	if len(p.passed) == 1 {
-		if i := slices.Index(all, p.passed[0]); i >= 0 {
-			all = all[i+1:]
-		}
-	}
-	s.mu.Lock()
-	all = slices.DeleteFunc(all, func(id string) bool { return s.applied[id] })
-	s.mu.Unlock()
-	done := len(all) <= MaxList
-	all = all[:min(len(all), MaxList)]
-	items := make([]transport.Item, len(all))
-	for i, id := range all {
-		// Seen is not known from a listing: an unseen-only mailbox listed
-		// unread mail only, the others do not ask.
-		items[i] = transport.Item{ID: id, Cursor: position{history: p.history, full: true, passed: []string{id}}.cursor()}
-	}
-	if done && len(all) > 0 {
-		items[len(all)-1].Cursor = position{history: p.history}.cursor()
-	}
-	return items, nil
+	return all, nil
 }
 
 // listHistory follows users.history.list (messageAdded in the label) from

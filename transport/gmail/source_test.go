@@ -144,6 +144,14 @@ func TestFullListing(t *testing.T) {
 	if got, err := s.List(ctx, items[2].Cursor); err != nil || len(got) != 1 || got[0].ID != more[0] {
 		t.Fatalf("after the listing: %+v %v", got, err)
 	}
+	// The session lists the label once; the later Lists of the listing
+	// go on from its snapshot.
+	if got, err := s.List(ctx, items[0].Cursor); err != nil || len(got) != 2 || got[0].ID != ids[1] {
+		t.Fatalf("from the first message's cursor: %+v %v", got, err)
+	}
+	if n := count(srv.Requests(), "GET ", "/messages?labelIds"); n != 1 {
+		t.Fatalf("the label was listed %d times in one session", n)
+	}
 }
 
 // TestExpiredHistory: a startHistoryId Gmail forgot (404) fails List with
