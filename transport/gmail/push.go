@@ -412,7 +412,8 @@ func (h *pushHandler) key(ctx context.Context, kid string) (*rsa.PublicKey, erro
 }
 
 func (h *pushHandler) fetch(ctx context.Context) (map[string]*rsa.PublicKey, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.s.c.cfg.Timeout)
+	// Other pushes wait for this fetch: keep it short.
+	ctx, cancel := context.WithTimeout(ctx, min(h.s.c.cfg.Timeout, 10*time.Second))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.cfg.JWKSURL, nil)
 	if err != nil {
