@@ -126,6 +126,8 @@ type gmailRecord struct {
 	thread  string
 	snap    []string // the message's labels after the change
 	changed []string // the labels added or removed
+	// also are further messages added in the same record (DeliverBatch).
+	also []*gmailMsg
 }
 
 // GmailFault is a scripted answer InjectFault serves instead of the API.
@@ -339,6 +341,37 @@ func (s *GmailServer) Deliver(email string, raw []byte, labels ...string) (strin
 	u.record("messageAdded", m, nil)
 	s.notify(u, m)
 	return id, nil
+}
+
+// DeliverBatch adds several messages to email's INBOX in one history
+// record (Gmail may report several messagesAdded in one record), and
+// returns their ids.
+func (s *GmailServer) DeliverBatch(email string, raws ...[]byte) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[strings.ToLower(email)]
+	if u == nil {
+		return nil, ErrUnknownUser
+	}
+	if len(raws) == 0 {
+		return nil, nil
+	}
+	var ids []string
+	var msgs []*gmailMsg
+	for _, raw := range raws {
+		id := s.newID()
+		m := &gmailMsg{id: id, thread: id, raw: slices.Clone(raw), labels: []string{"INBOX", "UNREAD"}, internal: time.Now().UTC()}
+		u.msgs[id] = m
+		ids, msgs = append(ids, id), append(msgs, m)
+	}
+	u.record("messageAdded", msgs[0], nil)
+	rec := &u.history[len(u.history)-1]
+	for _, m := range msgs[1:] {
+		m.historyID = rec.id
+		rec.also = append(rec.also, m)
+	}
+	s.notify(u, msgs[0])
+	return ids, nil
 }
 
 // notify pushes a change of u to the Pub/Sub endpoint when u is watched
@@ -739,7 +772,13 @@ func (s *GmailServer) historyList(w http.ResponseWriter, r *http.Request, u *gma
 		ref := msgRef(rec.msg, rec.thread, rec.snap)
 		switch rec.kind {
 		case "messageAdded":
-			h["messagesAdded"] = []any{map[string]any{"message": ref}}
+			added := []any{map[string]any{"message": ref}}
+			msgs := []any{msgRef(rec.msg, rec.thread, nil)}
+			for _, m := range rec.also {
+				added = append(added, map[string]any{"message": msgRef(m.id, m.thread, slices.Clone(m.labels))})
+				msgs = append(msgs, msgRef(m.id, m.thread, nil))
+			}
+			h["messagesAdded"], h["messages"] = added, msgs
 		case "messageDeleted":
 			h["messagesDeleted"] = []any{map[string]any{"message": msgRef(rec.msg, rec.thread, nil)}}
 		case "labelAdded":

@@ -114,6 +114,50 @@ func TestHistoryPaging(t *testing.T) {
 	}
 }
 
+// TestHistoryRecordOfSeveral: a history record adding several messages
+// gives each its own cursor: the ones before the last carry the record's
+// predecessor and the ids passed (gmail/1:<h>+<id>.<id>), the last the
+// record's id; resuming from a middle one lists only the rest, also in a
+// new session.
+func TestHistoryRecordOfSeveral(t *testing.T) {
+	srv := newServer(t)
+	src := gmail.NewSource(config(t, srv, transport.Net{}))
+	s := openSession(t, src, inboundMailbox())
+	ctx := context.Background()
+	from, _, _ := s.Resume(ctx, "", true)
+	ids, err := srv.DeliverBatch(desk, transporttest.Message("batch", 1, 100), transporttest.Message("batch", 2, 100), transporttest.Message("batch", 3, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := deliver(t, srv, "after", 1)
+	items, err := s.List(ctx, from)
+	if err != nil || len(items) != 4 {
+		t.Fatalf("List: %+v %v", items, err)
+	}
+	cursors := map[transport.Cursor]bool{}
+	for i, it := range items {
+		if cursors[it.Cursor] {
+			t.Fatalf("item %d shares its cursor: %+v", i, items)
+		}
+		cursors[it.Cursor] = true
+	}
+	if !strings.Contains(string(items[1].Cursor), "+"+ids[0]+"."+ids[1]) {
+		t.Fatalf("the second message of the record carries %q", items[1].Cursor)
+	}
+	s2 := openSession(t, src, inboundMailbox())
+	got, reset, err := s2.Resume(ctx, items[0].Cursor, false)
+	if err != nil || reset || got != items[0].Cursor {
+		t.Fatalf("Resume: %q %v %v", got, reset, err)
+	}
+	rest, err := s2.List(ctx, got)
+	if err != nil || len(rest) != 3 || rest[0].ID != ids[1] || rest[1].ID != ids[2] || rest[2].ID != after[0] {
+		t.Fatalf("after the first of the record: %+v %v", rest, err)
+	}
+	if rest, err := s2.List(ctx, items[1].Cursor); err != nil || len(rest) != 2 || rest[0].ID != ids[2] {
+		t.Fatalf("after the second of the record: %+v %v", rest, err)
+	}
+}
+
 // TestFullListing: a mailbox read from the start is listed with
 // users.messages.list (newest first on the wire, handed oldest first),
 // then followed through history from the profile's historyId.
