@@ -205,3 +205,41 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestPushKeyRotation: Google's keys are read from the JWKS and cached; a
+// token signed with a key the cache does not know makes the handler read
+// the JWKS again, at most once a minute.
+func TestPushKeyRotation(t *testing.T) {
+	srv := newServer(t)
+	first, err := mailtest.NewPubSubSigner(pushSA, audience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetPubSub(first, "http://127.0.0.1:1/unused", nil)
+	clk := clock.NewFake(time.Now())
+	src := gmail.NewSource(config(t, srv, transport.Net{}))
+	h := src.PushHandler(gmail.PushConfig{Audience: audience, ServiceAccount: pushSA, JWKSURL: srv.JWKSURL(), Clock: clk})
+	post := func(p *mailtest.PubSubSigner) int {
+		req := httptest.NewRequest(http.MethodPost, "/gmail/push", bytes.NewReader(p.PushBody(desk, 1)))
+		req.Header.Set("Authorization", "Bearer "+p.IDToken(clk.Now(), nil))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	jwks := func() int { return count(srv.Requests(), "GET /oauth2/v3/certs", "") }
+	if code := post(first); code != http.StatusNoContent || jwks() != 1 {
+		t.Fatalf("first key: %d, %d JWKS reads", code, jwks())
+	}
+	if code := post(first); code != http.StatusNoContent || jwks() != 1 {
+		t.Fatalf("cached key: %d, %d JWKS reads", code, jwks())
+	}
+	second, _ := mailtest.NewPubSubSigner(pushSA, audience)
+	srv.SetPubSub(second, "http://127.0.0.1:1/unused", nil) // Google rotated its keys
+	if code := post(second); code != http.StatusUnauthorized || jwks() != 1 {
+		t.Fatalf("a new key within the minute: %d, %d JWKS reads", code, jwks())
+	}
+	clk.Advance(2 * time.Minute)
+	if code := post(second); code != http.StatusNoContent || jwks() != 2 {
+		t.Fatalf("a new key after the minute: %d, %d JWKS reads", code, jwks())
+	}
+}
