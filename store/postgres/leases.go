@@ -188,6 +188,11 @@ func (l *Leases) Release(ctx context.Context, owner string, mailboxes []mailbox.
 	if err != nil {
 		return fmt.Errorf("postgres: release leases: %w", err)
 	}
+	// Replicas waiting for a share (ListenLeases) claim the freed leases
+	// at once rather than at their next round.
+	if _, err := l.db.pool.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, owner); err != nil {
+		return fmt.Errorf("postgres: release leases: notify: %w", err)
+	}
 	return nil
 }
 
@@ -198,7 +203,10 @@ func (l *Leases) Leave(ctx context.Context, owner string) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM correio_leases WHERE owner = $1", owner); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM correio_lease_replicas WHERE owner = $1", owner)
+		if _, err := tx.Exec(ctx, "DELETE FROM correio_lease_replicas WHERE owner = $1", owner); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, owner)
 		return err
 	})
 }
