@@ -251,6 +251,11 @@ func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (boo
 	if st.limiter == nil || st.rateCfg != cfg {
 		st.limiter = rate.NewLimiter(rate.Every(cfg.Per/time.Duration(cfg.N)), cfg.N)
 		st.rateCfg = cfg
+		if s.o.Assignment != nil {
+			// The mailbox may come from another Sender that just spent
+			// the burst (see Options.Assignment).
+			st.limiter.AllowN(s.clk.Now(), cfg.N)
+		}
 	}
 	lim := st.limiter
 	s.mu.Unlock()

@@ -46,7 +46,10 @@ type Options struct {
 	Catalog engine.Catalog
 	// Assignment says which mailboxes' queued mail this Sender sends (nil:
 	// every mailbox). The records of other mailboxes stay queued for the
-	// Sender that runs them.
+	// Sender that runs them. With an Assignment, a mailbox's rate limiter
+	// starts empty rather than with a full burst: the mailbox may have
+	// been sending from another replica a moment before, and its limit is
+	// the cluster's.
 	Assignment engine.Assignment
 	// Transport sends. Nil means the SMTP transport, smtp.New with the
 	// Logger, closed by Stop (http.Client.Transport style); a
@@ -363,10 +366,29 @@ func (s *Sender) Reload() {
 	s.mu.Unlock()
 	s.signal()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for s.busyUnassignedLocked() {
 		s.idle.Wait()
 	}
+	var gone []mailbox.ID
+	for id := range s.boxes {
+		if !s.assign.Runs(id) {
+			gone = append(gone, id)
+		}
+	}
+	s.mu.Unlock()
+	// The idle pooled connections of the mailboxes handed over are closed
+	// too, so the cluster keeps to each mailbox's MaxConnections.
+	if ic, ok := s.tr.(idleCloser); ok {
+		for _, id := range gone {
+			ic.CloseIdle(id)
+		}
+	}
+}
+
+// idleCloser is a transport that keeps idle connections per mailbox
+// (smtp.Transport).
+type idleCloser interface {
+	CloseIdle(id mailbox.ID)
 }
 
 // busyUnassignedLocked reports whether a worker still runs for a mailbox
