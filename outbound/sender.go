@@ -370,9 +370,12 @@ func (s *Sender) Reload() {
 		s.idle.Wait()
 	}
 	var gone []mailbox.ID
-	for id := range s.boxes {
+	for id, st := range s.boxes {
 		if !s.assign.Runs(id) {
 			gone = append(gone, id)
+			// Another Sender sends from it now: should it come back, its
+			// limiter starts empty again rather than refilled.
+			st.limiter = nil
 		}
 	}
 	s.mu.Unlock()

@@ -92,12 +92,13 @@ func (l *Leases) round(ctx context.Context, owner string, all []string, now any,
 			WHERE l.owner = $3 AND l.mailbox_id = m.id
 			RETURNING l.mailbox_id, l.token, l.expires_at`, now, all, owner, ttl)
 		// The next expiry of a lease whose owner stopped heartbeating
-		// (none for half a TTL; live replicas beat every quarter).
+		// (none for half a TTL; live replicas beat every quarter). The
+		// replicas table is small: this reads only those owners' leases.
 		b.Queue(`SELECT EXTRACT(EPOCH FROM min(l.expires_at) - `+nowSQL+`)::float8
-			FROM correio_leases l JOIN unnest($2::text[]) AS m(id) ON m.id = l.mailbox_id
-			LEFT JOIN correio_lease_replicas r ON r.owner = l.owner
-			WHERE l.owner <> $3 AND l.expires_at > `+nowSQL+`
-			AND (r.owner IS NULL OR r.seen_at <= `+nowSQL+` - $4::interval / 2)`, now, all, owner, ttl)
+			FROM correio_leases l
+			WHERE l.owner IN (SELECT r.owner FROM correio_lease_replicas r
+				WHERE r.owner <> $2 AND r.seen_at <= `+nowSQL+` - $3::interval / 2)
+			AND l.expires_at > `+nowSQL, now, owner, ttl)
 		br := tx.SendBatch(ctx, b)
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {
