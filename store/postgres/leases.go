@@ -221,6 +221,12 @@ func (l *Leases) Leave(ctx context.Context, owner string) error {
 // Run it on every replica about every ttl/3. A new replica gets its share
 // once the others' next rounds release their excess; a dead replica's
 // leases expire after ttl and the others take them over.
+//
+// ClaimFairShare releases the excess inside its own transaction, before
+// the caller could stop those mailboxes' sessions, so for a moment two
+// replicas may poll one mailbox. Package replica uses Round instead
+// (which never releases) and releases only after stopping the sessions:
+// prefer it to a lease loop of your own.
 func (l *Leases) ClaimFairShare(ctx context.Context, owner string, mailboxes []mailbox.ID, ttl time.Duration) ([]Lease, error) {
 	if err := checkOwner(owner, ttl); err != nil {
 		return nil, err

@@ -27,7 +27,10 @@ const LeaseChannel = "correio_leases"
 
 // Join records replica owner's heartbeat without claiming anything and
 // tells the other replicas (NOTIFY on LeaseChannel), so they count it in
-// their shares before it claims its own.
+// their shares before it claims its own. A process joins once, when it
+// starts: leases owner still holds are a previous process's of the same
+// ID (restarted before they expired), so the outbox claims on their
+// mailboxes' records are freed, as at a takeover.
 func (l *Leases) Join(ctx context.Context, owner string, ttl time.Duration) error {
 	if err := checkOwner(owner, ttl); err != nil {
 		return err
@@ -35,6 +38,11 @@ func (l *Leases) Join(ctx context.Context, owner string, ttl time.Duration) erro
 	err := pgx.BeginFunc(ctx, l.db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO correio_lease_replicas (owner, seen_at) VALUES ($2, `+nowSQL+`)
 			ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at`, l.now(), owner); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE correio_outbox o SET claim_token = '', claimed_until_ns = 0
+			FROM correio_leases l
+			WHERE l.owner = $1 AND o.mailbox_id = l.mailbox_id AND o.state = 1 AND o.claim_token <> ''`, owner); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, owner)

@@ -150,6 +150,15 @@ func TestLeaseRoundTakeover(t *testing.T) {
 	if err != nil || len(got) != 1 {
 		t.Fatalf("the dead replica's claim was not freed at takeover: %v %v", got, err)
 	}
+	// The live replica's process restarts under the same ID before its
+	// leases expire: joining frees its predecessor's claims.
+	if err := l.Join(ctx, live, ttl); err != nil {
+		t.Fatal(err)
+	}
+	got, err = ob.Claim(ctx, store.Claim{Mailbox: "out", Now: t0, Lease: time.Hour, Max: 1, Token: "tok-restarted"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("the previous process's claim was not freed when its successor joined: %v %v", got, err)
+	}
 }
 
 // TestLeaseNotifications: Join, Release and Leave wake ListenLeases with
