@@ -21,8 +21,8 @@
 //     first stops the excess mailboxes' sessions and sends (the engines'
 //     Reload returns once they stopped) and only then releases their
 //     leases. A replica that cannot renew (the backend is unreachable)
-//     stops all its mailboxes at three quarters of the TTL, before its
-//     leases can expire.
+//     stops all its mailboxes at half the TTL (StopAfter), leaving the
+//     other half for the sessions to end before its leases can expire.
 //   - Takeover within the TTL: the backend reports when the first lease
 //     of a replica that stopped beating expires, and the survivors run
 //     their round then; leases released by a replica that shuts down or
@@ -69,6 +69,12 @@ const DefaultTTL = 10 * time.Second
 // MaxJoinDelay bounds how long a starting replica waits between joining
 // and its first claim (a quarter of the TTL, at most this).
 const MaxJoinDelay = 2 * time.Second
+
+// StopAfter is the fraction of the TTL after the last successful round at
+// which a replica that cannot renew stops every mailbox (two rounds missed).
+const StopAfter = 0.5
+
+func stopAfter(ttl time.Duration) time.Duration { return time.Duration(float64(ttl) * StopAfter) }
 
 // MinTTL is the shortest TTL accepted.
 const MinTTL = 200 * time.Millisecond
@@ -333,11 +339,11 @@ func (r *Replica) loop(ctx context.Context, engines []Engine) {
 			prevHeld = len(res.Held)
 		}
 		// Its leases expire a TTL after the last renewal: stop every
-		// mailbox at three quarters of it unless a round succeeds first.
+		// mailbox at StopAfter of it unless a round succeeds first.
 		if !lastOK.IsZero() && r.Status().Held > 0 {
-			left := time.Until(lastOK.Add(ttl * 3 / 4))
+			left := time.Until(lastOK.Add(stopAfter(ttl)))
 			if left <= 0 {
-				r.log.Error("replica: no lease round succeeded for 3/4 of the TTL; stopping every mailbox until one does", "replica", r.o.ID)
+				r.log.Error("replica: no lease round succeeded for half the TTL; stopping every mailbox until one does", "replica", r.o.ID)
 				r.apply(engines, map[mailbox.ID]int64{})
 			} else {
 				next = min(next, left)
@@ -376,7 +382,7 @@ func (r *Replica) round(ctx context.Context, engines []Engine, lastOK time.Time)
 	if !lastOK.IsZero() {
 		// A round must not outlast the point where the replica stops
 		// everything for want of a renewal.
-		budget = min(budget, max(time.Until(lastOK.Add(ttl*3/4)), 10*time.Millisecond))
+		budget = min(budget, max(time.Until(lastOK.Add(stopAfter(ttl))), 10*time.Millisecond))
 	}
 	rctx, cancel := context.WithTimeout(ctx, budget)
 	res, err := r.o.Backend.Round(rctx, r.o.ID, list, ttl)
