@@ -35,10 +35,10 @@ const (
 )
 
 type env struct {
-	srv   *mailtest.OAuthServer
-	clk   *clock.Fake
-	flow  *connect.Flow
-	logs  *syncBuffer
+	srv  *mailtest.OAuthServer
+	clk  *clock.Fake
+	flow *connect.Flow
+	logs *syncBuffer
 }
 
 type syncBuffer struct {
