@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	oauth := newOAuthSetup()
+	oauth.log = log
 	cat, stores, sets, closeStore, where, err := openStore(ctx, cfg, keys, log, oauth)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -43,12 +44,15 @@ type oauthSetup struct {
 	// settings keep each app-only mailbox's tenant ("auth.app.<id>").
 	settings settings
 
+	// log receives the flows' lines (connects, refusals, rotations).
+	log *slog.Logger
+
 	mu      sync.Mutex
 	sources map[mailbox.ID]*mailboxTokens
 }
 
 func newOAuthSetup() *oauthSetup {
-	return &oauthSetup{flows: map[string]*connect.Flow{}, sources: map[mailbox.ID]*mailboxTokens{}}
+	return &oauthSetup{flows: map[string]*connect.Flow{}, sources: map[mailbox.ID]*mailboxTokens{}, log: slog.New(slog.DiscardHandler)}
 }
 
 // providerNames are the configured providers, in a fixed order.
@@ -91,6 +95,7 @@ func (o *oauthSetup) add(base string, p connect.Provider, clientID, secret strin
 		Provider: p, ClientID: clientID, ClientSecret: mailbox.NewSecret(secret), Scopes: scopes,
 		RedirectURL:             base + "/oauth/" + p.Name + "/callback",
 		AdminConsentRedirectURL: base + "/oauth/" + p.Name + "/adminconsent",
+		Logger:                  o.log,
 	}
 }
 
