@@ -129,3 +129,69 @@ func (t *Tokens) DeleteToken(ctx context.Context, id mailbox.ID) error {
 		return err
 	})
 }
+
+// Reseal rewrites every grant sealed with a key other than the codec's
+// current one (after a secrets.Keyring rotation, like Catalog.Reseal does
+// for passwords), in one transaction, and returns how many tokens it
+// rewrote. A grant the codec cannot open fails the pass; nothing is
+// rewritten then.
+func (t *Tokens) Reseal(ctx context.Context) (int, error) {
+	rs, ok := t.codec.(resealer)
+	if !ok {
+		return 0, nil
+	}
+	n := 0
+	err := t.write(ctx, func(q Q) error {
+		n = 0
+		type row struct {
+			id     string
+			rt, at []byte
+		}
+		var stale []row
+		rows, err := q.Query(ctx, "SELECT mailbox_id, refresh, access FROM correio_oauth2_tokens")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.rt, &r.at); err != nil {
+				rows.Close()
+				return err
+			}
+			if (len(r.rt) > 0 && rs.NeedsReseal(r.rt)) || (len(r.at) > 0 && rs.NeedsReseal(r.at)) {
+				stale = append(stale, r)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		redo := func(id mailbox.ID, which string, b []byte) ([]byte, error) {
+			if len(b) == 0 || !rs.NeedsReseal(b) {
+				return b, nil
+			}
+			s, err := t.open(ctx, id, which, b)
+			if err != nil {
+				return nil, err
+			}
+			n++
+			return t.codec.Seal(ctx, grantPlace(id, which), s)
+		}
+		for _, r := range stale {
+			id := mailbox.ID(r.id)
+			rt, err := redo(id, "refresh", r.rt)
+			if err != nil {
+				return err
+			}
+			at, err := redo(id, "access", r.at)
+			if err != nil {
+				return err
+			}
+			if _, err := q.Exec(ctx, "UPDATE correio_oauth2_tokens SET refresh = ?, access = ? WHERE mailbox_id = ?", rt, at, r.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
