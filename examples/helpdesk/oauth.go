@@ -153,7 +153,10 @@ func (s *mailboxTokens) String() string { return "helpdesk.mailboxTokens(" + tra
 
 func (s *mailboxTokens) pick(ctx context.Context) (mailbox.TokenSource, error) {
 	o := s.o
-	key, build := "", func() mailbox.TokenSource { return nil }
+	var (
+		key   string
+		build func() mailbox.TokenSource
+	)
 	if tenant := o.appTenant(ctx, s.id); tenant != "" {
 		f := o.flows["microsoft"]
 		if f == nil {
