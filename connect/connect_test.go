@@ -611,3 +611,30 @@ func TestTokensNeverInLogsOrErrors(t *testing.T) {
 		t.Fatal("the logs lack the connect and rotation lines; the check would prove little")
 	}
 }
+
+func TestGooglePresetAsksForARefreshToken(t *testing.T) {
+	f := &connect.Flow{Provider: connect.Google(), ClientID: "c", RedirectURL: "https://h.example/cb", Scopes: connect.GoogleIMAPSMTPScopes()}
+	st, err := f.Start(context.Background(), connect.StartOptions{Mailbox: "m", Binding: "b", Prompt: "select_account"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(st.URL)
+	q := u.Query()
+	if u.Host != "accounts.google.com" || q.Get("access_type") != "offline" || q.Get("prompt") != "consent select_account" ||
+		!strings.Contains(q.Get("scope"), "https://mail.google.com/") {
+		t.Fatalf("Google authorization request %s", st.URL)
+	}
+	m := connect.Microsoft("contoso.onmicrosoft.com")
+	if m.Endpoint.TokenURL != "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token" ||
+		m.AdminConsentURL != "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/adminconsent" ||
+		m.Issuer != "https://login.microsoftonline.com/{tenantid}/v2.0" {
+		t.Fatalf("Microsoft preset %+v", m)
+	}
+	if connect.Microsoft("").Issuer != "https://login.microsoftonline.com/{tenantid}/v2.0" {
+		t.Fatal("the multi-tenant issuer must take the token's tid")
+	}
+	const tid = "9188040d-6c67-4c5b-b112-36a304b66dad"
+	if connect.Microsoft(tid).Issuer != "https://login.microsoftonline.com/"+tid+"/v2.0" {
+		t.Fatal("a tenant ID is the issuer's own")
+	}
+}

@@ -81,7 +81,9 @@ type StartOptions struct {
 	// LoginHint pre-fills the account (login_hint).
 	LoginHint string
 	// Prompt is "select_account", "consent" or "login" (empty: the
-	// provider's default, or the preset's).
+	// provider's default, or the preset's). It is added to the preset's
+	// prompt: Microsoft accepts a single value, so with the Microsoft preset
+	// give at most one.
 	Prompt string
 }
 
@@ -171,7 +173,14 @@ func (f *Flow) Start(ctx context.Context, o StartOptions) (Started, error) {
 		params["login_hint"] = o.LoginHint
 	}
 	if o.Prompt != "" {
-		params["prompt"] = o.Prompt
+		// prompt is a space-separated list (OpenID Connect Core 3.1.2.1):
+		// keep the preset's (Google's consent, which brings the refresh
+		// token) beside the caller's.
+		if p, ok := params["prompt"]; ok && p != o.Prompt {
+			params["prompt"] = p + " " + o.Prompt
+		} else {
+			params["prompt"] = o.Prompt
+		}
 	}
 	for k, v := range params {
 		opts = append(opts, oauth2.SetAuthURLParam(k, v))

@@ -54,9 +54,11 @@ func MicrosoftAt(authority, tenant string) Provider {
 		tenant = "organizations"
 	}
 	base := strings.TrimSuffix(authority, "/") + "/" + url.PathEscape(tenant)
-	iss := base + "/v2.0"
-	if tenant == "common" || tenant == "organizations" || tenant == "consumers" {
-		iss = strings.TrimSuffix(authority, "/") + "/{tenantid}/v2.0"
+	// id_tokens name the tenant by its ID: a tenant given by domain, or a
+	// multi-tenant endpoint, takes the token's tid.
+	iss := strings.TrimSuffix(authority, "/") + "/{tenantid}/v2.0"
+	if isGUID(tenant) {
+		iss = base + "/v2.0"
 	}
 	return Provider{
 		Name: "microsoft",
@@ -152,4 +154,22 @@ func GoogleIMAPSMTPScopes() []string { return []string{ScopeOpenID, ScopeEmail, 
 // GoogleAPIScopes are the scopes of a Gmail mailbox over the Gmail API.
 func GoogleAPIScopes() []string {
 	return []string{ScopeOpenID, ScopeEmail, GoogleGmailModify, GoogleGmailSend}
+}
+
+// isGUID reports whether s is a tenant ID (8-4-4-4-12 hex digits).
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", c):
+			return false
+		}
+	}
+	return true
 }
