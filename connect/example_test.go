@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/correio-dev/correio/connect"
 	"github.com/correio-dev/correio/mailbox"
@@ -53,4 +55,37 @@ func ExampleFlow() {
 	// Output:
 	// ana@contoso.example true <nil>
 	// connect.TokenSource([REDACTED])
+}
+
+// A host without a browser callback (a CLI, a server set up over SSH)
+// connects a mailbox with the device code flow: it shows the code, and
+// PollDevice waits until the person approved it on another device.
+func ExampleFlow_StartDevice() {
+	srv, _ := mailtest.NewOAuthServer(mailtest.OAuthOptions{DeviceInterval: time.Second})
+	defer srv.Close()
+	srv.AddClient(mailtest.OAuthClient{ID: "cli"}) // a public client: no secret
+
+	flow := &connect.Flow{
+		Provider: connect.MicrosoftAt(srv.URL, "organizations"),
+		ClientID: "cli",
+		Scopes:   []string{connect.ScopeOfflineAccess, connect.MicrosoftIMAP},
+	}
+	ctx := context.Background()
+	d, err := flow.StartDevice(ctx, "support")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("open", strings.HasSuffix(d.VerificationURI, "/devicelogin"), "and enter a code of", len(d.UserCode), "letters")
+	srv.ApproveDevice(d.UserCode, "ana@contoso.example") // the person signs in elsewhere
+
+	grant, err := flow.PollDevice(ctx, d)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(grant.Mailbox, !grant.Token.RefreshToken.IsZero())
+	// Output:
+	// open true and enter a code of 8 letters
+	// support true
 }
