@@ -97,8 +97,9 @@ var reauthCodes = []string{"invalid_grant", "interaction_required", "consent_req
 //   - the application refused (invalid_client, unauthorized_client): Auth
 //     wrapping ErrClientRejected;
 //   - other 4xx refusals: Auth wrapping the *ProviderError;
-//   - 429, 5xx, a body that is not an OAuth error, or no answer at all (the
-//     network): Temporary, with RetryAfter from a Retry-After header.
+//   - 429, 5xx, an answer without an OAuth error code (a proxy's page), or
+//     no answer at all (the network): Temporary, with RetryAfter from a
+//     Retry-After header.
 //
 // The result never holds a token or the provider's free text. A nil err
 // gives nil.
@@ -122,7 +123,7 @@ func Classify(err error) error {
 		retry = retryAfter(re.Response.Header.Get("Retry-After"))
 	}
 	pe := &ProviderError{Code: re.ErrorCode, AADSTS: aadstsOf(re.Body), Status: status}
-	if status == http.StatusTooManyRequests || status >= 500 || (pe.Code == "" && status != 0) || pe.Code == "temporarily_unavailable" || pe.Code == "server_error" {
+	if status == http.StatusTooManyRequests || status >= 500 || pe.Code == "" || pe.Code == "temporarily_unavailable" || pe.Code == "server_error" {
 		return &transport.Error{Class: transport.Temporary, Op: "oauth2", Err: pe, RetryAfter: retry,
 			Hint: "the token endpoint is unavailable; retrying"}
 	}

@@ -287,7 +287,7 @@ const BindingCookie = "correio_connect"
 // SameSite=Lax so it comes back with the provider's redirect, Secure on
 // TLS).
 func (f *Flow) Redirect(w http.ResponseWriter, r *http.Request, o StartOptions) error {
-	o.Binding = f.cookie(w, r)
+	o.Binding = f.Bind(w, r)
 	s, err := f.Start(r.Context(), o)
 	if err != nil {
 		return err
@@ -299,16 +299,22 @@ func (f *Flow) Redirect(w http.ResponseWriter, r *http.Request, o StartOptions) 
 // Callback finishes the connect of the callback request r, with the
 // binding of the cookie Redirect set.
 func (f *Flow) Callback(r *http.Request) (*Grant, error) {
-	c, _ := r.Cookie(BindingCookie)
-	b := ""
-	if c != nil {
-		b = c.Value
-	}
-	return f.Finish(r.Context(), r.URL.Query(), b)
+	return f.Finish(r.Context(), r.URL.Query(), BindingOf(r))
 }
 
-// cookie returns the browser's binding, setting a new one when it has none.
-func (f *Flow) cookie(w http.ResponseWriter, r *http.Request) string {
+// BindingOf returns the binding the browser of r holds in BindingCookie
+// ("" when none).
+func BindingOf(r *http.Request) string {
+	if c, err := r.Cookie(BindingCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// Bind returns the binding of the browser of r, setting BindingCookie to a
+// new one when it has none, for StartOptions.Binding (Redirect does this
+// itself; use Bind for StartAdminConsent).
+func (f *Flow) Bind(w http.ResponseWriter, r *http.Request) string {
 	b := NewBinding()
 	if c, err := r.Cookie(BindingCookie); err == nil && len(c.Value) >= 32 {
 		b = c.Value // one binding per browser; its lifetime starts again

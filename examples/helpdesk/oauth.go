@@ -370,24 +370,12 @@ func (a *App) adminConsentStart(w http.ResponseWriter, r *http.Request) {
 	}
 	// Admin consent grants the application's permissions tenant-wide; its
 	// state is bound to the same browser cookie as a user connect.
-	st, err := f.StartAdminConsent(r.Context(), connect.StartOptions{Mailbox: m.ID, Binding: bindingCookie(w, r)})
+	st, err := f.StartAdminConsent(r.Context(), connect.StartOptions{Mailbox: m.ID, Binding: f.Bind(w, r)})
 	if err != nil {
 		a.connectFailed(w, r, err)
 		return
 	}
 	http.Redirect(w, r, st.URL, http.StatusFound)
-}
-
-// bindingCookie is the connect package's browser binding, shared with
-// Flow.Redirect and Flow.Callback.
-func bindingCookie(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(connect.BindingCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value
-	}
-	b := connect.NewBinding()
-	http.SetCookie(w, &http.Cookie{Name: connect.BindingCookie, Value: b, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
-		SameSite: http.SameSiteLaxMode, MaxAge: 600})
-	return b
 }
 
 func (a *App) connectCallback(w http.ResponseWriter, r *http.Request) {
@@ -438,11 +426,7 @@ func (a *App) adminConsentCallback(w http.ResponseWriter, r *http.Request) {
 		a.notFound(w, r)
 		return
 	}
-	b := ""
-	if c, err := r.Cookie(connect.BindingCookie); err == nil {
-		b = c.Value
-	}
-	ac, err := f.FinishAdminConsent(r.Context(), r.URL.Query(), b)
+	ac, err := f.FinishAdminConsent(r.Context(), r.URL.Query(), connect.BindingOf(r))
 	if err != nil {
 		a.connectFailed(w, r, err)
 		return
