@@ -332,7 +332,7 @@ func TestDeviceFlowHonoursSlowDown(t *testing.T) {
 
 func TestDeviceFlowExpired(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, mailtest.OAuthOptions{DeviceInterval: time.Second, DeviceTTL: 2 * time.Second, Now: time.Now})
+	e := newEnv(t, mailtest.OAuthOptions{DeviceInterval: time.Second, DeviceTTL: 4 * time.Second, Now: time.Now})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	d, err := e.flow.StartDevice(ctx, "m")
