@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/correio-dev/correio/connect"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
@@ -308,7 +309,7 @@ func (a *App) reauthList(ctx context.Context, all []*mailbox.Mailbox, health map
 		method := a.authMethod(ctx, m)
 		v := reauthView{ID: m.ID, Description: m.Description, App: method == authAppOnly}
 		switch {
-		case health[m.ID].State == "reauth_required":
+		case health[m.ID].State == string(engine.StateReauthRequired):
 			v.Why = "reauth_required"
 		case method == authAppOnly && a.oauth.appTenant(ctx, m.ID) == "":
 			v.Why = "not_consented"
