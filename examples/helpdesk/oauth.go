@@ -104,7 +104,19 @@ func (o *oauthSetup) add(base string, p connect.Provider, clientID, secret strin
 // mailboxTokens, which picks the provider of its grant (or its app-only
 // setting) when a token is asked for.
 func (o *oauthSetup) tokenSources(m *mailbox.Mailbox, _ mailbox.Secret) mailbox.TokenSource {
-	return o.source(m.ID)
+	return o.sourceFor(m)
+}
+
+// sourceFor returns the token source of m, noting which resource its
+// transport needs (Graph, or Exchange Online's IMAP/POP/SMTP).
+func (o *oauthSetup) sourceFor(m *mailbox.Mailbox) *mailboxTokens {
+	s := o.source(m.ID)
+	graph := (m.Inbound != nil && m.Inbound.Transport == mailbox.TransportGraph) ||
+		(m.Outbound != nil && m.Outbound.Transport == mailbox.TransportGraph)
+	s.mu.Lock()
+	s.graph = graph
+	s.mu.Unlock()
+	return s
 }
 
 func (o *oauthSetup) source(id mailbox.ID) *mailboxTokens {
@@ -127,6 +139,7 @@ type mailboxTokens struct {
 	mu    sync.Mutex
 	inner mailbox.TokenSource
 	key   string // what inner was built for
+	graph bool   // the mailbox's transport is Microsoft Graph
 }
 
 var errNotConnected = &transport.Error{Class: transport.Auth, Op: "oauth2", Err: errors.Join(transport.ErrReauthRequired, transport.ErrNoToken),
@@ -163,8 +176,14 @@ func (s *mailboxTokens) pick(ctx context.Context) (mailbox.TokenSource, error) {
 		if f == nil {
 			return nil, errNotConnected
 		}
-		key = "app:" + tenant
-		build = func() mailbox.TokenSource { return f.AppOnly(tenant, appOnlyScope) }
+		s.mu.Lock()
+		scope := appOnlyScope
+		if s.graph {
+			scope = connect.MicrosoftGraphDefault
+		}
+		s.mu.Unlock()
+		key = "app:" + tenant + " " + scope
+		build = func() mailbox.TokenSource { return f.AppOnly(tenant, scope) }
 	} else {
 		if o.tokens == nil {
 			return nil, errNotConnected
@@ -193,7 +212,8 @@ func (s *mailboxTokens) pick(ctx context.Context) (mailbox.TokenSource, error) {
 }
 
 // appOnlyScope is the scope of app-only tokens for IMAP, POP and SMTP in
-// Exchange Online (Graph uses connect.MicrosoftGraphDefault).
+// Exchange Online; a mailbox on the Graph transport gets
+// connect.MicrosoftGraphDefault instead.
 const appOnlyScope = "https://outlook.office365.com/.default"
 
 func appKey(id mailbox.ID) string { return "auth.app." + string(id) }
@@ -255,7 +275,7 @@ func (a *App) applyAuth(m *mailbox.Mailbox, v url.Values) {
 	}
 	switch v.Get("auth") {
 	case authOAuth2, authAppOnly:
-		cr.Mechanism, cr.Password, cr.OAuth2 = mailbox.AuthXOAUTH2, mailbox.Secret{}, a.oauth.source(m.ID)
+		cr.Mechanism, cr.Password, cr.OAuth2 = mailbox.AuthXOAUTH2, mailbox.Secret{}, a.oauth.sourceFor(m)
 		if cr.Username == "" {
 			cr.Username = m.Address
 		}
@@ -404,7 +424,7 @@ func (a *App) connectCallback(w http.ResponseWriter, r *http.Request) {
 	// The mailbox now signs in with XOAUTH2 as the connected account.
 	c := cloneMailbox(m)
 	if cr := credsOf(c); cr != nil {
-		cr.Mechanism, cr.Password, cr.OAuth2 = mailbox.AuthXOAUTH2, mailbox.Secret{}, a.oauth.source(c.ID)
+		cr.Mechanism, cr.Password, cr.OAuth2 = mailbox.AuthXOAUTH2, mailbox.Secret{}, a.oauth.sourceFor(c)
 		if g.Token.Account != "" {
 			cr.Username = g.Token.Account
 		}

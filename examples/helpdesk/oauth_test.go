@@ -330,3 +330,25 @@ func TestAppOnlySharedMailboxWithAdminConsent(t *testing.T) {
 		t.Fatal("banner still shown after admin consent")
 	}
 }
+
+func TestAppOnlyScopeFollowsTheTransport(t *testing.T) {
+	e := newOAuthEnv(t, mailtest.OAuthOptions{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		kind  mailbox.TransportKind
+		scope string
+	}{{mailbox.TransportGraph, connect.MicrosoftGraphDefault}, {mailbox.TransportIMAP, appOnlyScope}} {
+		id := mailbox.ID("shared-" + string(tc.kind))
+		if err := e.app.oauth.settings.Save(ctx, appKey(id), url.Values{"tenant": {e.auth.Tenant}}); err != nil {
+			t.Fatal(err)
+		}
+		src := e.app.oauth.sourceFor(&mailbox.Mailbox{ID: id, Kind: mailbox.Inbound, Inbound: &mailbox.InboundSettings{Transport: tc.kind}})
+		tok, err := src.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, scopes, ok := e.auth.CheckAccessToken(tok.Reveal()); !ok || len(scopes) != 1 || scopes[0] != tc.scope {
+			t.Fatalf("%s mailbox: app-only token for %v, want %s", tc.kind, scopes, tc.scope)
+		}
+	}
+}
