@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 
@@ -24,6 +25,27 @@ func TestTokensConformance(t *testing.T) {
 		New: func(t *testing.T) store.Tokens {
 			dsn := pgtest.Database(t)
 			return add(dsn, open(t, dsn, options(t)))
+		},
+		// What the database holds: every grant row as stored.
+		Raw: func(t *testing.T, s store.Tokens) []byte {
+			mu.Lock()
+			st := stores[s]
+			mu.Unlock()
+			rows, err := st.Pool().Query(context.Background(), "SELECT account, coalesce(refresh, ''::bytea), coalesce(access, ''::bytea) FROM correio_oauth2_tokens")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var all []byte
+			for rows.Next() {
+				var acct string
+				var rt, at []byte
+				if err := rows.Scan(&acct, &rt, &at); err != nil {
+					t.Fatal(err)
+				}
+				all = append(append(append(all, acct...), rt...), at...)
+			}
+			return all
 		},
 		Reopen: func(t *testing.T, s store.Tokens) store.Tokens {
 			mu.Lock()
