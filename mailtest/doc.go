@@ -7,5 +7,10 @@
 // flood of responses), for tests that a host's embedding stays within
 // correio's bounds on what a server sends.
 //
+// NewOAuthServer is a local OAuth 2.0 authorization server laid out like
+// the Microsoft identity platform (code with PKCE, device code, client
+// credentials, refresh rotation with reuse detection, id_tokens, admin
+// consent, its error bodies), for the connect flows and token sources.
+//
 // The servers listen on loopback only.
 package mailtest
