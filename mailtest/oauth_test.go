@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/correio-dev/correio/mailtest"
 )
@@ -178,5 +180,31 @@ func TestOAuthServerClientCredentialsAndDevice(t *testing.T) {
 	}
 	if !s.ApproveDevice(d.UserCode, "a@x.example") || s.ApproveDevice("NOSUCHCD", "a@x.example") {
 		t.Fatal("ApproveDevice")
+	}
+}
+
+func TestOAuthServerDeviceCodeExpires(t *testing.T) {
+	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := newOAuth(t, mailtest.OAuthOptions{Now: clock})
+	resp, err := http.PostForm(s.DeviceAuthURL("organizations"), url.Values{"client_id": {"public"}, "scope": {"offline_access"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		DeviceCode string `json:"device_code"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&d)
+	resp.Body.Close()
+	mu.Lock()
+	now = now.Add(16 * time.Minute)
+	mu.Unlock()
+	poll := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {d.DeviceCode}, "client_id": {"public"}}
+	if a := token(t, s, poll); a.Error != "expired_token" || a.Codes[0] != 70019 {
+		t.Fatalf("poll after the device code expired: %+v", a)
+	}
+	if a := token(t, s, poll); a.Error != "invalid_grant" {
+		t.Fatalf("a finished device code polled again: %+v", a)
 	}
 }
