@@ -11,5 +11,10 @@
 // labels, send, watch, the service-account token endpoint) that pushes
 // signed Cloud Pub/Sub notifications (PubSubSigner) to a host's endpoint.
 //
+// NewOAuthServer is a local OAuth 2.0 authorization server laid out like
+// the Microsoft identity platform (code with PKCE, device code, client
+// credentials, refresh rotation with reuse detection, id_tokens, admin
+// consent, its error bodies), for the connect flows and token sources.
+//
 // The servers listen on loopback only.
 package mailtest

@@ -27,5 +27,6 @@ func TestConformance(t *testing.T) {
 		},
 		Outbox:       &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
 		Suppressions: func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
+		Tokens:       &storetest.TokensHarness{New: func(*testing.T) store.Tokens { return memory.NewTokens() }},
 	})
 }

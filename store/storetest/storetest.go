@@ -52,6 +52,8 @@ type Harness struct {
 	Retention *RetentionHarness
 	// Bounces runs the bounce-linking suite (SQL stores).
 	Bounces func(t *testing.T) BounceStore
+	// Tokens runs the store.Tokens suite (OAuth2 grants).
+	Tokens *TokensHarness
 }
 
 // Run runs every suite the harness enables, each as a subtest.
@@ -81,6 +83,10 @@ func Run(t *testing.T, h Harness) {
 	if h.Bounces != nil {
 		ran = true
 		t.Run("Bounces", func(t *testing.T) { RunBounces(t, h.Bounces) })
+	}
+	if h.Tokens != nil {
+		ran = true
+		t.Run("Tokens", func(t *testing.T) { RunTokens(t, *h.Tokens) })
 	}
 	if !ran {
 		t.Fatal("storetest: the harness enables no suite")
