@@ -82,6 +82,12 @@ type GraphServer struct {
 	inflight map[string]int
 	delay    time.Duration
 	overCap  int
+
+	subs         map[string]*graphSub
+	notifyClient *http.Client
+	notifyPaused bool
+	notified     []GraphNotification
+	wg           sync.WaitGroup // notifications in flight
 }
 
 type graphUser struct {
@@ -133,8 +139,8 @@ func NewGraphServer() *GraphServer {
 	return s
 }
 
-// Close stops the server.
-func (s *GraphServer) Close() { s.srv.Close() }
+// Close stops the server, after the notifications in flight.
+func (s *GraphServer) Close() { s.wg.Wait(); s.srv.Close() }
 
 // Client returns an HTTP client that trusts the server's certificate.
 func (s *GraphServer) Client() *http.Client { return s.srv.Client() }
@@ -270,6 +276,7 @@ func (s *GraphServer) Deliver(upn, folder string, raw []byte) (string, error) {
 	s.seq++
 	m := &graphMsg{id: s.newID("msg"), folder: fid, raw: append([]byte(nil), raw...), received: time.Now().UTC(), seq: s.seq}
 	u.messages[m.id] = m
+	s.notifyLocked(u, fid, m.id, "created")
 	return m.id, nil
 }
 
@@ -387,7 +394,9 @@ func (s *GraphServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1.0/users/")
-	if !ok {
+	subRest, isSub := strings.CutPrefix(r.URL.Path, "/v1.0/subscriptions")
+	isSub = isSub && (subRest == "" || strings.HasPrefix(subRest, "/"))
+	if !ok && !isSub {
 		graphError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+strings.TrimPrefix(r.URL.Path, "/")+"'.")
 		return
 	}
@@ -401,6 +410,11 @@ func (s *GraphServer) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+		return
+	}
+	if isSub && len(s.throttle) == 0 {
+		s.mu.Unlock()
+		s.subscriptions(w, r, tok, allowed, subRest)
 		return
 	}
 	if len(s.throttle) > 0 {
@@ -805,6 +819,7 @@ func (s *GraphServer) message(w http.ResponseWriter, r *http.Request, u *graphUs
 				m.isRead = b
 				s.seq++
 				m.seq = s.seq // an update, seen by the next delta
+				s.notifyLocked(u, m.folder, m.id, "updated")
 			}
 		}
 		graphJSON(w, http.StatusOK, s.messageJSON(u, m, nil))
@@ -812,6 +827,7 @@ func (s *GraphServer) message(w http.ResponseWriter, r *http.Request, u *graphUs
 		s.seq++
 		u.tombs = append(u.tombs, graphTomb{m.id, m.folder, s.seq})
 		delete(u.messages, m.id)
+		s.notifyLocked(u, m.folder, m.id, "deleted")
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "BadRequest", "The HTTP method is not allowed.")
@@ -844,6 +860,8 @@ func (s *GraphServer) move(w http.ResponseWriter, r *http.Request, u *graphUser,
 	s.seq++
 	n := &graphMsg{id: s.newID("msg"), folder: dest, raw: m.raw, isRead: m.isRead, received: m.received, seq: s.seq}
 	u.messages[n.id] = n
+	s.notifyLocked(u, m.folder, m.id, "deleted")
+	s.notifyLocked(u, dest, n.id, "created")
 	graphJSON(w, http.StatusCreated, s.messageJSON(u, n, nil))
 }
 

@@ -92,6 +92,10 @@ type Config struct {
 	// ErrRecipients, so a recipient the engine dropped (suppressed,
 	// already delivered) is never mailed.
 	DeliverHeaderRecipients bool
+	// Notify, when set, turns on change notifications for the Source's
+	// mailboxes (see NotifyConfig and Source.NotificationHandler); the
+	// Sender ignores it.
+	Notify *NotifyConfig
 }
 
 // AppOnly is an app registration's client credentials in one tenant.

@@ -41,11 +41,20 @@ const (
 )
 
 // Source is the inbound Graph transport. It is safe for concurrent use.
-type Source struct{ c *client }
+type Source struct {
+	c *client
+	n *notifier // nil: no change notifications
+}
 
 // NewSource returns a Source; cfg may be nil (the public endpoint,
 // delegated tokens).
-func NewSource(cfg *Config) *Source { return &Source{c: newClient(cfg)} }
+func NewSource(cfg *Config) *Source {
+	s := &Source{c: newClient(cfg)}
+	if cfg != nil && cfg.Notify != nil {
+		s.n = newNotifier(cfg.Notify)
+	}
+	return s
+}
 
 var (
 	_ transport.Source  = (*Source)(nil)
@@ -136,7 +145,13 @@ func (s *Source) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Sessio
 	if err := k.json(ctx, request{op: "select", method: http.MethodGet, url: k.userURL() + "/mailFolders/" + url.PathEscape(seg)}, &info); err != nil {
 		return nil, err
 	}
-	return &session{k: k, m: m, folder: seg, info: info, applied: map[string]bool{}, dests: map[string]string{}}, nil
+	se := &session{k: k, m: m, folder: seg, info: info, applied: map[string]bool{}, dests: map[string]string{}, n: s.n}
+	if s.n != nil {
+		se.wake = s.n.register(m.ID)
+		se.sub = se.subscribe(ctx)
+		se.tried = time.Now()
+	}
+	return se, nil
 }
 
 // Check implements transport.Checker: it opens the mailbox, reads the
@@ -171,6 +186,12 @@ type session struct {
 	mu      sync.Mutex
 	applied map[string]bool   // ids this session applied a post-action to
 	dests   map[string]string // move targets resolved
+
+	// Change notifications (nil n: off).
+	n     *notifier
+	sub   *subState     // the live subscription; nil: polling
+	wake  chan struct{} // signalled by the notification handler
+	tried time.Time     // when a subscription was last attempted
 }
 
 // deltaURL is the first page of a full synchronisation.
@@ -465,18 +486,36 @@ func (s *session) Apply(ctx context.Context, a transport.Action, ids []string) e
 	return nil
 }
 
-// Push implements transport.Session: no push yet (change notifications
-// are planned); the engine polls.
-func (s *session) Push() bool { return false }
+// Push implements transport.Session: true when the mailbox has a live
+// change-notification subscription (Config.Notify); else the engine polls.
+func (s *session) Push() bool { return s.sub != nil }
 
-// Wait implements transport.Session.
+// resubscribeEvery is how often a session without a subscription tries to
+// create one again.
+const resubscribeEvery = 15 * time.Minute
+
+// Wait implements transport.Session: with a subscription it also returns
+// when a change notification for the mailbox arrives.
 func (s *session) Wait(ctx context.Context, wake <-chan time.Time) error {
-	select {
-	case <-ctx.Done():
-	case <-wake:
+	if s.n == nil {
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		}
+		return nil
+	}
+	if s.sub == nil && time.Since(s.tried) >= resubscribeEvery {
+		s.tried = time.Now()
+		s.sub = s.subscribe(ctx)
+	}
+	return s.waitPush(ctx, wake)
+}
+
+// Close implements transport.Session: Graph has no connection to end. The
+// subscription stays (stored) for the next session to use.
+func (s *session) Close(context.Context) error {
+	if s.n != nil {
+		s.n.unregister(s.m.ID, s.wake)
 	}
 	return nil
 }
-
-// Close implements transport.Session: Graph has no connection to end.
-func (s *session) Close(context.Context) error { return nil }
