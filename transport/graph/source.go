@@ -48,12 +48,24 @@ type Source struct {
 
 // NewSource returns a Source; cfg may be nil (the public endpoint,
 // delegated tokens).
-func NewSource(cfg *Config) *Source {
-	s := &Source{c: newClient(cfg)}
+func NewSource(cfg *Config) *Source { return newSource(newClient(cfg), cfg) }
+
+func newSource(c *client, cfg *Config) *Source {
+	s := &Source{c: c}
 	if cfg != nil && cfg.Notify != nil {
 		s.n = newNotifier(cfg.Notify)
 	}
 	return s
+}
+
+// NewTransports returns a Source and a Sender that share one HTTP client,
+// one app-only token source and one per-mailbox request limit
+// (MailboxConcurrency), so a mailbox read and sent through at once stays
+// within Exchange Online's four concurrent requests per app and mailbox;
+// a separate NewSource and NewSender each keep their own four.
+func NewTransports(cfg *Config) (*Source, *Sender) {
+	c := newClient(cfg)
+	return newSource(c, cfg), &Sender{c: c}
 }
 
 var (
