@@ -106,18 +106,50 @@ type folderInfo struct {
 	Unread      int    `json:"unreadItemCount"`
 }
 
-// resolveFolder returns the URL segment of a folder: a well-known name, or
-// the id of the top-level folder of that display name (created when
-// create is set and it is missing).
+// resolveFolder returns the URL segment of a folder: a well-known name,
+// or the id of the folder of that display name at the top of the mailbox,
+// or of a path of display names separated by "/" ("inbox/Support/Tier 2":
+// the first level may be a well-known name). Missing levels are created
+// when create is set.
 func (k *conn) resolveFolder(ctx context.Context, name string, create bool) (string, error) {
 	if seg := folderSegment(name); seg != "" {
 		return seg, nil
+	}
+	segs := strings.Split(strings.Trim(name, "/"), "/")
+	parent := "" // the top level
+	for i, seg := range segs {
+		if seg == "" {
+			return "", &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "folder", Server: k.c.server(),
+				Err: fmt.Errorf("folder %q has an empty level", name), Hint: "write folder paths as Parent/Child"}
+		}
+		if i == 0 {
+			if wk := folderSegment(seg); wk != "" {
+				parent = wk
+				continue
+			}
+		}
+		id, err := k.childFolder(ctx, parent, seg, create)
+		if err != nil {
+			return "", err
+		}
+		parent = id
+	}
+	return parent, nil
+}
+
+// childFolder returns the id of the folder called name below parent (a
+// URL segment; "" for the top level), created when missing and create is
+// set.
+func (k *conn) childFolder(ctx context.Context, parent, name string, create bool) (string, error) {
+	base := k.userURL() + "/mailFolders"
+	if parent != "" {
+		base += "/" + url.PathEscape(parent) + "/childFolders"
 	}
 	var list struct {
 		Value []folderInfo `json:"value"`
 	}
 	q := url.Values{"$filter": {"displayName eq '" + strings.ReplaceAll(name, "'", "''") + "'"}, "$select": {"id,displayName"}}
-	if err := k.json(ctx, request{op: "folder", method: http.MethodGet, url: k.userURL() + "/mailFolders?" + q.Encode()}, &list); err != nil {
+	if err := k.json(ctx, request{op: "folder", method: http.MethodGet, url: base + "?" + q.Encode()}, &list); err != nil {
 		return "", err
 	}
 	for _, f := range list.Value {
@@ -130,10 +162,10 @@ func (k *conn) resolveFolder(ctx context.Context, name string, create bool) (str
 	}
 	if !create {
 		return "", &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "folder", Server: k.c.server(),
-			Err: fmt.Errorf("no folder %q", name), Hint: "the folder does not exist at the top of the mailbox"}
+			Err: fmt.Errorf("no folder %q", name), Hint: "the folder does not exist in the mailbox"}
 	}
 	var f folderInfo
-	if err := k.json(ctx, request{op: "folder", method: http.MethodPost, url: k.userURL() + "/mailFolders",
+	if err := k.json(ctx, request{op: "folder", method: http.MethodPost, url: base,
 		body: jsonBody(map[string]string{"displayName": name}), contentType: "application/json"}, &f); err != nil {
 		return "", err
 	}
@@ -185,6 +217,14 @@ func (s *Source) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Repor
 	rep.Facts = append(rep.Facts, transport.Fact{Name: "user", Value: se.k.user}, transport.Fact{Name: "auth", Value: se.k.auth},
 		transport.Fact{Name: "folder", Value: se.info.DisplayName}, transport.Fact{Name: "messages", Value: strconv.Itoa(se.info.Total)},
 		transport.Fact{Name: "unread", Value: strconv.Itoa(se.info.Unread)})
+	switch {
+	case s.n == nil:
+	case se.sub != nil:
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "notifications", Value: "subscribed"})
+	default:
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "notifications", Value: "off"})
+		rep.Warnings = append(rep.Warnings, "change notifications could not be set up (see the log); the mailbox is polled")
+	}
 	rep.Elapsed = max(time.Since(start), time.Nanosecond)
 	return rep, nil
 }
