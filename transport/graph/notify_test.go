@@ -223,6 +223,11 @@ func TestNotificationHandlerRefuses(t *testing.T) {
 	srv := newServer(t)
 	nh := newNotifyHost(t, srv, nil)
 	ctx := context.Background()
+	// A "test connection" creates no subscription.
+	rep, err := nh.src.Check(ctx, inboundMailbox())
+	if err != nil || rep.Fact("notifications") != "configured" || len(srv.Subscriptions()) != 0 {
+		t.Fatalf("Check: %v %+v, subscriptions %+v", err, rep.Facts, srv.Subscriptions())
+	}
 	s, err := nh.src.Open(ctx, inboundMailbox())
 	if err != nil {
 		t.Fatal(err)

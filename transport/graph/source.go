@@ -172,8 +172,14 @@ func (k *conn) childFolder(ctx context.Context, parent, name string, create bool
 	return f.ID, nil
 }
 
-// Open implements transport.Source: it checks the token and the folder.
+// Open implements transport.Source: it checks the token and the folder,
+// and with Config.Notify makes sure the mailbox has a change-notification
+// subscription (a failure is logged; the mailbox is then polled).
 func (s *Source) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Session, error) {
+	return s.open(ctx, m, true)
+}
+
+func (s *Source) open(ctx context.Context, m *mailbox.Mailbox, subscribe bool) (transport.Session, error) {
 	if m == nil || m.Inbound == nil {
 		return nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "open", Err: errors.New("not an inbound mailbox")}
 	}
@@ -190,7 +196,7 @@ func (s *Source) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Sessio
 		return nil, err
 	}
 	se := &session{k: k, m: m, folder: seg, info: info, applied: map[string]bool{}, dests: map[string]string{}, n: s.n}
-	if s.n != nil {
+	if s.n != nil && subscribe {
 		se.wake = s.n.register(m.ID)
 		se.sub = se.subscribe(ctx)
 		se.tried = time.Now()
@@ -207,7 +213,7 @@ func (s *Source) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Repor
 	if err := s.Validate(m); err != nil {
 		return rep, err
 	}
-	ss, err := s.Open(ctx, m)
+	ss, err := s.open(ctx, m, false) // no subscription for a mailbox perhaps never saved
 	if err != nil {
 		rep.Elapsed = max(time.Since(start), time.Nanosecond)
 		return rep, err
@@ -219,11 +225,11 @@ func (s *Source) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Repor
 		transport.Fact{Name: "unread", Value: strconv.Itoa(se.info.Unread)})
 	switch {
 	case s.n == nil:
-	case se.sub != nil:
-		rep.Facts = append(rep.Facts, transport.Fact{Name: "notifications", Value: "subscribed"})
+	case s.n.err != nil:
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "notifications", Value: "misconfigured"})
+		rep.Warnings = append(rep.Warnings, s.n.err.Error()+"; the mailbox is polled")
 	default:
-		rep.Facts = append(rep.Facts, transport.Fact{Name: "notifications", Value: "off"})
-		rep.Warnings = append(rep.Warnings, "change notifications could not be set up (see the log); the mailbox is polled")
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "notifications", Value: "configured"})
 	}
 	rep.Elapsed = max(time.Since(start), time.Nanosecond)
 	return rep, nil
@@ -549,7 +555,7 @@ const resubscribeEvery = 15 * time.Minute
 // Wait implements transport.Session: with a subscription it also returns
 // when a change notification for the mailbox arrives.
 func (s *session) Wait(ctx context.Context, wake <-chan time.Time) error {
-	if s.n == nil {
+	if s.n == nil || s.wake == nil {
 		select {
 		case <-ctx.Done():
 		case <-wake:
@@ -566,7 +572,7 @@ func (s *session) Wait(ctx context.Context, wake <-chan time.Time) error {
 // Close implements transport.Session: Graph has no connection to end. The
 // subscription stays (stored) for the next session to use.
 func (s *session) Close(context.Context) error {
-	if s.n != nil {
+	if s.n != nil && s.wake != nil {
 		s.n.unregister(s.m.ID, s.wake)
 	}
 	return nil
