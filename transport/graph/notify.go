@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/transport"
 )
 
 // Change notifications (webhooks), after Microsoft's reference:
@@ -58,6 +59,8 @@ const (
 	// minSubscriptionLifetime: Graph raises shorter expirations to 45
 	// minutes.
 	minSubscriptionLifetime = 45 * time.Minute
+	// DefaultFallbackInterval is NotifyConfig.FallbackInterval's default.
+	DefaultFallbackInterval = 15 * time.Minute
 	// DefaultMaxNotificationBody bounds a notification request's body.
 	DefaultMaxNotificationBody = 1 << 20
 	// maxValidationToken bounds the validation token echoed back.
@@ -97,6 +100,11 @@ type NotifyConfig struct {
 	// DefaultSubscriptionLifetime, at most MaxSubscriptionLifetime). A
 	// subscription is renewed when less than half of it is left.
 	Lifetime time.Duration
+	// FallbackInterval is how often a mailbox with a subscription is read
+	// without a notification, in case notifications are lost unannounced
+	// (default 15 minutes; the engine's push renewal,
+	// inbound.Options.IdleRenew, bounds it too).
+	FallbackInterval time.Duration
 	// MaxBody bounds a notification's body (default 1 MiB); a larger one
 	// is answered 413.
 	MaxBody int64
@@ -182,6 +190,9 @@ func newNotifier(cfg *NotifyConfig) *notifier {
 		n.cfg.Lifetime = DefaultSubscriptionLifetime
 	}
 	n.cfg.Lifetime = min(max(n.cfg.Lifetime, minSubscriptionLifetime), MaxSubscriptionLifetime)
+	if n.cfg.FallbackInterval <= 0 {
+		n.cfg.FallbackInterval = DefaultFallbackInterval
+	}
 	if n.cfg.MaxBody <= 0 {
 		n.cfg.MaxBody = DefaultMaxNotificationBody
 	}
@@ -348,10 +359,13 @@ func (n *notifier) unregister(mb mailbox.ID, ch chan struct{}) {
 func (n *notifier) index(sub Subscription) *subState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	st := &subState{sub: sub, state: n.clientState(sub.Nonce)}
 	if old := n.byMb[sub.Mailbox]; old != nil {
 		delete(n.byID, old.sub.ID)
+		if old.sub.ID == sub.ID { // lifecycle events no session acted on yet
+			st.reauth, st.removed = old.reauth, old.removed
+		}
 	}
-	st := &subState{sub: sub, state: n.clientState(sub.Nonce)}
 	n.byID[sub.ID] = st
 	n.byMb[sub.Mailbox] = st
 	return st
@@ -485,6 +499,13 @@ func (s *session) renew(ctx context.Context, st *subState) bool {
 	err := s.k.json(ctx, request{op: "renew", method: http.MethodPatch, url: s.k.c.base + "/subscriptions/" + url.PathEscape(st.sub.ID),
 		body: jsonBody(map[string]time.Time{"expirationDateTime": exp}), contentType: "application/json"}, &got)
 	if err != nil {
+		if transport.ClassOf(err) == transport.Temporary && st.sub.Expires.After(time.Now().Add(renewRetry)) {
+			// Graph unreachable or throttling: the subscription still
+			// lives; try again later.
+			n.log.Warn("graph: cannot renew the subscription yet; retrying", "mailbox", string(s.m.ID), "err", err)
+			s.retryRenew = time.Now().Add(renewRetry)
+			return true
+		}
 		if errCode(err) == http.StatusNotFound {
 			n.log.Info("graph: the subscription is gone; creating it again", "mailbox", string(s.m.ID))
 		} else {
@@ -506,8 +527,13 @@ func (s *session) renew(ctx context.Context, st *subState) bool {
 	n.mu.Lock()
 	st.sub.Expires = exp
 	n.mu.Unlock()
+	s.retryRenew = time.Time{}
 	return true
 }
+
+// renewRetry is how long a session waits before trying a renewal again
+// after a temporary failure.
+const renewRetry = time.Minute
 
 // deleteRemote deletes a subscription on Graph (best effort: a leftover
 // expires by itself).
@@ -567,19 +593,26 @@ func (s *session) lifecycle(ctx context.Context) bool {
 func (s *session) renewAt() time.Time {
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
-	return s.sub.sub.Expires.Add(-s.n.cfg.Lifetime / 2)
+	at := s.sub.sub.Expires.Add(-s.n.cfg.Lifetime / 2)
+	if s.retryRenew.After(at) {
+		at = s.retryRenew
+	}
+	return at
 }
 
 // waitPush is Wait with a subscription: it returns on a notification (the
 // engine then syncs), on the engine's timer, or when ctx ends; it renews
 // the subscription when due and acts on lifecycle events on the way.
 func (s *session) waitPush(ctx context.Context, wake <-chan time.Time) error {
+	fallback := time.NewTimer(s.n.cfg.FallbackInterval)
+	defer fallback.Stop()
 	for {
 		if s.sub == nil {
 			select {
 			case <-ctx.Done():
 			case <-wake:
 			case <-s.wake:
+			case <-fallback.C:
 			}
 			return nil
 		}
@@ -592,6 +625,9 @@ func (s *session) waitPush(ctx context.Context, wake <-chan time.Time) error {
 		case <-wake:
 			t.Stop()
 			return nil
+		case <-fallback.C:
+			t.Stop()
+			return nil // sync anyway: notifications can be lost
 		case <-s.wake:
 			t.Stop()
 			s.lifecycle(ctx)

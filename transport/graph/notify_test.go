@@ -46,7 +46,7 @@ func (p *handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(w, r)
 }
 
-func newNotifyHost(t *testing.T, srv *mailtest.GraphServer, st graph.SubscriptionStore) *notifyHost {
+func newNotifyHost(t *testing.T, srv *mailtest.GraphServer, st graph.SubscriptionStore, opts ...func(*graph.NotifyConfig)) *notifyHost {
 	t.Helper()
 	proxy := &handlerProxy{}
 	host := httptest.NewTLSServer(proxy)
@@ -58,6 +58,9 @@ func newNotifyHost(t *testing.T, srv *mailtest.GraphServer, st graph.Subscriptio
 	cfg := config(t, srv, transport.Net{})
 	cfg.Notify = &graph.NotifyConfig{NotificationURL: host.URL + "/graph/notify", LifecycleURL: host.URL + "/graph/lifecycle",
 		Key: mailbox.NewSecret("0123456789abcdef-test-key"), Store: st}
+	for _, o := range opts {
+		o(cfg.Notify)
+	}
 	src := graph.NewSource(cfg)
 	proxy.mu.Lock()
 	proxy.h = src.NotificationHandler()
@@ -400,5 +403,41 @@ func TestFileSubscriptions(t *testing.T) {
 	}
 	if err := b.DeleteSubscription(ctx, "nope"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNotifyFallback: a subscribed session still returns from Wait after
+// NotifyConfig.FallbackInterval without any notification (lost ones are
+// caught up by the delta query), and a lifecycle event that arrived while
+// no session was open is acted on by the next Open.
+func TestNotifyFallback(t *testing.T) {
+	srv := newServer(t)
+	nh := newNotifyHost(t, srv, nil, func(c *graph.NotifyConfig) { c.FallbackInterval = 100 * time.Millisecond })
+	src := nh.src
+	ctx := context.Background()
+	s, err := src.Open(ctx, inboundMailbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.Wait(wctx, nil); err != nil || wctx.Err() != nil {
+		t.Fatalf("Wait: %v, ctx %v: the fallback did not end it", err, wctx.Err())
+	}
+	sub := srv.Subscriptions()[0]
+	_ = s.Close(ctx)
+	// Reauthorisation requested while no session is open: the next Open
+	// renews.
+	if code, err := srv.SendLifecycle(ctx, sub.ID, graph.LifecycleReauthorizationRequired); err != nil || code != http.StatusAccepted {
+		t.Fatalf("lifecycle: %d %v", code, err)
+	}
+	before := len(srv.Requests())
+	s, err = src.Open(ctx, inboundMailbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if countPrefix(srv.Requests()[before:], "PATCH /v1.0/subscriptions/"+sub.ID, "") != 1 {
+		t.Fatalf("no renewal at Open after reauthorizationRequired: %v", srv.Requests()[before:])
 	}
 }

@@ -200,6 +200,7 @@ func (s *Source) open(ctx context.Context, m *mailbox.Mailbox, subscribe bool) (
 		se.wake = s.n.register(m.ID)
 		se.sub = se.subscribe(ctx)
 		se.tried = time.Now()
+		se.lifecycle(ctx) // events that came while no session was open
 	}
 	return se, nil
 }
@@ -250,6 +251,9 @@ type session struct {
 	sub   *subState     // the live subscription; nil: polling
 	wake  chan struct{} // signalled by the notification handler
 	tried time.Time     // when a subscription was last attempted
+	// retryRenew, when set, is the earliest next renewal attempt (after a
+	// temporary failure).
+	retryRenew time.Time
 }
 
 // deltaURL is the first page of a full synchronisation.
