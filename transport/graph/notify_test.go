@@ -254,8 +254,11 @@ func TestNotificationHandlerRefuses(t *testing.T) {
 	if rec.Code != 200 || rec.Body.String() != "a b<c>" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
 		t.Fatalf("validation: %d %q %q", rec.Code, rec.Body.String(), rec.Header().Get("Content-Type"))
 	}
-	waitNotified := func() bool {
-		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// waitNotified reports whether Wait returned before d: short for the
+	// refusals (nothing else can end the Wait: no fallback or renewal is
+	// due for hours), generous for the accepted one.
+	waitNotified := func(d time.Duration) bool {
+		ctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
 		_ = s.Wait(ctx, nil)
 		return ctx.Err() == nil
@@ -272,7 +275,7 @@ func TestNotificationHandlerRefuses(t *testing.T) {
 		if nh.src.NotifyStats().Refused != before+1 {
 			t.Fatalf("%s: not counted as refused", c.name)
 		}
-		if waitNotified() {
+		if waitNotified(300 * time.Millisecond) {
 			t.Fatalf("%s woke the session", c.name)
 		}
 	}
@@ -280,7 +283,7 @@ func TestNotificationHandlerRefuses(t *testing.T) {
 	if rec := post("/graph/notify", "application/json; charset=utf-8", good); rec.Code != http.StatusAccepted {
 		t.Fatalf("good: %d", rec.Code)
 	}
-	if !waitNotified() {
+	if !waitNotified(20 * time.Second) {
 		t.Fatal("an authentic notification did not wake the session")
 	}
 	if rec := post("/graph/notify", "text/plain", good); rec.Code != http.StatusUnsupportedMediaType {
