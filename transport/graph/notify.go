@@ -126,8 +126,13 @@ type Subscription struct {
 	// NotificationURL is the URL it was created with; a subscription of
 	// another URL is deleted and created again.
 	NotificationURL string `json:"notificationUrl"`
+	LifecycleURL    string `json:"lifecycleUrl,omitempty"`
 	// Nonce is random; clientState = base64url(HMAC-SHA256(Key, Nonce)).
-	Nonce   string    `json:"nonce"`
+	Nonce string `json:"nonce"`
+	// KeyID names the NotifyConfig.Key the clientState was derived
+	// with (a short HMAC of a constant, not the key): a subscription of
+	// another key is created again.
+	KeyID   string    `json:"keyId"`
 	Expires time.Time `json:"expires"`
 }
 
@@ -217,6 +222,13 @@ func (n *notifier) clientState(nonce string) string {
 	m := hmac.New(sha256.New, []byte(n.cfg.Key.Reveal()))
 	m.Write([]byte("correio graph clientState\x00" + nonce))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// keyID is the KeyID of subscriptions made with the configured key.
+func (n *notifier) keyID() string {
+	m := hmac.New(sha256.New, []byte(n.cfg.Key.Reveal()))
+	m.Write([]byte("correio graph key id"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
 }
 
 // NotifyStats returns the counters of the notification handler (zero when
@@ -429,7 +441,8 @@ func (s *session) subscribe(ctx context.Context) *subState {
 		n.log.Warn("graph: cannot read the mailbox's subscription; it polls", "mailbox", string(s.m.ID), "err", err)
 		return nil
 	}
-	if ok && (sub.Resource != s.resource() || sub.NotificationURL != n.cfg.NotificationURL) {
+	if ok && (sub.Resource != s.resource() || sub.NotificationURL != n.cfg.NotificationURL ||
+		sub.LifecycleURL != n.cfg.LifecycleURL || sub.KeyID != n.keyID()) {
 		s.deleteRemote(ctx, sub.ID)
 		_ = st.DeleteSubscription(ctx, s.m.ID)
 		n.forget(s.m.ID)
@@ -476,7 +489,8 @@ func (s *session) create(ctx context.Context) *subState {
 	if !got.ExpirationDateTime.IsZero() {
 		exp = got.ExpirationDateTime
 	}
-	sub := Subscription{Mailbox: s.m.ID, ID: got.ID, Resource: req.Resource, NotificationURL: n.cfg.NotificationURL, Nonce: nonce, Expires: exp}
+	sub := Subscription{Mailbox: s.m.ID, ID: got.ID, Resource: req.Resource, NotificationURL: n.cfg.NotificationURL,
+		LifecycleURL: n.cfg.LifecycleURL, Nonce: nonce, KeyID: n.keyID(), Expires: exp}
 	// Indexed before it is stored: the first notification may come at
 	// once.
 	state := n.index(sub)

@@ -444,3 +444,34 @@ func TestNotifyFallback(t *testing.T) {
 		t.Fatalf("no renewal at Open after reauthorizationRequired: %v", srv.Requests()[before:])
 	}
 }
+
+// TestSubscriptionKeyChange: a stored subscription made under another
+// NotifyConfig.Key (its clientState would never match again) is deleted
+// on Graph and made anew, not reused.
+func TestSubscriptionKeyChange(t *testing.T) {
+	srv := newServer(t)
+	nh := newNotifyHost(t, srv, nil)
+	ctx := context.Background()
+	s, err := nh.src.Open(ctx, inboundMailbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close(ctx)
+	old := srv.Subscriptions()[0]
+	nh2 := newNotifyHost(t, srv, nh.store, func(c *graph.NotifyConfig) {
+		c.NotificationURL, c.LifecycleURL = old.NotificationURL, old.LifecycleURL
+		c.Key = mailbox.NewSecret("another key, also long enough")
+	})
+	s, err = nh2.src.Open(ctx, inboundMailbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	subs := srv.Subscriptions()
+	if len(subs) != 1 || subs[0].ID == old.ID || subs[0].ClientState == old.ClientState || !s.Push() {
+		t.Fatalf("after a key change: %+v (old %s)", subs, old.ID)
+	}
+	if st, _, _ := nh.store.Subscription(ctx, "desk"); st.ID != subs[0].ID {
+		t.Fatalf("stored %s, want %s", st.ID, subs[0].ID)
+	}
+}
