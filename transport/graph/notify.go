@@ -306,14 +306,17 @@ func (n *notifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a change notification collection", http.StatusBadRequest)
 		return
 	}
+	refused, firstRefused := 0, ""
 	n.mu.Lock()
 	for _, v := range coll.Value {
 		st := n.byID[v.SubscriptionID]
 		if st == nil || v.SubscriptionID == "" ||
 			subtle.ConstantTimeCompare([]byte(v.ClientState), []byte(st.state)) != 1 {
 			n.stats.Refused++
-			n.log.Warn("graph: refused a change notification: unknown subscription or wrong clientState",
-				"subscription", truncate(v.SubscriptionID, 64), "remote", r.RemoteAddr)
+			if refused == 0 {
+				firstRefused = truncate(v.SubscriptionID, 64)
+			}
+			refused++
 			continue
 		}
 		mb := st.sub.Mailbox
@@ -329,8 +332,7 @@ func (n *notifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			n.stats.Lifecycle++
 			st.removed = true
 		default:
-			n.stats.Lifecycle++
-			n.log.Info("graph: unknown lifecycle event; the mailbox syncs", "mailbox", string(mb), "event", truncate(v.LifecycleEvent, 64))
+			n.stats.Lifecycle++ // an event added after this was written: syncing is the safe answer
 		}
 		if ch := n.wakers[mb]; ch != nil {
 			select {
@@ -340,6 +342,11 @@ func (n *notifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	n.mu.Unlock()
+	if refused > 0 {
+		// One line per request, the clientState never in it.
+		n.log.Warn("graph: refused change notifications: unknown subscription or wrong clientState",
+			"refused", refused, "of", len(coll.Value), "subscription", firstRefused, "remote", r.RemoteAddr)
+	}
 	w.WriteHeader(http.StatusAccepted)
 }
 

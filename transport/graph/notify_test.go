@@ -1,8 +1,10 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,6 +69,20 @@ func newNotifyHost(t *testing.T, srv *mailtest.GraphServer, st graph.Subscriptio
 	proxy.mu.Unlock()
 	return &notifyHost{srv: srv, host: host, src: src, store: st}
 }
+
+// safeBuffer is a bytes.Buffer safe for concurrent writes (log output).
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // waitFor polls cond with a generous bound (never a speed assertion).
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -224,7 +240,8 @@ func TestNotificationsWakeTheEngine(t *testing.T) {
 // refused.
 func TestNotificationHandlerRefuses(t *testing.T) {
 	srv := newServer(t)
-	nh := newNotifyHost(t, srv, nil)
+	var logBuf safeBuffer
+	nh := newNotifyHost(t, srv, nil, func(c *graph.NotifyConfig) { c.Logger = slog.New(slog.NewTextHandler(&logBuf, nil)) })
 	ctx := context.Background()
 	// A "test connection" creates no subscription.
 	rep, err := nh.src.Check(ctx, inboundMailbox())
@@ -295,6 +312,9 @@ func TestNotificationHandlerRefuses(t *testing.T) {
 	big := `{"value":[],"pad":"` + strings.Repeat("x", graph.DefaultMaxNotificationBody) + `"}`
 	if rec := post("/graph/notify", "application/json", big); rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized: %d", rec.Code)
+	}
+	if l := logBuf.String(); !strings.Contains(l, "refused") || strings.Contains(l, sub.ClientState) || strings.Contains(l, "guess") {
+		t.Fatalf("the log should name the refusals and no clientState:\n%s", l)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/graph/notify?validationToken=x", nil)
 	rec = httptest.NewRecorder()
