@@ -565,6 +565,31 @@ func (s *session) deleteRemote(ctx context.Context, id string) {
 	}
 }
 
+// LoadSubscriptions makes the handler know every subscription of the
+// store, so notifications that arrive after a restart, before the
+// mailboxes' sessions open, are recognised (they wake nothing yet: each
+// session syncs when it opens) rather than refused as unknown. Call it
+// once at start, before serving the handler; expired ones are skipped.
+func (s *Source) LoadSubscriptions(ctx context.Context) error {
+	if s.n == nil {
+		return nil
+	}
+	if s.n.err != nil {
+		return s.n.err
+	}
+	subs, err := s.n.cfg.Store.Subscriptions(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, sub := range subs {
+		if sub.Expires.After(now) && sub.KeyID == s.n.keyID() {
+			s.n.index(sub)
+		}
+	}
+	return nil
+}
+
 // Unsubscribe deletes the subscription of a mailbox (one removed or
 // disabled by the host, or moved off Graph): on Graph and in the store.
 // A mailbox without one is not an error.

@@ -24,10 +24,12 @@ import (
 // notifyHost is the host's side of change notifications: a TLS server
 // that mounts the Source's handler, trusted by the Graph test server.
 type notifyHost struct {
-	srv   *mailtest.GraphServer
-	host  *httptest.Server
-	src   *graph.Source
-	store graph.SubscriptionStore
+	srv    *mailtest.GraphServer
+	host   *httptest.Server
+	proxy  *handlerProxy
+	src    *graph.Source
+	store  graph.SubscriptionStore
+	notify *graph.NotifyConfig
 }
 
 // handlerProxy lets the host server start before the Source exists (the
@@ -46,6 +48,35 @@ func (p *handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.ServeHTTP(w, r)
+}
+
+// restart replaces the Source by a new one over the same store and URLs
+// (a restarted host), loading the stored subscriptions.
+func (nh *notifyHost) restart(t *testing.T) {
+	t.Helper()
+	cfg := config(t, nh.srv, transport.Net{})
+	n := *nh.notify
+	cfg.Notify = &n
+	nh.src = graph.NewSource(cfg)
+	if err := nh.src.LoadSubscriptions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	nh.proxy.mu.Lock()
+	nh.proxy.h = nh.src.NotificationHandler()
+	nh.proxy.mu.Unlock()
+}
+
+// post sends a notification body to the host's URL as Graph would.
+func (nh *notifyHost) post(t *testing.T, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, nh.host.URL+"/graph/notify", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := nh.host.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func newNotifyHost(t *testing.T, srv *mailtest.GraphServer, st graph.SubscriptionStore, opts ...func(*graph.NotifyConfig)) *notifyHost {
@@ -67,7 +98,7 @@ func newNotifyHost(t *testing.T, srv *mailtest.GraphServer, st graph.Subscriptio
 	proxy.mu.Lock()
 	proxy.h = src.NotificationHandler()
 	proxy.mu.Unlock()
-	return &notifyHost{srv: srv, host: host, src: src, store: st}
+	return &notifyHost{srv: srv, host: host, proxy: proxy, src: src, store: st, notify: cfg.Notify}
 }
 
 // safeBuffer is a bytes.Buffer safe for concurrent writes (log output).
@@ -164,7 +195,16 @@ func TestNotificationsWakeTheEngine(t *testing.T) {
 	}
 	stop()
 
-	// Restarted: the stored subscription is reused.
+	// Restarted (a new Source over the same store): the stored
+	// subscription is known to the handler at once and reused.
+	nh.restart(t)
+	before := nh.src.NotifyStats()
+	if code := nh.post(t, `{"value":[{"subscriptionId":"`+sub.ID+`","clientState":"`+sub.ClientState+`","changeType":"created"}]}`); code != http.StatusAccepted {
+		t.Fatalf("a notification after the restart: %d", code)
+	}
+	if st := nh.src.NotifyStats(); st.Accepted != before.Accepted+1 || st.Refused != before.Refused {
+		t.Fatalf("after the restart, before any session: %+v, want it accepted", st)
+	}
 	stop = start()
 	if _, err := srv.Deliver(desk, "inbox", transporttest.Message("push", 2, 300)); err != nil {
 		t.Fatal(err)
@@ -186,12 +226,12 @@ func TestNotificationsWakeTheEngine(t *testing.T) {
 	waitFor(t, "the missed message", func() bool { return count() == 3 })
 
 	// Reauthorisation: renewed with PATCH.
-	before := len(srv.Requests())
+	reqs := len(srv.Requests())
 	if code, err := srv.SendLifecycle(context.Background(), sub.ID, graph.LifecycleReauthorizationRequired); err != nil || code != http.StatusAccepted {
 		t.Fatalf("reauthorizationRequired: %d %v", code, err)
 	}
 	waitFor(t, "the renewal", func() bool {
-		for _, r := range srv.Requests()[before:] {
+		for _, r := range srv.Requests()[reqs:] {
 			if r == "PATCH /v1.0/subscriptions/"+sub.ID {
 				return true
 			}
