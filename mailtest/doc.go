@@ -7,5 +7,11 @@
 // flood of responses), for tests that a host's embedding stays within
 // correio's bounds on what a server sends.
 //
+// NewGraphServer is a Microsoft Graph v1.0 subset over HTTPS (mail
+// folders, delta queries, $value, post-actions, MIME sendMail, the token
+// endpoint, and /subscriptions with the validation handshake, change
+// notifications and lifecycle events posted to the host's URL), following
+// Microsoft's reference as far as correio uses it.
+//
 // The servers listen on loopback only.
 package mailtest
