@@ -25,7 +25,8 @@ func TestConformance(t *testing.T) {
 				return out
 			},
 		},
-		Outbox:       &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
-		Suppressions: func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
+		Outbox:         &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
+		Suppressions:   func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
+		TransportState: func(*testing.T) store.TransportState { return memory.NewTransportState() },
 	})
 }

@@ -44,6 +44,7 @@ type Store struct {
 	in  *Inbound
 	out *Outbox
 	sup *Suppressions
+	st  *TransportState
 }
 
 // db is the driver with its optional capabilities, found once by New.
@@ -85,7 +86,7 @@ func New(ctx context.Context, drv Driver, opts Options) (*Store, error) {
 	if err := cat.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	return &Store{db: d, cat: cat, in: &Inbound{d}, out: &Outbox{d}, sup: &Suppressions{d}}, nil
+	return &Store{db: d, cat: cat, in: &Inbound{d}, out: &Outbox{d}, sup: &Suppressions{d}, st: &TransportState{d}}, nil
 }
 
 // Catalog returns the mailbox and contract catalog.
@@ -99,6 +100,9 @@ func (s *Store) Outbox() *Outbox { return s.out }
 
 // Suppressions returns the suppression list.
 func (s *Store) Suppressions() *Suppressions { return s.sup }
+
+// TransportState returns the transports' per-mailbox records.
+func (s *Store) TransportState() *TransportState { return s.st }
 
 // Inbound implements store.Inbound: checkpoints, handled keys (scoped per
 // mailbox) and quarantined messages, durably. A checkpoint and its key

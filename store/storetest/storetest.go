@@ -52,6 +52,8 @@ type Harness struct {
 	Retention *RetentionHarness
 	// Bounces runs the bounce-linking suite (SQL stores).
 	Bounces func(t *testing.T) BounceStore
+	// TransportState returns an empty store.TransportState.
+	TransportState func(t *testing.T) store.TransportState
 }
 
 // Run runs every suite the harness enables, each as a subtest.
@@ -73,6 +75,10 @@ func Run(t *testing.T, h Harness) {
 	if h.Suppressions != nil {
 		ran = true
 		t.Run("Suppressions", func(t *testing.T) { RunSuppressions(t, h.Suppressions) })
+	}
+	if h.TransportState != nil {
+		ran = true
+		t.Run("TransportState", func(t *testing.T) { RunTransportState(t, h.TransportState) })
 	}
 	if h.Retention != nil {
 		ran = true
