@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,9 @@ import (
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/memory"
+	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/graph"
 	"github.com/correio-dev/correio/transport/transporttest"
@@ -434,22 +437,42 @@ func TestSubscriptionRenewal(t *testing.T) {
 	}
 }
 
-// TestFileSubscriptions: the durable store keeps records across
-// instances, replaces and deletes them, and holds no clientState.
+// TestFileSubscriptions: the durable stores (the file store, and
+// StateSubscriptions over SQLite's transport state) keep records across
+// instances, replace and delete them.
 func TestFileSubscriptions(t *testing.T) {
 	dir := t.TempDir()
-	ctx := context.Background()
 	a, err := graph.NewFileSubscriptions(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, _ := graph.NewFileSubscriptions(dir)
+	testSubscriptionStore(t, a, b)
+
+	path := filepath.Join(t.TempDir(), "correio.db")
+	db1, err := sqlite.Open(context.Background(), path, sqlite.Options{CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db1.Close()
+	db2, err := sqlite.Open(context.Background(), path, sqlite.Options{CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	testSubscriptionStore(t, graph.StateSubscriptions(db1.TransportState()), graph.StateSubscriptions(db2.TransportState()))
+}
+
+// testSubscriptionStore checks two handles a and b of one store.
+func testSubscriptionStore(t *testing.T, a, b graph.SubscriptionStore) {
+	t.Helper()
+	ctx := context.Background()
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	if err := a.PutSubscription(ctx, graph.Subscription{Mailbox: "m1", ID: "s1", Resource: "/users/a/messages", Nonce: "n1", Expires: exp}); err != nil {
 		t.Fatal(err)
 	}
 	_ = a.PutSubscription(ctx, graph.Subscription{Mailbox: "m2", ID: "s2", Nonce: "n2", Expires: exp})
 	_ = a.PutSubscription(ctx, graph.Subscription{Mailbox: "m1", ID: "s3", Nonce: "n3", Expires: exp})
-	b, _ := graph.NewFileSubscriptions(dir)
 	got, ok, err := b.Subscription(ctx, "m1")
 	if err != nil || !ok || got.ID != "s3" || !got.Expires.Equal(exp) {
 		t.Fatalf("m1: %+v %v %v", got, ok, err)
@@ -535,3 +558,9 @@ func TestSubscriptionKeyChange(t *testing.T) {
 		t.Fatalf("stored %s, want %s", st.ID, subs[0].ID)
 	}
 }
+
+// The stores' transport state serves StateSubscriptions.
+var (
+	_ graph.StateStore = (*memory.TransportState)(nil)
+	_ graph.StateStore = store.TransportState(nil)
+)

@@ -163,3 +163,65 @@ func (f *FileSubscriptions) Subscriptions(context.Context) ([]Subscription, erro
 	sort.Slice(out, func(i, j int) bool { return out[i].Mailbox < out[j].Mailbox })
 	return out, nil
 }
+
+// StateStore is the part of a store.TransportState StateSubscriptions uses
+// (store/sqlite, store/postgres and store/memory implement it:
+// st.TransportState()). It is declared here so this package needs no store.
+type StateStore interface {
+	State(ctx context.Context, mb mailbox.ID, name string) ([]byte, bool, error)
+	PutState(ctx context.Context, mb mailbox.ID, name string, value []byte) error
+	DeleteState(ctx context.Context, mb mailbox.ID, name string) error
+	States(ctx context.Context, name string) (map[mailbox.ID][]byte, error)
+}
+
+// SubscriptionStateName is the name subscriptions are kept under in a
+// StateStore.
+const SubscriptionStateName = "graph.subscription"
+
+// StateSubscriptions is a SubscriptionStore over the host's store (the
+// table correio_transport_state of the SQL stores): the subscriptions
+// survive restarts with the rest of correio's state, and every replica
+// sharing the database sees them.
+func StateSubscriptions(st StateStore) SubscriptionStore { return stateSubs{st} }
+
+type stateSubs struct{ st StateStore }
+
+func (s stateSubs) Subscription(ctx context.Context, mb mailbox.ID) (Subscription, bool, error) {
+	b, ok, err := s.st.State(ctx, mb, SubscriptionStateName)
+	if err != nil || !ok {
+		return Subscription{}, false, err
+	}
+	var sub Subscription
+	if err := json.Unmarshal(b, &sub); err != nil || sub.Mailbox != mb {
+		return Subscription{}, false, fmt.Errorf("graph: subscription store: unreadable record for mailbox %q", mb)
+	}
+	return sub, true, nil
+}
+
+func (s stateSubs) PutSubscription(ctx context.Context, sub Subscription) error {
+	b, err := json.Marshal(sub)
+	if err != nil {
+		return err
+	}
+	return s.st.PutState(ctx, sub.Mailbox, SubscriptionStateName, b)
+}
+
+func (s stateSubs) DeleteSubscription(ctx context.Context, mb mailbox.ID) error {
+	return s.st.DeleteState(ctx, mb, SubscriptionStateName)
+}
+
+func (s stateSubs) Subscriptions(ctx context.Context) ([]Subscription, error) {
+	all, err := s.st.States(ctx, SubscriptionStateName)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Subscription, 0, len(all))
+	for mb, b := range all {
+		var sub Subscription
+		if json.Unmarshal(b, &sub) == nil && sub.Mailbox == mb {
+			out = append(out, sub)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Mailbox < out[j].Mailbox })
+	return out, nil
+}
