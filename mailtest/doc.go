@@ -16,5 +16,11 @@
 // credentials, refresh rotation with reuse detection, id_tokens, admin
 // consent, its error bodies), for the connect flows and token sources.
 //
+// NewGraphServer is a Microsoft Graph v1.0 subset over HTTPS (mail
+// folders, delta queries, $value, post-actions, MIME sendMail, the token
+// endpoint, and /subscriptions with the validation handshake, change
+// notifications and lifecycle events posted to the host's URL), following
+// Microsoft's reference as far as correio uses it.
+//
 // The servers listen on loopback only.
 package mailtest

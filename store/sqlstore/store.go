@@ -45,6 +45,7 @@ type Store struct {
 	out *Outbox
 	sup *Suppressions
 	tok *Tokens
+	st  *TransportState
 }
 
 // db is the driver with its optional capabilities, found once by New.
@@ -86,7 +87,7 @@ func New(ctx context.Context, drv Driver, opts Options) (*Store, error) {
 	if err := cat.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	return &Store{db: d, cat: cat, in: &Inbound{d}, out: &Outbox{d}, sup: &Suppressions{d}, tok: &Tokens{db: d, codec: opts.Secrets}}, nil
+	return &Store{db: d, cat: cat, in: &Inbound{d}, out: &Outbox{d}, sup: &Suppressions{d}, tok: &Tokens{db: d, codec: opts.Secrets}, st: &TransportState{d}}, nil
 }
 
 // Catalog returns the mailbox and contract catalog.
@@ -100,6 +101,9 @@ func (s *Store) Outbox() *Outbox { return s.out }
 
 // Suppressions returns the suppression list.
 func (s *Store) Suppressions() *Suppressions { return s.sup }
+
+// TransportState returns the transports' per-mailbox records.
+func (s *Store) TransportState() *TransportState { return s.st }
 
 // Inbound implements store.Inbound: checkpoints, handled keys (scoped per
 // mailbox) and quarantined messages, durably. A checkpoint and its key

@@ -54,6 +54,8 @@ type Harness struct {
 	Bounces func(t *testing.T) BounceStore
 	// Tokens runs the store.Tokens suite (OAuth2 grants).
 	Tokens *TokensHarness
+	// TransportState returns an empty store.TransportState.
+	TransportState func(t *testing.T) store.TransportState
 }
 
 // Run runs every suite the harness enables, each as a subtest.
@@ -75,6 +77,10 @@ func Run(t *testing.T, h Harness) {
 	if h.Suppressions != nil {
 		ran = true
 		t.Run("Suppressions", func(t *testing.T) { RunSuppressions(t, h.Suppressions) })
+	}
+	if h.TransportState != nil {
+		ran = true
+		t.Run("TransportState", func(t *testing.T) { RunTransportState(t, h.TransportState) })
 	}
 	if h.Retention != nil {
 		ran = true
