@@ -313,6 +313,7 @@ func TestHelperBigServer(t *testing.T) {
 	if os.Getenv("CORREIO_BIG_SERVER") != "1" {
 		t.Skip("helper process for BenchmarkLargeMessage")
 	}
+	raiseFiles()
 	srv, err := mailtest.NewIMAPServer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -330,13 +331,39 @@ func TestHelperBigServer(t *testing.T) {
 		srv.Append("support", "INBOX", bigMessage())
 	}
 	fmt.Println("ADDR", srv.Addr)
-	io.Copy(io.Discard, os.Stdin) // until the benchmark closes stdin
+	// Until the benchmark closes stdin: "APPEND user" appends a sample
+	// message to user's INBOX and answers "APPENDED".
+	sc := bufio.NewScanner(os.Stdin)
+	for i := 0; sc.Scan(); i++ {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "APPEND" {
+			if _, err := srv.Append(f[1], "INBOX", rawMsg(f[1], i)); err != nil {
+				fmt.Println("ERR", err)
+				continue
+			}
+			fmt.Println("APPENDED")
+		}
+	}
 }
 
 // serverProcess starts the helper server process; stop closes it.
 func serverProcess(b *testing.B, env ...string) (host string, port int, stop func()) {
+	sp := startServerProcess(b, env...)
+	return sp.host, sp.port, sp.stop
+}
+
+// helperServer is the helper server process.
+type helperServer struct {
+	host  string
+	port  int
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+func startServerProcess(b *testing.B, env ...string) *helperServer {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperBigServer$")
 	cmd.Env = append(append(os.Environ(), "CORREIO_BIG_SERVER=1"), env...)
+	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -350,10 +377,33 @@ func serverProcess(b *testing.B, env ...string) (host string, port int, stop fun
 			break
 		}
 	}
+	if addr == "" {
+		cmd.Wait()
+		b.Fatal("the helper server process did not start")
+	}
 	host, portS, _ := net.SplitHostPort(addr)
-	port, _ = strconv.Atoi(portS)
-	return host, port, func() { stdin.Close(); cmd.Wait() }
+	port, _ := strconv.Atoi(portS)
+	return &helperServer{host: host, port: port, cmd: cmd, stdin: stdin, out: sc}
 }
+
+// append appends a message to user's INBOX in the helper process and
+// returns once it was stored.
+func (h *helperServer) append(b *testing.B, user string) {
+	if _, err := fmt.Fprintf(h.stdin, "APPEND %s\n", user); err != nil {
+		b.Fatal(err)
+	}
+	for h.out.Scan() {
+		switch t := h.out.Text(); {
+		case t == "APPENDED":
+			return
+		case strings.HasPrefix(t, "ERR"):
+			b.Fatal(t)
+		}
+	}
+	b.Fatal("the helper server process ended")
+}
+
+func (h *helperServer) stop() { h.stdin.Close(); h.cmd.Wait() }
 
 // BenchmarkLargeMessage ingests one 50 MB message (served by another
 // process) and reports the peak heap growth of this process.

@@ -1,0 +1,205 @@
+package inbound_test
+
+// The scale benchmarks of issue 12: n mailboxes (CORREIO_BENCH_MAILBOXES,
+// default 10,000; 1,000 is the quick variant) on one server host that runs
+// in a helper process (mailtest, loopback, no TLS), so only the Poller's
+// side is measured. Every figure is reported with b.ReportMetric; run with
+// -benchtime 1x. Figures and the commands are in BENCHMARKS.md,
+// "Thousands of mailboxes".
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/correio-dev/correio/engine"
+	"github.com/correio-dev/correio/inbound"
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store/memory"
+)
+
+// benchMailboxes is the size knob: CORREIO_BENCH_MAILBOXES, else def.
+func benchMailboxes(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("CORREIO_BENCH_MAILBOXES")); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// benchDuration reads a duration knob (e.g. CORREIO_BENCH_IDLE=20s).
+func benchDuration(env string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(env)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+// raiseFiles raises the soft RLIMIT_NOFILE to the hard limit and returns
+// it (Go does this at start on Linux and macOS too; done here so the
+// benchmark does not depend on it).
+func raiseFiles() uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+	return rl.Cur
+}
+
+// needFiles fails the benchmark when the descriptor limit cannot hold n
+// connections (the Poller would lower MaxConnections and rotate instead,
+// which is not what is measured here).
+func needFiles(b *testing.B, n int) {
+	if got := raiseFiles(); got < uint64(n+256) {
+		b.Fatalf("RLIMIT_NOFILE is %d: %d mailboxes need at least %d in this process and in the server's (ulimit -n, LimitNOFILE)", got, n, n+256)
+	}
+}
+
+func stackInuse() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.StackInuse
+}
+
+// quantile of sorted ds (0 when empty).
+func quantile(ds []time.Duration, f float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[min(len(ds)-1, int(f*float64(len(ds))))]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkPush keeps n mailboxes in push mode (IMAP IDLE), the budget
+// set to n (MaxConnections and MaxConnectionsPerHost), and reports:
+// start-up from Run until every mailbox is waiting in push mode
+// (startup-s), goroutines, heap and stack per mailbox, the CPU this
+// process spent over an idle window (CORREIO_BENCH_IDLE, default 20 s)
+// scaled to a minute (cpu-s/idle-min), HealthAll while idle, and the
+// latency from an APPEND on the server to the handler call over
+// sequential appends to different mailboxes (newmail-p50/p99/max-ms).
+// Issue 12's target at 10,000: at most 40 KiB heap per mailbox, all
+// waiting within 5 s, at most 0.05 s CPU per idle minute, p99 under 50 ms.
+func BenchmarkPush(b *testing.B) {
+	n := benchMailboxes(10000)
+	needFiles(b, n)
+	for range b.N {
+		push(b, n)
+	}
+}
+
+func push(b *testing.B, n int) {
+	srv := startServerProcess(b, fmt.Sprintf("CORREIO_USERS=%d", n))
+	defer srv.stop()
+	idleWindow := benchDuration("CORREIO_BENCH_IDLE", 20*time.Second)
+	samples := min(n, 500)
+
+	var appended sync.Map // mailbox ID -> time.Time of the APPEND
+	got := make(chan time.Duration, 1)
+	cat := memory.NewCatalog()
+	for i := range n {
+		u := fmt.Sprintf("u%04d", i)
+		putMailbox(b, cat, mb(u, u, srv.host, srv.port))
+	}
+	runtime.GC()
+	g0, h0, s0 := runtime.NumGoroutine(), heapInuse(), stackInuse()
+	p, err := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(),
+		MaxConnections: n, MaxConnectionsPerHost: n,
+		Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
+			if t0, ok := appended.LoadAndDelete(d.Mailbox.ID); ok {
+				got <- time.Since(t0.(time.Time))
+			}
+			return nil
+		})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t0 := time.Now()
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		idle, states := 0, map[engine.State]int{}
+		for _, h := range mustHealthAll(b, p) {
+			states[h.State]++
+			if h.State == engine.StateWaiting && h.Push {
+				idle++
+			}
+		}
+		if idle == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d mailboxes waiting in push mode after 3 minutes: %v", idle, n, states)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	startup := time.Since(t0)
+	time.Sleep(2 * time.Second) // the last sessions send IDLE
+	g1, h1, s1 := runtime.NumGoroutine(), heapInuse(), stackInuse()
+
+	var hts []time.Duration
+	for range 20 {
+		t := time.Now()
+		mustHealthAll(b, p)
+		hts = append(hts, time.Since(t))
+	}
+	slices.Sort(hts)
+
+	c0 := cpuTime()
+	time.Sleep(idleWindow)
+	idleCPU := cpuTime() - c0
+
+	var lat []time.Duration
+	for i := range samples {
+		u := fmt.Sprintf("u%04d", (i*7919)%n)
+		appended.Store(mailbox.ID(u), time.Now())
+		srv.append(b, u)
+		select {
+		case d := <-got:
+			lat = append(lat, d)
+		case <-time.After(30 * time.Second):
+			b.Fatalf("mailbox %s: no hand-off 30 s after the APPEND", u)
+		}
+	}
+	slices.Sort(lat)
+
+	b.ReportMetric(startup.Seconds(), "startup-s")
+	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/mailbox")
+	b.ReportMetric(float64(h1-min(h0, h1))/float64(n)/1024, "heapKiB/mailbox")
+	b.ReportMetric(float64(s1-min(s0, s1))/float64(n)/1024, "stackKiB/mailbox")
+	b.ReportMetric(idleCPU.Seconds()*float64(time.Minute)/float64(idleWindow), "cpu-s/idle-min")
+	b.ReportMetric(ms(quantile(hts, 0.5)), "healthall-idle-p50-ms")
+	b.ReportMetric(ms(quantile(lat, 0.5)), "newmail-p50-ms")
+	b.ReportMetric(ms(quantile(lat, 0.99)), "newmail-p99-ms")
+	b.ReportMetric(ms(quantile(lat, 1)), "newmail-max-ms")
+	b.ReportMetric(loadAvg(), "load1")
+}
+
+// loadAvg is the one-minute load average (Linux; 0 elsewhere).
+func loadAvg() float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	fmt.Sscan(string(raw), &l)
+	return l
+}
+
+var _ = atomic.Int64{}
