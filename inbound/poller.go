@@ -167,6 +167,7 @@ type Poller struct {
 	health  map[mailbox.ID]*mbHealth
 	order   []*mbHealth // health sorted by mailbox ID; nil after a change
 	pending []Event
+	nextDue time.Time // no bound passes before it (zero: no bound set)
 
 	ownMu   sync.RWMutex
 	own     map[string]int // our addresses (lower case) -> mailboxes using them
@@ -446,7 +447,7 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 		p.health[m.ID] = e
 		p.order = nil
 	}
-	e.deadline = time.Time{}
+	p.setDeadlineLocked(e, time.Time{})
 	e.h.Mode, e.h.NextCheck = "", time.Time{}
 	if !m.Enabled {
 		w.closed = true
@@ -545,6 +546,19 @@ func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
 type mbHealth struct {
 	h        engine.Health
 	deadline time.Time
+	// late says the mailbox went over budget for this deadline (logged and
+	// evented once); a new deadline clears it.
+	late bool
+}
+
+// setDeadlineLocked (p.hmu held) gives e a new bound (zero: none) and
+// keeps p.nextDue, the earliest bound checkBudget must look at, so its
+// scans run only when a bound may have passed.
+func (p *Poller) setDeadlineLocked(e *mbHealth, t time.Time) {
+	e.deadline, e.late = t, false
+	if !t.IsZero() && (p.nextDue.IsZero() || t.Before(p.nextDue)) {
+		p.nextDue = t
+	}
 }
 
 // setLocked (p.hmu held) changes h's state; the event is queued and delivered by
@@ -591,6 +605,12 @@ func (p *Poller) updateRecord(id mailbox.ID, f func(e *mbHealth) (engine.State, 
 	s, text := f(e)
 	if s == "" {
 		s = e.h.State
+	}
+	if e.late {
+		switch s { // over budget until checked, not queued again
+		case engine.StateStarting, engine.StateQueued, engine.StateConnecting, engine.StateWaiting:
+			s = engine.StateOverBudget
+		}
 	}
 	p.setLocked(&e.h, s, text)
 	p.hmu.Unlock()

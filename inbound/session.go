@@ -91,12 +91,13 @@ func (w *worker) run(ctx context.Context) {
 			// is its first turn.
 			now := p.clk.Now()
 			p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
-				e.deadline, e.h.Mode, e.h.Push, e.h.NextCheck = time.Time{}, engine.ModeRotating, false, now
+				p.setDeadlineLocked(e, time.Time{})
+				e.h.Mode, e.h.Push, e.h.NextCheck = engine.ModeRotating, false, now
 				return "", ""
 			})
 			continue
 		}
-		p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) { e.deadline = time.Time{}; return "", "" })
+		p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) { p.setDeadlineLocked(e, time.Time{}); return "", "" })
 		msg := redact(w.mb, err)
 		var pe *errPaused
 		if errors.As(err, &pe) {
@@ -157,7 +158,7 @@ func (w *worker) expectCheck() {
 	now := p.clk.Now()
 	p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
 		if e.deadline.IsZero() {
-			e.deadline = now.Add(grace)
+			p.setDeadlineLocked(e, now.Add(grace))
 		}
 		return "", ""
 	})
@@ -175,7 +176,7 @@ func (w *worker) checked(mode engine.Mode, next time.Duration) {
 	p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
 		e.h.Mode, e.h.LastCheck, e.h.NextCheck = mode, now, now.Add(next)
 		e.h.Push, e.h.Lag = mode == engine.ModePush, 0
-		e.deadline = now.Add(next + grace)
+		p.setDeadlineLocked(e, now.Add(next+grace))
 		return engine.StateWaiting, ""
 	})
 }
