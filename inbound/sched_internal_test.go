@@ -273,3 +273,23 @@ func TestOverBudgetOncePerBound(t *testing.T) {
 		t.Fatalf("%d over-budget events after a second late bound, want 2", overs())
 	}
 }
+
+// Poll intervals are spread over their last fifth: never longer than the
+// interval, never shorter than 0.8 of it, and not all alike.
+func TestJitterWithinInterval(t *testing.T) {
+	const d = time.Minute
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		j := jitter(d)
+		if j > d || j < d*4/5 {
+			t.Fatalf("jitter(%v) = %v, want within [%v, %v]", d, j, d*4/5, d)
+		}
+		seen[j] = true
+	}
+	if len(seen) < 100 {
+		t.Fatalf("only %d distinct intervals in 1000", len(seen))
+	}
+	if jitter(0) != 0 || jitter(3) != 3 {
+		t.Fatal("tiny intervals change")
+	}
+}

@@ -71,6 +71,7 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		w.expectCheck()
+		turn := p.clk.Now()
 		g, err := p.sched.acquire(ctx, w.member, func() {
 			p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
 		})
@@ -84,8 +85,11 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			if !g.kept && !p.sleep(ctx, next) {
-				return // a short session: the next turn comes after the interval
+			// A short session: the next turn comes after the interval,
+			// less what this turn took (the wait for a slot, connecting),
+			// so the checks keep to the interval; at least half of it.
+			if !g.kept && !p.sleep(ctx, max(next-p.clk.Now().Sub(turn), next/2)) {
+				return
 			}
 			// A revoked kept session rotates from now on; its next check
 			// is its first turn.
