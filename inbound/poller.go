@@ -525,6 +525,13 @@ func (p *Poller) Health(_ context.Context, id mailbox.ID) (engine.Health, error)
 // takes only the lock of the health records (never one the engine's work
 // holds), so it answers in milliseconds at 10,000 mailboxes.
 func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
+	// The copy (3 MB at 10,000 mailboxes) is allocated before the lock is
+	// taken: an allocation may have to help the garbage collector, which
+	// would stall every mailbox's health update behind this call.
+	p.hmu.Lock()
+	n := len(p.health)
+	p.hmu.Unlock()
+	out := make([]engine.Health, n)
 	p.hmu.Lock()
 	if p.order == nil { // sorted once per catalog change, not per call
 		p.order = make([]*mbHealth, 0, len(p.health))
@@ -533,7 +540,9 @@ func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
 		}
 		slices.SortFunc(p.order, func(a, b *mbHealth) int { return strings.Compare(string(a.h.Mailbox), string(b.h.Mailbox)) })
 	}
-	out := make([]engine.Health, len(p.order))
+	if len(out) != len(p.order) { // the catalog changed meanwhile
+		out = make([]engine.Health, len(p.order))
+	}
 	for i, e := range p.order {
 		out[i] = e.h
 	}
