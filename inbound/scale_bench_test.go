@@ -90,7 +90,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // start-up from Run until every mailbox is waiting in push mode
 // (startup-s), goroutines, heap and stack per mailbox, the CPU this
 // process spent over an idle window (CORREIO_BENCH_IDLE, default 20 s)
-// scaled to a minute (cpu-s/idle-min), HealthAll while idle, and the
+// scaled to a minute (cpu-s/idle-min; the window may miss the collection
+// the Go runtime forces every 2 minutes, so gc-cpu-s is the CPU of one
+// full collection of the idle heap), HealthAll while idle, and the
 // latency from an APPEND on the server to the handler call over
 // sequential appends to different mailboxes (newmail-p50/p99/max-ms).
 // Issue 12's target at 10,000: at most 40 KiB heap per mailbox, all
@@ -174,6 +176,11 @@ func push(b *testing.B, n int) {
 	slices.Sort(hts)
 
 	runtime.GC() // the start-up's garbage is not the idle minute's
+	// One full collection of the idle heap: the Go runtime forces one
+	// every 2 minutes, so an idle minute costs half of it too.
+	g := cpuTime()
+	runtime.GC()
+	gcCPU := cpuTime() - g
 	if f := os.Getenv("CORREIO_BENCH_IDLEPROFILE"); f != "" { // a CPU profile of the idle window only
 		out, err := os.Create(f)
 		if err != nil {
@@ -188,6 +195,18 @@ func push(b *testing.B, n int) {
 	time.Sleep(idleWindow)
 	idleCPU := cpuTime() - c0
 	pprof.StopCPUProfile()
+	if f := os.Getenv("CORREIO_BENCH_HEAPPROFILE"); f != "" { // the heap of n idle sessions
+		out, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		err = pprof.WriteHeapProfile(out)
+		out.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 
 	var lat []time.Duration
 	for i := range samples {
@@ -208,6 +227,7 @@ func push(b *testing.B, n int) {
 	b.ReportMetric(float64(h1-min(h0, h1))/float64(n)/1024, "heapKiB/mailbox")
 	b.ReportMetric(float64(s1-min(s0, s1))/float64(n)/1024, "stackKiB/mailbox")
 	b.ReportMetric(idleCPU.Seconds()*float64(time.Minute)/float64(idleWindow), "cpu-s/idle-min")
+	b.ReportMetric(gcCPU.Seconds(), "gc-cpu-s")
 	b.ReportMetric(ms(quantile(hts, 0.5)), "healthall-idle-p50-ms")
 	b.ReportMetric(ms(quantile(lat, 0.5)), "newmail-p50-ms")
 	b.ReportMetric(ms(quantile(lat, 0.99)), "newmail-p99-ms")
