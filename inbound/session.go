@@ -86,9 +86,11 @@ func (w *worker) run(ctx context.Context) {
 		}
 		if err == nil {
 			// A short session: the next turn comes after the interval,
-			// less what this turn took (the wait for a slot, connecting),
-			// so the checks keep to the interval; at least half of it.
-			if !g.kept && !p.sleep(ctx, max(next-p.clk.Now().Sub(turn), next/2)) {
+			// less twice what this turn took (the wait for a slot,
+			// connecting, the check), so the checks keep to the interval
+			// while a turn takes up to twice as long as this one; at
+			// least half the interval.
+			if !g.kept && !p.sleep(ctx, max(next-2*p.clk.Now().Sub(turn), next/2)) {
 				return
 			}
 			// A revoked kept session rotates from now on; its next check
