@@ -23,6 +23,10 @@ type workflowData struct {
 	Groups    []group
 	Presets   []systemmsg.Kind
 	Result    *sendView
+	// NotSaved: the step was refused by stepChecks, FirstErr the first
+	// field marked.
+	NotSaved bool
+	FirstErr string
 }
 
 // Val returns a form value; Vals all values of a multi-select.
@@ -109,27 +113,36 @@ func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
 	}
 	d := a.workflowData(v)
 	p.Data = d
+	c, f := stepFromForm(v)
+	// Checked before it is kept: a step its own run would refuse is not
+	// saved (stepChecks, workflowvalid.go).
+	if errs := a.stepChecks(p.Lang, v, c); len(errs) > 0 {
+		d.NotSaved = true
+		for _, fm := range errs {
+			switch {
+			case fm.field == "":
+				p.Error = fm.msg
+			case !contains(p.Errs[fm.field], fm.msg):
+				p.Errs[fm.field] = append(p.Errs[fm.field], fm.msg)
+				if d.FirstErr == "" {
+					d.FirstErr = fm.field
+				}
+			}
+		}
+		a.render(w, http.StatusUnprocessableEntity, "workflow", p)
+		return
+	}
 	if err := a.saveStep(r.Context(), v); err != nil {
 		a.log.Error("save email step", "err", err)
 		p.Error = p.T("err.store", p.T("wf.step"))
+	} else if action == "save" {
+		p.Flash = p.T("common.saved")
 	}
 	if action != "send" {
 		a.render(w, http.StatusOK, "workflow", p)
 		return
 	}
 
-	switch name := v.Get("name"); {
-	case hasControl(name):
-		p.Errs["name"] = []string{tr(p.Lang, "err.control_chars")}
-	case tooLong(name, maxStepName):
-		p.Errs["name"] = []string{tr(p.Lang, "err.too_long", maxStepName)}
-	}
-	if len(p.Errs) > 0 {
-		d.Result = &sendView{Field: "name"}
-		a.render(w, http.StatusUnprocessableEntity, "workflow", p)
-		return
-	}
-	c, f := stepFromForm(v)
 	if ct, ok := a.cat.Contract(f.Contract); ok {
 		f.Vars["Contract"] = ct.Name
 	}

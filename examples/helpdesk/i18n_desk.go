@@ -1,0 +1,28 @@
+package main
+
+// The texts of the field checks on save (validate.go, workflowvalid.go)
+// and of the paged message lists, merged into the catalogs.
+var deskCatalog = map[string]map[string]string{
+	langEN: {
+		"err.host_port":          "Type only the server name here; the port goes in the Port field.",
+		"err.host_url":           "Type only the server name (smtp.yourcompany.com), without smtp:// or https://.",
+		"err.too_many_addresses": "At most %d addresses.",
+		"err.bad_address_lines":  "Not an e-mail address: %s.",
+		"wf.notsaved":            "The step was not saved: correct the fields marked below.",
+	},
+	langPT: {
+		"err.host_port":          "Digite aqui só o nome do servidor; a porta vai no campo Porta.",
+		"err.host_url":           "Digite só o nome do servidor (smtp.suaempresa.com.br), sem smtp:// nem https://.",
+		"err.too_many_addresses": "No máximo %d endereços.",
+		"err.bad_address_lines":  "Não é um endereço de e-mail: %s.",
+		"wf.notsaved":            "A etapa não foi gravada: corrija os campos marcados abaixo.",
+	},
+}
+
+func init() {
+	for lang, msgs := range deskCatalog {
+		for k, v := range msgs {
+			catalog[lang][k] = v
+		}
+	}
+}

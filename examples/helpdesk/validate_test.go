@@ -1,0 +1,186 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/correio-dev/correio/mailbox"
+)
+
+func TestHostProblem(t *testing.T) {
+	for host, want := range map[string]mailbox.Code{
+		"smtp.acme.com.br":                  "",
+		"SMTP.Acme.COM.BR.":                 "",
+		"mail-1.acme.com.br":                "",
+		"_smtp.acme.com.br":                 "",
+		"localhost":                         "",
+		"203.0.113.7":                       "",
+		"2001:db8::25":                      "",
+		"::1":                               "",
+		"smtp.acme.com.br:25":               codeHostPort,
+		"smtp.acme.com.br:587":              codeHostPort,
+		"203.0.113.7:465":                   codeHostPort,
+		"[2001:db8::25]:587":                codeHostPort,
+		"smtps://smtp.acme.com.br":          codeHostURL,
+		"https://mail.acme.com.br/":         codeHostURL,
+		"smtp.acme.com.br:":                 mailbox.CodeInvalid,
+		"smtp.acme.com.br:smtp":             mailbox.CodeInvalid,
+		"smtp.acme.com.br:1234567":          mailbox.CodeInvalid,
+		"smtp..acme.com.br":                 mailbox.CodeInvalid,
+		"-smtp.acme.com.br":                 mailbox.CodeInvalid,
+		"smtp-.acme.com.br":                 mailbox.CodeInvalid,
+		"smtp acme.com.br":                  mailbox.CodeInvalid,
+		"10.0.0":                            mailbox.CodeInvalid,
+		"300.1.1.1":                         mailbox.CodeInvalid,
+		"[2001:db8::25]":                    mailbox.CodeInvalid,
+		"çorreio.com.br":                    mailbox.CodeInvalid,
+		strings.Repeat("a", 64) + ".com.br": mailbox.CodeInvalid,
+	} {
+		if got := hostProblem(host); got != want {
+			t.Errorf("hostProblem(%q) = %q, want %q", host, got, want)
+		}
+	}
+}
+
+// TestHostSyntaxRefusedBesideHost: a port typed in the host field, a URL
+// or a malformed name is refused once, beside the host, in the page's
+// language, and nothing is saved.
+func TestHostSyntaxRefusedBesideHost(t *testing.T) {
+	e := newTestEnv(t, nil)
+	for _, tc := range []struct{ host, lang, key string }{
+		{"smtp.acme.com.br:25", "pt-BR", "err.host_port"},
+		{"smtp.acme.com.br:587", "en", "err.host_port"},
+		{"[2001:db8::25]:587", "en", "err.host_port"},
+		{"smtps://smtp.acme.com.br", "pt-BR", "err.host_url"},
+		{"smtp..acme.com.br", "pt-BR", "err.invalid"},
+	} {
+		f := outboundForm()
+		f.Set("outbound.server.host", tc.host)
+		r := e.do("POST", "/mailboxes/new", f, "Accept-Language", tc.lang)
+		want := tr(tc.lang, tc.key)
+		if got := fieldErrors(r.body, "outbound.server.host"); r.code != http.StatusUnprocessableEntity || len(got) != 1 || got[0] != want {
+			t.Errorf("%s: code %d, errors %q, want %q", tc.host, r.code, got, want)
+		}
+		// Beside the field and in the summary at the top: twice, no more.
+		if n := countIn(r.body, want); n != 2 {
+			t.Errorf("%s: message shown %d times", tc.host, n)
+		}
+	}
+	// Inbound too.
+	f := inboundForm()
+	f.Set("inbound.server.host", "imap.acme.com.br:993")
+	if got := fieldErrors(e.do("POST", "/mailboxes/new", f).body, "inbound.server.host"); len(got) != 1 || got[0] != tr(langEN, "err.host_port") {
+		t.Errorf("inbound host with a port: %q", got)
+	}
+	if n := len(e.cat.Mailboxes()); n != 0 {
+		t.Fatalf("%d mailboxes saved", n)
+	}
+}
+
+// TestMailboxTextFieldsOneLineAndBounded posts every single-line text
+// field of both kinds with a line break, then one character over its
+// limit: each is refused beside its field, and nothing is saved.
+func TestMailboxTextFieldsOneLineAndBounded(t *testing.T) {
+	e := newTestEnv(t, nil)
+	for _, tc := range []struct {
+		form  func() url.Values
+		field string
+		valid string // a valid value the line break is put into
+	}{
+		{inboundForm, "description", "Support inbox"},
+		{inboundForm, "address", "support@acme.com.br"},
+		{inboundForm, "inbound.credentials.username", "support"},
+		{inboundForm, "inbound.credentials.password", "s3cret"},
+		{inboundForm, "inbound.folder", "INBOX"},
+		{outboundForm, "description", "ACME outgoing"},
+		{outboundForm, "outbound.credentials.username", "mailer"},
+		{outboundForm, "outbound.credentials.password", "s3cret"},
+		{outboundForm, "outbound.from.name", "ACME Support"},
+		{outboundForm, "outbound.from.address", "support@acme.com.br"},
+		{outboundForm, "outbound.reply_to", "help@acme.com.br"},
+	} {
+		for _, bad := range []string{"\r\n", "\n", "\r", "\u2028", "\u0085", "\x00"} {
+			f := tc.form()
+			f.Set(tc.field, tc.valid[:2]+bad+tc.valid[2:])
+			r := e.do("POST", "/mailboxes/new", f, "Accept-Language", "pt-BR")
+			if got := fieldErrors(r.body, tc.field); r.code != http.StatusUnprocessableEntity || len(got) != 1 || got[0] != tr(langPT, "err.control_chars") {
+				t.Errorf("%s with %q: code %d, errors %q", tc.field, bad, r.code, got)
+			}
+		}
+		f := tc.form()
+		n := limitOf(tc.field)
+		long := strings.Repeat("a", n+1)
+		if strings.Contains(tc.valid, "@") {
+			long = strings.Repeat("a", n+1-len("@acme.com.br")) + "@acme.com.br"
+		}
+		f.Set(tc.field, long)
+		r := e.do("POST", "/mailboxes/new", f)
+		if got := fieldErrors(r.body, tc.field); r.code != http.StatusUnprocessableEntity || len(got) != 1 || got[0] != tr(langEN, "err.too_long", n) {
+			t.Errorf("%s, %d characters: code %d, errors %q", tc.field, n+1, r.code, got)
+		}
+	}
+	if n := len(e.cat.Mailboxes()); n != 0 {
+		t.Fatalf("%d mailboxes saved", n)
+	}
+	// At the limits, saved.
+	f := outboundForm()
+	f.Set("outbound.from.name", strings.Repeat("n", maxName))
+	f.Set("outbound.credentials.password", strings.Repeat("p", maxPassword))
+	if r := e.do("POST", "/mailboxes/new", f); r.code != http.StatusSeeOther {
+		t.Fatalf("at the limits: %d\n%s", r.code, r.body)
+	}
+}
+
+// TestEmailStepCheckedOnSave: every text field of the email step is
+// checked when it is saved, the errors beside their fields in the page's
+// language, and a refused step is not kept.
+func TestEmailStepCheckedOnSave(t *testing.T) {
+	e := newTestEnv(t, nil)
+	step := url.Values{"action": {"save"}, "name": {"Opened"}, "choice": {"contract"}, "users": {"ana"},
+		"subject": {"Request {{.Request}} opened"}, "text": {"Hello\r\n\r\n{{.Title}}"}, "request": {"1"}, "title": {"Printer"}}
+	if r := e.do("POST", "/workflow", step); r.code != http.StatusOK || !strings.Contains(r.body, tr(langEN, "common.saved")) {
+		t.Fatalf("a valid step: %d", r.code)
+	}
+	for _, tc := range []struct {
+		field, value, key string
+		args              []any
+	}{
+		{"name", "a\r\nb", "err.control_chars", nil},
+		{"name", strings.Repeat("n", maxStepName+1), "err.too_long", []any{maxStepName}},
+		{"subject", "Pedido\n{{.Request}}", "err.control_chars", nil},
+		{"subject", strings.Repeat("s", maxSubject+1), "err.too_long", []any{maxSubject}},
+		{"request", "1\r\n2", "err.control_chars", nil},
+		{"request", strings.Repeat("9", maxRequest+1), "err.too_long", []any{maxRequest}},
+		{"title", "Impressora\u2028travada", "err.control_chars", nil},
+		{"title", strings.Repeat("t", maxTitle+1), "err.too_long", []any{maxTitle}},
+		{"text", "Olá\x07", "err.control_chars", nil},
+		{"text", strings.Repeat("x", maxBody+1), "err.too_long", []any{maxBody}},
+		{"addresses", "ana@cliente.example\r\nnot an address\r\nBia <bia@cliente.example>", "err.bad_address_lines", []any{"not an address"}},
+		{"addresses", strings.Repeat("a@b.example\n", maxAddresses+1), "err.too_many_addresses", []any{maxAddresses}},
+		{"choice", "nearest", "resolve.bad_choice", nil},
+		{"subject", "Pedido {{.Request", "resolve.template", nil},
+	} {
+		v := cloneValues(step)
+		v.Set(tc.field, tc.value)
+		r := e.do("POST", "/workflow", v, "Accept-Language", "pt-BR")
+		want := tr(langPT, tc.key, tc.args...)
+		if got := fieldErrors(r.body, tc.field); r.code != http.StatusUnprocessableEntity || len(got) != 1 || got[0] != want {
+			t.Errorf("%s=%.30q: code %d, errors %q, want %q", tc.field, tc.value, r.code, got, want)
+		}
+		if countIn(r.body, want) != 1 || !strings.Contains(r.body, tr(langPT, "wf.notsaved")) {
+			t.Errorf("%s=%.30q: not once beside the field, or no notice", tc.field, tc.value)
+		}
+		if got := e.app.savedStep(t.Context()).Get("name"); got != "Opened" {
+			t.Fatalf("%s=%.30q: the refused step was kept (name %q)", tc.field, tc.value, got)
+		}
+	}
+	// At the limits, kept.
+	v := cloneValues(step)
+	v.Set("name", strings.Repeat("é", maxStepName))
+	v.Set("addresses", strings.Repeat("a@b.example\n", maxAddresses))
+	if r := e.do("POST", "/workflow", v); r.code != http.StatusOK {
+		t.Fatalf("at the limits: %d", r.code)
+	}
+}
