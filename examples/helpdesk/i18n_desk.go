@@ -4,18 +4,24 @@ package main
 // and of the paged message lists, merged into the catalogs.
 var deskCatalog = map[string]map[string]string{
 	langEN: {
-		"err.host_port":          "Type only the server name here; the port goes in the Port field.",
-		"err.host_url":           "Type only the server name (smtp.yourcompany.com), without smtp:// or https://.",
-		"err.too_many_addresses": "At most %d addresses.",
-		"err.bad_address_lines":  "Not an e-mail address: %s.",
-		"wf.notsaved":            "The step was not saved: correct the fields marked below.",
+		"err.host_port":           "Type only the server name here; the port goes in the Port field.",
+		"err.host_url":            "Type only the server name (smtp.yourcompany.com), without smtp:// or https://.",
+		"err.too_many_addresses":  "At most %d addresses.",
+		"err.bad_address_lines":   "Not an e-mail address: %s.",
+		"wf.notsaved":             "The step was not saved: correct the fields marked below.",
+		"messages.contract.back":  "← All contracts",
+		"messages.sent.pages":     "Sent mail pages",
+		"messages.received.pages": "Received mail pages",
 	},
 	langPT: {
-		"err.host_port":          "Digite aqui só o nome do servidor; a porta vai no campo Porta.",
-		"err.host_url":           "Digite só o nome do servidor (smtp.suaempresa.com.br), sem smtp:// nem https://.",
-		"err.too_many_addresses": "No máximo %d endereços.",
-		"err.bad_address_lines":  "Não é um endereço de e-mail: %s.",
-		"wf.notsaved":            "A etapa não foi gravada: corrija os campos marcados abaixo.",
+		"err.host_port":           "Digite aqui só o nome do servidor; a porta vai no campo Porta.",
+		"err.host_url":            "Digite só o nome do servidor (smtp.suaempresa.com.br), sem smtp:// nem https://.",
+		"err.too_many_addresses":  "No máximo %d endereços.",
+		"err.bad_address_lines":   "Não é um endereço de e-mail: %s.",
+		"wf.notsaved":             "A etapa não foi gravada: corrija os campos marcados abaixo.",
+		"messages.contract.back":  "← Todos os contratos",
+		"messages.sent.pages":     "Páginas das mensagens enviadas",
+		"messages.received.pages": "Páginas das mensagens recebidas",
 	},
 }
 

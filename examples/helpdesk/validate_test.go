@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
 )
 
@@ -182,5 +186,81 @@ func TestEmailStepCheckedOnSave(t *testing.T) {
 	v.Set("addresses", strings.Repeat("a@b.example\n", maxAddresses))
 	if r := e.do("POST", "/workflow", v); r.code != http.StatusOK {
 		t.Fatalf("at the limits: %d", r.code)
+	}
+}
+
+// logEngine is an engine whose Messages page shows a given log (the
+// other methods are not used by that page).
+type logEngine struct {
+	Engine
+	log MessageLog
+}
+
+func (e logEngine) Messages(context.Context) (MessageLog, error) { return e.log, nil }
+
+// TestMessageListsPaginated: on the overview each contract shows the
+// first page of its sent and received mail, with links to the
+// contract's own view, where every list (sent, received, quarantine) has
+// its own pages; the overview's sections and quarantine are paged too.
+func TestMessageListsPaginated(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var log MessageLog
+	for i := range 5 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		log.Sent = append(log.Sent, SentItem{At: at, Contract: "ct-acme", Subject: fmt.Sprintf("Sent %d", i), State: "sent"})
+		log.Received = append(log.Received, ReceivedItem{At: at, Contract: "ct-acme", Subject: fmt.Sprintf("Received %d", i), From: "bia@cliente.example"})
+		log.Quarantined = append(log.Quarantined, QuarantinedItem{ID: int64(i + 1), At: at, Contract: "ct-acme", Reason: fmt.Sprintf("Held %d", i)})
+	}
+	log.Sent = append(log.Sent, SentItem{At: t0, Subject: "Loose", State: "sent"}) // no contract
+	e := newTestEnv(t, logEngine{log: log})
+	e.app.pageSize = 2
+	for _, c := range []contract.Contract{{ID: "ct-acme", Name: "ACME"}, {ID: "ct-beta", Name: "Beta"}} {
+		if err := e.cat.PutContract(t.Context(), &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(body string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("missing %s", w)
+			}
+		}
+	}
+	hasNot := func(body string, not ...string) {
+		t.Helper()
+		for _, w := range not {
+			if strings.Contains(body, w) {
+				t.Errorf("found %s", w)
+			}
+		}
+	}
+	// Overview: ACME and Beta (page 1 of 2; "without contract" on page 2),
+	// ACME's newest two of each, links to ACME's view.
+	r := e.do("GET", "/messages", nil)
+	has(r.body, "Sent 4", "Sent 3", "Received 4", "Received 3", `href="/messages?page=2"`,
+		`href="/messages?contract=ct-acme&amp;spage=2"`, `href="/messages?contract=ct-acme&amp;rpage=2"`,
+		`href="/messages?qpage=2"`, "Held 4", "Held 3", `aria-label="Sent mail pages"`)
+	hasNot(r.body, "Sent 2", "Received 2", "Held 2", "Loose")
+	r = e.do("GET", "/messages?page=2", nil)
+	has(r.body, "Loose", tr(langEN, "messages.nocontract"))
+	hasNot(r.body, "Sent 4")
+
+	// ACME's view, sent page 3 and received page 2, in Portuguese.
+	r = e.do("GET", "/messages?contract=ct-acme&spage=3&rpage=2", nil, "Accept-Language", "pt-BR")
+	if r.code != http.StatusOK {
+		t.Fatalf("contract view: %d", r.code)
+	}
+	has(r.body, "Sent 0", "Received 2", "Received 1", "Página 3 de 3 (5 no total)", "Página 2 de 3 (5 no total)",
+		`href="/messages?contract=ct-acme&amp;rpage=2&amp;spage=2"`, // previous sent page, keeping rpage
+		`href="/messages?contract=ct-acme&amp;rpage=3&amp;spage=3"`, // next received page, keeping spage
+		`aria-label="Páginas das mensagens recebidas"`, tr(langPT, "messages.contract.back"), "Held 4")
+	hasNot(r.body, "Sent 1", "Received 3", "Loose", `data-contract="ct-beta"`)
+	// The mail without a contract has a view too; an unknown contract is 404.
+	if r := e.do("GET", "/messages?contract=", nil); r.code != http.StatusOK || !strings.Contains(r.body, "Loose") || strings.Contains(r.body, "Sent 4") {
+		t.Errorf("no-contract view: %d", r.code)
+	}
+	if r := e.do("GET", "/messages?contract=ct-nope", nil); r.code != http.StatusNotFound {
+		t.Errorf("unknown contract: %d", r.code)
 	}
 }
