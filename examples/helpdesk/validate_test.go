@@ -264,3 +264,27 @@ func TestMessageListsPaginated(t *testing.T) {
 		t.Errorf("unknown contract: %d", r.code)
 	}
 }
+
+// TestPresetDoesNotOverwriteTheSavedStep: loading a ready-made message
+// fills the form; the saved step changes only when Save is pressed.
+func TestPresetDoesNotOverwriteTheSavedStep(t *testing.T) {
+	e := newTestEnv(t, nil)
+	step := url.Values{"action": {"save"}, "name": {"Mine"}, "choice": {"system"}, "users": {"ana"},
+		"subject": {"My subject {{.Request}}"}, "text": {"My text"}}
+	if r := e.do("POST", "/workflow", step); r.code != http.StatusOK {
+		t.Fatalf("save: %d", r.code)
+	}
+	v := cloneValues(step)
+	v.Set("action", "preset")
+	v.Set("preset", "approval")
+	r := e.do("POST", "/workflow", v, "Accept-Language", "pt-BR")
+	if !strings.Contains(r.body, "Aprovação") || !strings.Contains(r.body, tr(langPT, "wf.preset.loaded")) {
+		t.Fatalf("preset not loaded, or no notice")
+	}
+	if got := e.app.savedStep(t.Context()); got.Get("subject") != "My subject {{.Request}}" || got.Get("name") != "Mine" {
+		t.Fatalf("the preset overwrote the saved step: %v", got)
+	}
+	if r := e.do("GET", "/workflow", nil); !strings.Contains(r.body, `value="My subject {{.Request}}"`) {
+		t.Fatal("the page does not show the saved step")
+	}
+}

@@ -108,11 +108,16 @@ func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
 	v := cloneValues(r.PostForm)
 	action := v.Get("action")
 	v.Del("action")
-	if action == "preset" {
-		a.loadPreset(v, systemmsg.Kind(v.Get("preset")), p.Lang)
-	}
 	d := a.workflowData(v)
 	p.Data = d
+	if action == "preset" {
+		// Loaded into the form only: what was saved stays until Save, so
+		// a preset never overwrites the saved templates by itself.
+		a.loadPreset(v, systemmsg.Kind(v.Get("preset")), p.Lang)
+		p.Flash = p.T("wf.preset.loaded")
+		a.render(w, http.StatusOK, "workflow", p)
+		return
+	}
 	c, f := stepFromForm(v)
 	// Checked before it is kept: a step its own run would refuse is not
 	// saved (stepChecks, workflowvalid.go).
