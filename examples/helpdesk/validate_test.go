@@ -189,8 +189,7 @@ func TestEmailStepCheckedOnSave(t *testing.T) {
 	}
 }
 
-// logEngine is an engine whose Messages page shows a given log (the
-// other methods are not used by that page).
+// logEngine is an engine whose Messages page shows a given log.
 type logEngine struct {
 	Engine
 	log MessageLog
@@ -212,7 +211,8 @@ func TestMessageListsPaginated(t *testing.T) {
 		log.Quarantined = append(log.Quarantined, QuarantinedItem{ID: int64(i + 1), At: at, Contract: "ct-acme", Reason: fmt.Sprintf("Held %d", i)})
 	}
 	log.Sent = append(log.Sent, SentItem{At: t0, Subject: "Loose", State: "sent"}) // no contract
-	e := newTestEnv(t, logEngine{log: log})
+	e := newTestEnv(t, nil)
+	e.app.engine = logEngine{Engine: e.app.engine, log: log}
 	e.app.pageSize = 2
 	for _, c := range []contract.Contract{{ID: "ct-acme", Name: "ACME"}, {ID: "ct-beta", Name: "Beta"}} {
 		if err := e.cat.PutContract(t.Context(), &c); err != nil {
