@@ -29,6 +29,9 @@ type messagesData struct {
 	// One is set on a contract's own view (?contract=ID; ?contract= for
 	// the mail without a contract): its section alone.
 	One bool
+	// SentOmitted: older sent mail not listed (MessageLog.SentOmitted,
+	// beyond the latest MaxSent).
+	SentOmitted, MaxSent int
 }
 
 func (a *App) messagesPage(w http.ResponseWriter, r *http.Request) {
@@ -44,7 +47,7 @@ func (a *App) renderMessages(w http.ResponseWriter, r *http.Request, status int,
 	if err != nil {
 		p.Error = p.T("err.store", err.Error())
 	}
-	d := &messagesData{Quarantined: log.Quarantined, FromEngines: log.FromEngines}
+	d := &messagesData{Quarantined: log.Quarantined, FromEngines: log.FromEngines, SentOmitted: log.SentOmitted, MaxSent: maxSentListed}
 	groups := map[contract.ID]*contractMessages{}
 	get := func(id contract.ID) *contractMessages {
 		g := groups[id]

@@ -11,6 +11,7 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
 )
 
 func TestHostProblem(t *testing.T) {
@@ -263,6 +264,15 @@ func TestMessageListsPaginated(t *testing.T) {
 	if r := e.do("GET", "/messages?contract=ct-nope", nil); r.code != http.StatusNotFound {
 		t.Errorf("unknown contract: %d", r.code)
 	}
+	// Older mail left out of the log is said, not hidden.
+	if strings.Contains(e.do("GET", "/messages", nil).body, `id="sent-omitted"`) {
+		t.Error("omitted mail reported when none is")
+	}
+	log.SentOmitted = 7
+	e.app.engine = logEngine{Engine: e.app.engine, log: log}
+	if r := e.do("GET", "/messages", nil, "Accept-Language", "pt-BR"); !strings.Contains(r.body, tr(langPT, "messages.sent.omitted", 7, maxSentListed)) {
+		t.Error("omitted mail not reported")
+	}
 }
 
 // TestPresetDoesNotOverwriteTheSavedStep: loading a ready-made message
@@ -286,5 +296,33 @@ func TestPresetDoesNotOverwriteTheSavedStep(t *testing.T) {
 	}
 	if r := e.do("GET", "/workflow", nil); !strings.Contains(r.body, `value="My subject {{.Request}}"`) {
 		t.Fatal("the page does not show the saved step")
+	}
+}
+
+// TestEnginesSayWhatTheyLeaveOut: past maxSentListed outbox records the
+// engines' log keeps the latest and counts the rest.
+func TestEnginesSayWhatTheyLeaveOut(t *testing.T) {
+	_, eng := newSQLEngineEnv(t)
+	t0 := time.Now().Add(-time.Hour)
+	for i := range maxSentListed + 3 {
+		id := fmt.Sprintf("ob-%04d", i)
+		rec := &store.OutboxRecord{ID: id, MessageID: id + "@helpdesk.test", Mailbox: "mb-gone", State: store.Dead,
+			EnqueuedAt: t0.Add(time.Duration(i) * time.Second), Reason: "test",
+			Message: store.Message{Mailbox: "mb-gone", To: []store.Address{{Address: "ana@cliente.com.br"}}, Subject: id, Text: "x"}}
+		if err := eng.outbox.Put(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log, err := eng.Messages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log.SentOmitted != 3 || len(log.Sent) != maxSentListed {
+		t.Fatalf("omitted %d, listed %d", log.SentOmitted, len(log.Sent))
+	}
+	for _, s := range log.Sent {
+		if s.ID < "ob-0003" {
+			t.Fatalf("an old record is listed: %s", s.ID)
+		}
 	}
 }
