@@ -219,7 +219,7 @@ func TestMailboxFormErrorsInPortuguese(t *testing.T) {
 func TestEveryFieldErrorCodeIsTranslated(t *testing.T) {
 	codes := []mailbox.Code{mailbox.CodeRequired, mailbox.CodeOutOfRange, mailbox.CodeBadAddress, mailbox.CodeInsecure,
 		mailbox.CodeNotAllowed, mailbox.CodeConflict, mailbox.CodeUnsupported, mailbox.CodeControlChars, mailbox.CodeInvalid, codeNumber,
-		codeTooLong, codePlaceholder, codePolicy}
+		codeTooLong, codePlaceholder, codePolicy, codeHostPort, codeHostURL, codeHostName}
 	for _, lang := range languages {
 		seen := map[string]mailbox.Code{}
 		for _, c := range codes {

@@ -6,6 +6,7 @@ var deskCatalog = map[string]map[string]string{
 	langEN: {
 		"err.host_port":           "Type only the server name here; the port goes in the Port field.",
 		"err.host_url":            "Type only the server name (mail.yourcompany.com), without a prefix such as imaps:// or smtps://.",
+		"err.host_name":           "Not a server name or IP address (mail.yourcompany.com, 203.0.113.7).",
 		"err.too_many_addresses":  "At most %d addresses.",
 		"err.bad_address_lines":   "Not an e-mail address: %s.",
 		"wf.preset.loaded":        "The ready-made message is in the form below; press Save to keep it.",
@@ -18,6 +19,7 @@ var deskCatalog = map[string]map[string]string{
 	langPT: {
 		"err.host_port":           "Digite aqui só o nome do servidor; a porta vai no campo Porta.",
 		"err.host_url":            "Digite só o nome do servidor (mail.suaempresa.com.br), sem prefixo como imaps:// ou smtps://.",
+		"err.host_name":           "Não é um nome de servidor nem um endereço IP (mail.suaempresa.com.br, 203.0.113.7).",
 		"err.too_many_addresses":  "No máximo %d endereços.",
 		"err.bad_address_lines":   "Não é um endereço de e-mail: %s.",
 		"wf.preset.loaded":        "A mensagem pronta está no formulário abaixo; clique em Gravar para mantê-la.",

@@ -59,6 +59,8 @@ const (
 	codeHostPort mailbox.Code = "host_port"
 	// codeHostURL: a URL pasted into the host field ("smtps://...").
 	codeHostURL mailbox.Code = "host_url"
+	// codeHostName: neither a host name nor an IP address.
+	codeHostName mailbox.Code = "host_name"
 )
 
 // limitOf is the length limit behind a too_long error of a field.
@@ -112,7 +114,7 @@ func placeholderHost(host string) bool {
 // nothing): it must be a host name or an IP literal (IPv4, or IPv6
 // without brackets, as the library takes it). A port after it
 // ("smtp.acme.com.br:587", "[2001:db8::1]:993") is codeHostPort, a URL
-// ("smtps://smtp.acme.com.br") codeHostURL, anything else CodeInvalid.
+// ("smtps://smtp.acme.com.br") codeHostURL, anything else codeHostName.
 func hostProblem(h string) mailbox.Code {
 	if h == "" {
 		return "" // the library says it is required
@@ -135,7 +137,7 @@ func hostProblem(h string) mailbox.Code {
 		}
 	}
 	if !hostName(h) {
-		return mailbox.CodeInvalid
+		return codeHostName
 	}
 	return ""
 }
@@ -245,7 +247,7 @@ func oneErrorPerProblem(errs []*mailbox.FieldError) []*mailbox.FieldError {
 	seen := map[key]bool{}
 	precise := map[string]bool{}
 	for _, fe := range errs {
-		if fe.Code == codeHostPort || fe.Code == codeHostURL {
+		if fe.Code == codeHostPort || fe.Code == codeHostURL || fe.Code == codeHostName {
 			precise[fe.Path] = true
 		}
 	}

@@ -30,18 +30,18 @@ func TestHostProblem(t *testing.T) {
 		"[2001:db8::25]:587":                codeHostPort,
 		"smtps://smtp.acme.com.br":          codeHostURL,
 		"https://mail.acme.com.br/":         codeHostURL,
-		"smtp.acme.com.br:":                 mailbox.CodeInvalid,
-		"smtp.acme.com.br:smtp":             mailbox.CodeInvalid,
-		"smtp.acme.com.br:1234567":          mailbox.CodeInvalid,
-		"smtp..acme.com.br":                 mailbox.CodeInvalid,
-		"-smtp.acme.com.br":                 mailbox.CodeInvalid,
-		"smtp-.acme.com.br":                 mailbox.CodeInvalid,
-		"smtp acme.com.br":                  mailbox.CodeInvalid,
-		"10.0.0":                            mailbox.CodeInvalid,
-		"300.1.1.1":                         mailbox.CodeInvalid,
-		"[2001:db8::25]":                    mailbox.CodeInvalid,
-		"çorreio.com.br":                    mailbox.CodeInvalid,
-		strings.Repeat("a", 64) + ".com.br": mailbox.CodeInvalid,
+		"smtp.acme.com.br:":                 codeHostName,
+		"smtp.acme.com.br:smtp":             codeHostName,
+		"smtp.acme.com.br:1234567":          codeHostName,
+		"smtp..acme.com.br":                 codeHostName,
+		"-smtp.acme.com.br":                 codeHostName,
+		"smtp-.acme.com.br":                 codeHostName,
+		"smtp acme.com.br":                  codeHostName,
+		"10.0.0":                            codeHostName,
+		"300.1.1.1":                         codeHostName,
+		"[2001:db8::25]":                    codeHostName,
+		"çorreio.com.br":                    codeHostName,
+		strings.Repeat("a", 64) + ".com.br": codeHostName,
 	} {
 		if got := hostProblem(host); got != want {
 			t.Errorf("hostProblem(%q) = %q, want %q", host, got, want)
@@ -59,7 +59,8 @@ func TestHostSyntaxRefusedBesideHost(t *testing.T) {
 		{"smtp.acme.com.br:587", "en", "err.host_port"},
 		{"[2001:db8::25]:587", "en", "err.host_port"},
 		{"smtps://smtp.acme.com.br", "pt-BR", "err.host_url"},
-		{"smtp..acme.com.br", "pt-BR", "err.invalid"},
+		{"smtp..acme.com.br", "pt-BR", "err.host_name"},
+		{"smtp.acme.com.br/", "en", "err.host_name"},
 	} {
 		f := outboundForm()
 		f.Set("outbound.server.host", tc.host)
