@@ -11,6 +11,7 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/store"
 )
 
@@ -324,6 +325,39 @@ func TestEnginesSayWhatTheyLeaveOut(t *testing.T) {
 	for _, s := range log.Sent {
 		if s.ID < "ob-0003" {
 			t.Fatalf("an old record is listed: %s", s.ID)
+		}
+	}
+}
+
+// TestRenderedMessageRefusedBesideItsField: a step that passes its checks
+// but renders a message the outbox refuses (a body empty for this
+// request) is reported once, translated, beside the body, not raw.
+func TestRenderedMessageRefusedBesideItsField(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.do("POST", "/mailboxes/new", outboundForm())
+	if err := e.cat.SetSystemMailbox(context.Background(), e.mailboxByDescription("ACME outgoing").ID); err != nil {
+		t.Fatal(err)
+	}
+	step := url.Values{"action": {"send"}, "name": {"Opened"}, "choice": {"system"}, "users": {"ana"},
+		"subject": {"Request {{.Request}}"}, "text": {"{{if .Link}}See {{.Link}}{{end}}"}, "request": {"5"}}
+	r := e.do("POST", "/workflow", step, "Accept-Language", "pt-BR")
+	want := tr(langPT, "resolve.empty_body")
+	if got := fieldErrors(r.body, "text"); len(got) != 1 || got[0] != want {
+		t.Fatalf("errors beside the body %q, want %q", got, want)
+	}
+	if countIn(r.body, want) != 1 || strings.Contains(r.body, "outbound:") || strings.Contains(r.body, "no body") {
+		t.Fatalf("not once, or raw:\n%s", r.body)
+	}
+	// The field is named in the result card too.
+	if !strings.Contains(r.body, `id="send-failed"`) || !strings.Contains(r.body, `href="#f-text"`) {
+		t.Fatal("the result card does not point at the body")
+	}
+	for _, tc := range []struct{ field, want string }{
+		{"subject", "resolve.header"}, {"to[0]", "resolve.bad_recipient"}, {"bcc[2]", "resolve.bad_recipient"}, {"thread", "err.control_chars"},
+	} {
+		f, msg := inputError(langEN, &outbound.InputError{Field: tc.field, Err: outbound.ErrInvalid})
+		if f == "" || msg != tr(langEN, tc.want) {
+			t.Errorf("%s: beside %q, %q", tc.field, f, msg)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/workflow"
 	"github.com/correio-dev/correio/workflow/systemmsg"
@@ -325,7 +326,11 @@ func (a *App) stepErrors(lang string, c *workflow.EmailConnector, err error) []f
 // form field each one is about ("" for none).
 func (a *App) sendError(lang string, err error) (field, msg string) {
 	var te *workflow.TemplateError
+	var ie *outbound.InputError
 	switch {
+	case errors.As(err, &ie):
+		// The rendered message, refused by the outbox's checks.
+		return inputError(lang, ie)
 	case errors.Is(err, routing.ErrNoSystemMailbox):
 		return "choice", tr(lang, "resolve.no_system")
 	case errors.Is(err, routing.ErrMailboxNotFound):
@@ -348,6 +353,26 @@ func (a *App) sendError(lang string, err error) (field, msg string) {
 			f = "text" // the HTML template is edited with the text
 		}
 		return f, tr(lang, "resolve.template")
+	}
+	return "", tr(lang, "resolve.other")
+}
+
+// inputError places a message the outbox refused (outbound.InputError,
+// by the field of the rendered message) beside the form field it comes
+// from.
+func inputError(lang string, ie *outbound.InputError) (field, msg string) {
+	switch f := ie.Field; {
+	case f == "subject":
+		return "subject", tr(lang, "resolve.header")
+	case f == "text" || f == "html":
+		if errors.Is(ie, outbound.ErrInvalid) {
+			return "text", tr(lang, "resolve.empty_body")
+		}
+		return "text", tr(lang, "resolve.other")
+	case strings.HasPrefix(f, "to") || strings.HasPrefix(f, "cc") || strings.HasPrefix(f, "bcc"):
+		return "users", tr(lang, "resolve.bad_recipient")
+	case f == "thread":
+		return "request", tr(lang, "err.control_chars")
 	}
 	return "", tr(lang, "resolve.other")
 }
