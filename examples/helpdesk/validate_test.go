@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -358,6 +359,30 @@ func TestRenderedMessageRefusedBesideItsField(t *testing.T) {
 		f, msg := inputError(langEN, &outbound.InputError{Field: tc.field, Err: outbound.ErrInvalid})
 		if f == "" || msg != tr(langEN, tc.want) {
 			t.Errorf("%s: beside %q, %q", tc.field, f, msg)
+		}
+	}
+}
+
+// TestConfirmationSaysWhatItConfirms: the confirmation page asks about
+// the action it guards: delete (cannot be undone), cancel sending, and
+// any other action by its verb, never "Delete" for something else.
+func TestConfirmationSaysWhatItConfirms(t *testing.T) {
+	e := newTestEnv(t, nil)
+	for _, tc := range []struct {
+		d    confirmData
+		want string
+	}{
+		{confirmData{Name: "Caixa A"}, "Excluir Caixa A? Não é possível desfazer."},
+		{confirmData{Name: "Caixa A", Verb: "Pausar", Title: "wf.title"}, "Pausar Caixa A?"},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.Header.Set("Accept-Language", "pt-BR")
+		tc.d.Action, tc.d.Back = "/x", "/"
+		e.app.confirm(w, r, "mailboxes", tc.d)
+		body := w.Body.String()
+		if !strings.Contains(body, tc.want) || (tc.d.Verb != "" && strings.Contains(body, "Não é possível desfazer")) {
+			t.Errorf("%+v: page lacks %q:\n%s", tc.d, tc.want, body)
 		}
 	}
 }
