@@ -158,7 +158,13 @@ type MessageLog struct {
 	Received    []ReceivedItem
 	Quarantined []QuarantinedItem
 	FromEngines bool
+	// SentOmitted counts the older outbox records left out (the log
+	// holds the latest maxSentListed), so the page can say so.
+	SentOmitted int
 }
+
+// maxSentListed bounds the outbox records the Messages page lists.
+const maxSentListed = 500
 
 // recordEngine resolves, expands and renders email steps through the same
 // outbound.Runner as the real engine, into an outbox whose Sender is never

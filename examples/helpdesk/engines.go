@@ -253,8 +253,9 @@ func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
 	if err != nil {
 		return log, err
 	}
-	if len(recs) > 500 {
-		recs = recs[len(recs)-500:]
+	if len(recs) > maxSentListed {
+		log.SentOmitted = len(recs) - maxSentListed
+		recs = recs[log.SentOmitted:]
 	}
 	for _, r := range recs {
 		it := SentItem{ID: r.ID, At: r.EnqueuedAt, Contract: r.Contract, Mailbox: r.Mailbox, Subject: r.Message.Subject,
