@@ -48,6 +48,7 @@ func (p *Poller) checkBudget() {
 			continue
 		}
 		lates = append(lates, late{id: id, mode: e.h.Mode, last: e.h.LastCheck, due: e.deadline, prev: e.h.State})
+		e.h.Hint = engine.StateOverBudget.Hint()
 		p.setLocked(&e.h, engine.StateOverBudget, "not checked within its bound: the connection budget cannot keep up")
 	}
 	p.hmu.Unlock()

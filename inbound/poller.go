@@ -130,6 +130,13 @@ type Options struct {
 	// 25 min, below the 29 min of RFC 2177).
 	IdleRenew time.Duration
 	LoopGuard LoopGuard
+	// AuthRetry is how a mailbox whose server refused its credentials
+	// (engine.StateAuthFailed) is retried: by default 3 times in the first
+	// hour, then once an hour, never with the reconnect backoff, so the
+	// provider does not lock the account. A dead OAuth2 grant
+	// (transport.ErrReauthRequired, engine.StateReauthRequired) is not
+	// retried until the mailbox changes or CheckNow.
+	AuthRetry engine.AuthRetry
 }
 
 // ErrStarted is returned by Start when the Poller was already started.
@@ -436,7 +443,7 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 		p.addOwn(old.mb.Address, -1)
 	}
 	p.addOwn(m.Address, 1)
-	w := &worker{p: p, mb: m, src: src, br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.backoff, Clock: p.clk}, done: make(chan struct{})}
+	w := &worker{p: p, mb: m, src: src, kick: make(chan struct{}, 1), br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.backoff, Clock: p.clk}, done: make(chan struct{})}
 	p.workers[m.ID] = w
 	p.hmu.Lock()
 	defer p.hmu.Unlock()
@@ -554,6 +561,9 @@ func (p *Poller) setLocked(h *engine.Health, s engine.State, errText string) {
 	changed := h.State != s
 	if changed {
 		h.State, h.Since = s, p.clk.Now()
+	}
+	if s.Hint() == "" {
+		h.Hint = ""
 	}
 	if (changed || errText != "") && p.o.OnEvent != nil {
 		p.pending = append(p.pending, Event{Health: *h, Err: errText})

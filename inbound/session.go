@@ -36,6 +36,13 @@ type worker struct {
 	senders senderLog
 	pauses  int // consecutive temporary handler failures
 
+	// hold is the state that needs a person the mailbox is in (auth
+	// failed, re-authorisation required, down), "" otherwise; authFails
+	// counts the retries of a refused login. kick is CheckNow's signal.
+	hold      engine.State
+	authFails int
+	kick      chan struct{}
+
 	// member is the mailbox's place in the connection budget; limit caps
 	// the batches one sync hands off (0: all; short sessions take their
 	// turn and come back) and more says the last sync left some.
@@ -63,16 +70,27 @@ func (w *worker) run(ctx context.Context) {
 	defer p.sched.leave(w.member)
 	attempt := 0
 	for ctx.Err() == nil {
+		if w.hold == engine.StateReauthRequired {
+			// Only a person can fix it: wait for a changed mailbox (its
+			// worker is restarted) or CheckNow.
+			if !w.waitKick(ctx) {
+				return
+			}
+		}
 		if ok, until := w.br.Allow(); !ok {
-			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { return engine.StateDown, "" })
-			if !p.sleep(ctx, max(until.Sub(p.clk.Now()), time.Millisecond)) {
+			if w.hold == "" {
+				p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { return engine.StateDown, "" })
+			}
+			if !w.nap(ctx, max(until.Sub(p.clk.Now()), time.Millisecond)) {
 				return
 			}
 			continue
 		}
 		w.expectCheck()
 		g, err := p.sched.acquire(ctx, w.member, func() {
-			p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
+			if w.hold == "" {
+				p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
+			}
 		})
 		if err != nil {
 			return
@@ -84,7 +102,7 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			if !g.kept && !p.sleep(ctx, next) {
+			if !g.kept && !w.nap(ctx, next) {
 				return // a short session: the next turn comes after the interval
 			}
 			// A revoked kept session rotates from now on; its next check
@@ -100,35 +118,54 @@ func (w *worker) run(ctx context.Context) {
 		msg := redact(w.mb, err)
 		var pe *errPaused
 		if errors.As(err, &pe) {
+			w.hold = ""
 			p.log.Warn("inbound: handler failed; pausing", "mailbox", string(w.mb.ID), "err", msg)
 			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 				h.LastError, h.LastErrorAt = msg, p.clk.Now()
 				h.ConsecutiveFailures++
 				return engine.StatePaused, msg
 			})
-			if !p.sleep(ctx, p.backoff.Delay(w.pauses)) {
+			if !w.nap(ctx, p.backoff.Delay(w.pauses)) {
 				return
 			}
 			w.pauses++
 			continue
+		}
+		switch hold := holdFor(err); hold {
+		case engine.StateReauthRequired:
+			w.enterHold(hold, msg, hintOf(hold, err, w.mb))
+			continue // waits for a person at the top of the loop
+		case engine.StateAuthFailed:
+			// Not the breaker's backoff: a few retries an hour, so the
+			// provider does not lock the account.
+			w.enterHold(hold, msg, hintOf(hold, err, w.mb))
+			if !w.nap(ctx, p.o.AuthRetry.Delay(w.authFails)) {
+				return
+			}
+			w.authFails++
+			continue
+		}
+		open := w.br.Failure()
+		if open || errors.Is(err, transport.ErrTLS) {
+			w.enterHold(engine.StateDown, msg, hintOf(engine.StateDown, err, w.mb))
+			if open {
+				continue // the breaker decides when to try again
+			}
 		} else {
-			open := w.br.Failure()
+			w.hold = ""
 			p.log.Warn("inbound: mailbox failed", "mailbox", string(w.mb.ID), "err", msg)
 			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 				h.LastError, h.LastErrorAt = msg, p.clk.Now()
 				h.ConsecutiveFailures++
-				if open {
-					return engine.StateDown, msg
+				if h.DownSince.IsZero() {
+					h.DownSince = h.LastErrorAt
 				}
 				return engine.StateRetrying, msg
 			})
-			if open {
-				continue // the breaker decides when to try again
-			}
 		}
 		// A server that said how long to wait (Retry-After) is not asked
 		// sooner.
-		if !p.sleep(ctx, max(p.backoff.Delay(attempt), transport.RetryAfter(err))) {
+		if !w.nap(ctx, max(p.backoff.Delay(attempt), transport.RetryAfter(err))) {
 			return
 		}
 		attempt++
@@ -138,9 +175,10 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) success(attempt *int) {
 	*attempt = 0
 	w.br.Success()
+	w.hold, w.authFails = "", 0
 	paused := w.pauses > 0
 	w.p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
-		h.LastSuccess = w.p.clk.Now()
+		h.LastSuccess, h.DownSince = w.p.clk.Now(), time.Time{}
 		if !paused {
 			h.LastError, h.ConsecutiveFailures = "", 0
 		}
@@ -187,7 +225,9 @@ func (w *worker) checked(mode engine.Mode, next time.Duration) {
 func (w *worker) session(ctx context.Context, g *grant, attempt *int) (time.Duration, error) {
 	p := w.p
 	in := w.mb.Inbound
-	p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
+	if w.hold == "" { // a mailbox that needs a person stays in its state while retried
+		p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
+	}
 	if p.o.Leaser != nil {
 		f, err := p.o.Leaser.Fence(ctx, w.mb.ID)
 		if err != nil {
@@ -278,7 +318,9 @@ func (w *worker) session(ctx context.Context, g *grant, attempt *int) (time.Dura
 			t.Stop()
 			return 0, nil // revoked: the budget is needed for the rotation
 		}
-		err := s.Wait(ctx, t.C())
+		wake, stopWake := w.kicked(t.C())
+		err := s.Wait(ctx, wake)
+		stopWake()
 		p.sched.setTimer(g, nil)
 		t.Stop()
 		if err != nil {
