@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
 	"github.com/correio-dev/correio/mailbox"
@@ -87,8 +88,18 @@ func (s *Sender) dispatch() time.Time {
 		st := s.box(d.Mailbox)
 		limit := s.o.BatchSize
 		cap := mailbox.DefaultMaxConnections
-		if mb, ok := s.o.Catalog.Mailbox(d.Mailbox); ok && mb.Outbound != nil {
+		mb, ok := s.o.Catalog.Mailbox(d.Mailbox)
+		if ok && mb.Outbound != nil {
 			cap = mb.Outbound.MaxConnectionsOrDefault()
+		} else {
+			mb = nil
+		}
+		if held, until := s.heldLocked(st, mb, now); held {
+			earliest(until)
+			continue
+		}
+		if !st.connected || !st.downSince.IsZero() || st.hold != "" {
+			cap = 1 // one login first: a refused one must not be repeated per batch
 		}
 		want := (d.Count + limit - 1) / limit
 		for st.active < cap && want > 0 {
@@ -110,6 +121,7 @@ func (s *Sender) dispatch() time.Time {
 				want = 1
 			}
 			st.active++
+			st.kicked = false
 			want--
 			s.wg.Add(1)
 			go s.work(d.Mailbox, st, parkUntil)
@@ -188,12 +200,21 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	}
 	conn, err := s.tr.Open(ctx, mb)
 	if err != nil {
+		var hold engine.State
 		if ctx.Err() == nil {
-			s.connFailed(st, err)
+			hold = s.connFailed(st, mb, err)
 		}
 		for _, r := range recs {
 			if ctx.Err() != nil {
 				s.release(r, token)
+				continue
+			}
+			if hold != "" && now.Sub(r.EnqueuedAt) <= s.o.MaxAge {
+				// The login failed, not the message: it waits, queued,
+				// for the mailbox (no attempt counted, no event per message).
+				r.LastError = err.Error()
+				r.NextAttempt = now
+				s.update(r, token)
 				continue
 			}
 			r.Attempts++
@@ -263,22 +284,4 @@ func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
 		r.CancelAt(s.clk.Now())
 		return false, time.Time{}
 	}
-}
-
-func (s *Sender) connOK(st *boxState) {
-	st.breaker.Success()
-	s.mu.Lock()
-	st.downSince = time.Time{}
-	s.mu.Unlock()
-}
-
-func (s *Sender) connFailed(st *boxState, err error) {
-	st.breaker.Failure()
-	now := s.clk.Now()
-	s.mu.Lock()
-	if st.downSince.IsZero() {
-		st.downSince = now
-	}
-	st.lastError, st.lastErrorAt = err.Error(), now
-	s.mu.Unlock()
 }

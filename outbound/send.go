@@ -78,7 +78,7 @@ func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailb
 		st.lastError, st.lastErrorAt = err.Error(), now
 		s.mu.Unlock()
 		if broken {
-			s.connFailed(st, err)
+			s.connFailed(st, mb, err)
 		}
 	}
 	switch {

@@ -92,6 +92,13 @@ type Options struct {
 	// Tokens formats the thread token put in subjects; default
 	// threading.TokenFormat{}.
 	Tokens *threading.Tokens
+	// AuthRetry is how a mailbox whose server refused its credentials
+	// (engine.StateAuthFailed) is retried: by default 3 times in the first
+	// hour, then once an hour, with one login for all of its queued
+	// messages (they stay queued meanwhile, no attempt counted). A dead
+	// OAuth2 grant (engine.StateReauthRequired) is not retried until the
+	// mailbox changes in the catalog or CheckNow.
+	AuthRetry engine.AuthRetry
 }
 
 // EventKind says what happened to a message.
@@ -109,10 +116,15 @@ const (
 	EventSuppressed
 	// EventRerouted: the failover moved the message to the system mailbox.
 	EventRerouted
+	// EventHealth: the mailbox entered a state that needs a person
+	// (authentication failed, re-authorisation required, down); Health
+	// says which and what to do (Hint). Sent once when the state starts,
+	// not per attempt; ID and Recipients are empty.
+	EventHealth
 )
 
-// String returns "delivered", "deferred", "failed", "suppressed" or
-// "rerouted".
+// String returns "delivered", "deferred", "failed", "suppressed",
+// "rerouted" or "health".
 func (k EventKind) String() string {
 	switch k {
 	case EventDelivered:
@@ -125,6 +137,8 @@ func (k EventKind) String() string {
 		return "suppressed"
 	case EventRerouted:
 		return "rerouted"
+	case EventHealth:
+		return "health"
 	}
 	return "unknown"
 }
@@ -147,6 +161,8 @@ type Event struct {
 	// Rule and Decision explain why the message goes out through Mailbox.
 	Rule     routing.Rule
 	Decision string
+	// Health is the mailbox's health, for EventHealth.
+	Health engine.Health
 }
 
 // Sender delivers enqueued messages: a queue per mailbox in the Outbox,
@@ -189,6 +205,24 @@ type boxState struct {
 	lastErrorAt time.Time
 	downSince   time.Time
 	lastError   string
+	failures    int // connection failures since the last success
+
+	// connected is true once a connection succeeded; until then, and while
+	// failing, one batch at a time logs in. hold is the state a refused
+	// login put the mailbox in (auth failed, re-authorisation required):
+	// no batch starts before holdUntil (never for a dead grant) unless
+	// the mailbox changed (heldSrc is the catalog's mailbox at the
+	// failure) or CheckNow (kicked). attn is the state needing a person
+	// whose event went out, hint what to do. paused is set by Pause.
+	connected bool
+	hold      engine.State
+	holdUntil time.Time
+	heldSrc   *mailbox.Mailbox
+	authFails int
+	kicked    bool
+	attn      engine.State
+	hint      string
+	paused    bool
 }
 
 // ErrConfig is returned by New for missing options.
