@@ -60,7 +60,7 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 	if m != nil {
 		msgID = m.MessageID
 	}
-	key := Key(msgID, sp.SHA256)
+	key := w.keyPrefix + Key(msgID, sp.SHA256)
 	res := IngestResult{Key: key, MessageID: msgID, Size: sp.Size()}
 	done, err := st.Done(ctx, w.mb.ID, key)
 	if err != nil {

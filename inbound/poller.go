@@ -167,6 +167,7 @@ type Poller struct {
 	started bool
 	stopped bool
 	workers map[mailbox.ID]*worker
+	paused  map[mailbox.ID]bool // by Pause
 
 	// hmu guards health and pending only, so Health and HealthAll never
 	// wait for the engine's work.
@@ -461,6 +462,21 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 		p.setLocked(&e.h, engine.StateDisabled, "")
 		return
 	}
+	if p.paused[m.ID] {
+		w.closed = true
+		close(w.done)
+		text := engine.ErrPausedByAdmin.Error()
+		if e.h.State == engine.StatePaused && e.h.LastError == text {
+			text = "" // still paused (the mailbox changed): no new event
+		} else {
+			e.h.LastError, e.h.LastErrorAt = text, p.clk.Now()
+		}
+		p.setLocked(&e.h, engine.StatePaused, text)
+		return
+	}
+	if e.h.State == engine.StatePaused && e.h.LastError == engine.ErrPausedByAdmin.Error() {
+		e.h.LastError = "" // resumed
+	}
 	p.setLocked(&e.h, engine.StateStarting, "") // its worker sets the first bound
 	if p.ctx != nil {
 		p.startLocked(w)
@@ -605,17 +621,6 @@ func (p *Poller) updateRecord(id mailbox.ID, f func(e *mbHealth) (engine.State, 
 	p.setLocked(&e.h, s, text)
 	p.hmu.Unlock()
 	p.flushEvents()
-}
-
-func (p *Poller) sleep(ctx context.Context, d time.Duration) bool {
-	t := p.clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
 }
 
 // Probe tests m's settings the way the Poller would connect, through its

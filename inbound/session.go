@@ -42,6 +42,8 @@ type worker struct {
 	hold      engine.State
 	authFails int
 	kick      chan struct{}
+	// keyPrefix prefixes the keys of a released quarantined message.
+	keyPrefix string
 
 	// member is the mailbox's place in the connection budget; limit caps
 	// the batches one sync hands off (0: all; short sessions take their

@@ -121,10 +121,13 @@ const (
 	// says which and what to do (Hint). Sent once when the state starts,
 	// not per attempt; ID and Recipients are empty.
 	EventHealth
+	// EventCancelled: an administrator cancelled the queued message
+	// (Cancel); Recipients will not receive it.
+	EventCancelled
 )
 
 // String returns "delivered", "deferred", "failed", "suppressed",
-// "rerouted" or "health".
+// "rerouted", "health" or "cancelled".
 func (k EventKind) String() string {
 	switch k {
 	case EventDelivered:
@@ -139,6 +142,8 @@ func (k EventKind) String() string {
 		return "rerouted"
 	case EventHealth:
 		return "health"
+	case EventCancelled:
+		return "cancelled"
 	}
 	return "unknown"
 }
