@@ -125,3 +125,42 @@ func TestCheckNowRetriesHeldMailbox(t *testing.T) {
 	}
 	h.next(outbound.EventDelivered)
 }
+
+// A server that keeps failing opens the breaker: down is one EventHealth
+// when it starts, with a hint, not one per probe; a success ends it.
+func TestDownIsOneEvent(t *testing.T) {
+	srv := startServer(t, mailtest.SMTPOptions{Faults: mailtest.SMTPFaults{Greeting: &mailtest.Reply{Code: 421, Message: "too busy"}}})
+	h := newHarness(t, outbound.Options{BreakerThreshold: 2}, smtp.Options{}, outboundBox("mb1", srv))
+	h.enqueue(simple("mb1", "a@example.org"))
+	healthEvents, deferred := 0, 0
+	for deferred < 6 {
+		select {
+		case e := <-h.events:
+			switch e.Kind {
+			case outbound.EventHealth:
+				healthEvents++
+				if e.Health.State != engine.StateDown || !e.Health.NeedsPerson() {
+					t.Fatalf("health event %+v", e.Health)
+				}
+			case outbound.EventDeferred:
+				deferred++
+				h.settle("mb1")
+				h.clk.Advance(2 * time.Hour) // past the retry and the breaker's cooldown
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("stuck after %d deferrals", deferred)
+		}
+	}
+	if healthEvents != 1 {
+		t.Fatalf("EventHealth for down: %d over %d probes, want 1", healthEvents, deferred)
+	}
+	if hl, _ := h.s.Health(context.Background(), "mb1"); hl.State != engine.StateDown || hl.Hint == "" {
+		t.Fatalf("health %+v", hl)
+	}
+	srv.SetFaults(mailtest.SMTPFaults{})
+	h.clk.Advance(2 * time.Hour)
+	h.next(outbound.EventDelivered)
+	if hl, _ := h.s.Health(context.Background(), "mb1"); hl.NeedsPerson() {
+		t.Fatalf("health after recovery %+v", hl)
+	}
+}
