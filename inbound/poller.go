@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/store"
@@ -137,7 +139,15 @@ type Options struct {
 	// (transport.ErrReauthRequired, engine.StateReauthRequired) is not
 	// retried until the mailbox changes or CheckNow.
 	AuthRetry engine.AuthRetry
+	// TracerProvider receives the Poller's spans (README, "Telemetry"):
+	// correio.inbound.session, .check, .fetch and .handoff. Nil means the
+	// OpenTelemetry global provider (a no-op until the host sets one): the
+	// one intended exception to "no global state".
+	TracerProvider trace.TracerProvider
 }
+
+// ScopeName is the instrumentation scope of the Poller's spans.
+const ScopeName = "github.com/correio-dev/correio/inbound"
 
 // ErrStarted is returned by Start when the Poller was already started.
 var ErrStarted = engine.ErrStarted
@@ -154,6 +164,7 @@ type Poller struct {
 	backoff backoff.Policy
 	assign  engine.Assignment
 	sched   *scheduler
+	tracer  trace.Tracer
 	handoff *semaphore.Weighted
 	syncMu  sync.Mutex // one sync at a time
 
@@ -238,6 +249,7 @@ func New(opts Options) (*Poller, error) {
 		backoff: backoff.Policy{Base: opts.RetryBase, Max: opts.RetryMax},
 		assign:  opts.Assignment,
 		handoff: semaphore.NewWeighted(int64(opts.MaxHandoffs)),
+		tracer:  telemetry.Tracer(opts.TracerProvider, ScopeName),
 		workers: map[mailbox.ID]*worker{},
 		health:  map[mailbox.ID]*mbHealth{},
 		own:     map[string]int{},

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
@@ -224,9 +227,28 @@ func (w *worker) checked(mode engine.Mode, next time.Duration) {
 // waits, syncs ... until an error, ctx ends or the grant is revoked; a
 // short one connects, syncs (up to rotationBatches batches), logs out and
 // returns when the next turn is due.
-func (w *worker) session(ctx context.Context, g *grant, attempt *int) (time.Duration, error) {
+func (w *worker) session(ctx context.Context, g *grant, attempt *int) (_ time.Duration, err error) {
 	p := w.p
 	in := w.mb.Inbound
+	// One span per session: a kept session's span ends after its first
+	// check, and each later check is a span of its own, linked to it.
+	ctx, span := p.tracer.Start(ctx, "correio.inbound.session", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append(telemetry.Server(w.mb), telemetry.AttrMsgOpName.String("session"), telemetry.AttrMsgOpType.String("receive"))...))
+	sessionLink := trace.LinkFromContext(ctx)
+	var checkSpan trace.Span
+	endSpan := func(err error) {
+		if span != nil {
+			telemetry.Fail(span, err)
+			span.End()
+			span = nil
+		}
+		if checkSpan != nil {
+			telemetry.Fail(checkSpan, err)
+			checkSpan.End()
+			checkSpan = nil
+		}
+	}
+	defer func() { endSpan(err) }()
 	if w.hold == "" { // a mailbox that needs a person stays in its state while retried
 		p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
 	}
@@ -301,13 +323,20 @@ func (w *worker) session(ctx context.Context, g *grant, attempt *int) (time.Dura
 	if push {
 		mode = engine.ModePush
 	}
-	for {
-		if err := w.sync(ctx, s, folder, &cp); err != nil {
+	base := ctx
+	for first := true; ; first = false {
+		sctx := ctx
+		if !first {
+			sctx, checkSpan = p.tracer.Start(base, "correio.inbound.check", trace.WithNewRoot(), trace.WithLinks(sessionLink),
+				trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(append(telemetry.Server(w.mb), telemetry.AttrMode.String(string(mode)))...))
+		}
+		if err := w.sync(sctx, s, folder, &cp); err != nil {
 			return 0, err
 		}
 		if ctx.Err() != nil {
 			return 0, nil
 		}
+		endSpan(nil)
 		// Push sessions wait for the server, renewed every IdleRenew;
 		// the others poll, jittered so they do not poll at one instant.
 		d := jitter(in.PollIntervalOrDefault())

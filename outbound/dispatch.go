@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
@@ -198,8 +200,13 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 		}
 		return
 	}
+	ctx, span := s.tracer.Start(ctx, "correio.outbound.session", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append(telemetry.Server(mb), telemetry.AttrMsgOpName.String("session"), telemetry.AttrMsgOpType.String("send"),
+			telemetry.AttrMsgBatchCount.Int(len(recs)))...))
+	defer span.End()
 	conn, err := s.tr.Open(ctx, mb)
 	if err != nil {
+		telemetry.Fail(span, err)
 		var hold engine.State
 		if ctx.Err() == nil {
 			hold = s.connFailed(st, mb, err)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
@@ -99,7 +101,15 @@ type Options struct {
 	// OAuth2 grant (engine.StateReauthRequired) is not retried until the
 	// mailbox changes in the catalog or CheckNow.
 	AuthRetry engine.AuthRetry
+	// TracerProvider receives the Sender's spans (README, "Telemetry"):
+	// correio.outbound.session and correio.outbound.send. Nil means the
+	// OpenTelemetry global provider (a no-op until the host sets one): the
+	// one intended exception to "no global state".
+	TracerProvider trace.TracerProvider
 }
+
+// ScopeName is the instrumentation scope of the Sender's spans.
+const ScopeName = "github.com/correio-dev/correio/outbound"
 
 // EventKind says what happened to a message.
 type EventKind int
@@ -184,6 +194,7 @@ type Sender struct {
 	sem    *semaphore.Weighted
 	policy backoff.Policy
 	assign engine.Assignment
+	tracer trace.Tracer
 
 	mu      sync.Mutex
 	boxes   map[mailbox.ID]*boxState
@@ -272,6 +283,7 @@ func New(o Options) (*Sender, error) {
 		tr:      o.Transport,
 		sem:     semaphore.NewWeighted(int64(o.MaxConcurrency)),
 		policy:  backoff.Policy{Base: o.RetryBase, Max: o.RetryMax},
+		tracer:  telemetry.Tracer(o.TracerProvider, ScopeName),
 		boxes:   map[mailbox.ID]*boxState{},
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
