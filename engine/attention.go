@@ -73,3 +73,13 @@ func (s State) Hint() string {
 // ErrInactive is returned by an engine's CheckNow for a mailbox that is
 // disabled or paused (it is not checked until enabled or resumed).
 var ErrInactive = errors.New("engine: mailbox is disabled or paused")
+
+// Event is a mailbox's health change, in the form both engines report it:
+// inbound.Event is this type, and outbound.Event.HealthEvent turns the
+// Sender's EventHealth into it, so a host feeds one stream (an alerting
+// hook, an admin's log) from both engines.
+type Event struct {
+	Health Health
+	// Err is the failure that caused the change, if any (redacted).
+	Err string
+}

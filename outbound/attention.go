@@ -145,3 +145,13 @@ func (s *Sender) CheckNow(_ context.Context, id mailbox.ID) error {
 	s.signal()
 	return nil
 }
+
+// HealthEvent returns e as the engines' one health event (engine.Event,
+// which inbound.Event is) when e is an EventHealth, so a host feeds one
+// stream from both engines; ok is false for delivery events.
+func (e Event) HealthEvent() (_ engine.Event, ok bool) {
+	if e.Kind != EventHealth {
+		return engine.Event{}, false
+	}
+	return engine.Event{Health: e.Health, Err: e.Reason}, true
+}
