@@ -66,6 +66,9 @@ type engineOptions struct {
 	// Stores keep the outbox and the poller's state; nil keeps them in
 	// memory (tests). The command uses the SQLite or Postgres store's.
 	Stores *engineStores
+	// Paused are the mailboxes an administrator paused before a restart
+	// (kept in the helpdesk's settings): paused before the engines start.
+	Paused []mailbox.ID
 }
 
 // engineStores are the engines' durable state, from store/sqlite or

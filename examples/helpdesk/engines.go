@@ -125,6 +125,11 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 	}
 	e.poller = poller
 	e.metrics.SetEngines(poller, sender)
+	for _, id := range o.Paused {
+		if err := e.Pause(ctx, id); err != nil {
+			log.Warn("a paused mailbox is gone", "mailbox", string(id), "err", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
 	if err := sender.Start(runCtx); err != nil {

@@ -178,3 +178,45 @@ func TestStatusPauseResumeCheckNow(t *testing.T) {
 		t.Fatalf("unknown mailbox: %d", r.code)
 	}
 }
+
+// A pause survives a restart of the helpdesk: it is kept in the settings
+// table and applied before the engines start again.
+func TestPauseSurvivesRestart(t *testing.T) {
+	ms := newMailServers(t)
+	e, eng := newSQLEngineEnv(t)
+	sets, err := openSQLiteSettings(context.Background(), e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sets.Close() })
+	e.app.settings = sets
+	m := inMailbox(t, e, ms, "imap-password")
+	eng.MailboxSaved(m)
+	if r := e.do("POST", "/status/mb-in/pause", url.Values{"confirm": {"yes"}}); r.code != http.StatusSeeOther {
+		t.Fatalf("pause: %d\n%s", r.code, r.body)
+	}
+	eng.Close()
+
+	paused, err := loadPaused(context.Background(), sets)
+	if err != nil || len(paused) != 1 || paused[0] != "mb-in" {
+		t.Fatalf("kept pauses %v %v", paused, err)
+	}
+	in := e.st.Inbound()
+	again, err := startEngines(context.Background(), e.cat, e.app.dir, nil, engineOptions{Paused: paused,
+		Stores: &engineStores{Outbox: e.st.Outbox(), Inbound: in, Suppressions: e.st.Suppressions(), Quarantine: in}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(again.Close)
+	e.app.engine = again
+	until(t, "paused after the restart", func() bool {
+		h, err := again.poller.Health(context.Background(), "mb-in")
+		return err == nil && h.State == engine.StatePaused
+	})
+	if r := e.do("POST", "/status/mb-in/resume", nil); r.code != http.StatusSeeOther {
+		t.Fatalf("resume: %d", r.code)
+	}
+	if paused, _ := loadPaused(context.Background(), sets); len(paused) != 0 {
+		t.Fatalf("still kept after resume: %v", paused)
+	}
+}

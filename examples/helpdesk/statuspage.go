@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"time"
 
 	"github.com/correio-dev/correio/engine"
@@ -82,11 +85,62 @@ func (a *App) statusPause(w http.ResponseWriter, r *http.Request) {
 	if !confirmed(w, r) {
 		return
 	}
-	a.statusAct(w, r, "paused", a.engine.Pause(r.Context(), a.statusID(r)))
+	id := a.statusID(r)
+	err := a.engine.Pause(r.Context(), id)
+	if err == nil {
+		err = a.rememberPause(r.Context(), id, true)
+	}
+	a.statusAct(w, r, "paused", err)
 }
 
 func (a *App) statusResume(w http.ResponseWriter, r *http.Request) {
-	a.statusAct(w, r, "resumed", a.engine.Resume(r.Context(), a.statusID(r)))
+	id := a.statusID(r)
+	err := a.engine.Resume(r.Context(), id)
+	if err == nil {
+		err = a.rememberPause(r.Context(), id, false)
+	}
+	a.statusAct(w, r, "resumed", err)
+}
+
+// pausedKey names the settings row of the paused mailboxes: the engines
+// keep a pause across Reload, the helpdesk keeps it across restarts
+// (engineOptions.Paused, applied before the engines start).
+const pausedKey = "ops.paused"
+
+// rememberPause adds (or removes) id in the paused mailboxes' row.
+func (a *App) rememberPause(ctx context.Context, id mailbox.ID, paused bool) error {
+	if a.settings == nil {
+		return nil
+	}
+	v, err := a.settings.Load(ctx, pausedKey)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		v = url.Values{}
+	}
+	ids := slices.DeleteFunc(v["id"], func(s string) bool { return s == string(id) })
+	if paused {
+		ids = append(ids, string(id))
+	}
+	v["id"] = ids
+	return a.settings.Save(ctx, pausedKey, v)
+}
+
+// loadPaused returns the mailboxes paused before a restart.
+func loadPaused(ctx context.Context, s settings) ([]mailbox.ID, error) {
+	if s == nil {
+		return nil, nil
+	}
+	v, err := s.Load(ctx, pausedKey)
+	if err != nil {
+		return nil, err
+	}
+	var out []mailbox.ID
+	for _, id := range v["id"] {
+		out = append(out, mailbox.ID(id))
+	}
+	return out, nil
 }
 
 func (a *App) statusAct(w http.ResponseWriter, r *http.Request, done string, err error) {
