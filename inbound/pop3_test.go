@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/pop3"
@@ -66,5 +68,54 @@ func TestPollerReadsPOP3(t *testing.T) {
 	}
 	if h := r.health("pop"); h.Handled != 1 || h.LastError != "" {
 		t.Fatalf("health after the restart: %s", fmt.Sprintf("%+v", h))
+	}
+}
+
+// TestPollerPOP3Retention: the Poller reads a POP3 mailbox with leave on
+// server and a retention of a day (the POP3 source's clock is a fake,
+// advanced by the test): handled mail stays on the server until a day
+// after its hand-off, then a poll deletes it; mail handed later stays,
+// and nothing is handed twice.
+func TestPollerPOP3Retention(t *testing.T) {
+	srv, err := mailtest.NewPOP3Server(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	srv.AddUser("pop", "pw-pop")
+	for i := 1; i <= 2; i++ {
+		if _, err := srv.Deliver("pop", rawMsg("pop", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	m := &mailbox.Mailbox{ID: "pop", Description: "POP3 support", Kind: mailbox.Inbound, Enabled: true,
+		Inbound: &mailbox.InboundSettings{Transport: mailbox.TransportPOP3, PostAction: mailbox.PostKeep, KeepFor: 24 * time.Hour,
+			PollInterval: 20 * time.Millisecond,
+			Server:       mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+			Credentials:  mailbox.Credentials{Username: "pop", Password: mailbox.NewSecret("pw-pop")}}}
+	rec := newRecorder()
+	o := fastOptions(memory.NewInboundStore(), rec)
+	o.Source = transport.Sources{mailbox.TransportPOP3: pop3.NewSource(&pop3.Config{Timeout: 5 * time.Second, Clock: clk})}
+	r := start(t, o, m)
+	defer r.stop()
+	eventually(t, "two handed", func() bool { return rec.count("pop") == 2 })
+	time.Sleep(100 * time.Millisecond) // a few more polls
+	if n, _ := srv.Messages("pop"); n != 2 {
+		t.Fatalf("%d on the server within the retention, want 2", n)
+	}
+	clk.Advance(23 * time.Hour)
+	if _, err := srv.Deliver("pop", rawMsg("pop", 3)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the third handed", func() bool { return rec.count("pop") == 3 })
+	clk.Advance(2 * time.Hour)
+	eventually(t, "the first two deleted", func() bool { n, _ := srv.Messages("pop"); return n == 1 })
+	time.Sleep(100 * time.Millisecond)
+	if n, _ := srv.Messages("pop"); n != 1 {
+		t.Fatalf("%d on the server, want the third only", n)
+	}
+	if d := rec.dupes(); len(d) != 0 || rec.count("pop") != 3 {
+		t.Fatalf("handed %d, twice: %v", rec.count("pop"), d)
 	}
 }

@@ -67,7 +67,7 @@ func accounts() []mailstack.User {
 		"support@acme.test", "help@acme.test", "sales@acme.test",
 		"support@globex.test", "help@globex.test",
 		"tls@acme.test", "oauth@acme.test", "oauth@globex.test",
-		"pop@example.test",
+		"pop@example.test", "keep@example.test",
 	}
 	for i := range numBoxes {
 		names = append(names, box(i))

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/internal/mailstack"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/pop3"
 )
@@ -124,5 +127,71 @@ func TestDovecotPOP3(t *testing.T) {
 	wrong.Inbound.Credentials.Password = mailbox.NewSecret("nope")
 	if _, err := src.Open(ctx, wrong); transport.ClassOf(err) != transport.Auth {
 		t.Fatalf("wrong password: %v, want class auth", err)
+	}
+}
+
+// TestDovecotPOP3Retention: the Poller reads Dovecot's POP3 with leave on
+// server and a retention of a day (the POP3 source's clock is a fake one,
+// advanced by the test): handled mail stays in Dovecot until a day after
+// its hand-off, then the next poll deletes it; a message handed later
+// stays; nothing is handed twice.
+func TestDovecotPOP3Retention(t *testing.T) {
+	s := stack(t)
+	const user = "keep@example.test"
+	clean(t, s, user)
+	for i, id := range []string{"keep-1@customer.test", "keep-2@customer.test"} {
+		sendAs(t, s, customerMail{From: "ana@example.test", To: user, Subject: "keep " + string(rune('A'+i)), MessageID: id})
+	}
+	eventually(t, "both messages in Dovecot", func() bool { return len(folder(t, s, user, "INBOX")) == 2 })
+
+	clk := clock.NewFake(time.Now())
+	src := pop3.NewSource(&pop3.Config{TLSConfig: &tls.Config{RootCAs: s.CA.Pool()}, Timeout: 10 * time.Second, Clock: clk})
+	m := popBox(s, user, s.POP3SPort, mailbox.SecurityTLS, mailbox.PostKeep)
+	m.ID, m.Inbound.KeepFor, m.Inbound.PollInterval = "keep", 24*time.Hour, 200*time.Millisecond
+	if err := transport.ValidateSource(src, m); err != nil {
+		t.Fatal(err)
+	}
+	cat := memory.NewCatalog()
+	if err := cat.PutMailbox(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	host := &pipeHost{}
+	p, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Handler: host, Catalog: cat,
+		Source: transport.Sources{mailbox.TransportPOP3: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, c := context.WithTimeout(context.Background(), 30*time.Second)
+		defer c()
+		_ = p.Stop(sctx)
+	}()
+	eventually(t, "two handed", func() bool { h, _ := host.state(); return len(h) == 2 })
+	time.Sleep(time.Second) // several polls: keep leaves them
+	if n := len(folder(t, s, user, "INBOX")); n != 2 {
+		t.Fatalf("Dovecot has %d messages before the retention, want 2", n)
+	}
+
+	clk.Advance(23 * time.Hour)
+	sendAs(t, s, customerMail{From: "ana@example.test", To: user, Subject: "keep C", MessageID: "keep-3@customer.test"})
+	eventually(t, "the third handed", func() bool { h, _ := host.state(); return len(h) == 3 })
+	if n := len(folder(t, s, user, "INBOX")); n != 3 {
+		t.Fatalf("Dovecot has %d messages within the retention, want 3", n)
+	}
+
+	clk.Advance(2 * time.Hour) // the first two are a day old, the third an hour
+	eventually(t, "the first two deleted", func() bool { return len(folder(t, s, user, "INBOX")) == 1 })
+	time.Sleep(time.Second)
+	left := folder(t, s, user, "INBOX")
+	if len(left) != 1 || !strings.Contains(left[0].Header.Get("Message-Id"), "keep-3@customer.test") {
+		t.Fatalf("left in Dovecot: %+v, want keep-3 only", left)
+	}
+	if h, _ := host.state(); len(h) != 3 || h[0] == h[1] || h[1] == h[2] || h[0] == h[2] {
+		t.Fatalf("handed %v, want three distinct", h)
 	}
 }

@@ -255,6 +255,12 @@ type InboundSettings struct {
 	// MaxMessageSize in bytes; larger messages are quarantined unread.
 	// Default 50 MiB.
 	MaxMessageSize int64
+	// KeepFor is the retention of leave-on-server: with the keep
+	// post-action, a handled message is deleted from the server once this
+	// long has passed since correio first handed it off (0: kept for
+	// ever). Transports that offer it say so (POP3 does); others refuse
+	// it in Validate.
+	KeepFor time.Duration
 }
 
 // TransportOrDefault returns Transport, or TransportIMAP.

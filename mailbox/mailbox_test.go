@@ -153,6 +153,18 @@ func TestValidate(t *testing.T) {
 			m.Inbound.MoveTo = "INBOX"
 			return m
 		}, []string{"inbound.move_to=conflict"}},
+		{"retention without keep", func(*mailbox.Mailbox) *mailbox.Mailbox {
+			m := validInbound()
+			m.Inbound.PostAction = mailbox.PostDelete
+			m.Inbound.KeepFor = 24 * time.Hour
+			return m
+		}, []string{"inbound.keep_for=conflict"}},
+		{"negative retention", func(*mailbox.Mailbox) *mailbox.Mailbox {
+			m := validInbound()
+			m.Inbound.PostAction = mailbox.PostKeep
+			m.Inbound.KeepFor = -time.Hour
+			return m
+		}, []string{"inbound.keep_for=out_of_range"}},
 		{"move target without move", func(*mailbox.Mailbox) *mailbox.Mailbox {
 			m := validInbound()
 			m.Inbound.MoveTo = "Done"

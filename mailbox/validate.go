@@ -182,6 +182,12 @@ func (s *InboundSettings) validate(c *collector) {
 	if s.MaxMessageSize < 0 {
 		c.add("inbound.max_message_size", CodeOutOfRange, "max message size cannot be negative")
 	}
+	switch {
+	case s.KeepFor < 0:
+		c.add("inbound.keep_for", CodeOutOfRange, "the retention cannot be negative")
+	case s.KeepFor > 0 && s.PostAction != PostKeep:
+		c.add("inbound.keep_for", CodeConflict, "a retention (leave on server, then delete) needs the keep post-action")
+	}
 }
 
 func (s *OutboundSettings) validate(c *collector, mailboxAddress string) {

@@ -7,5 +7,9 @@
 // flood of responses), for tests that a host's embedding stays within
 // correio's bounds on what a server sends.
 //
+// GmailServer is an in-process Gmail API v1 subset (history, messages,
+// labels, send, watch, the service-account token endpoint) that pushes
+// signed Cloud Pub/Sub notifications (PubSubSigner) to a host's endpoint.
+//
 // The servers listen on loopback only.
 package mailtest

@@ -92,13 +92,11 @@ func (s *Sender) connFailed(st *boxState, mb *mailbox.Mailbox, err error) engine
 func (s *Sender) connOK(st *boxState) {
 	st.breaker.Success()
 	s.mu.Lock()
-	first := !st.connected
+	// More batches may start from the next dispatch on (a finishing
+	// batch wakes the dispatcher): the first login was the probe.
 	st.connected = true
 	st.downSince, st.hold, st.holdUntil, st.heldSrc, st.authFails, st.attn, st.hint, st.failures = time.Time{}, "", time.Time{}, nil, 0, "", "", 0
 	s.mu.Unlock()
-	if first {
-		s.signal() // more batches may start now (the first login is a probe)
-	}
 }
 
 // heldLocked reports whether the dispatcher must skip st's mailbox now

@@ -150,6 +150,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	defer func() {
 		s.mu.Lock()
 		st.active--
+		s.idle.Broadcast()
 		s.mu.Unlock()
 		s.sem.Release(1)
 		s.signal()
@@ -232,7 +233,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	defer conn.Close()
 	s.connOK(st)
 	for i, r := range recs {
-		ok, later := s.waitRate(st, mb)
+		ok, later := s.waitRate(id, st, mb)
 		if !later.IsZero() {
 			// The rate limit is far off: give the rest back, due then,
 			// rather than hold the claims past their lease.
@@ -242,7 +243,8 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 			}
 			return
 		}
-		if s.stopping.Load() || !ok {
+		// A mailbox handed to another replica (Reload) sends nothing more.
+		if s.stopping.Load() || !ok || !s.runs(id) {
 			for _, rest := range recs[i:] {
 				s.release(rest, token)
 			}
@@ -257,10 +259,18 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	}
 }
 
+// runs reports whether the Assignment runs mailbox id.
+func (s *Sender) runs(id mailbox.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.assign.Runs(id)
+}
+
 // waitRate waits for the mailbox's rate limit. It returns false when the
-// Sender is stopping, and a time instead of waiting when the wait would be
-// longer than half the claim lease.
-func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
+// Sender is stopping or the Assignment no longer runs the mailbox, and a
+// time instead of waiting when the wait would be longer than half the
+// claim lease.
+func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
 	cfg := mb.Outbound.RateLimit
 	if cfg.Unlimited() {
 		return true, time.Time{}
@@ -269,6 +279,11 @@ func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
 	if st.limiter == nil || st.rateCfg != cfg {
 		st.limiter = rate.NewLimiter(rate.Every(cfg.Per/time.Duration(cfg.N)), cfg.N)
 		st.rateCfg = cfg
+		if s.o.Assignment != nil {
+			// The mailbox may come from another Sender that just spent
+			// the burst (see Options.Assignment).
+			st.limiter.AllowN(s.clk.Now(), cfg.N)
+		}
 	}
 	lim := st.limiter
 	s.mu.Unlock()
@@ -284,11 +299,27 @@ func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
 	}
 	t := s.clk.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C():
-		return true, time.Time{}
-	case <-s.runCtx.Done():
-		r.CancelAt(s.clk.Now())
-		return false, time.Time{}
+	for {
+		s.mu.Lock()
+		reloaded := s.reloaded
+		s.mu.Unlock()
+		// A Reload that came before this wait closed an older channel:
+		// the Assignment is asked again here, not only when it closes.
+		if !s.runs(id) {
+			r.CancelAt(s.clk.Now())
+			return false, time.Time{}
+		}
+		select {
+		case <-t.C():
+			return true, time.Time{}
+		case <-s.runCtx.Done():
+			r.CancelAt(s.clk.Now())
+			return false, time.Time{}
+		case <-reloaded:
+			if !s.runs(id) {
+				r.CancelAt(s.clk.Now())
+				return false, time.Time{}
+			}
+		}
 	}
 }

@@ -48,7 +48,10 @@ type Options struct {
 	Catalog engine.Catalog
 	// Assignment says which mailboxes' queued mail this Sender sends (nil:
 	// every mailbox). The records of other mailboxes stay queued for the
-	// Sender that runs them.
+	// Sender that runs them. With an Assignment, a mailbox's rate limiter
+	// starts empty rather than with a full burst: the mailbox may have
+	// been sending from another replica a moment before, and its limit is
+	// the cluster's.
 	Assignment engine.Assignment
 	// Transport sends. Nil means the SMTP transport, smtp.New with the
 	// Logger, closed by Stop (http.Client.Transport style); a
@@ -199,6 +202,11 @@ type Sender struct {
 	mu      sync.Mutex
 	boxes   map[mailbox.ID]*boxState
 	started bool
+	// idle is signalled (on mu) whenever a worker ends; reloaded is
+	// closed and replaced by every Reload, waking workers that wait for
+	// the rate limit to check their assignment.
+	idle     *sync.Cond
+	reloaded chan struct{}
 
 	wake       chan struct{}
 	runCtx     context.Context
@@ -277,17 +285,19 @@ func New(o Options) (*Sender, error) {
 		o.Tokens = threading.TokenFormat{}.MustCompile()
 	}
 	s := &Sender{
-		o:       o,
-		clk:     clock.OrReal(o.Clock),
-		log:     o.Logger,
-		tr:      o.Transport,
-		sem:     semaphore.NewWeighted(int64(o.MaxConcurrency)),
-		policy:  backoff.Policy{Base: o.RetryBase, Max: o.RetryMax},
-		tracer:  telemetry.Tracer(o.TracerProvider, ScopeName),
-		boxes:   map[mailbox.ID]*boxState{},
-		wake:    make(chan struct{}, 1),
-		stopped: make(chan struct{}),
+		o:        o,
+		clk:      clock.OrReal(o.Clock),
+		log:      o.Logger,
+		tr:       o.Transport,
+		sem:      semaphore.NewWeighted(int64(o.MaxConcurrency)),
+		policy:   backoff.Policy{Base: o.RetryBase, Max: o.RetryMax},
+		tracer:   telemetry.Tracer(o.TracerProvider, ScopeName),
+		boxes:    map[mailbox.ID]*boxState{},
+		wake:     make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+		reloaded: make(chan struct{}),
 	}
+	s.idle = sync.NewCond(&s.mu)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -395,8 +405,56 @@ func (s *Sender) Wake() { s.signal() }
 
 // Reload makes the Sender read the catalog and its Assignment now: the
 // dispatcher looks at the outbox again at once (the catalog itself is read
-// at every batch).
-func (s *Sender) Reload() { s.signal() }
+// at every batch). It returns once no send is in flight for a mailbox the
+// Assignment no longer runs: their workers stop before their next message
+// (a message being sent finishes) and release the rest of their claims, so
+// a replica that hands a mailbox over has stopped sending from it when
+// Reload returns.
+func (s *Sender) Reload() {
+	s.mu.Lock()
+	close(s.reloaded)
+	s.reloaded = make(chan struct{})
+	s.mu.Unlock()
+	s.signal()
+	s.mu.Lock()
+	for s.busyUnassignedLocked() {
+		s.idle.Wait()
+	}
+	var gone []mailbox.ID
+	for id, st := range s.boxes {
+		if !s.assign.Runs(id) {
+			gone = append(gone, id)
+			// Another Sender sends from it now: should it come back, its
+			// limiter starts empty again rather than refilled.
+			st.limiter = nil
+		}
+	}
+	s.mu.Unlock()
+	// The idle pooled connections of the mailboxes handed over are closed
+	// too, so the cluster keeps to each mailbox's MaxConnections.
+	if ic, ok := s.tr.(idleCloser); ok {
+		for _, id := range gone {
+			ic.CloseIdle(id)
+		}
+	}
+}
+
+// idleCloser is a transport that keeps idle connections per mailbox
+// (smtp.Transport).
+type idleCloser interface {
+	CloseIdle(id mailbox.ID)
+}
+
+// busyUnassignedLocked reports whether a worker still runs for a mailbox
+// the Assignment no longer runs; s.mu held.
+func (s *Sender) busyUnassignedLocked() bool {
+	for id, st := range s.boxes {
+		if st.active > 0 && !s.assign.Runs(id) {
+			return true
+		}
+	}
+	return false
+}
 
 // Run starts the Sender, delivers until ctx ends, then stops it, letting
 // the sends in flight finish, and returns nil (or Start's error).

@@ -23,7 +23,9 @@ import (
 //	                                  (pop3/1:h:... content hashes without UIDL)
 //	graph/1:<delta link or next link> a delta query's link, with the ids of the
 //	                                  page handled so far
-//	gmail/1:<historyId>               users.history.list's startHistoryId
+//	gmail/1:<historyId>[+<id>.<id>]   users.history.list's startHistoryId (and the
+//	                                  messages of the next record passed)
+//	gmail/1:<historyId>~[<id>]        a full listing of the label, then history
 //	(pushed mail has none: the zero Cursor)
 //
 // A transport that changes its encoding bumps the version and keeps

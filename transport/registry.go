@@ -138,17 +138,33 @@ func ValidateSource(src Source, m *mailbox.Mailbox) error {
 	} else {
 		err = m.Validate()
 	}
+	var fes []*mailbox.FieldError
 	if m != nil && m.Inbound != nil && !Supports(src.PostActions(), m.Inbound.PostAction) {
-		fe := &mailbox.FieldError{Path: "inbound.post_action", Code: mailbox.CodeUnsupported,
-			Message: fmt.Sprintf("the %s transport cannot apply the post-action %q", m.Transport(), postName(m.Inbound.PostAction))}
-		var ve *mailbox.ValidationError
-		if errors.As(err, &ve) {
-			ve.Errors = append(ve.Errors, fe)
-			return ve
-		}
-		return errors.Join(err, &mailbox.ValidationError{Errors: []*mailbox.FieldError{fe}})
+		fes = append(fes, &mailbox.FieldError{Path: "inbound.post_action", Code: mailbox.CodeUnsupported,
+			Message: fmt.Sprintf("the %s transport cannot apply the post-action %q", m.Transport(), postName(m.Inbound.PostAction))})
 	}
-	return err
+	if r, ok := src.(Retainer); m != nil && m.Inbound != nil && m.Inbound.KeepFor > 0 && (!ok || !r.Retains()) {
+		fes = append(fes, &mailbox.FieldError{Path: "inbound.keep_for", Code: mailbox.CodeUnsupported,
+			Message: fmt.Sprintf("the %s transport does not delete kept mail after a retention (POP3 does)", m.Transport())})
+	}
+	if len(fes) == 0 {
+		return err
+	}
+	var ve *mailbox.ValidationError
+	if errors.As(err, &ve) {
+		ve.Errors = append(ve.Errors, fes...)
+		return ve
+	}
+	return errors.Join(err, &mailbox.ValidationError{Errors: fes})
+}
+
+// Retainer is implemented by a Source that applies
+// mailbox.InboundSettings.KeepFor (leave on server, then delete once the
+// retention since the hand-off passed). ValidateSource refuses a
+// retention on a Source that is not one.
+type Retainer interface {
+	// Retains reports whether the Source deletes kept mail after KeepFor.
+	Retains() bool
 }
 
 func postName(a mailbox.PostAction) string {

@@ -27,7 +27,7 @@ import (
 
 // Environment of a child process.
 const (
-	envChild  = "CORREIO_CRASH_CHILD" // "ingest" or "send"
+	envChild  = "CORREIO_CRASH_CHILD" // "ingest", "send" or "gmail"
 	envStore  = "CORREIO_CRASH_STORE" // "sqlite" or "postgres"
 	envDB     = "CORREIO_CRASH_DB"    // SQLite path or Postgres DSN
 	envHostDB = "CORREIO_CRASH_HOST"  // SQLite path of the host's record (sqlite store)
@@ -173,6 +173,8 @@ func runChild() error {
 		return ingest(ctx, st, port)
 	case "send":
 		return send(ctx, st, port)
+	case "gmail":
+		return ingestGmail(ctx, st)
 	}
 	return errors.New("unknown child")
 }

@@ -53,6 +53,7 @@ type settings struct {
 	PollIntervalMS   int64  `json:"poll_interval_ms,omitempty"`
 	Idle             string `json:"idle,omitempty"`
 	MaxMessageSize   int64  `json:"max_message_size,omitempty"`
+	KeepForMS        int64  `json:"keep_for_ms,omitempty"`
 
 	FromName       string `json:"from_name,omitempty"`
 	FromAddress    string `json:"from_address,omitempty"`
@@ -86,6 +87,7 @@ func encodeMailbox(ctx context.Context, codec secrets.Codec, m *mailbox.Mailbox)
 		s.Transport = string(in.Transport)
 		s.Folder, s.PostAction, s.MoveTo, s.QuarantineFolder = in.Folder, string(in.PostAction), in.MoveTo, in.QuarantineFolder
 		s.StartFrom, s.PollIntervalMS, s.Idle, s.MaxMessageSize = string(in.StartFrom), in.PollInterval.Milliseconds(), string(in.Idle), in.MaxMessageSize
+		s.KeepForMS = in.KeepFor.Milliseconds()
 	case m.Kind == mailbox.Outbound && m.Outbound != nil:
 		out := m.Outbound
 		srv, cr = out.Server, &out.Credentials
@@ -157,7 +159,8 @@ func decodeMailbox(ctx context.Context, codec secrets.Codec, tokens TokenSources
 	case mailbox.Inbound:
 		m.Inbound = &mailbox.InboundSettings{Transport: mailbox.TransportKind(s.Transport), Server: srv, Credentials: cr, Folder: s.Folder, PostAction: mailbox.PostAction(s.PostAction),
 			MoveTo: s.MoveTo, QuarantineFolder: s.QuarantineFolder, StartFrom: mailbox.StartFrom(s.StartFrom),
-			PollInterval: time.Duration(s.PollIntervalMS) * time.Millisecond, Idle: mailbox.IdleMode(s.Idle), MaxMessageSize: s.MaxMessageSize}
+			PollInterval: time.Duration(s.PollIntervalMS) * time.Millisecond, Idle: mailbox.IdleMode(s.Idle), MaxMessageSize: s.MaxMessageSize,
+			KeepFor: time.Duration(s.KeepForMS) * time.Millisecond}
 	case mailbox.Outbound:
 		m.Outbound = &mailbox.OutboundSettings{Transport: mailbox.TransportKind(s.Transport), Server: srv, Credentials: cr, From: mailbox.Identity{Name: s.FromName, Address: s.FromAddress},
 			ReplyTo: s.ReplyTo, MaxConnections: s.MaxConnections, RateLimit: mailbox.Rate{N: s.RateN, Per: time.Duration(s.RatePerMS) * time.Millisecond}, HELOName: s.HELOName}

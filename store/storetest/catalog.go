@@ -131,6 +131,8 @@ func RunCatalog(t *testing.T, h CatalogHarness) {
 		// A transport kind the host registers (not IMAP) is kept.
 		api := Inbound("in-zapi")
 		api.Inbound.Transport = "myapi"
+		// Leave-on-server with a retention (the keep post-action).
+		api.Inbound.PostAction, api.Inbound.KeepFor = mailbox.PostKeep, 14*24*time.Hour
 		must(t, c.PutMailbox(ctx, api))
 		var oauth *mailbox.Mailbox
 		if h.OAuth2 {

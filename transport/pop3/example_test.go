@@ -8,6 +8,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/imap"
 	"github.com/correio-dev/correio/transport/pop3"
 )
 
@@ -30,4 +31,29 @@ func ExampleSource() {
 	// Output:
 	// valid: true
 	// 1 uidl <nil>
+}
+
+// Leave on server for 14 days: the keep post-action with a retention.
+// A retention with another post-action, or on a transport that does not
+// apply it (IMAP), is a field error.
+func ExampleSource_Retains() {
+	src := transport.Sources{mailbox.TransportPOP3: pop3.NewSource(nil), mailbox.TransportIMAP: imap.NewSource(nil)}
+	m := &mailbox.Mailbox{ID: "support", Description: "support", Kind: mailbox.Inbound, Enabled: true,
+		Inbound: &mailbox.InboundSettings{Transport: mailbox.TransportPOP3,
+			PostAction: mailbox.PostKeep, KeepFor: 14 * 24 * time.Hour,
+			Server:      mailbox.Server{Host: "pop.example.com"},
+			Credentials: mailbox.Credentials{Username: "support", Password: mailbox.NewSecret("secret")}}}
+	fmt.Println("pop3, keep:", src.Validate(m))
+	m.Inbound.PostAction = mailbox.PostDelete
+	for _, fe := range mailbox.FieldErrors(src.Validate(m)) {
+		fmt.Println("pop3, delete:", fe.Path, fe.Code)
+	}
+	m.Inbound.Transport, m.Inbound.PostAction = mailbox.TransportIMAP, mailbox.PostKeep
+	for _, fe := range mailbox.FieldErrors(src.Validate(m)) {
+		fmt.Println("imap, keep:", fe.Path, fe.Code)
+	}
+	// Output:
+	// pop3, keep: <nil>
+	// pop3, delete: inbound.keep_for conflict
+	// imap, keep: inbound.keep_for unsupported
 }

@@ -29,6 +29,19 @@
 // messages keep anything from being handed twice). With the keep
 // post-action the cursor grows with the maildrop (some 20 bytes a
 // message).
+//
+// # Leave on server with a retention
+//
+// With the keep post-action and InboundSettings.KeepFor, a handled
+// message is deleted at the first poll once KeepFor has passed since its
+// hand-off. POP3 has no reliable date, so the cursor keeps each id's
+// hand-off time (pop3/1:ut:<unix>,<uidl> ..., or ht for content hashes;
+// the time is the List's, committed with the hand-off). A deletion takes
+// effect at the QUIT that ends the connection; the cursor names the
+// message until the server no longer lists it, so a deletion lost with a
+// broken connection is redone and the message never reads as new. An id
+// without a time (on the server before a start-from-new mailbox's first
+// poll, or handled before the retention was set) is never deleted.
 package pop3
 
 import (
@@ -42,6 +55,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
 )
@@ -75,6 +89,9 @@ type Config struct {
 	// server, so a large maildrop is read in slices of this many, the rest
 	// on the next poll.
 	MaxList int
+	// Clock tells the time of hand-offs and of the retention
+	// (InboundSettings.KeepFor); default the real clock.
+	Clock clock.Clock
 }
 
 // DefaultMaxList is Config.MaxList's default.

@@ -178,6 +178,8 @@ func TestValidate(t *testing.T) {
 		{"inbound.server.host", func(in *mailbox.InboundSettings) { in.Server.Host = "" }},
 		{"inbound.credentials.password", func(in *mailbox.InboundSettings) { in.Credentials.Password = mailbox.Secret{} }},
 		{"inbound.start_from", func(in *mailbox.InboundSettings) { in.StartFrom = mailbox.StartUnseen }},
+		{"inbound.keep_for", func(in *mailbox.InboundSettings) { in.PostAction, in.KeepFor = mailbox.PostDelete, time.Hour }},
+		{"inbound.keep_for", func(in *mailbox.InboundSettings) { in.KeepFor = -time.Hour }},
 	} {
 		mm := *m
 		in := *m.Inbound
@@ -245,7 +247,11 @@ func TestCursor(t *testing.T) {
 	if err != nil || hash || len(ids) != 2 {
 		t.Fatalf("%v %v %v", hash, ids, err)
 	}
-	for _, bad := range []transport.Cursor{"pop3/2:u:a", "imap/1:1:2", "pop3/1:x:a", "pop3/1:a"} {
+	// The timed form of a retention: "<unix>,<id>", 0 for no time.
+	if hash, ids, err := pop3.ParseCursor("pop3/1:ht:1772445600,sha256-ab 0,sha256-cd"); err != nil || !hash || len(ids) != 2 || ids[0] != "sha256-ab" || ids[1] != "sha256-cd" {
+		t.Fatalf("timed: %v %v %v", hash, ids, err)
+	}
+	for _, bad := range []transport.Cursor{"pop3/2:u:a", "imap/1:1:2", "pop3/1:x:a", "pop3/1:a", "pop3/1:ut:a1", "pop3/1:ut:-5,a1", "pop3/1:ut:12,"} {
 		if _, _, err := pop3.ParseCursor(bad); !errors.Is(err, transport.ErrCursor) {
 			t.Errorf("ParseCursor(%q): %v", bad, err)
 		}

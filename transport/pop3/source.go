@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
 )
@@ -19,39 +21,84 @@ import (
 // CursorVersion is the version of the cursors this package writes.
 const CursorVersion = 1
 
-// Cursor modes: by UIDL, or by content hash for servers without UIDL.
+// Cursor modes: by UIDL, or by content hash for servers without UIDL;
+// with a retention (InboundSettings.KeepFor) each id carries the time it
+// was first handed off.
 const (
-	modeUIDL = "u"
-	modeHash = "h"
+	modeUIDL      = "u"
+	modeHash      = "h"
+	modeUIDLTimed = "ut"
+	modeHashTimed = "ht"
 )
 
 // MakeCursor encodes the cursor naming ids (UIDLs, or content-hash ids
 // when hash is true).
 func MakeCursor(hash bool, ids []string) transport.Cursor {
+	return makeCursor(hash, ids, nil)
+}
+
+// makeCursor encodes ids; with at non-nil, the timed form whose tokens
+// are "<unix seconds>,<id>" (0: no time, never expired).
+func makeCursor(hash bool, ids []string, at map[string]int64) transport.Cursor {
 	mode := modeUIDL
 	if hash {
 		mode = modeHash
 	}
-	return transport.MakeCursor("pop3", CursorVersion, mode+":"+strings.Join(ids, " "))
+	payload := strings.Join(ids, " ")
+	if at != nil {
+		mode += "t"
+		toks := make([]string, len(ids))
+		for i, id := range ids {
+			toks[i] = strconv.FormatInt(at[id], 10) + "," + id
+		}
+		payload = strings.Join(toks, " ")
+	}
+	return transport.MakeCursor("pop3", CursorVersion, mode+":"+payload)
 }
 
 // ParseCursor decodes a POP3 cursor. The zero cursor is (false, nil).
 func ParseCursor(c transport.Cursor) (hash bool, ids []string, err error) {
+	hash, ids, _, err = parseCursor(c)
+	return hash, ids, err
+}
+
+// parseCursor decodes c and the hand-off times of its ids (nil for an
+// untimed cursor; 0 for an id without a time).
+func parseCursor(c transport.Cursor) (hash bool, ids []string, at map[string]int64, err error) {
 	kind, version, payload, err := c.Parse()
 	if err != nil || c.IsZero() {
-		return false, nil, err
+		return false, nil, nil, err
+	}
+	bad := func() (bool, []string, map[string]int64, error) {
+		return false, nil, nil, fmt.Errorf("%w: %q is not a POP3 cursor of version %d", transport.ErrCursor, truncate(string(c)), CursorVersion)
 	}
 	mode, list, ok := strings.Cut(payload, ":")
-	if kind != "pop3" || version != CursorVersion || !ok || (mode != modeUIDL && mode != modeHash) {
-		return false, nil, fmt.Errorf("%w: %q is not a POP3 cursor of version %d", transport.ErrCursor, truncate(string(c)), CursorVersion)
+	if kind != "pop3" || version != CursorVersion || !ok {
+		return bad()
+	}
+	switch mode {
+	case modeUIDL, modeHash:
+	case modeUIDLTimed, modeHashTimed:
+		at = map[string]int64{}
+	default:
+		return bad()
 	}
 	ids = strings.Fields(list)
-	for _, id := range ids {
+	for i, id := range ids {
+		if at != nil {
+			ts, rest, ok := strings.Cut(id, ",")
+			n, err := strconv.ParseInt(ts, 10, 64)
+			if !ok || err != nil || n < 0 {
+				return bad()
+			}
+			id, ids[i] = rest, rest
+			at[id] = n
+		}
 		if !validUIDL(id) {
-			return false, nil, fmt.Errorf("%w: %q", transport.ErrCursor, truncate(string(c)))
+			return bad()
 		}
 	}
-	return mode == modeHash, ids, nil
+	return mode == modeHash || mode == modeHashTimed, ids, at, nil
 }
 
 // Source is the POP3 transport as the inbound engine uses it. It is safe
@@ -79,6 +126,13 @@ var (
 func (*Source) PostActions() []mailbox.PostAction {
 	return []mailbox.PostAction{mailbox.PostDelete, mailbox.PostKeep}
 }
+
+// Retains implements transport.Retainer: with the keep post-action and
+// InboundSettings.KeepFor, a handled message is deleted once KeepFor has
+// passed since its hand-off (leave on server with a retention).
+func (*Source) Retains() bool { return true }
+
+var _ transport.Retainer = (*Source)(nil)
 
 // Validate implements transport.Checker: the server and credentials as
 // for IMAP, and field errors for what POP3 does not have (marking seen,
@@ -301,7 +355,25 @@ func (s *session) quit(ctx context.Context) error {
 	return nil
 }
 
-func (s *session) cursorOf(ids []string) transport.Cursor { return MakeCursor(s.hash, ids) }
+// cursorOf encodes ids, with their times at under a retention.
+func (s *session) cursorOf(ids []string, at map[string]int64) transport.Cursor {
+	if s.keepFor() <= 0 {
+		at = nil
+	} else if at == nil {
+		at = map[string]int64{}
+	}
+	return makeCursor(s.hash, ids, at)
+}
+
+// keepFor is the mailbox's retention: positive only with the keep
+// post-action.
+func (s *session) keepFor() time.Duration {
+	in := s.mb.Inbound
+	if in.PostAction != mailbox.PostKeep {
+		return 0
+	}
+	return in.KeepFor
+}
 
 func (s *session) Resume(ctx context.Context, cur transport.Cursor, latest bool) (transport.Cursor, bool, error) {
 	s.mu.Lock()
@@ -319,12 +391,13 @@ func (s *session) Resume(ctx context.Context, cur transport.Cursor, latest bool)
 			for _, e := range s.ents {
 				ids = append(ids, e.uidl)
 			}
-			return s.cursorOf(ids), false, nil
+			// Never handed off: no time, so a retention never deletes them.
+			return s.cursorOf(ids, nil), false, nil
 		}
-		return s.cursorOf(nil), false, nil
+		return s.cursorOf(nil, nil), false, nil
 	}
 	if hash != s.hash { // the server gained or lost UIDL
-		return s.cursorOf(nil), true, nil
+		return s.cursorOf(nil, nil), true, nil
 	}
 	return cur, false, nil
 }
@@ -332,12 +405,12 @@ func (s *session) Resume(ctx context.Context, cur transport.Cursor, latest bool)
 func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	hash, handled, err := ParseCursor(cur)
+	hash, handled, at, err := parseCursor(cur)
 	if err != nil {
 		return nil, &transport.Error{Class: transport.Permanent, Protocol: "pop3", Op: "list", Server: s.server(), Err: err}
 	}
 	if !s.fresh {
-		_ = s.quit(ctx) // nothing is pending: Apply commits at once
+		_ = s.quit(ctx) // nothing is pending but retention deletions: QUIT commits them
 	}
 	if err := s.ensure(ctx); err != nil {
 		return nil, err
@@ -350,6 +423,13 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 	for _, id := range handled {
 		done[id] = true
 	}
+	if at == nil {
+		at = map[string]int64{} // handled before the retention: no time
+	}
+	if err := s.expire(ctx, done, at); err != nil {
+		return nil, err
+	}
+	now := clock.OrReal(s.cfg.Clock).Now().Unix()
 	// The cursor after each item: what was handled and is still on the
 	// server, plus every item up to it.
 	var kept []string
@@ -368,9 +448,52 @@ func (s *session) List(ctx context.Context, cur transport.Cursor) ([]transport.I
 		}
 		done[e.uidl] = true
 		kept = append(kept, e.uidl)
-		out = append(out, transport.Item{ID: e.uidl, Cursor: s.cursorOf(kept), Size: e.size})
+		at[e.uidl] = now // handed off when this cursor commits
+		out = append(out, transport.Item{ID: e.uidl, Cursor: s.cursorOf(kept, at), Size: e.size})
 	}
 	return out, nil
+}
+
+// expire deletes the handled messages older than the mailbox's retention
+// (leave on server, then delete): those whose hand-off time in the cursor
+// is KeepFor or more ago. Deletions take effect at the QUIT that ends this
+// connection (before a wait, or at the next List); until the server no
+// longer lists them the cursor keeps naming them, so a deletion lost with
+// a broken connection is redone and never reads a message as new. A
+// message without a time (handled before the retention was set, or on the
+// server before a start-from-new mailbox's first poll) is never deleted.
+func (s *session) expire(ctx context.Context, handled map[string]bool, at map[string]int64) error {
+	keep := s.keepFor()
+	if keep <= 0 {
+		return nil
+	}
+	now := clock.OrReal(s.cfg.Clock).Now()
+	n := 0
+	for _, e := range s.ents {
+		t := at[e.uidl]
+		if !handled[e.uidl] || t == 0 || now.Sub(time.Unix(t, 0)) < keep {
+			continue
+		}
+		if _, ok := s.byID[e.uidl]; !ok {
+			continue // deleted already in this connection
+		}
+		if _, err := s.c.cmd(ctx, "DELE", fmt.Sprintf("DELE %d", e.num)); err != nil {
+			var re *replyError
+			if errors.As(err, &re) {
+				s.cfg.logger().Debug("pop3: retention delete refused", "mailbox", string(s.mb.ID), "reply", re.text)
+				continue // deleted meanwhile, or refused: tried again on the next poll
+			}
+			c := s.c
+			s.drop()
+			return classify("dele", c.server, c.red, ctx, err)
+		}
+		delete(s.byID, e.uidl)
+		n++
+	}
+	if n > 0 {
+		s.cfg.logger().Debug("pop3: deleting messages past the retention", "mailbox", string(s.mb.ID), "count", n, "keep_for", keep.String())
+	}
+	return nil
 }
 
 func (s *session) Fetch(ctx context.Context, items []transport.Item, fn func(*transport.Spool)) error {
