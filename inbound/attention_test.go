@@ -18,6 +18,7 @@ import (
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 )
@@ -191,5 +192,43 @@ func TestReauthRequiredWaitsForAPerson(t *testing.T) {
 	eventually(t, "one more refresh after CheckNow", func() bool { return refreshes.Load() == 2 })
 	if n := evs.count("desk", engine.StateReauthRequired); n != 1 {
 		t.Errorf("reauth events after CheckNow: %d, want still 1", n)
+	}
+}
+
+// A server whose certificate is not trusted is down at once, with the TLS
+// hint, one event and one log line however many times it is retried.
+func TestTLSRefusedIsOneEvent(t *testing.T) {
+	ca, err := mailtest.DefaultCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ca.ServerConfig("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mailtest.NewIMAPServer(&mailtest.IMAPOptions{TLSConfig: cfg, ImplicitTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	srv.AddUser("desk", "pw-desk")
+	m := mb("desk", "desk", srv.Host(), srv.Port())
+	m.Inbound.Server.Security, m.Inbound.Server.AllowPlaintext = mailbox.SecurityTLS, false
+	var logs syncBuffer
+	var evs events
+	o := fastOptions(memory.NewInboundStore(), newRecorder()) // the system roots: the test CA is not trusted
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	o.OnEvent = evs.add
+	r := start(t, o, m)
+	eventually(t, "5 refused handshakes", func() bool { return r.health("desk").ConsecutiveFailures >= 5 })
+	h := r.health("desk")
+	if h.State != engine.StateDown || !strings.Contains(h.Hint, "TLS") || !h.NeedsPerson() {
+		t.Fatalf("health %+v", h)
+	}
+	if n := evs.count("desk", engine.StateDown); n != 1 {
+		t.Errorf("down events: %d, want 1", n)
+	}
+	if n := logCount(&logs, "needs a person"); n != 1 {
+		t.Errorf("log lines: %d, want 1", n)
 	}
 }
