@@ -92,6 +92,7 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		w.expectCheck()
+		turn := p.clk.Now()
 		g, err := p.sched.acquire(ctx, w.member, func() {
 			if w.hold == "" {
 				p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
@@ -107,19 +108,25 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			if !g.kept && !w.nap(ctx, next) {
-				return // a short session: the next turn comes after the interval
+			// A short session: the next turn comes after the interval,
+			// less twice what this turn took (the wait for a slot,
+			// connecting, the check), so the checks keep to the interval
+			// while a turn takes up to twice as long as this one; at
+			// least half the interval.
+			if !g.kept && !w.nap(ctx, max(next-2*p.clk.Now().Sub(turn), next/2)) {
+				return
 			}
 			// A revoked kept session rotates from now on; its next check
 			// is its first turn.
 			now := p.clk.Now()
 			p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
-				e.deadline, e.h.Mode, e.h.Push, e.h.NextCheck = time.Time{}, engine.ModeRotating, false, now
+				p.setDeadlineLocked(e, time.Time{})
+				e.h.Mode, e.h.Push, e.h.NextCheck = engine.ModeRotating, false, now
 				return "", ""
 			})
 			continue
 		}
-		p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) { e.deadline = time.Time{}; return "", "" })
+		p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) { p.setDeadlineLocked(e, time.Time{}); return "", "" })
 		msg := redact(w.mb, err)
 		var pe *errPaused
 		if errors.As(err, &pe) {
@@ -200,7 +207,7 @@ func (w *worker) expectCheck() {
 	now := p.clk.Now()
 	p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
 		if e.deadline.IsZero() {
-			e.deadline = now.Add(grace)
+			p.setDeadlineLocked(e, now.Add(grace))
 		}
 		return "", ""
 	})
@@ -218,7 +225,7 @@ func (w *worker) checked(mode engine.Mode, next time.Duration) {
 	p.updateRecord(w.mb.ID, func(e *mbHealth) (engine.State, string) {
 		e.h.Mode, e.h.LastCheck, e.h.NextCheck = mode, now, now.Add(next)
 		e.h.Push, e.h.Lag = mode == engine.ModePush, 0
-		e.deadline = now.Add(next + grace)
+		p.setDeadlineLocked(e, now.Add(next+grace))
 		return engine.StateWaiting, ""
 	})
 }

@@ -50,6 +50,10 @@ type App struct {
 	// settings keep the email step across restarts (nil: in memory only).
 	settings settings
 
+	// oauth connects mailboxes to Microsoft 365 and Google (oauth.go; nil:
+	// passwords only).
+	oauth *oauthSetup
+
 	mu   sync.Mutex
 	step url.Values // the email step being edited
 }
@@ -123,6 +127,7 @@ func (a *App) routes() {
 	m.HandleFunc("POST /status/{id}/resume", a.statusResume)
 	m.HandleFunc("GET /healthz", a.healthz)
 	m.HandleFunc("GET /metrics", a.metricsPage)
+	a.oauthRoutes()
 }
 
 func (a *App) parseTemplates() error {
@@ -284,6 +289,8 @@ func (a *App) newPage(w http.ResponseWriter, r *http.Request, nav, title string)
 		p.Flash = tr(lang, "admin.done."+r.URL.Query().Get("done"))
 	case "checked", "paused", "resumed":
 		p.Flash = tr(lang, "status.done."+r.URL.Query().Get("done"))
+	case "connected", "consented":
+		p.Flash = tr(lang, "mailboxes.connect.done."+r.URL.Query().Get("done"))
 	}
 	return p
 }

@@ -27,7 +27,7 @@ import (
 
 // Environment of a child process.
 const (
-	envChild  = "CORREIO_CRASH_CHILD" // "ingest", "send" or "gmail"
+	envChild  = "CORREIO_CRASH_CHILD" // "ingest", "send", "gmail" or "graph"
 	envStore  = "CORREIO_CRASH_STORE" // "sqlite" or "postgres"
 	envDB     = "CORREIO_CRASH_DB"    // SQLite path or Postgres DSN
 	envHostDB = "CORREIO_CRASH_HOST"  // SQLite path of the host's record (sqlite store)
@@ -175,6 +175,8 @@ func runChild() error {
 		return send(ctx, st, port)
 	case "gmail":
 		return ingestGmail(ctx, st)
+	case "graph":
+		return ingestGraph(ctx, st)
 	}
 	return errors.New("unknown child")
 }

@@ -25,7 +25,9 @@ func TestConformance(t *testing.T) {
 				return out
 			},
 		},
-		Outbox:       &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
-		Suppressions: func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
+		Outbox:         &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
+		Suppressions:   func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
+		Tokens:         &storetest.TokensHarness{New: func(*testing.T) store.Tokens { return memory.NewTokens() }},
+		TransportState: func(*testing.T) store.TransportState { return memory.NewTransportState() },
 	})
 }

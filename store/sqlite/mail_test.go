@@ -28,6 +28,7 @@ func TestMailConformance(t *testing.T) {
 
 func runMail(t *testing.T, fresh func(t *testing.T) *sqlite.Store, records int) {
 	storetest.Run(t, storetest.Harness{
+		TransportState: func(t *testing.T) store.TransportState { return fresh(t).TransportState() },
 		Inbound: &storetest.InboundHarness{
 			New: func(t *testing.T) store.Inbound { return fresh(t).Inbound() },
 			Quarantined: func(t *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {

@@ -2,7 +2,7 @@
 // dialect driver: the catalog (store.Catalog, with its cached snapshot for
 // the resolver), the inbound poller's state (store.Inbound), the outbox and
 // its index of sent messages (store.Outbox, threading.SentIndex), the
-// suppression list (store.Suppressions), per-contract queries, retention and
+// suppression list (store.Suppressions), the OAuth2 grants (store.Tokens), per-contract queries, retention and
 // erasure, and the linking of bounces.
 //
 // A Driver supplies the database: its transactions, the classification of
@@ -44,6 +44,8 @@ type Store struct {
 	in  *Inbound
 	out *Outbox
 	sup *Suppressions
+	tok *Tokens
+	st  *TransportState
 }
 
 // db is the driver with its optional capabilities, found once by New.
@@ -85,7 +87,7 @@ func New(ctx context.Context, drv Driver, opts Options) (*Store, error) {
 	if err := cat.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	return &Store{db: d, cat: cat, in: &Inbound{d}, out: &Outbox{d}, sup: &Suppressions{d}}, nil
+	return &Store{db: d, cat: cat, in: &Inbound{d}, out: &Outbox{d}, sup: &Suppressions{d}, tok: &Tokens{db: d, codec: opts.Secrets}, st: &TransportState{d}}, nil
 }
 
 // Catalog returns the mailbox and contract catalog.
@@ -99,6 +101,9 @@ func (s *Store) Outbox() *Outbox { return s.out }
 
 // Suppressions returns the suppression list.
 func (s *Store) Suppressions() *Suppressions { return s.sup }
+
+// TransportState returns the transports' per-mailbox records.
+func (s *Store) TransportState() *TransportState { return s.st }
 
 // Inbound implements store.Inbound: checkpoints, handled keys (scoped per
 // mailbox) and quarantined messages, durably. A checkpoint and its key
