@@ -107,6 +107,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	dir := builtinDirectory()
 	eo := engineOptions{Stores: stores}
+	if eo.Paused, err = loadPaused(ctx, sets); err != nil {
+		return err
+	}
 	if cfg.PublicOnly {
 		eo.Policy = transport.PublicOnly
 	}
