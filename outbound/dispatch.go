@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/time/rate"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
@@ -277,24 +276,28 @@ func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (boo
 	}
 	s.mu.Lock()
 	if st.limiter == nil || st.rateCfg != cfg {
-		st.limiter = rate.NewLimiter(rate.Every(cfg.Per/time.Duration(cfg.N)), cfg.N)
+		st.limiter = newSendWindow(cfg)
 		st.rateCfg = cfg
 		if s.o.Assignment != nil {
 			// The mailbox may come from another Sender that just spent
-			// the burst (see Options.Assignment).
-			st.limiter.AllowN(s.clk.Now(), cfg.N)
+			// the window (see Options.Assignment).
+			st.limiter.fill(s.clk.Now())
 		}
 	}
-	lim := st.limiter
-	s.mu.Unlock()
 	now := s.clk.Now()
-	r := lim.ReserveN(now, 1)
-	d := r.DelayFrom(now)
+	r := st.limiter.reserve(now)
+	s.mu.Unlock()
+	cancel := func() {
+		s.mu.Lock()
+		r.cancel(s.clk.Now())
+		s.mu.Unlock()
+	}
+	d := r.at.Sub(now)
 	if d <= 0 {
 		return true, time.Time{}
 	}
 	if d > s.o.Lease/2 {
-		r.CancelAt(now)
+		cancel()
 		return false, now.Add(d)
 	}
 	t := s.clk.NewTimer(d)
@@ -306,18 +309,18 @@ func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (boo
 		// A Reload that came before this wait closed an older channel:
 		// the Assignment is asked again here, not only when it closes.
 		if !s.runs(id) {
-			r.CancelAt(s.clk.Now())
+			cancel()
 			return false, time.Time{}
 		}
 		select {
 		case <-t.C():
 			return true, time.Time{}
 		case <-s.runCtx.Done():
-			r.CancelAt(s.clk.Now())
+			cancel()
 			return false, time.Time{}
 		case <-reloaded:
 			if !s.runs(id) {
-				r.CancelAt(s.clk.Now())
+				cancel()
 				return false, time.Time{}
 			}
 		}
