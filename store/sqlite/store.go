@@ -211,6 +211,7 @@ type driver struct{ writer, reader *sql.DB }
 var (
 	_ sqlstore.Driver        = driver{}
 	_ sqlstore.Autocommitter = driver{}
+	_ sqlstore.AutoReader    = driver{}
 )
 
 func (d driver) Write(ctx context.Context, fn func(sqlstore.Q) error) error {
@@ -224,6 +225,12 @@ func (d driver) Read(ctx context.Context, fn func(sqlstore.Q) error) error {
 // Auto runs fn's statements on the writer outside a transaction (each its
 // own).
 func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error { return fn(dbQ{d.writer}) }
+
+// ReadAuto runs fn's one statement on the reader pool outside a
+// transaction (the statement's own implicit one).
+func (d driver) ReadAuto(ctx context.Context, fn func(sqlstore.Q) error) error {
+	return fn(dbQ{d.reader})
+}
 
 func (driver) NoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
