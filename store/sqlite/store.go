@@ -156,7 +156,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 	s.wst, s.rst = newStmts(writer), newStmts(reader)
-	st, err := sqlstore.New(ctx, driver{writer: s.wst, reader: s.rst}, sqlstore.Options{Secrets: opts.Secrets, TokenSources: opts.TokenSources})
+	st, err := sqlstore.New(ctx, driver{writer: s.wst, reader: s.rst, group: &group{}}, sqlstore.Options{Secrets: opts.Secrets, TokenSources: opts.TokenSources})
 	if err != nil {
 		s.closeDBs()
 		return nil, err
@@ -216,7 +216,10 @@ func (s *Store) closeDBs() error {
 // driver is the SQLite sqlstore.Driver: writes on the one writer
 // connection (BEGIN IMMEDIATE), reads on the reader pool, every statement
 // prepared once per connection (stmts).
-type driver struct{ writer, reader *stmts }
+type driver struct {
+	writer, reader *stmts
+	group          *group
+}
 
 // stmts is a database with its prepared statements, by SQL text: SQLite
 // compiles a statement on every Exec or Query otherwise, which costs more
@@ -319,9 +322,118 @@ func (d driver) Read(ctx context.Context, fn func(sqlstore.Q) error) error {
 	return inTx(ctx, d.reader, fn)
 }
 
-// Auto runs fn's statements on the writer outside a transaction (each its
-// own).
-func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error { return fn(dbQ{d.writer}) }
+// Auto runs fn's statements, a write of its own (an outbox Put, Update or
+// Release), in a group commit: concurrent callers' writes share one
+// transaction on the writer, each inside a savepoint so one failing leaves
+// the others, and every caller returns once that transaction committed
+// (as durable as a transaction of its own, see Open's synchronous
+// setting). One commit for several writes saves SQLite writing the pages
+// they share (the outbox's indexes) to the WAL once per write.
+func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error {
+	return d.group.run(ctx, d.writer, fn)
+}
+
+// group is the group commit of Auto: the first caller while none runs
+// becomes the leader and commits every write queued meanwhile, batch after
+// batch, until the queue is empty.
+type group struct {
+	mu      sync.Mutex
+	queue   []*groupOp
+	leading bool
+}
+
+type groupOp struct {
+	ctx  context.Context
+	fn   func(sqlstore.Q) error
+	err  error
+	done chan struct{}
+}
+
+// maxGroup caps the writes of one group commit.
+const maxGroup = 64
+
+func (g *group) run(ctx context.Context, db *stmts, fn func(sqlstore.Q) error) error {
+	op := &groupOp{ctx: ctx, fn: fn, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, op)
+	if g.leading {
+		g.mu.Unlock()
+		<-op.done
+		return op.err
+	}
+	g.leading = true
+	for {
+		n := min(len(g.queue), maxGroup)
+		ops := g.queue[:n:n]
+		g.queue = g.queue[n:]
+		g.mu.Unlock()
+		commitGroup(db, ops)
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.leading = false
+			g.mu.Unlock()
+			break
+		}
+	}
+	<-op.done
+	return op.err
+}
+
+// commitGroup runs ops in one transaction, each in a savepoint, and
+// closes their done channels once it committed (or failed).
+func commitGroup(db *stmts, ops []*groupOp) {
+	finish := func(err error) {
+		for _, op := range ops {
+			if op.err == nil {
+				op.err = err
+			}
+			close(op.done)
+		}
+	}
+	if len(ops) == 1 { // nobody to share with: the write on its own
+		op := ops[0]
+		op.err = op.fn(dbQ{db})
+		close(op.done)
+		return
+	}
+	ctx := context.WithoutCancel(ops[0].ctx)
+	db.prepareWanted(ctx)
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		finish(err)
+		return
+	}
+	q := txQ{tx, db}
+	for _, op := range ops {
+		if op.err = op.ctx.Err(); op.err != nil {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT correio_group"); err != nil {
+			_ = tx.Rollback()
+			finish(err)
+			return
+		}
+		op.err = op.fn(q)
+		ends := []string{"RELEASE SAVEPOINT correio_group"}
+		if op.err != nil { // undo this write only
+			ends = []string{"ROLLBACK TO SAVEPOINT correio_group", "RELEASE SAVEPOINT correio_group"}
+		}
+		for _, end := range ends {
+			if _, err := tx.ExecContext(ctx, end); err != nil {
+				_ = tx.Rollback()
+				finish(err)
+				return
+			}
+		}
+	}
+	err = tx.Commit()
+	if err != nil {
+		for _, op := range ops { // nothing of the group was written
+			op.err = err
+		}
+	}
+	finish(nil)
+}
 
 // ReadAuto runs fn's one statement on the reader pool outside a
 // transaction (the statement's own implicit one).
