@@ -112,7 +112,7 @@ func benchStore(b *testing.B, kind string, pg *pgtest.Server) (store.Inbound, fu
 	return memory.NewInboundStore(), func() {}
 }
 
-// BenchmarkIngestStores reads 2,000 messages of about 5.6 KB from an
+// BenchmarkIngestStores reads 2,000 messages (CORREIO_BENCH_MESSAGES) of about 5.6 KB from an
 // in-process IMAP server running in a child process: with raw go-imap +
 // go-message, and through the Poller (keep, full pipeline) with each store:
 // memory, SQLite (a fresh file) and Postgres (a fresh database on a
@@ -122,7 +122,11 @@ func benchStore(b *testing.B, kind string, pg *pgtest.Server) (store.Inbound, fu
 //
 //	go test -run '^$' -bench IngestStores -benchtime 3x ./inbound
 func BenchmarkIngestStores(b *testing.B) {
-	host, port := ingestServerProcess(b, ingestN)
+	n := ingestN
+	if v, _ := strconv.Atoi(os.Getenv("CORREIO_BENCH_MESSAGES")); v > 0 {
+		n = v // a shorter run (go run ./internal/bench -quick)
+	}
+	host, port := ingestServerProcess(b, n)
 	kinds := []string{"memory", "sqlite", "postgres"}
 	if os.Getenv("CORREIO_BENCH_STORES") != "" {
 		kinds = strings.Split(os.Getenv("CORREIO_BENCH_STORES"), ",")
@@ -138,19 +142,19 @@ func BenchmarkIngestStores(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		runtime.GC()
-		raw += ingestRawAt(b, net.JoinHostPort(host, strconv.Itoa(port)))
+		raw += ingestRawAt(b, net.JoinHostPort(host, strconv.Itoa(port)), n)
 		for i, k := range kinds {
 			b.StopTimer()
 			st, closeStore := benchStore(b, k, pg)
 			runtime.GC()
 			b.StartTimer()
-			totals[i] += ingestWith(b, st, host, port)
+			totals[i] += ingestWith(b, st, host, port, n)
 			b.StopTimer()
 			closeStore()
 			b.StartTimer()
 		}
 	}
-	rate := func(d time.Duration) float64 { return float64(ingestN*b.N) / d.Seconds() }
+	rate := func(d time.Duration) float64 { return float64(n*b.N) / d.Seconds() }
 	b.ReportMetric(rate(raw), "raw-msgs/s")
 	for i, k := range kinds {
 		b.ReportMetric(rate(totals[i]), k+"-msgs/s")
@@ -158,15 +162,15 @@ func BenchmarkIngestStores(b *testing.B) {
 	}
 }
 
-// ingestWith runs a Poller over st until the ingestN messages of the
-// server at host:port were handed off; it returns the time from Run.
-func ingestWith(b *testing.B, st store.Inbound, host string, port int) time.Duration {
+// ingestWith runs a Poller over st until the want messages of the server
+// at host:port were handed off; it returns the time from Run.
+func ingestWith(b *testing.B, st store.Inbound, host string, port, want int) time.Duration {
 	var n atomic.Int64
 	done := make(chan struct{})
 	cat := memory.NewCatalog()
 	p, err := inbound.New(inbound.Options{Catalog: cat, Store: st,
 		Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
-			if n.Add(1) == ingestN {
+			if n.Add(1) == int64(want) {
 				close(done)
 			}
 			return nil
@@ -185,7 +189,7 @@ func ingestWith(b *testing.B, st store.Inbound, host string, port int) time.Dura
 	select {
 	case <-done:
 	case <-time.After(5 * time.Minute):
-		b.Fatalf("only %d of %d hand-offs", n.Load(), ingestN)
+		b.Fatalf("only %d of %d hand-offs", n.Load(), want)
 	}
 	d := time.Since(t0)
 	cancel()
@@ -193,8 +197,8 @@ func ingestWith(b *testing.B, st store.Inbound, host string, port int) time.Dura
 	return d
 }
 
-// ingestRawAt is ingestRaw against a server at addr.
-func ingestRawAt(b *testing.B, addr string) time.Duration {
+// ingestRawAt is ingestRaw against a server at addr holding want messages.
+func ingestRawAt(b *testing.B, addr string, want int) time.Duration {
 	t0 := time.Now()
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
@@ -219,7 +223,7 @@ func ingestRawAt(b *testing.B, addr string) time.Duration {
 			}
 		}
 	}
-	if err := cmd.Close(); err != nil || got != ingestN {
+	if err := cmd.Close(); err != nil || got != want {
 		b.Fatalf("raw fetch: %d %v", got, err)
 	}
 	d := time.Since(t0)

@@ -106,7 +106,16 @@ func benchOutbox(b *testing.B, kind string, pg *pgtest.Server) (store.Outbox, fu
 	return memory.NewOutbox(), func() {}
 }
 
-const sendTotal, sendConns = 2000, 4
+const sendConns = 4
+
+// sendTotal is the messages per iteration: 2,000, or CORREIO_BENCH_MESSAGES
+// (a shorter run, go run ./internal/bench -quick).
+var sendTotal = func() int {
+	if v, _ := strconv.Atoi(os.Getenv("CORREIO_BENCH_MESSAGES")); v > 0 {
+		return v
+	}
+	return 2000
+}()
 
 var sendBody = strings.Repeat("The quick brown fox jumps over the lazy dog. 0123456789\r\n", 90) // ~5 KB
 
@@ -177,7 +186,7 @@ func sendWith(b *testing.B, ob store.Outbox, host string, port int) time.Duratio
 	done := make(chan struct{})
 	s, err := outbound.New(outbound.Options{Outbox: ob, Catalog: cat, MaxConcurrency: sendConns, Transport: tr,
 		OnEvent: func(e outbound.Event) {
-			if e.Kind == outbound.EventDelivered && sent.Add(1) == sendTotal {
+			if e.Kind == outbound.EventDelivered && sent.Add(1) == int64(sendTotal) {
 				close(done)
 			}
 		}})
