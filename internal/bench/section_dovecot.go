@@ -18,9 +18,9 @@ connections), then the Sender with each outbox against (b). **One faulty server 
 Postfix, mailbox 0 of each behind a proxy that passes or blackholes; the healthy 49's throughput
 with the fault against without (goal ≥ 0.95).`,
 		Runs: []Run{
-			{Pkg: "./integration", Bench: "^Benchmark(IngestDovecot|SendPostfix)$", Benchtime: "3x", QuickBenchtime: "1x"},
-			{Pkg: "./integration", Bench: "^Benchmark(IngestDovecotStores|SendPostfixStores)$", Benchtime: "2x", QuickBenchtime: "1x"},
-			{Pkg: "./integration", Bench: "^BenchmarkFaultyAmong50$", Benchtime: "3x", QuickSkip: true},
+			{Pkg: "./integration", Bench: "^Benchmark(IngestDovecot|SendPostfix)$", Benchtime: "2x", QuickBenchtime: "1x"},
+			{Pkg: "./integration", Bench: "^Benchmark(IngestDovecotStores|SendPostfixStores)$", Benchtime: "1x", QuickBenchtime: "1x"},
+			{Pkg: "./integration", Bench: "^BenchmarkFaultyAmong50$", Benchtime: "2x", QuickSkip: true},
 		},
 		Render: func(rs Results) string {
 			t := &Table{Header: []string{"variant", "msgs/s", "ratio"}, Right: []bool{false, true, true}}

@@ -30,7 +30,7 @@ go-message in the same iteration.`,
 the benchmark's process): the Sender (memory outbox, 4 connections), go-mail (a) with a new
 connection per message and (b) 4 reused connections, 4 goroutines each, the three rotating order
 within each iteration; over STARTTLS (TLS 1.3, the default security) and plaintext.`,
-		Runs: []Run{{Pkg: "./outbound", Bench: "^BenchmarkOutbound$", Benchtime: "3x", QuickSkip: true}},
+		Runs: []Run{{Pkg: "./outbound", Bench: "^BenchmarkOutbound$", Benchtime: "2x", QuickSkip: true}},
 		Render: func(rs Results) string {
 			t := &Table{Header: []string{"security", "sender msgs/s", "(a) new conn msgs/s", "(b) 4 reused msgs/s", "sender ÷ (b)", "sender ÷ (a)"}, Right: []bool{false, true, true, true, true, true}}
 			for _, sub := range []string{"starttls", "plain"} {
