@@ -214,8 +214,11 @@ type Sender struct {
 	cancelSend context.CancelFunc
 	wg         sync.WaitGroup
 	stopping   atomic.Bool
-	stopped    chan struct{} // closed once a Stop's work is done
-	rotate     int
+	// starved is set by the dispatcher when a due mailbox found no free
+	// slot of the total bound: running workers then stop claiming more.
+	starved atomic.Bool
+	stopped chan struct{} // closed once a Stop's work is done
+	rotate  int
 }
 
 type boxState struct {
