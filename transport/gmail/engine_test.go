@@ -11,7 +11,7 @@ import (
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/gmail"
-	"github.com/correio-dev/correio/transport/internal/enginetest"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
@@ -32,10 +32,10 @@ func TestPoller(t *testing.T) {
 	}
 	st := memory.NewInboundStore()
 	mk := pushing(t, srv)
-	var handed enginetest.Handed
+	var handed resttest.Handed
 	run := func(until func() bool) {
 		t.Helper()
-		enginetest.RunUntil(t, inbound.Options{Store: st, Catalog: catalog, IdleRenew: time.Hour,
+		resttest.RunUntil(t, inbound.Options{Store: st, Catalog: catalog, IdleRenew: time.Hour,
 			Source: transport.Sources{mailbox.TransportGmail: mk(transport.Net{})}}, &handed, 20*time.Second, until)
 	}
 	total := handed.Count
@@ -92,8 +92,8 @@ func TestPollerTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := memory.NewInboundStore()
-	var handed enginetest.Handed
-	stop := enginetest.Start(t, inbound.Options{Store: st, Catalog: catalog,
+	var handed resttest.Handed
+	stop := resttest.Start(t, inbound.Options{Store: st, Catalog: catalog,
 		Source: transport.Sources{mailbox.TransportGmail: gmail.NewSource(config(t, srv, transport.Net{}))}}, &handed)
 	eventually(t, "the small messages handed and the large one quarantined", func() bool {
 		n, _ := handed.Count()

@@ -11,7 +11,7 @@ import (
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/graph"
-	"github.com/correio-dev/correio/transport/internal/enginetest"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
@@ -34,10 +34,10 @@ func TestPoller(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := memory.NewInboundStore()
-	var handed enginetest.Handed
+	var handed resttest.Handed
 	run := func(until func() bool) {
 		t.Helper()
-		enginetest.RunUntil(t, inbound.Options{Store: st, Catalog: catalog,
+		resttest.RunUntil(t, inbound.Options{Store: st, Catalog: catalog,
 			Source: transport.Sources{mailbox.TransportGraph: graph.NewSource(config(t, srv, transport.Net{}))}}, &handed, 15*time.Second, until)
 	}
 	count := handed.Count

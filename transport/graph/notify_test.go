@@ -21,7 +21,7 @@ import (
 	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/graph"
-	"github.com/correio-dev/correio/transport/internal/enginetest"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
@@ -149,10 +149,10 @@ func TestNotificationsWakeTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := memory.NewInboundStore()
-	var handed enginetest.Handed
+	var handed resttest.Handed
 	count := handed.Messages
 	start := func() (stop func()) {
-		return enginetest.Start(t, inbound.Options{Store: st, Catalog: catalog, IdleRenew: time.Hour,
+		return resttest.Start(t, inbound.Options{Store: st, Catalog: catalog, IdleRenew: time.Hour,
 			Source: transport.Sources{mailbox.TransportGraph: nh.src}}, &handed)
 	}
 	stop := start()

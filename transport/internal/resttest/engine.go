@@ -1,8 +1,8 @@
-// Package enginetest runs the inbound engine over a transport's Source in
-// the end-to-end tests of the REST transports (transport/graph,
-// transport/gmail): the host's handler that counts what it was handed,
-// and an engine started and stopped around a condition.
-package enginetest
+// Package resttest holds what the tests of the REST transports
+// (transport/graph, transport/gmail) share: the inbound engine run over a
+// Source with a host handler that counts what it was handed, and the
+// sender suite's environment for an API without an SMTP envelope.
+package resttest
 
 import (
 	"context"
