@@ -50,14 +50,7 @@ func TestSenderConformance(t *testing.T) {
 
 func sendRaw(t *testing.T, snd *graph.Sender, env transport.Envelope, raw []byte) (transport.Result, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	o, err := snd.Open(ctx, outboundMailbox())
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer o.Close()
-	return o.Send(ctx, env, bytes.NewReader(raw))
+	return resttest.SendRaw(t, snd, outboundMailbox(), env, raw)
 }
 
 // TestSend: the raw MIME reaches Graph untouched (our Message-ID and

@@ -1,8 +1,11 @@
 package resttest
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
@@ -43,4 +46,18 @@ func SenderEnv(t *testing.T, api string, srv Server, mb *mailbox.Mailbox, sender
 		RefuseLogin: srv.SetTokensRefused,
 		BreakNext:   srv.BreakNextSend,
 	}
+}
+
+// SendRaw opens m through snd and sends raw to env, within a generous
+// bound; an Open error fails the test.
+func SendRaw(t *testing.T, snd transport.Sender, m *mailbox.Mailbox, env transport.Envelope, raw []byte) (transport.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o, err := snd.Open(ctx, m)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer o.Close()
+	return o.Send(ctx, env, bytes.NewReader(raw))
 }
