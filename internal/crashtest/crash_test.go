@@ -232,8 +232,7 @@ func TestCrashIngest(t *testing.T) {
 			appended, lastUID := 0, 0
 			for round := range rounds {
 				for ; appended < min(n, (round+1)*per); appended++ {
-					raw := fmt.Sprintf("From: c@example.com\r\nTo: desk@example.com\r\nSubject: m %d\r\nMessage-ID: <m%d@crash.example>\r\n\r\nbody %d\r\n", appended, appended, appended)
-					uid, err := srv.Append(user, "INBOX", []byte(raw))
+					uid, err := srv.Append(user, "INBOX", crashMessage("desk@example.com", "m", appended))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -243,30 +242,8 @@ func TestCrashIngest(t *testing.T) {
 			}
 			before := len(handled())
 			finalRound(t, append(env, envTarget+"="+strconv.Itoa(lastUID))...)
-			pairs := handled()
-			keysOf := map[string]map[string]int{} // Message-ID -> key -> count
-			for _, p := range pairs {
-				if keysOf[p[1]] == nil {
-					keysOf[p[1]] = map[string]int{}
-				}
-				keysOf[p[1]][p[0]]++
-			}
 			r := result{Name: "ingest " + k.name, Rounds: rounds, Kills: rounds, Messages: n, Window: window, BeforeFinal: before}
-			for i := range n {
-				ks := keysOf[fmt.Sprintf("m%d@crash.example", i)]
-				if len(ks) == 0 {
-					r.Lost++
-				}
-				if len(ks) > 1 {
-					r.OtherTwice++ // the same message under two keys
-				}
-				for _, c := range ks {
-					r.InWindow += c - 1
-				}
-			}
-			if len(keysOf) != n {
-				r.OtherTwice += len(keysOf) - n
-			}
+			countKeys(&r, handled(), "m", n)
 			// Every handled message got its post-action: none left in the
 			// INBOX (move: each in the target once), or none unseen.
 			r.Post = k.post

@@ -2,9 +2,6 @@ package crashtest
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -47,20 +44,10 @@ func graphMailbox() *mailbox.Mailbox {
 // (envTarget = the message count) exits once the host recorded every
 // message and no post-action is owed.
 func ingestGraph(ctx context.Context, st *stores) error {
-	pemBytes, err := os.ReadFile(os.Getenv(envGraphCA))
+	pool, err := readCA(os.Getenv(envGraphCA))
 	if err != nil {
 		return err
 	}
-	blk, _ := pem.Decode(pemBytes)
-	if blk == nil {
-		return errors.New("no certificate")
-	}
-	cert, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
 	src := graph.NewSource(&graph.Config{BaseURL: os.Getenv(envGraphURL), RootCAs: pool, Timeout: 10 * time.Second, PageSize: 10,
 		SpoolDir: os.TempDir()})
 	m := graphMailbox()
