@@ -140,6 +140,7 @@ func run(quick bool, only, out string, dovecot bool, timeout time.Duration) erro
 	}
 	r.total = total
 	var body strings.Builder
+	nfailed := 0
 	for _, s := range chosen {
 		fmt.Fprintf(&body, "## %s\n\n", s.Title)
 		if s.Dovecot && stackErr != nil {
@@ -164,6 +165,7 @@ func run(quick bool, only, out string, dovecot bool, timeout time.Duration) erro
 		for _, f := range failed {
 			fmt.Fprintf(&body, "**Failed:** %s\n\n", f)
 		}
+		nfailed += len(failed)
 		body.WriteString(strings.TrimSpace(s.Render(rs)) + "\n\n")
 	}
 	env.loadAfter = loadavg()
@@ -197,6 +199,10 @@ func run(quick bool, only, out string, dovecot bool, timeout time.Duration) erro
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench: wrote %s in %s\n", out, time.Since(start).Round(time.Second))
+	if nfailed > 0 {
+		// The file says which; the exit status lets CI's smoke run fail.
+		return fmt.Errorf("%d benchmark runs failed (see %s)", nfailed, out)
+	}
 	return nil
 }
 
