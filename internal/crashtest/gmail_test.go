@@ -32,6 +32,9 @@ const gmailUser = "desk@crash.example"
 
 type gmailToken string
 
+// gmailBatch is the Gmail child's fetch batch.
+const gmailBatch = 25
+
 func (g gmailToken) Token(context.Context) (mailbox.Secret, error) {
 	return mailbox.NewSecret(string(g)), nil
 }
@@ -61,7 +64,9 @@ func TestCrashGmail(t *testing.T) {
 			ca := filepath.Join(t.TempDir(), "ca.pem")
 			writeCA(t, ca, srv.Certificate())
 			env = append(env, envChild+"=gmail", envGmailURL+"="+srv.URL, envGmailCA+"="+ca, envPost+"="+k.post)
-			window := rounds
+			// A kill repeats at most one group commit's hand-offs: the
+			// child's BatchSize (25) under the default CommitBatch.
+			window := rounds * min(gmailBatch, inbound.DefaultCommitBatch)
 			if k.inTx {
 				env = append(env, envInTx+"=1")
 				window = 0
@@ -129,7 +134,7 @@ func ingestGmail(ctx context.Context, st *stores) error {
 	}
 	cfg := &gmail.Config{BaseURL: os.Getenv(envGmailURL), RootCAs: pool, Timeout: 10 * time.Second, CreateLabels: true,
 		PageSize: 20, Logger: slog.New(slog.DiscardHandler)}
-	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, BatchSize: 25,
+	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, BatchSize: gmailBatch,
 		Source: transport.Sources{mailbox.TransportGmail: gmail.NewSource(cfg)}})
 	if err != nil {
 		return err

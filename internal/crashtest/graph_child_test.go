@@ -28,6 +28,10 @@ const (
 
 type staticToken string
 
+// graphBatch is the Graph child's fetch batch: a kill repeats at most
+// one group commit of it.
+const graphBatch = 10
+
 func (g staticToken) Token(context.Context) (mailbox.Secret, error) {
 	return mailbox.NewSecret(string(g)), nil
 }
@@ -58,7 +62,7 @@ func ingestGraph(ctx context.Context, st *stores) error {
 	h := inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
 		return st.record(ctx, d.Key, d.Message.MessageID)
 	})
-	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, BatchSize: 10,
+	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, BatchSize: graphBatch,
 		Source: transport.Sources{mailbox.TransportGraph: src}})
 	if err != nil {
 		return err

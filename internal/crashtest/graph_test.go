@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/store/sqlite"
 )
@@ -62,7 +63,7 @@ func TestCrashGraph(t *testing.T) {
 	}
 	before := len(graphPairs(t, hostDB))
 	finalRound(t, append(env, envTarget+"="+strconv.Itoa(n))...)
-	r := result{Name: "ingest graph sqlite", Rounds: rounds, Kills: rounds, Messages: n, Window: rounds, BeforeFinal: before, Post: "move"}
+	r := result{Name: "ingest graph sqlite", Rounds: rounds, Kills: rounds, Messages: n, Window: rounds * min(graphBatch, inbound.DefaultCommitBatch), BeforeFinal: before, Post: "move"}
 	countKeys(&r, graphPairs(t, hostDB), "g", n)
 	inbox, _ := srv.Count(graphUser, "inbox")
 	moved, _ := srv.Count(graphUser, doneFolder)
