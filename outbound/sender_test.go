@@ -468,9 +468,19 @@ func TestIsolationBlackholedAmongTen(t *testing.T) {
 		t.Fatalf("blackhole got %d", n)
 	}
 	// Stop interrupts the pending attempt; the records stay queued, unsent.
+	// A Stop whose short context ends before the interrupted attempt has
+	// released its claims returns at once and leaves the release to the
+	// background (Sender.Stop), so a second Stop with a generous context
+	// waits for it: it could not return while the attempt still waited
+	// on its hour-long deadlines.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_ = h.s.Stop(ctx)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if err := h.s.Stop(ctx2); err != nil {
+		t.Fatalf("second Stop (the interrupted attempt winding down): %v", err)
+	}
 	for _, id := range stuck {
 		if r := h.record(id); r.State != store.Queued || r.ClaimToken != "" {
 			t.Fatalf("record not back in the queue: %+v", r)
