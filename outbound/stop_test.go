@@ -25,7 +25,7 @@ func TestStopByDeadlineAgainstStalledServer(t *testing.T) {
 	srv := startServer(t, mailtest.SMTPOptions{Faults: mailtest.SMTPFaults{HangInData: true}})
 	h := newHarness(t, outbound.Options{}, smtp.Options{CommandTimeout: 30 * time.Second, DataTimeout: 30 * time.Second}, outboundBox("mb1", srv))
 	id := h.enqueue(simple("mb1", "a@example.org"))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for srv.Stalled() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the send never reached the stalled DATA")
@@ -94,7 +94,7 @@ func TestStopByDeadlineWithDeafTransport(t *testing.T) {
 	}
 	select {
 	case <-d.entered:
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("no send started")
 	}
 	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
