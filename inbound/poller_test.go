@@ -805,7 +805,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		return rec.count("g") == 1 && h.State == engine.StateDown
 	})
 	r.stop()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
