@@ -41,9 +41,9 @@ func TestStopByDeadlineAgainstStalledServer(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stop = %v, want context.DeadlineExceeded", err)
 	}
-	// By the deadline: a little scheduling slack, far below any timeout
-	// of the transport (30 s) or its QUIT (5 s).
-	if took > budget+200*time.Millisecond {
+	// By the deadline: scheduling slack for a loaded machine, below any
+	// timeout of the transport (30 s) or its QUIT (5 s).
+	if took > budget+2*time.Second {
 		t.Fatalf("Stop took %v with a %v context", took, budget)
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
@@ -103,7 +103,9 @@ func TestStopByDeadlineWithDeafTransport(t *testing.T) {
 	if err := s.Stop(sctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stop = %v, want context.DeadlineExceeded", err)
 	}
-	if took := time.Since(start); took > 400*time.Millisecond {
+	// Scheduling slack for a loaded machine: the deaf send never returns
+	// before the release below, so any return shows Stop did not wait.
+	if took := time.Since(start); took > 200*time.Millisecond+2*time.Second {
 		t.Fatalf("Stop took %v with a 200ms context", took)
 	}
 	close(d.release)
