@@ -186,6 +186,15 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 		}
 		return
 	}
+	// The breaker let this worker through when it was dispatched; another
+	// worker's failure may have opened it since. Give the claims back
+	// unsent: an open breaker costs no connection.
+	if bs, _ := st.breaker.State(); bs == breaker.Open {
+		for _, r := range recs {
+			s.release(r, token)
+		}
+		return
+	}
 	conn, err := s.tr.Open(ctx, mb)
 	if err != nil {
 		if ctx.Err() == nil {
