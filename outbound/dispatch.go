@@ -41,6 +41,13 @@ func (s *Sender) run() {
 		if !next.IsZero() {
 			timer = s.clk.NewTimer(max(next.Sub(s.clk.Now()), 0))
 			tc = timer.C()
+			// The clock may have moved on between reading it and arming
+			// the timer (a test's fake clock advanced meanwhile): the timer
+			// would then fire after next. Look again rather than wait.
+			if !s.clk.Now().Before(next) {
+				timer.Stop()
+				continue
+			}
 		}
 		select {
 		case <-s.runCtx.Done():
