@@ -38,6 +38,9 @@
 // and address policy every connection goes through, and the OAuth2 adapter.
 // [github.com/correio-dev/correio/clock] is the injectable time source.
 // [github.com/correio-dev/correio/store/memory] holds the catalog in memory.
+// [github.com/correio-dev/correio/replica] runs the engines of one replica
+// of a host that several processes share over store/postgres: it spreads
+// the mailboxes by leases, with no host-written lease code.
 //
 // # Wiring
 //

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/correio-dev/correio/engine"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/threading"
@@ -18,6 +22,9 @@ var classify = message.Classify
 func (w *worker) quarantine(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, key string, size int64, reason string, sp *transport.Spool) error {
 	p := w.p
 	st := p.o.Store
+	if err := w.flush(ctx); err != nil { // keep the commits in order
+		return err
+	}
 	q := store.QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: i.UIDValidity, UID: i.UID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
 	var err error
 	if sp != nil {
@@ -60,11 +67,14 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 	if m != nil {
 		msgID = m.MessageID
 	}
-	key := Key(msgID, sp.SHA256)
+	key := w.keyPrefix + Key(msgID, sp.SHA256)
 	res := IngestResult{Key: key, MessageID: msgID, Size: sp.Size()}
-	done, err := st.Done(ctx, w.mb.ID, key)
-	if err != nil {
-		return res, err
+	done := w.pending(key) // handed off in this batch, not committed yet
+	if !done {
+		var err error
+		if done, err = st.Done(ctx, w.mb.ID, key); err != nil {
+			return res, err
+		}
 	}
 	if done {
 		// Handled before (moved back, or a UIDVALIDITY change): not handed
@@ -73,13 +83,9 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 		res.Outcome = IngestDuplicate
 		rc := receiptFor(w.mb.Inbound, i.ID, i.UIDValidity, false)
 		if rc == nil {
-			return res, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+			return res, w.setCheckpoint(bg, folder, next)
 		}
-		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Receipt: rc}); err != nil {
-			return res, err
-		}
-		w.owe(key, rc)
-		return res, nil
+		return res, w.record(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Receipt: rc})
 	}
 	quarantine := func(reason string) (IngestResult, error) {
 		res.Outcome, res.Reason = IngestQuarantined, reason
@@ -107,16 +113,34 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 			d.ContractMismatch = d.MailboxContract != "" && th.Ref.Contract != d.MailboxContract
 		}
 	}
+	if err := w.flushIfOld(bg); err != nil {
+		return res, err
+	}
 	hctx, handed := p.finishing(ctx)
+	// The hand-off's span is the parent of the host's own (the Handler's
+	// context carries it).
+	hctx, span := p.tracer.Start(hctx, "correio.inbound.handoff", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.AttrMailbox.String(string(w.mb.ID)), telemetry.AttrMsgOpName.String("handoff"),
+			telemetry.AttrMsgOpType.String("process"), telemetry.AttrMsgBodySize.Int64(sp.Size())))
 	herr := w.call(hctx, d)
+	switch {
+	case herr == nil:
+		span.SetAttributes(telemetry.AttrOutcome.String(string(IngestHandled)))
+	case IsPermanent(herr):
+		span.SetAttributes(telemetry.AttrOutcome.String(string(IngestQuarantined)), telemetry.AttrErrorType.String("handler_refused"))
+		span.SetStatus(codes.Error, "handler_refused")
+	default:
+		span.SetAttributes(telemetry.AttrOutcome.String("paused"), telemetry.AttrErrorType.String("handler_failed"))
+		span.SetStatus(codes.Error, "handler_failed")
+	}
+	span.End()
 	handed()
 	switch {
 	case herr == nil:
 		rc := receiptFor(w.mb.Inbound, i.ID, i.UIDValidity, false)
-		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract, Receipt: rc}); err != nil {
+		if err := w.record(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract, Receipt: rc}); err != nil {
 			return res, err
 		}
-		w.owe(key, rc)
 		w.pauses = 0
 		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 			h.Handled++

@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/store"
@@ -39,6 +41,8 @@ const (
 	DefaultMaxConnectionsPerHost = 100
 	DefaultMaxHandoffs           = 32
 	DefaultBatchSize             = 50
+	DefaultCommitBatch           = 50
+	DefaultCommitWithin          = 100 * time.Millisecond
 	DefaultRetryBase             = time.Second
 	DefaultRetryMax              = 5 * time.Minute
 	DefaultBreakerThreshold      = 3
@@ -119,6 +123,19 @@ type Options struct {
 	// BatchSize is the number of messages fetched per batch (default
 	// DefaultBatchSize).
 	BatchSize int
+	// CommitBatch is how many hand-offs of one mailbox are recorded in the
+	// store with one transaction (a group commit, when the store is a
+	// store.BatchCommitter: store/sqlite, store/postgres, store/memory),
+	// default DefaultCommitBatch; never more than one fetch batch
+	// (BatchSize). 1 commits every hand-off on its own. A crash repeats
+	// (with the same Delivery.Key) the hand-offs not committed yet: at
+	// most CommitBatch per mailbox, instead of one (README, "Guarantees").
+	CommitBatch int
+	// CommitWithin bounds how long a hand-off waits for its group commit
+	// (default DefaultCommitWithin): checked as each hand-off returns and
+	// before the next starts, so one handler call longer than it extends
+	// the wait by that call.
+	CommitWithin time.Duration
 	// RetryBase and RetryMax shape the exponential backoff with jitter
 	// between reconnects and handler retries, and the circuit breaker's
 	// cooldown (defaults DefaultRetryBase and DefaultRetryMax).
@@ -130,7 +147,22 @@ type Options struct {
 	// 25 min, below the 29 min of RFC 2177).
 	IdleRenew time.Duration
 	LoopGuard LoopGuard
+	// AuthRetry is how a mailbox whose server refused its credentials
+	// (engine.StateAuthFailed) is retried: by default 3 times in the first
+	// hour, then once an hour, never with the reconnect backoff, so the
+	// provider does not lock the account. A dead OAuth2 grant
+	// (transport.ErrReauthRequired, engine.StateReauthRequired) is not
+	// retried until the mailbox changes or CheckNow.
+	AuthRetry engine.AuthRetry
+	// TracerProvider receives the Poller's spans (README, "Telemetry"):
+	// correio.inbound.session, .check, .fetch and .handoff. Nil means the
+	// OpenTelemetry global provider (a no-op until the host sets one): the
+	// one intended exception to "no global state".
+	TracerProvider trace.TracerProvider
 }
+
+// ScopeName is the instrumentation scope of the Poller's spans.
+const ScopeName = "github.com/correio-dev/correio/inbound"
 
 // ErrStarted is returned by Start when the Poller was already started.
 var ErrStarted = engine.ErrStarted
@@ -147,6 +179,7 @@ type Poller struct {
 	backoff backoff.Policy
 	assign  engine.Assignment
 	sched   *scheduler
+	tracer  trace.Tracer
 	handoff *semaphore.Weighted
 	syncMu  sync.Mutex // one sync at a time
 
@@ -160,6 +193,7 @@ type Poller struct {
 	started bool
 	stopped bool
 	workers map[mailbox.ID]*worker
+	paused  map[mailbox.ID]bool // by Pause
 
 	// hmu guards health and pending only, so Health and HealthAll never
 	// wait for the engine's work.
@@ -167,6 +201,7 @@ type Poller struct {
 	health  map[mailbox.ID]*mbHealth
 	order   []*mbHealth // health sorted by mailbox ID; nil after a change
 	pending []Event
+	nextDue time.Time // no bound passes before it (zero: no bound set)
 
 	ownMu   sync.RWMutex
 	own     map[string]int // our addresses (lower case) -> mailboxes using them
@@ -192,6 +227,10 @@ func New(opts Options) (*Poller, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
+	if opts.CommitBatch <= 0 {
+		opts.CommitBatch = DefaultCommitBatch
+	}
+	opts.CommitWithin = commitWithinDefault(opts.CommitWithin)
 	if opts.BreakerThreshold <= 0 {
 		opts.BreakerThreshold = DefaultBreakerThreshold
 	}
@@ -230,6 +269,7 @@ func New(opts Options) (*Poller, error) {
 		backoff: backoff.Policy{Base: opts.RetryBase, Max: opts.RetryMax},
 		assign:  opts.Assignment,
 		handoff: semaphore.NewWeighted(int64(opts.MaxHandoffs)),
+		tracer:  telemetry.Tracer(opts.TracerProvider, ScopeName),
 		workers: map[mailbox.ID]*worker{},
 		health:  map[mailbox.ID]*mbHealth{},
 		own:     map[string]int{},
@@ -436,7 +476,7 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 		p.addOwn(old.mb.Address, -1)
 	}
 	p.addOwn(m.Address, 1)
-	w := &worker{p: p, mb: m, src: src, br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.backoff, Clock: p.clk}, done: make(chan struct{})}
+	w := &worker{p: p, mb: m, src: src, kick: make(chan struct{}, 1), br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.backoff, Clock: p.clk}, done: make(chan struct{})}
 	p.workers[m.ID] = w
 	p.hmu.Lock()
 	defer p.hmu.Unlock()
@@ -446,13 +486,28 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 		p.health[m.ID] = e
 		p.order = nil
 	}
-	e.deadline = time.Time{}
+	p.setDeadlineLocked(e, time.Time{})
 	e.h.Mode, e.h.NextCheck = "", time.Time{}
 	if !m.Enabled {
 		w.closed = true
 		close(w.done)
 		p.setLocked(&e.h, engine.StateDisabled, "")
 		return
+	}
+	if p.paused[m.ID] {
+		w.closed = true
+		close(w.done)
+		text := engine.ErrPausedByAdmin.Error()
+		if e.h.State == engine.StatePaused && e.h.LastError == text {
+			text = "" // still paused (the mailbox changed): no new event
+		} else {
+			e.h.LastError, e.h.LastErrorAt = text, p.clk.Now()
+		}
+		p.setLocked(&e.h, engine.StatePaused, text)
+		return
+	}
+	if e.h.State == engine.StatePaused && e.h.LastError == engine.ErrPausedByAdmin.Error() {
+		e.h.LastError = "" // resumed
 	}
 	p.setLocked(&e.h, engine.StateStarting, "") // its worker sets the first bound
 	if p.ctx != nil {
@@ -524,6 +579,13 @@ func (p *Poller) Health(_ context.Context, id mailbox.ID) (engine.Health, error)
 // takes only the lock of the health records (never one the engine's work
 // holds), so it answers in milliseconds at 10,000 mailboxes.
 func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
+	// The copy (3 MB at 10,000 mailboxes) is allocated before the lock is
+	// taken: an allocation may have to help the garbage collector, which
+	// would stall every mailbox's health update behind this call.
+	p.hmu.Lock()
+	n := len(p.health)
+	p.hmu.Unlock()
+	out := make([]engine.Health, n)
 	p.hmu.Lock()
 	if p.order == nil { // sorted once per catalog change, not per call
 		p.order = make([]*mbHealth, 0, len(p.health))
@@ -532,7 +594,9 @@ func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
 		}
 		slices.SortFunc(p.order, func(a, b *mbHealth) int { return strings.Compare(string(a.h.Mailbox), string(b.h.Mailbox)) })
 	}
-	out := make([]engine.Health, len(p.order))
+	if len(out) != len(p.order) { // the catalog changed meanwhile
+		out = make([]engine.Health, len(p.order))
+	}
 	for i, e := range p.order {
 		out[i] = e.h
 	}
@@ -545,6 +609,19 @@ func (p *Poller) HealthAll(context.Context) ([]engine.Health, error) {
 type mbHealth struct {
 	h        engine.Health
 	deadline time.Time
+	// late says the mailbox went over budget for this deadline (logged and
+	// evented once); a new deadline clears it.
+	late bool
+}
+
+// setDeadlineLocked (p.hmu held) gives e a new bound (zero: none) and
+// keeps p.nextDue, the earliest bound checkBudget must look at, so its
+// scans run only when a bound may have passed.
+func (p *Poller) setDeadlineLocked(e *mbHealth, t time.Time) {
+	e.deadline, e.late = t, false
+	if !t.IsZero() && (p.nextDue.IsZero() || t.Before(p.nextDue)) {
+		p.nextDue = t
+	}
 }
 
 // setLocked (p.hmu held) changes h's state; the event is queued and delivered by
@@ -554,6 +631,9 @@ func (p *Poller) setLocked(h *engine.Health, s engine.State, errText string) {
 	changed := h.State != s
 	if changed {
 		h.State, h.Since = s, p.clk.Now()
+	}
+	if s.Hint() == "" {
+		h.Hint = ""
 	}
 	if (changed || errText != "") && p.o.OnEvent != nil {
 		p.pending = append(p.pending, Event{Health: *h, Err: errText})
@@ -592,20 +672,15 @@ func (p *Poller) updateRecord(id mailbox.ID, f func(e *mbHealth) (engine.State, 
 	if s == "" {
 		s = e.h.State
 	}
+	if e.late {
+		switch s { // over budget until checked, not queued again
+		case engine.StateStarting, engine.StateQueued, engine.StateConnecting, engine.StateWaiting:
+			s = engine.StateOverBudget
+		}
+	}
 	p.setLocked(&e.h, s, text)
 	p.hmu.Unlock()
 	p.flushEvents()
-}
-
-func (p *Poller) sleep(ctx context.Context, d time.Duration) bool {
-	t := p.clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
 }
 
 // Probe tests m's settings the way the Poller would connect, through its

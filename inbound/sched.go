@@ -344,8 +344,9 @@ func (s *scheduler) cycle(m *member) time.Duration {
 	return out
 }
 
-// jitter spreads d over ±10 %, so mailboxes with one interval do not
-// check at the same instant.
+// jitter spreads d over its last fifth (0.8 d to d), so mailboxes with
+// one interval do not check at the same instant and none waits longer
+// than its interval.
 func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return d
@@ -354,7 +355,7 @@ func jitter(d time.Duration) time.Duration {
 	if spread <= 0 {
 		return d
 	}
-	return d - d/10 + time.Duration(rand.Int64N(spread))
+	return d - time.Duration(rand.Int64N(spread))
 }
 
 // accountLimits are the documented limits on simultaneous IMAP

@@ -2,11 +2,17 @@ package inbound
 
 import (
 	"context"
+	"log/slog"
 	"net/mail"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/engine"
+	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
+	"github.com/correio-dev/correio/store/memory"
 )
 
 func TestRotationShare(t *testing.T) {
@@ -207,5 +213,83 @@ func TestSchedulerAccountLimit(t *testing.T) {
 	s.release(g1, time.Millisecond)
 	if g := <-got; g == nil {
 		t.Fatal("ann's second session never got the slot")
+	}
+}
+
+// A mailbox past its bound is over budget once per bound: one event and
+// one log line however often the budget is checked and however often it
+// is queued or connecting again meanwhile; the scan skips while no bound
+// can have passed; a check (a new bound) ends it.
+func TestOverBudgetOncePerBound(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
+	var logs strings.Builder
+	var events []Event
+	p, err := New(Options{Store: memory.NewInboundStore(), Handler: HandlerFunc(func(context.Context, *Delivery) error { return nil }),
+		Catalog: memory.NewCatalog(), Clock: clk, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		OnEvent: func(e Event) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &mbHealth{h: engine.Health{Mailbox: "m", Kind: mailbox.Inbound, State: engine.StateWaiting}}
+	p.health["m"] = e
+	p.hmu.Lock()
+	p.setDeadlineLocked(e, clk.Now().Add(time.Minute))
+	p.hmu.Unlock()
+	overs := func() (n int) {
+		for _, ev := range events {
+			if ev.Health.State == engine.StateOverBudget {
+				n++
+			}
+		}
+		return n
+	}
+	p.checkBudget()
+	if overs() != 0 || e.h.State != engine.StateWaiting {
+		t.Fatalf("over budget before its bound: %s", e.h.State)
+	}
+	clk.Advance(2 * time.Minute)
+	p.checkBudget()
+	p.update("m", func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
+	p.checkBudget()
+	p.update("m", func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
+	p.checkBudget()
+	if overs() != 1 || e.h.State != engine.StateOverBudget {
+		t.Fatalf("%d over-budget events, state %s; want 1, over_budget until checked", overs(), e.h.State)
+	}
+	if n := strings.Count(logs.String(), "not checked within its bound"); n != 1 {
+		t.Fatalf("%d log lines, want 1", n)
+	}
+	// Checked: waiting with a new bound; late again past it.
+	p.updateRecord("m", func(e *mbHealth) (engine.State, string) {
+		p.setDeadlineLocked(e, clk.Now().Add(time.Minute))
+		return engine.StateWaiting, ""
+	})
+	if e.h.State != engine.StateWaiting {
+		t.Fatalf("checked: %s, want waiting", e.h.State)
+	}
+	clk.Advance(2 * time.Minute)
+	p.checkBudget()
+	if overs() != 2 {
+		t.Fatalf("%d over-budget events after a second late bound, want 2", overs())
+	}
+}
+
+// Poll intervals are spread over their last fifth: never longer than the
+// interval, never shorter than 0.8 of it, and not all alike.
+func TestJitterWithinInterval(t *testing.T) {
+	const d = time.Minute
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		j := jitter(d)
+		if j > d || j < d*4/5 {
+			t.Fatalf("jitter(%v) = %v, want within [%v, %v]", d, j, d*4/5, d)
+		}
+		seen[j] = true
+	}
+	if len(seen) < 100 {
+		t.Fatalf("only %d distinct intervals in 1000", len(seen))
+	}
+	if jitter(0) != 0 || jitter(3) != 3 {
+		t.Fatal("tiny intervals change")
 	}
 }

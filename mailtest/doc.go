@@ -11,5 +11,16 @@
 // labels, send, watch, the service-account token endpoint) that pushes
 // signed Cloud Pub/Sub notifications (PubSubSigner) to a host's endpoint.
 //
+// NewOAuthServer is a local OAuth 2.0 authorization server laid out like
+// the Microsoft identity platform (code with PKCE, device code, client
+// credentials, refresh rotation with reuse detection, id_tokens, admin
+// consent, its error bodies), for the connect flows and token sources.
+//
+// NewGraphServer is a Microsoft Graph v1.0 subset over HTTPS (mail
+// folders, delta queries, $value, post-actions, MIME sendMail, the token
+// endpoint, and /subscriptions with the validation handshake, change
+// notifications and lifecycle events posted to the host's URL), following
+// Microsoft's reference as far as correio uses it.
+//
 // The servers listen on loopback only.
 package mailtest

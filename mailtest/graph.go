@@ -31,6 +31,8 @@ import (
 //
 //	GET    /v1.0/users/{id|upn}/mailFolders?$filter=displayName eq '...'
 //	POST   /v1.0/users/{id|upn}/mailFolders
+//	GET    /v1.0/users/{id|upn}/mailFolders/{id}/childFolders?$filter=displayName eq '...'
+//	POST   /v1.0/users/{id|upn}/mailFolders/{id}/childFolders
 //	GET    /v1.0/users/{id|upn}/mailFolders/{id|well-known name}
 //	GET    /v1.0/users/{id|upn}/mailFolders/{folder}/messages/delta
 //	GET    /v1.0/users/{id|upn}/messages/{id}/$value
@@ -82,6 +84,12 @@ type GraphServer struct {
 	inflight map[string]int
 	delay    time.Duration
 	overCap  int
+
+	subs         map[string]*graphSub
+	notifyClient *http.Client
+	notifyPaused bool
+	notified     []GraphNotification
+	wg           sync.WaitGroup // notifications in flight
 }
 
 type graphUser struct {
@@ -91,7 +99,7 @@ type graphUser struct {
 	tombs    []graphTomb
 }
 
-type graphFolder struct{ id, name, wellKnown string }
+type graphFolder struct{ id, name, wellKnown, parent string } // parent "": top level
 
 type graphMsg struct {
 	id, folder string
@@ -133,8 +141,8 @@ func NewGraphServer() *GraphServer {
 	return s
 }
 
-// Close stops the server.
-func (s *GraphServer) Close() { s.srv.Close() }
+// Close stops the server, after the notifications in flight.
+func (s *GraphServer) Close() { s.wg.Wait(); s.srv.Close() }
 
 // Client returns an HTTP client that trusts the server's certificate.
 func (s *GraphServer) Client() *http.Client { return s.srv.Client() }
@@ -228,17 +236,40 @@ func (s *GraphServer) newID(kind string) string {
 	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "AAMk-%s-%06d", kind, s.nextID))
 }
 
+// folderID resolves an id, a well-known name, a top-level display name or
+// a path of display names below one ("inbox/Support/Tier 2").
 func (s *GraphServer) folderID(u *graphUser, name string) string {
 	for _, f := range u.folders {
-		if f.id == name || strings.EqualFold(f.wellKnown, name) || (f.wellKnown == "" && f.name == name) {
+		if f.id == name || strings.EqualFold(f.wellKnown, name) || (f.wellKnown == "" && f.parent == "" && f.name == name) {
+			return f.id
+		}
+	}
+	segs := strings.Split(name, "/")
+	if len(segs) < 2 {
+		return ""
+	}
+	id := s.folderID(u, segs[0])
+	for _, seg := range segs[1:] {
+		if id == "" {
+			return ""
+		}
+		id = s.childID(u, id, seg)
+	}
+	return id
+}
+
+func (s *GraphServer) childID(u *graphUser, parent, name string) string {
+	for _, f := range u.folders {
+		if f.parent == parent && strings.EqualFold(f.name, name) {
 			return f.id
 		}
 	}
 	return ""
 }
 
-// CreateFolder creates a top-level folder and returns its id (the id of
-// the existing one when it exists).
+// CreateFolder creates a folder (a top-level name, or a path of names
+// below an existing folder, "inbox/Support": the missing levels are
+// created) and returns its id (the existing one's when it exists).
 func (s *GraphServer) CreateFolder(upn, name string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,9 +280,22 @@ func (s *GraphServer) CreateFolder(upn, name string) (string, error) {
 	if id := s.folderID(u, name); id != "" {
 		return id, nil
 	}
-	id := s.newID("folder")
-	u.folders[id] = &graphFolder{id: id, name: name}
-	return id, nil
+	segs := strings.Split(name, "/")
+	parent := ""
+	for i, seg := range segs {
+		var id string
+		if i == 0 {
+			id = s.folderID(u, seg)
+		} else {
+			id = s.childID(u, parent, seg)
+		}
+		if id == "" {
+			id = s.newID("folder")
+			u.folders[id] = &graphFolder{id: id, name: seg, parent: parent}
+		}
+		parent = id
+	}
+	return parent, nil
 }
 
 // Deliver puts raw into folder (an id, a well-known name or a display
@@ -270,6 +314,7 @@ func (s *GraphServer) Deliver(upn, folder string, raw []byte) (string, error) {
 	s.seq++
 	m := &graphMsg{id: s.newID("msg"), folder: fid, raw: append([]byte(nil), raw...), received: time.Now().UTC(), seq: s.seq}
 	u.messages[m.id] = m
+	s.notifyLocked(u, fid, m.id, "created")
 	return m.id, nil
 }
 
@@ -387,7 +432,9 @@ func (s *GraphServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1.0/users/")
-	if !ok {
+	subRest, isSub := strings.CutPrefix(r.URL.Path, "/v1.0/subscriptions")
+	isSub = isSub && (subRest == "" || strings.HasPrefix(subRest, "/"))
+	if !ok && !isSub {
 		graphError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+strings.TrimPrefix(r.URL.Path, "/")+"'.")
 		return
 	}
@@ -401,6 +448,11 @@ func (s *GraphServer) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+		return
+	}
+	if isSub && len(s.throttle) == 0 {
+		s.mu.Unlock()
+		s.subscriptions(w, r, tok, allowed, subRest)
 		return
 	}
 	if len(s.throttle) > 0 {
@@ -449,7 +501,9 @@ func (s *GraphServer) serve(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(rest, "/")
 	switch {
 	case len(parts) == 1 && parts[0] == "mailFolders":
-		s.folders(w, r, u)
+		s.folders(w, r, u, "")
+	case len(parts) == 3 && parts[0] == "mailFolders" && parts[2] == "childFolders":
+		s.folders(w, r, u, parts[1])
 	case len(parts) == 2 && parts[0] == "mailFolders" && r.Method == http.MethodGet:
 		s.folder(w, u, parts[1])
 	case len(parts) == 4 && parts[0] == "mailFolders" && parts[2] == "messages" && parts[3] == "delta" && r.Method == http.MethodGet:
@@ -525,13 +579,31 @@ func (s *GraphServer) folderJSON(u *graphUser, f *graphFolder) map[string]any {
 	if f.wellKnown != "" {
 		name = strings.ToUpper(name[:1]) + name[1:]
 	}
-	return map[string]any{"id": f.id, "displayName": name, "parentFolderId": "root", "childFolderCount": 0,
+	parent, children := f.parent, 0
+	if parent == "" {
+		parent = "AAMkAGroot-msgfolderroot"
+	}
+	for _, c := range u.folders {
+		if c.parent == f.id {
+			children++
+		}
+	}
+	return map[string]any{"id": f.id, "displayName": name, "parentFolderId": parent, "childFolderCount": children,
 		"unreadItemCount": unread, "totalItemCount": total, "isHidden": false}
 }
 
-func (s *GraphServer) folders(w http.ResponseWriter, r *http.Request, u *graphUser) {
+// folders lists or creates the folders below parent (a URL segment: an
+// id or a well-known name; "" for the top level, /mailFolders).
+func (s *GraphServer) folders(w http.ResponseWriter, r *http.Request, u *graphUser, parent string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	pid := ""
+	if parent != "" {
+		if pid = s.folderIDStrict(u, parent); pid == "" {
+			graphError(w, http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+			return
+		}
+	}
 	switch r.Method {
 	case http.MethodGet:
 		filter := r.URL.Query().Get("$filter")
@@ -552,6 +624,9 @@ func (s *GraphServer) folders(w http.ResponseWriter, r *http.Request, u *graphUs
 		sort.Strings(ids)
 		for _, id := range ids {
 			f := u.folders[id]
+			if f.parent != pid {
+				continue
+			}
 			j := s.folderJSON(u, f)
 			if filter == "" || strings.EqualFold(j["displayName"].(string), want) {
 				out = append(out, j)
@@ -567,13 +642,13 @@ func (s *GraphServer) folders(w http.ResponseWriter, r *http.Request, u *graphUs
 			return
 		}
 		for _, f := range u.folders {
-			if f.wellKnown == "" && strings.EqualFold(f.name, body.DisplayName) {
+			if f.parent == pid && strings.EqualFold(f.name, body.DisplayName) {
 				graphError(w, http.StatusConflict, "ErrorFolderExists", "A folder with the specified name already exists.")
 				return
 			}
 		}
 		id := s.newID("folder")
-		f := &graphFolder{id: id, name: body.DisplayName}
+		f := &graphFolder{id: id, name: body.DisplayName, parent: pid}
 		u.folders[id] = f
 		graphJSON(w, http.StatusCreated, s.folderJSON(u, f))
 	default:
@@ -805,6 +880,7 @@ func (s *GraphServer) message(w http.ResponseWriter, r *http.Request, u *graphUs
 				m.isRead = b
 				s.seq++
 				m.seq = s.seq // an update, seen by the next delta
+				s.notifyLocked(u, m.folder, m.id, "updated")
 			}
 		}
 		graphJSON(w, http.StatusOK, s.messageJSON(u, m, nil))
@@ -812,6 +888,7 @@ func (s *GraphServer) message(w http.ResponseWriter, r *http.Request, u *graphUs
 		s.seq++
 		u.tombs = append(u.tombs, graphTomb{m.id, m.folder, s.seq})
 		delete(u.messages, m.id)
+		s.notifyLocked(u, m.folder, m.id, "deleted")
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		graphError(w, http.StatusMethodNotAllowed, "BadRequest", "The HTTP method is not allowed.")
@@ -844,6 +921,8 @@ func (s *GraphServer) move(w http.ResponseWriter, r *http.Request, u *graphUser,
 	s.seq++
 	n := &graphMsg{id: s.newID("msg"), folder: dest, raw: m.raw, isRead: m.isRead, received: m.received, seq: s.seq}
 	u.messages[n.id] = n
+	s.notifyLocked(u, m.folder, m.id, "deleted")
+	s.notifyLocked(u, dest, n.id, "created")
 	graphJSON(w, http.StatusCreated, s.messageJSON(u, n, nil))
 }
 

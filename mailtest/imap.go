@@ -54,6 +54,8 @@ type IMAPServer struct {
 	echoLogin    bool
 	logins       int
 	failedLogins int
+	selected     map[string]int // user + "\x00" + folder -> connections with it selected
+	selStats     SelectStats
 }
 
 // ErrUnknownUser is returned by the helpers for a user never added.
@@ -307,7 +309,9 @@ func seqRange(n uint32) []uint32 {
 // server's login rules and SASL mechanisms.
 type imapSession struct {
 	*imapmemserver.UserSession
-	srv *IMAPServer
+	srv  *IMAPServer
+	user string // logged-in user
+	sel  string // selected folder's key in srv.selected, or ""
 }
 
 var (
@@ -317,6 +321,8 @@ var (
 )
 
 func (s *imapSession) Close() error {
+	s.srv.unselectFolder(s.sel)
+	s.sel = ""
 	if s.UserSession != nil {
 		return s.UserSession.Close()
 	}
@@ -382,6 +388,7 @@ func (s *imapSession) start(username string) error {
 		return imapserver.ErrAuthFailed
 	}
 	s.UserSession = imapmemserver.NewUserSession(u)
+	s.user = username
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -129,6 +130,8 @@ type SMTPMessage struct {
 	TLS bool
 	// Helo is the name the client gave in EHLO/HELO.
 	Helo string
+	// At is when the server accepted the message (its end of DATA).
+	At time.Time
 }
 
 // SMTPServer is an in-process SMTP server on 127.0.0.1 built on
@@ -154,6 +157,7 @@ type SMTPServer struct {
 	held     map[net.Conn]struct{}
 	hung     int
 	sessions map[*session]struct{}
+	peak     int // most sessions open at once
 }
 
 // NewSMTPServer starts a server on 127.0.0.1 with a random port. Close it
@@ -283,6 +287,15 @@ func (s *SMTPServer) Connections() int {
 	return s.conns
 }
 
+// PeakSessions returns the most SMTP sessions the server had open at the
+// same moment: what a provider's limit on simultaneous connections
+// (per account or per client) counts.
+func (s *SMTPServer) PeakSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
 // AuthAttempts returns how many AUTH exchanges were attempted and how many
 // of them failed.
 func (s *SMTPServer) AuthAttempts() (total, failed int) {
@@ -406,6 +419,7 @@ func (s *SMTPServer) newSession(c *smtp.Conn) (smtp.Session, error) {
 	ss := &session{s: s, conn: c}
 	s.mu.Lock()
 	s.sessions[ss] = struct{}{}
+	s.peak = max(s.peak, len(s.sessions))
 	s.mu.Unlock()
 	return ss, nil
 }
@@ -481,7 +495,7 @@ func (ss *session) Data(r io.Reader) error {
 	_, isTLS := ss.conn.TLSConnectionState()
 	ss.s.record(SMTPMessage{
 		From: ss.from, To: append([]string(nil), ss.to...), Data: buf.Bytes(),
-		User: ss.user, Mechanism: ss.mech, TLS: isTLS, Helo: ss.conn.Hostname(),
+		User: ss.user, Mechanism: ss.mech, TLS: isTLS, Helo: ss.conn.Hostname(), At: time.Now(),
 	})
 	if f.DropAfterData {
 		_ = ss.conn.Conn().Close()

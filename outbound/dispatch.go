@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"time"
 
-	"golang.org/x/time/rate"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
@@ -69,6 +71,7 @@ func (s *Sender) dispatch() time.Time {
 		return time.Time{}
 	}
 	now := s.clk.Now()
+	s.starved.Store(false)
 	due, next, err := s.o.Outbox.Due(s.runCtx, now)
 	if err != nil {
 		s.log.Warn("outbox due query failed", slog.String("error", err.Error()))
@@ -94,13 +97,27 @@ func (s *Sender) dispatch() time.Time {
 		st := s.box(d.Mailbox)
 		limit := s.o.BatchSize
 		cap := mailbox.DefaultMaxConnections
-		if mb, ok := s.o.Catalog.Mailbox(d.Mailbox); ok && mb.Outbound != nil {
+		mb, ok := s.o.Catalog.Mailbox(d.Mailbox)
+		if ok && mb.Outbound != nil {
 			cap = mb.Outbound.MaxConnectionsOrDefault()
+		} else {
+			mb = nil
+		}
+		if held, until := s.heldLocked(st, mb, now); held {
+			earliest(until)
+			continue
+		}
+		if !st.connected || !st.downSince.IsZero() || st.hold != "" {
+			cap = 1 // one login first: a refused one must not be repeated per batch
 		}
 		want := (d.Count + limit - 1) / limit
 		for st.active < cap && want > 0 {
 			if !s.sem.TryAcquire(1) {
-				return next // a finishing worker wakes us
+				// A finishing worker wakes us; the running ones stop
+				// claiming more (keepClaiming) so this mailbox gets a
+				// slot after their batch.
+				s.starved.Store(true)
+				return next
 			}
 			ok, until := st.breaker.Allow()
 			if !ok && !s.failoverDue(st, now) {
@@ -117,6 +134,7 @@ func (s *Sender) dispatch() time.Time {
 				want = 1
 			}
 			st.active++
+			st.kicked = false
 			want--
 			s.wg.Add(1)
 			go s.work(d.Mailbox, st, parkUntil)
@@ -143,6 +161,7 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	defer func() {
 		s.mu.Lock()
 		st.active--
+		s.idle.Broadcast()
 		s.mu.Unlock()
 		s.sem.Release(1)
 		s.signal()
@@ -202,14 +221,28 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 		}
 		return
 	}
+	ctx, span := s.tracer.Start(ctx, "correio.outbound.session", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append(telemetry.Server(mb), telemetry.AttrMsgOpName.String("session"), telemetry.AttrMsgOpType.String("send"),
+			telemetry.AttrMsgBatchCount.Int(len(recs)))...))
+	defer span.End()
 	conn, err := s.tr.Open(ctx, mb)
 	if err != nil {
+		telemetry.Fail(span, err)
+		var hold engine.State
 		if ctx.Err() == nil {
-			s.connFailed(st, err)
+			hold = s.connFailed(st, mb, err)
 		}
 		for _, r := range recs {
 			if ctx.Err() != nil {
 				s.release(r, token)
+				continue
+			}
+			if hold != "" && now.Sub(r.EnqueuedAt) <= s.o.MaxAge {
+				// The login failed, not the message: it waits, queued,
+				// for the mailbox (no attempt counted, no event per message).
+				r.LastError = err.Error()
+				r.NextAttempt = now
+				s.update(r, token)
 				continue
 			}
 			r.Attempts++
@@ -219,8 +252,42 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	}
 	defer conn.Close()
 	s.connOK(st)
+	for {
+		if !s.sendBatch(ctx, conn, mb, st, recs, token) || !s.keepClaiming(mb) {
+			return
+		}
+		// Claim the mailbox's next batch on the same connection: no
+		// dispatcher round (a Due query) and no new connection per batch.
+		recs, err = s.o.Outbox.Claim(ctx, store.Claim{Mailbox: id, Now: s.clk.Now(), Lease: s.o.Lease, Max: s.o.BatchSize, Token: token})
+		if err != nil {
+			s.log.Warn("outbox claim failed", slog.String("mailbox", string(id)), slog.String("error", err.Error()))
+			return
+		}
+		if len(recs) == 0 {
+			return
+		}
+	}
+}
+
+// keepClaiming reports whether a worker that sent its batch over mb's
+// connection may claim another: not while stopping, while another mailbox
+// waits for a slot of the total bound (fairness: one batch at most), or
+// when the mailbox changed in the catalog (the dispatcher starts a worker
+// with its new settings).
+func (s *Sender) keepClaiming(mb *mailbox.Mailbox) bool {
+	if s.stopping.Load() || s.starved.Load() || s.sendCtx.Err() != nil {
+		return false
+	}
+	cur, ok := s.o.Catalog.Mailbox(mb.ID)
+	return ok && cur == mb && cur.Enabled
+}
+
+// sendBatch sends recs over conn; false when the worker must stop (the
+// connection broke, the rate limit is far off, the Sender is stopping):
+// the records not sent are given back.
+func (s *Sender) sendBatch(ctx context.Context, conn transport.Outgoing, mb *mailbox.Mailbox, st *boxState, recs []*store.OutboxRecord, token string) bool {
 	for i, r := range recs {
-		ok, later := s.waitRate(st, mb)
+		ok, later := s.waitRate(mb.ID, st, mb)
 		if !later.IsZero() {
 			// The rate limit is far off: give the rest back, due then,
 			// rather than hold the claims past their lease.
@@ -228,73 +295,90 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 				rest.NextAttempt = later
 				s.update(rest, token)
 			}
-			return
+			return false
 		}
-		if s.stopping.Load() || !ok {
+		// A mailbox handed to another replica (Reload) sends nothing more.
+		if s.stopping.Load() || !ok || !s.runs(mb.ID) {
 			for _, rest := range recs[i:] {
 				s.release(rest, token)
 			}
-			return
+			return false
 		}
 		if broken := s.sendOne(ctx, conn, mb, st, r, token); broken {
 			for _, rest := range recs[i+1:] {
 				s.release(rest, token)
 			}
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// runs reports whether the Assignment runs mailbox id.
+func (s *Sender) runs(id mailbox.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.assign.Runs(id)
 }
 
 // waitRate waits for the mailbox's rate limit. It returns false when the
-// Sender is stopping, and a time instead of waiting when the wait would be
-// longer than half the claim lease.
-func (s *Sender) waitRate(st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
+// Sender is stopping or the Assignment no longer runs the mailbox, and a
+// time instead of waiting when the wait would be longer than half the
+// claim lease.
+func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (bool, time.Time) {
 	cfg := mb.Outbound.RateLimit
 	if cfg.Unlimited() {
 		return true, time.Time{}
 	}
 	s.mu.Lock()
 	if st.limiter == nil || st.rateCfg != cfg {
-		st.limiter = rate.NewLimiter(rate.Every(cfg.Per/time.Duration(cfg.N)), cfg.N)
+		st.limiter = newSendWindow(cfg)
 		st.rateCfg = cfg
+		if s.o.Assignment != nil {
+			// The mailbox may come from another Sender that just spent
+			// the window (see Options.Assignment).
+			st.limiter.fill(s.clk.Now())
+		}
 	}
-	lim := st.limiter
-	s.mu.Unlock()
 	now := s.clk.Now()
-	r := lim.ReserveN(now, 1)
-	d := r.DelayFrom(now)
+	r := st.limiter.reserve(now)
+	s.mu.Unlock()
+	cancel := func() {
+		s.mu.Lock()
+		r.cancel(s.clk.Now())
+		s.mu.Unlock()
+	}
+	d := r.at.Sub(now)
 	if d <= 0 {
 		return true, time.Time{}
 	}
 	if d > s.o.Lease/2 {
-		r.CancelAt(now)
+		cancel()
 		return false, now.Add(d)
 	}
 	t := s.clk.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C():
-		return true, time.Time{}
-	case <-s.runCtx.Done():
-		r.CancelAt(s.clk.Now())
-		return false, time.Time{}
+	for {
+		s.mu.Lock()
+		reloaded := s.reloaded
+		s.mu.Unlock()
+		// A Reload that came before this wait closed an older channel:
+		// the Assignment is asked again here, not only when it closes.
+		if !s.runs(id) {
+			cancel()
+			return false, time.Time{}
+		}
+		select {
+		case <-t.C():
+			return true, time.Time{}
+		case <-s.runCtx.Done():
+			cancel()
+			return false, time.Time{}
+		case <-reloaded:
+			if !s.runs(id) {
+				cancel()
+				return false, time.Time{}
+			}
+		}
 	}
-}
-
-func (s *Sender) connOK(st *boxState) {
-	st.breaker.Success()
-	s.mu.Lock()
-	st.downSince = time.Time{}
-	s.mu.Unlock()
-}
-
-func (s *Sender) connFailed(st *boxState, err error) {
-	st.breaker.Failure()
-	now := s.clk.Now()
-	s.mu.Lock()
-	if st.downSince.IsZero() {
-		st.downSince = now
-	}
-	st.lastError, st.lastErrorAt = err.Error(), now
-	s.mu.Unlock()
 }

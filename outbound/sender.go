@@ -9,13 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
-	"golang.org/x/time/rate"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
@@ -46,7 +47,10 @@ type Options struct {
 	Catalog engine.Catalog
 	// Assignment says which mailboxes' queued mail this Sender sends (nil:
 	// every mailbox). The records of other mailboxes stay queued for the
-	// Sender that runs them.
+	// Sender that runs them. With an Assignment, a mailbox's rate window
+	// starts used up (nothing for RateLimit.Per) rather than empty: the
+	// mailbox may have been sending from another replica a moment before,
+	// and its limit is the cluster's.
 	Assignment engine.Assignment
 	// Transport sends. Nil means the SMTP transport, smtp.New with the
 	// Logger, closed by Stop (http.Client.Transport style); a
@@ -92,7 +96,22 @@ type Options struct {
 	// Tokens formats the thread token put in subjects; default
 	// threading.TokenFormat{}.
 	Tokens *threading.Tokens
+	// AuthRetry is how a mailbox whose server refused its credentials
+	// (engine.StateAuthFailed) is retried: by default 3 times in the first
+	// hour, then once an hour, with one login for all of its queued
+	// messages (they stay queued meanwhile, no attempt counted). A dead
+	// OAuth2 grant (engine.StateReauthRequired) is not retried until the
+	// mailbox changes in the catalog or CheckNow.
+	AuthRetry engine.AuthRetry
+	// TracerProvider receives the Sender's spans (README, "Telemetry"):
+	// correio.outbound.session and correio.outbound.send. Nil means the
+	// OpenTelemetry global provider (a no-op until the host sets one): the
+	// one intended exception to "no global state".
+	TracerProvider trace.TracerProvider
 }
+
+// ScopeName is the instrumentation scope of the Sender's spans.
+const ScopeName = "github.com/correio-dev/correio/outbound"
 
 // EventKind says what happened to a message.
 type EventKind int
@@ -109,10 +128,18 @@ const (
 	EventSuppressed
 	// EventRerouted: the failover moved the message to the system mailbox.
 	EventRerouted
+	// EventHealth: the mailbox entered a state that needs a person
+	// (authentication failed, re-authorisation required, down); Health
+	// says which and what to do (Hint). Sent once when the state starts,
+	// not per attempt; ID and Recipients are empty.
+	EventHealth
+	// EventCancelled: an administrator cancelled the queued message
+	// (Cancel); Recipients will not receive it.
+	EventCancelled
 )
 
-// String returns "delivered", "deferred", "failed", "suppressed" or
-// "rerouted".
+// String returns "delivered", "deferred", "failed", "suppressed",
+// "rerouted", "health" or "cancelled".
 func (k EventKind) String() string {
 	switch k {
 	case EventDelivered:
@@ -125,6 +152,10 @@ func (k EventKind) String() string {
 		return "suppressed"
 	case EventRerouted:
 		return "rerouted"
+	case EventHealth:
+		return "health"
+	case EventCancelled:
+		return "cancelled"
 	}
 	return "unknown"
 }
@@ -147,6 +178,8 @@ type Event struct {
 	// Rule and Decision explain why the message goes out through Mailbox.
 	Rule     routing.Rule
 	Decision string
+	// Health is the mailbox's health, for EventHealth.
+	Health engine.Health
 }
 
 // Sender delivers enqueued messages: a queue per mailbox in the Outbox,
@@ -163,10 +196,16 @@ type Sender struct {
 	sem    *semaphore.Weighted
 	policy backoff.Policy
 	assign engine.Assignment
+	tracer trace.Tracer
 
 	mu      sync.Mutex
 	boxes   map[mailbox.ID]*boxState
 	started bool
+	// idle is signalled (on mu) whenever a worker ends; reloaded is
+	// closed and replaced by every Reload, waking workers that wait for
+	// the rate limit to check their assignment.
+	idle     *sync.Cond
+	reloaded chan struct{}
 
 	wake       chan struct{}
 	runCtx     context.Context
@@ -175,13 +214,16 @@ type Sender struct {
 	cancelSend context.CancelFunc
 	wg         sync.WaitGroup
 	stopping   atomic.Bool
-	stopped    chan struct{} // closed once a Stop's work is done
-	rotate     int
+	// starved is set by the dispatcher when a due mailbox found no free
+	// slot of the total bound: running workers then stop claiming more.
+	starved atomic.Bool
+	stopped chan struct{} // closed once a Stop's work is done
+	rotate  int
 }
 
 type boxState struct {
 	breaker *breaker.Breaker
-	limiter *rate.Limiter
+	limiter *sendWindow
 	rateCfg mailbox.Rate
 	active  int
 
@@ -189,6 +231,24 @@ type boxState struct {
 	lastErrorAt time.Time
 	downSince   time.Time
 	lastError   string
+	failures    int // connection failures since the last success
+
+	// connected is true once a connection succeeded; until then, and while
+	// failing, one batch at a time logs in. hold is the state a refused
+	// login put the mailbox in (auth failed, re-authorisation required):
+	// no batch starts before holdUntil (never for a dead grant) unless
+	// the mailbox changed (heldSrc is the catalog's mailbox at the
+	// failure) or CheckNow (kicked). attn is the state needing a person
+	// whose event went out, hint what to do. paused is set by Pause.
+	connected bool
+	hold      engine.State
+	holdUntil time.Time
+	heldSrc   *mailbox.Mailbox
+	authFails int
+	kicked    bool
+	attn      engine.State
+	hint      string
+	paused    bool
 }
 
 // ErrConfig is returned by New for missing options.
@@ -227,16 +287,19 @@ func New(o Options) (*Sender, error) {
 		o.Tokens = threading.TokenFormat{}.MustCompile()
 	}
 	s := &Sender{
-		o:       o,
-		clk:     clock.OrReal(o.Clock),
-		log:     o.Logger,
-		tr:      o.Transport,
-		sem:     semaphore.NewWeighted(int64(o.MaxConcurrency)),
-		policy:  backoff.Policy{Base: o.RetryBase, Max: o.RetryMax},
-		boxes:   map[mailbox.ID]*boxState{},
-		wake:    make(chan struct{}, 1),
-		stopped: make(chan struct{}),
+		o:        o,
+		clk:      clock.OrReal(o.Clock),
+		log:      o.Logger,
+		tr:       o.Transport,
+		sem:      semaphore.NewWeighted(int64(o.MaxConcurrency)),
+		policy:   backoff.Policy{Base: o.RetryBase, Max: o.RetryMax},
+		tracer:   telemetry.Tracer(o.TracerProvider, ScopeName),
+		boxes:    map[mailbox.ID]*boxState{},
+		wake:     make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+		reloaded: make(chan struct{}),
 	}
+	s.idle = sync.NewCond(&s.mu)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -344,8 +407,56 @@ func (s *Sender) Wake() { s.signal() }
 
 // Reload makes the Sender read the catalog and its Assignment now: the
 // dispatcher looks at the outbox again at once (the catalog itself is read
-// at every batch).
-func (s *Sender) Reload() { s.signal() }
+// at every batch). It returns once no send is in flight for a mailbox the
+// Assignment no longer runs: their workers stop before their next message
+// (a message being sent finishes) and release the rest of their claims, so
+// a replica that hands a mailbox over has stopped sending from it when
+// Reload returns.
+func (s *Sender) Reload() {
+	s.mu.Lock()
+	close(s.reloaded)
+	s.reloaded = make(chan struct{})
+	s.mu.Unlock()
+	s.signal()
+	s.mu.Lock()
+	for s.busyUnassignedLocked() {
+		s.idle.Wait()
+	}
+	var gone []mailbox.ID
+	for id, st := range s.boxes {
+		if !s.assign.Runs(id) {
+			gone = append(gone, id)
+			// Another Sender sends from it now: should it come back, its
+			// limiter starts empty again rather than refilled.
+			st.limiter = nil
+		}
+	}
+	s.mu.Unlock()
+	// The idle pooled connections of the mailboxes handed over are closed
+	// too, so the cluster keeps to each mailbox's MaxConnections.
+	if ic, ok := s.tr.(idleCloser); ok {
+		for _, id := range gone {
+			ic.CloseIdle(id)
+		}
+	}
+}
+
+// idleCloser is a transport that keeps idle connections per mailbox
+// (smtp.Transport).
+type idleCloser interface {
+	CloseIdle(id mailbox.ID)
+}
+
+// busyUnassignedLocked reports whether a worker still runs for a mailbox
+// the Assignment no longer runs; s.mu held.
+func (s *Sender) busyUnassignedLocked() bool {
+	for id, st := range s.boxes {
+		if st.active > 0 && !s.assign.Runs(id) {
+			return true
+		}
+	}
+	return false
+}
 
 // Run starts the Sender, delivers until ctx ends, then stops it, letting
 // the sends in flight finish, and returns nil (or Start's error).

@@ -22,6 +22,8 @@ var formFields = []struct{ Path, Label string }{
 	{"kind", "mailboxes.kind"},
 	{"address", "mailboxes.address"},
 	{"enabled", "form.enabled"},
+	{"auth", "form.auth.method"},
+	{"auth.tenant", "form.auth.tenant"},
 	{"inbound.server.host", "form.host"},
 	{"inbound.server.port", "form.port"},
 	{"inbound.server.security", "form.security"},
@@ -75,11 +77,17 @@ type mailboxView struct {
 	Health    HealthView
 	System    bool
 	Contracts []string
+	// Auth is the login method (oauth.go); Account the connected account.
+	Auth, Account string
 }
 
 type mailboxListData struct {
 	Mailboxes []mailboxView
 	Pager     pager
+	// Reauth are the OAuth2 mailboxes needing a sign-in (the banner);
+	// Providers the configured ones (the Connect buttons).
+	Reauth    []reauthView
+	Providers []string
 }
 
 func (a *App) mailboxList(w http.ResponseWriter, r *http.Request) {
@@ -94,8 +102,16 @@ func (a *App) renderMailboxList(w http.ResponseWriter, r *http.Request, p *page,
 	all := sortedMailboxes(a.cat.Mailboxes())
 	lo, hi, pg := a.paginate(r, p, "page", len(all))
 	d.Pager = pg
+	d.Reauth, d.Providers = a.reauthList(r.Context(), all, health), a.oauth.providerNames()
 	for _, m := range all[lo:hi] {
 		v := mailboxView{M: m, Health: health[m.ID], System: m.ID == sys}
+		if a.oauth != nil {
+			v.Auth = a.authMethod(r.Context(), m)
+			if v.Auth == authOAuth2 && a.oauth.tokens != nil {
+				g, _ := a.oauth.tokens.GetToken(r.Context(), m.ID)
+				v.Account = g.Account
+			}
+		}
 		if v.Health.State == "" {
 			v.Health.State = "unknown"
 		}
@@ -124,6 +140,9 @@ type mailboxFormData struct {
 	// Retype: a password was typed in a form that came back rejected.
 	Retype bool
 	Probe  *probeView
+	// Providers are the configured OAuth2 providers (empty: no login
+	// method choice).
+	Providers []string
 }
 
 type probeView struct {
@@ -161,7 +180,8 @@ func (a *App) mailboxNew(w http.ResponseWriter, r *http.Request) {
 	if k := r.URL.Query().Get("kind"); k == "inbound" || k == "outbound" {
 		v.Set("kind", k)
 	}
-	p.Data = &mailboxFormData{New: true, V: v}
+	v.Set("auth", authPassword)
+	p.Data = &mailboxFormData{New: true, V: v, Providers: a.oauth.providerNames()}
 	p.Form = v
 	a.render(w, http.StatusOK, "mailbox_form", p)
 }
@@ -173,7 +193,8 @@ func (a *App) mailboxEdit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := a.newPage(w, r, "mailboxes", "mailboxes.edit")
-	d := &mailboxFormData{ID: m.ID, V: mailboxValues(m), HasPwd: hasPassword(m)}
+	d := &mailboxFormData{ID: m.ID, V: mailboxValues(m), HasPwd: hasPassword(m), Providers: a.oauth.providerNames()}
+	a.authValues(r.Context(), m, d.V)
 	p.Data, p.Form = d, d.V
 	a.render(w, http.StatusOK, "mailbox_form", p)
 }
@@ -348,7 +369,7 @@ func (p *page) addFieldErrors(errs []*mailbox.FieldError) {
 		}
 		return len(formFields)
 	}
-	errs = slices.Clone(errs)
+	errs = oneErrorPerProblem(errs)
 	slices.SortStableFunc(errs, func(a, b *mailbox.FieldError) int { return order(a.Path) - order(b.Path) })
 	for _, fe := range errs {
 		field, label := placeOf(fe.Path)
@@ -392,7 +413,7 @@ func (a *App) mailboxSave(w http.ResponseWriter, r *http.Request) {
 	v := cloneValues(r.PostForm)
 	v.Del("inbound.credentials.password")
 	v.Del("outbound.credentials.password")
-	d := &mailboxFormData{New: isNew, ID: id, V: v, HasPwd: hasPassword(old)}
+	d := &mailboxFormData{New: isNew, ID: id, V: v, HasPwd: hasPassword(old), Providers: a.oauth.providerNames()}
 	if isNew {
 		d.ID = ""
 	}
@@ -400,6 +421,10 @@ func (a *App) mailboxSave(w http.ResponseWriter, r *http.Request) {
 	p.Data, p.Form = d, v
 
 	m, errs := mailboxFromForm(r.PostForm, id, old)
+	if !validAuth(r.PostForm.Get("auth")) {
+		errs = append(errs, &mailbox.FieldError{Path: "auth", Code: mailbox.CodeInvalid, Message: "unknown login method"})
+	}
+	a.applyAuth(m, r.PostForm)
 	if err := m.Validate(); err != nil {
 		errs = append(errs, mailbox.FieldErrors(err)...)
 	}
@@ -426,6 +451,9 @@ func (a *App) mailboxSave(w http.ResponseWriter, r *http.Request) {
 		a.putError(p, err)
 		a.render(w, http.StatusUnprocessableEntity, "mailbox_form", p)
 		return
+	}
+	if err := a.saveAuth(r.Context(), m, r.PostForm); err != nil {
+		a.log.Error("save login method", "mailbox", string(m.ID), "err", err)
 	}
 	a.engine.MailboxSaved(m)
 	http.Redirect(w, r, "/mailboxes?done=saved", http.StatusSeeOther)
@@ -515,6 +543,7 @@ func (a *App) mailboxDelete(w http.ResponseWriter, r *http.Request) {
 		a.renderMailboxList(w, r, p, http.StatusConflict)
 		return
 	}
+	a.forgetAuth(r.Context(), id)
 	a.engine.MailboxRemoved(id)
 	http.Redirect(w, r, "/mailboxes?done=deleted", http.StatusSeeOther)
 }

@@ -53,6 +53,9 @@ type config struct {
 	Verbose  bool
 	// PublicOnly refuses mailbox servers on loopback or private addresses.
 	PublicOnly bool
+	// BaseURL is the helpdesk's public URL, the base of the OAuth2
+	// redirect URIs (default http://<listen address>).
+	BaseURL string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -66,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.KeyFile, "key-file", "", "file holding the 32-byte key that encrypts mailbox passwords, hex (default: helpdesk.key beside -db; created on first run); $HELPDESK_SECRET_KEY overrides it")
 	fs.BoolVar(&c.Verbose, "v", false, "log engine events")
 	fs.BoolVar(&c.PublicOnly, "public-only", false, "refuse mailbox servers on loopback, private or link-local addresses (for mailboxes end users type in)")
+	fs.StringVar(&c.BaseURL, "base-url", "", "public URL of the helpdesk, the base of the OAuth2 redirect URIs to register (default http://<listen address>)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -93,7 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cat, stores, sets, closeStore, where, err := openStore(ctx, cfg, keys, log)
+	oauth := newOAuthSetup()
+	oauth.log = log
+	cat, stores, sets, closeStore, where, err := openStore(ctx, cfg, keys, log, oauth)
 	if err != nil {
 		return err
 	}
@@ -101,6 +107,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	dir := builtinDirectory()
 	eo := engineOptions{Stores: stores}
+	if eo.Paused, err = loadPaused(ctx, sets); err != nil {
+		return err
+	}
 	if cfg.PublicOnly {
 		eo.Policy = transport.PublicOnly
 	}
@@ -121,6 +130,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	oauth.fromEnv(base)
+	app.oauth = oauth
 	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "helpdesk: store %s\nhelpdesk: open http://%s/\n", where, ln.Addr())
 	errc := make(chan error, 1)
@@ -132,7 +147,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Shutdown(shutCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Still open after the grace period: a browser's preconnected
+		// sockets, which count as new until they send a request. Closed.
+		err = srv.Close()
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -141,9 +162,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // openStore opens the Postgres store when a URL is given, else SQLite: the
 // catalog and the engines' state (outbox, suppressions, checkpoints,
 // handled keys, quarantine) in one database.
-func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger) (store.Catalog, *engineStores, settings, func(), string, error) {
+// OAuth2 grants go to the same store's Tokens, sealed with the same key.
+func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog.Logger, oauth *oauthSetup) (store.Catalog, *engineStores, settings, func(), string, error) {
 	if cfg.Postgres != "" {
-		st, err := postgres.Open(ctx, cfg.Postgres, postgres.Options{Secrets: keys, Logger: log})
+		st, err := postgres.Open(ctx, cfg.Postgres, postgres.Options{Secrets: keys, Logger: log, TokenSources: oauth.tokenSources})
 		if err != nil {
 			return nil, nil, nil, nil, "", fmt.Errorf("postgres: %w", err)
 		}
@@ -154,12 +176,13 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 		}
 		in := st.Inbound()
 		stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(), Quarantine: in}
+		oauth.tokens, oauth.settings = st.Tokens(), sets
 		return st.Catalog(), stores, sets, func() { st.Close() }, "postgres", nil
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o700); err != nil {
 		return nil, nil, nil, nil, "", err
 	}
-	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{Secrets: keys, Logger: log})
+	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{Secrets: keys, Logger: log, TokenSources: oauth.tokenSources})
 	if err != nil {
 		return nil, nil, nil, nil, "", fmt.Errorf("sqlite: %w", err)
 	}
@@ -170,6 +193,7 @@ func openStore(ctx context.Context, cfg config, keys *secrets.Keyring, log *slog
 	}
 	in := st.Inbound()
 	stores := &engineStores{Outbox: st.Outbox(), Inbound: in, Suppressions: st.Suppressions(), Quarantine: in}
+	oauth.tokens, oauth.settings = st.Tokens(), sets
 	return st.Catalog(), stores, sets, func() { sets.Close(); st.Close() }, "sqlite " + cfg.DB, nil
 }
 

@@ -27,7 +27,7 @@ import (
 
 // Environment of a child process.
 const (
-	envChild  = "CORREIO_CRASH_CHILD" // "ingest", "send" or "gmail"
+	envChild  = "CORREIO_CRASH_CHILD" // "ingest", "send", "gmail" or "graph"
 	envStore  = "CORREIO_CRASH_STORE" // "sqlite" or "postgres"
 	envDB     = "CORREIO_CRASH_DB"    // SQLite path or Postgres DSN
 	envHostDB = "CORREIO_CRASH_HOST"  // SQLite path of the host's record (sqlite store)
@@ -175,6 +175,8 @@ func runChild() error {
 		return send(ctx, st, port)
 	case "gmail":
 		return ingestGmail(ctx, st)
+	case "graph":
+		return ingestGraph(ctx, st)
 	}
 	return errors.New("unknown child")
 }
@@ -191,7 +193,7 @@ func ingest(ctx context.Context, st *stores, port int) error {
 	if err := cat.PutMailbox(ctx, inboundMailbox(port, os.Getenv(envPost))); err != nil {
 		return err
 	}
-	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, IMAP: &imap.Config{Timeout: 10 * time.Second}, BatchSize: 25})
+	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, IMAP: &imap.Config{Timeout: 10 * time.Second}, BatchSize: childBatch})
 	if err != nil {
 		return err
 	}
@@ -267,3 +269,7 @@ func send(ctx context.Context, st *stores, port int) error {
 		}
 	}
 }
+
+// childBatch is the ingest child's fetch batch, and so the bound of the
+// in-flight window per kill (one group commit of hand-offs).
+const childBatch = 25

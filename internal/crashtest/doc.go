@@ -7,6 +7,10 @@
 // lost messages, messages handed or sent twice within the documented
 // in-flight window, and anything else twice.
 //
+// TestCrashGraph does the same for Microsoft Graph: the in-process Graph
+// server lives in the parent, and the child is killed during a delta sync
+// or during the move post-action.
+//
 // CI runs a short version. The full one:
 //
 //	CORREIO_CRASH_ROUNDS=20 CORREIO_CRASH_MESSAGES=2000 go test -v -run TestCrash ./internal/crashtest/

@@ -20,12 +20,14 @@ func TestConformance(t *testing.T) {
 			Quarantined: func(_ *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {
 				var out []storetest.Quarantined
 				for _, q := range s.(*memory.InboundStore).Quarantined(mb) {
-					out = append(out, storetest.Quarantined{Key: q.Key, Reason: q.Reason, Raw: q.Raw})
+					out = append(out, storetest.Quarantined{ID: q.ID, Key: q.Key, Reason: q.Reason, Raw: q.Raw})
 				}
 				return out
 			},
 		},
-		Outbox:       &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
-		Suppressions: func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
+		Outbox:         &storetest.OutboxHarness{New: func(*testing.T) store.Outbox { return memory.NewOutbox() }},
+		Suppressions:   func(*testing.T) store.Suppressions { return memory.NewSuppressions() },
+		Tokens:         &storetest.TokensHarness{New: func(*testing.T) store.Tokens { return memory.NewTokens() }},
+		TransportState: func(*testing.T) store.TransportState { return memory.NewTransportState() },
 	})
 }

@@ -3,6 +3,8 @@ package memory
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -16,12 +18,13 @@ import (
 // would: a write with a token lower than the highest seen for the mailbox
 // fails with store.ErrFenced.
 type InboundStore struct {
-	mu          sync.Mutex
-	checkpoints map[cpKey]store.Checkpoint
-	keys        map[mailbox.ID]map[string]store.InboundRecord
-	quarantine  []QuarantinedMessage
-	fences      map[mailbox.ID]int64
-	receipts    map[mailbox.ID][]folderReceipt // in commit order
+	mu           sync.Mutex
+	checkpoints  map[cpKey]store.Checkpoint
+	keys         map[mailbox.ID]map[string]store.InboundRecord
+	quarantine   []QuarantinedMessage
+	quarantineID int64
+	fences       map[mailbox.ID]int64
+	receipts     map[mailbox.ID][]folderReceipt // in commit order
 }
 
 type folderReceipt struct {
@@ -36,6 +39,9 @@ type cpKey struct {
 
 // QuarantinedMessage is a quarantined message with its raw bytes.
 type QuarantinedMessage struct {
+	// ID names the message for QuarantinedItem and DeleteQuarantined
+	// (1, 2, ... in the order quarantined).
+	ID int64
 	store.QuarantineItem
 	Raw []byte
 }
@@ -50,7 +56,10 @@ func NewInboundStore() *InboundStore {
 	}
 }
 
-var _ store.Inbound = (*InboundStore)(nil)
+var (
+	_ store.Inbound        = (*InboundStore)(nil)
+	_ store.BatchCommitter = (*InboundStore)(nil)
+)
 
 func (s *InboundStore) fenceLocked(mb mailbox.ID, f int64) error {
 	if f < s.fences[mb] {
@@ -94,6 +103,37 @@ func (s *InboundStore) Commit(_ context.Context, r store.InboundRecord) error {
 	if err := s.fenceLocked(r.Mailbox, r.Fence); err != nil {
 		return err
 	}
+	s.commitLocked(r)
+	return nil
+}
+
+// CommitBatch implements store.BatchCommitter: every record, or none when
+// one's fencing token is stale.
+func (s *InboundStore) CommitBatch(_ context.Context, rs []store.InboundRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[mailbox.ID]int64{} // the tokens as the batch raises them
+	for _, r := range rs {
+		if r.Key == "" {
+			return errors.New("memory: commit: empty key")
+		}
+		f, ok := seen[r.Mailbox]
+		if !ok {
+			f = s.fences[r.Mailbox]
+		}
+		if r.Fence < f {
+			return store.ErrFenced
+		}
+		seen[r.Mailbox] = r.Fence
+	}
+	for _, r := range rs {
+		s.fences[r.Mailbox] = max(s.fences[r.Mailbox], r.Fence)
+		s.commitLocked(r)
+	}
+	return nil
+}
+
+func (s *InboundStore) commitLocked(r store.InboundRecord) {
 	m := s.keys[r.Mailbox]
 	if m == nil {
 		m = map[string]store.InboundRecord{}
@@ -113,7 +153,6 @@ func (s *InboundStore) Commit(_ context.Context, r store.InboundRecord) error {
 	if cur, ok := s.checkpoints[k]; !ok || cur.UIDValidity != r.Checkpoint.UIDValidity || cur.LastUID <= r.Checkpoint.LastUID {
 		s.checkpoints[k] = r.Checkpoint
 	}
-	return nil
 }
 
 // Receipts implements store.Inbound.
@@ -173,7 +212,8 @@ func (s *InboundStore) Quarantine(_ context.Context, q store.QuarantineItem, raw
 	if err := s.fenceLocked(q.Mailbox, q.Fence); err != nil {
 		return err
 	}
-	s.quarantine = append(s.quarantine, QuarantinedMessage{QuarantineItem: q, Raw: b})
+	s.quarantineID++
+	s.quarantine = append(s.quarantine, QuarantinedMessage{ID: s.quarantineID, QuarantineItem: q, Raw: b})
 	return nil
 }
 
@@ -199,4 +239,31 @@ func (s *InboundStore) Records(mb mailbox.ID) []store.InboundRecord {
 		out = append(out, r)
 	}
 	return out
+}
+
+var _ store.QuarantineAdmin = (*InboundStore)(nil)
+
+// QuarantinedItem implements store.QuarantineAdmin.
+func (s *InboundStore) QuarantinedItem(_ context.Context, id int64) (store.QuarantineItem, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.quarantine {
+		if q.ID == id {
+			return q.QuarantineItem, q.Raw, nil
+		}
+	}
+	return store.QuarantineItem{}, nil, fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
+}
+
+// DeleteQuarantined implements store.QuarantineAdmin.
+func (s *InboundStore) DeleteQuarantined(_ context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, q := range s.quarantine {
+		if q.ID == id {
+			s.quarantine = append(s.quarantine[:i], s.quarantine[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
 }

@@ -188,6 +188,11 @@ func (l *Leases) Release(ctx context.Context, owner string, mailboxes []mailbox.
 	if err != nil {
 		return fmt.Errorf("postgres: release leases: %w", err)
 	}
+	// Replicas waiting for a share (ListenLeases) claim the freed leases
+	// at once rather than at their next round.
+	if _, err := l.db.pool.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, owner); err != nil {
+		return fmt.Errorf("postgres: release leases: notify: %w", err)
+	}
 	return nil
 }
 
@@ -198,7 +203,10 @@ func (l *Leases) Leave(ctx context.Context, owner string) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM correio_leases WHERE owner = $1", owner); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM correio_lease_replicas WHERE owner = $1", owner)
+		if _, err := tx.Exec(ctx, "DELETE FROM correio_lease_replicas WHERE owner = $1", owner); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, owner)
 		return err
 	})
 }
@@ -213,6 +221,12 @@ func (l *Leases) Leave(ctx context.Context, owner string) error {
 // Run it on every replica about every ttl/3. A new replica gets its share
 // once the others' next rounds release their excess; a dead replica's
 // leases expire after ttl and the others take them over.
+//
+// ClaimFairShare releases the excess inside its own transaction, before
+// the caller could stop those mailboxes' sessions, so for a moment two
+// replicas may poll one mailbox. Package replica uses Round instead
+// (which never releases) and releases only after stopping the sessions:
+// prefer it to a lease loop of your own.
 func (l *Leases) ClaimFairShare(ctx context.Context, owner string, mailboxes []mailbox.ID, ttl time.Duration) ([]Lease, error) {
 	if err := checkOwner(owner, ttl); err != nil {
 		return nil, err

@@ -27,6 +27,7 @@ func TestMailConformance(t *testing.T) {
 
 func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int) {
 	storetest.Run(t, storetest.Harness{
+		TransportState: func(t *testing.T) store.TransportState { return fresh(t).TransportState() },
 		Inbound: &storetest.InboundHarness{
 			New: func(t *testing.T) store.Inbound { return fresh(t).Inbound() },
 			Quarantined: func(t *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {
@@ -42,7 +43,7 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 					if err != nil {
 						t.Fatal(err)
 					}
-					out = append(out, storetest.Quarantined{Key: q.Key, Reason: q.Reason, Raw: raw})
+					out = append(out, storetest.Quarantined{ID: q.ID, Key: q.Key, Reason: q.Reason, Raw: raw})
 				}
 				return out
 			},

@@ -91,14 +91,21 @@ func handleInTx[D store.Handoff](s *Store, owner string, fn func(ctx context.Con
 // failure; after each (re)connection it calls wake once with an empty
 // mailbox ID, for records committed while it was not listening. Typical use: go st.ListenOutbox(ctx, func(mailbox.ID) { sender.Wake() }).
 func (s *Store) ListenOutbox(ctx context.Context, wake func(mailbox.ID)) error {
+	return s.listenChannel(ctx, OutboxChannel, func(p string) { wake(mailbox.ID(p)) })
+}
+
+// listenChannel calls fn with the payload of every notification on channel until
+// ctx ends, reconnecting after a failure; after each (re)connection it
+// calls fn("") once, for what was sent while it was not listening.
+func (s *Store) listenChannel(ctx context.Context, channel string, fn func(payload string)) error {
 	backoff := 100 * time.Millisecond
 	for {
-		conn, err := s.listenOn(ctx, OutboxChannel)
+		conn, err := s.listenOn(ctx, channel)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			s.log.Warn("correio/postgres: LISTEN outbox failed; retrying", "err", err, "in", backoff)
+			s.log.Warn("correio/postgres: LISTEN failed; retrying", "channel", channel, "err", err, "in", backoff)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -108,7 +115,7 @@ func (s *Store) ListenOutbox(ctx context.Context, wake func(mailbox.ID)) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		wake("") // records committed while we were not listening
+		fn("")
 		for {
 			n, err := conn.WaitForNotification(ctx)
 			if err != nil {
@@ -118,10 +125,10 @@ func (s *Store) ListenOutbox(ctx context.Context, wake func(mailbox.ID)) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				s.log.Warn("correio/postgres: outbox notification connection lost", "err", err)
+				s.log.Warn("correio/postgres: notification connection lost", "channel", channel, "err", err)
 				break
 			}
-			wake(mailbox.ID(n.Payload))
+			fn(n.Payload)
 		}
 	}
 }

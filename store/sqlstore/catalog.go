@@ -329,7 +329,9 @@ func (c *Catalog) SetSystemMailbox(ctx context.Context, id mailbox.ID) error {
 // SaveRefreshToken seals and saves a mailbox's OAuth2 refresh token (the
 // first one, or a rotated one reported by transport.OAuth2Tokens.OnRotate).
 // It does not change the catalog version: running token sources already
-// hold the new token; snapshots built later pass it to TokenSources.
+// hold the new token; snapshots built later pass it to TokenSources. New
+// code keeps grants in Store.Tokens (store.Tokens), which holds the access
+// token, expiry and provider too, and is what connect.TokenSource uses.
 func (c *Catalog) SaveRefreshToken(ctx context.Context, id mailbox.ID, tok mailbox.Secret) error {
 	var sealed []byte
 	if !tok.IsZero() {

@@ -2,7 +2,7 @@
 // dialect driver: the catalog (store.Catalog, with its cached snapshot for
 // the resolver), the inbound poller's state (store.Inbound), the outbox and
 // its index of sent messages (store.Outbox, threading.SentIndex), the
-// suppression list (store.Suppressions), per-contract queries, retention and
+// suppression list (store.Suppressions), the OAuth2 grants (store.Tokens), per-contract queries, retention and
 // erasure, and the linking of bounces.
 //
 // A Driver supplies the database: its transactions, the classification of
@@ -44,12 +44,15 @@ type Store struct {
 	in  *Inbound
 	out *Outbox
 	sup *Suppressions
+	tok *Tokens
+	st  *TransportState
 }
 
 // db is the driver with its optional capabilities, found once by New.
 type db struct {
 	drv       Driver
 	ac        Autocommitter
+	ar        AutoReader
 	lease     LeaseChecker
 	enqueue   EnqueueNotifier
 	hostTx    HostTxer
@@ -69,11 +72,22 @@ func (d *db) auto(ctx context.Context, fn func(Q) error) error {
 	return d.drv.Write(ctx, fn)
 }
 
+// readOne runs a read of one statement outside an explicit transaction
+// when the driver can (no BEGIN/COMMIT round trips), else in a read
+// transaction.
+func (d *db) readOne(ctx context.Context, fn func(Q) error) error {
+	if d.ar != nil {
+		return d.ar.ReadAuto(ctx, fn)
+	}
+	return d.drv.Read(ctx, fn)
+}
+
 // New builds the store over drv, whose database already has the schema,
 // and loads the catalog's snapshot.
 func New(ctx context.Context, drv Driver, opts Options) (*Store, error) {
 	d := &db{drv: drv}
 	d.ac, _ = drv.(Autocommitter)
+	d.ar, _ = drv.(AutoReader)
 	d.lease, _ = drv.(LeaseChecker)
 	d.enqueue, _ = drv.(EnqueueNotifier)
 	d.hostTx, _ = drv.(HostTxer)
@@ -85,7 +99,7 @@ func New(ctx context.Context, drv Driver, opts Options) (*Store, error) {
 	if err := cat.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	return &Store{db: d, cat: cat, in: &Inbound{d}, out: &Outbox{d}, sup: &Suppressions{d}}, nil
+	return &Store{db: d, cat: cat, in: &Inbound{d}, out: &Outbox{d}, sup: &Suppressions{d}, tok: &Tokens{db: d, codec: opts.Secrets}, st: &TransportState{d}}, nil
 }
 
 // Catalog returns the mailbox and contract catalog.
@@ -99,6 +113,9 @@ func (s *Store) Outbox() *Outbox { return s.out }
 
 // Suppressions returns the suppression list.
 func (s *Store) Suppressions() *Suppressions { return s.sup }
+
+// TransportState returns the transports' per-mailbox records.
+func (s *Store) TransportState() *TransportState { return s.st }
 
 // Inbound implements store.Inbound: checkpoints, handled keys (scoped per
 // mailbox) and quarantined messages, durably. A checkpoint and its key
@@ -117,8 +134,9 @@ type Outbox struct{ *db }
 type Suppressions struct{ *db }
 
 var (
-	_ store.Inbound       = (*Inbound)(nil)
-	_ store.Outbox        = (*Outbox)(nil)
-	_ threading.SentIndex = (*Outbox)(nil)
-	_ store.Suppressions  = (*Suppressions)(nil)
+	_ store.Inbound        = (*Inbound)(nil)
+	_ store.BatchCommitter = (*Inbound)(nil)
+	_ store.Outbox         = (*Outbox)(nil)
+	_ threading.SentIndex  = (*Outbox)(nil)
+	_ store.Suppressions   = (*Suppressions)(nil)
 )

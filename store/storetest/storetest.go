@@ -52,6 +52,10 @@ type Harness struct {
 	Retention *RetentionHarness
 	// Bounces runs the bounce-linking suite (SQL stores).
 	Bounces func(t *testing.T) BounceStore
+	// Tokens runs the store.Tokens suite (OAuth2 grants).
+	Tokens *TokensHarness
+	// TransportState returns an empty store.TransportState.
+	TransportState func(t *testing.T) store.TransportState
 }
 
 // Run runs every suite the harness enables, each as a subtest.
@@ -74,6 +78,10 @@ func Run(t *testing.T, h Harness) {
 		ran = true
 		t.Run("Suppressions", func(t *testing.T) { RunSuppressions(t, h.Suppressions) })
 	}
+	if h.TransportState != nil {
+		ran = true
+		t.Run("TransportState", func(t *testing.T) { RunTransportState(t, h.TransportState) })
+	}
 	if h.Retention != nil {
 		ran = true
 		t.Run("Retention", func(t *testing.T) { RunRetention(t, *h.Retention) })
@@ -81,6 +89,10 @@ func Run(t *testing.T, h Harness) {
 	if h.Bounces != nil {
 		ran = true
 		t.Run("Bounces", func(t *testing.T) { RunBounces(t, h.Bounces) })
+	}
+	if h.Tokens != nil {
+		ran = true
+		t.Run("Tokens", func(t *testing.T) { RunTokens(t, *h.Tokens) })
 	}
 	if !ran {
 		t.Fatal("storetest: the harness enables no suite")

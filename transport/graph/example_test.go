@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
@@ -58,4 +61,55 @@ func Example() {
 	// fetched 96 bytes
 	// moved: 1
 	// [c@example.net] <nil> true
+}
+
+// Change notifications: the host mounts the Source's handler at a public
+// HTTPS URL; a session then returns from Wait as soon as Graph posts a
+// notification for its mailbox, and reads the delta query as usual. Here
+// the in-process Graph server plays Microsoft's part.
+func ExampleSource_NotificationHandler() {
+	srv := mailtest.NewGraphServer()
+	defer srv.Close()
+	srv.AddUser("support@example.com")
+	srv.AddToken("tok", "support@example.com")
+
+	var handler http.Handler
+	host := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	defer host.Close()
+	srv.TrustNotificationCert(host.Certificate()) // in production: a certificate Microsoft trusts
+
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	src := graph.NewSource(&graph.Config{BaseURL: srv.URL, RootCAs: pool, Notify: &graph.NotifyConfig{
+		NotificationURL: host.URL + "/graph/notify",
+		Key:             mailbox.NewSecret("a key of at least sixteen bytes"),
+		Store:           graph.NewMemorySubscriptions(), // graph.NewFileSubscriptions(dir) to survive restarts
+	}})
+	handler = src.NotificationHandler()
+
+	m := &mailbox.Mailbox{ID: "support", Description: "Support", Kind: mailbox.Inbound, Enabled: true, Address: "support@example.com",
+		Inbound: &mailbox.InboundSettings{Transport: mailbox.TransportGraph, Credentials: mailbox.Credentials{OAuth2: exampleToken("tok")}}}
+	ctx := context.Background()
+	s, err := src.Open(ctx, m)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close(ctx)
+	fmt.Println("push:", s.Push(), "subscriptions:", len(srv.Subscriptions()))
+
+	srv.Deliver("support@example.com", "inbox", []byte("From: c@example.net\r\nSubject: help\r\nMessage-ID: <2@example.net>\r\n\r\nhi\r\n"))
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	s.Wait(wctx, nil) // returns on the notification
+	fmt.Println("woken before the timeout:", wctx.Err() == nil)
+	// Output:
+	// push: true subscriptions: 1
+	// woken before the timeout: true
+}
+
+type exampleToken string
+
+func (e exampleToken) Token(context.Context) (mailbox.Secret, error) {
+	return mailbox.NewSecret(string(e)), nil
 }

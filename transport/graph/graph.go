@@ -6,16 +6,21 @@
 //
 // A mailbox names its user or shared mailbox by UPN or address
 // (Credentials.Username, else the mailbox's Address) and its folder by a
-// well-known name ("inbox", the default; "INBOX" is taken as "inbox") or a
-// top-level folder's display name. Tokens come from the mailbox's
+// well-known name ("inbox", the default; "INBOX" is taken as "inbox"), a
+// top-level folder's display name, or a path of display names separated
+// by "/" whose first level may be a well-known name ("inbox/Support"). Tokens come from the mailbox's
 // Credentials.OAuth2 (delegated: a user's token with Mail.ReadWrite and
 // Mail.Send) or, when it has none, from Config.AppOnly (the client
 // credentials grant against the tenant's token endpoint, for shared
 // mailboxes).
 //
-// The package speaks plain net/http and golang.org/x/oauth2: it uses nine
-// Graph calls, and the official SDK would add its generated models (tens
-// of megabytes of code) to every host's binary for them. Every request has
+// Change notifications (Config.Notify, Source.NotificationHandler) wake a
+// mailbox's session when new mail arrives; the delta query stays the only
+// way mail is read, and polling the fallback.
+//
+// The package speaks plain net/http and golang.org/x/oauth2: it uses a
+// dozen Graph calls, and the official SDK would add its generated models
+// to every host's binary for them (see README, "Microsoft Graph"). Every request has
 // a deadline, every body read is bounded, and every connection is dialled
 // through transport.Net, so the host's Dialer and AddressPolicy apply.
 //
@@ -92,6 +97,10 @@ type Config struct {
 	// ErrRecipients, so a recipient the engine dropped (suppressed,
 	// already delivered) is never mailed.
 	DeliverHeaderRecipients bool
+	// Notify, when set, turns on change notifications for the Source's
+	// mailboxes (see NotifyConfig and Source.NotificationHandler); the
+	// Sender ignores it.
+	Notify *NotifyConfig
 }
 
 // AppOnly is an app registration's client credentials in one tenant.

@@ -219,3 +219,52 @@ func TestAppOnly(t *testing.T) {
 		t.Fatalf("sent %+v", sent)
 	}
 }
+
+// TestSharedConcurrency: a Source and a Sender from NewTransports share
+// the mailbox's four request slots: reading and sending the same mailbox
+// at once never has a fifth request in flight (the server would refuse
+// it, and with MaxRetryWait -1 the refusal would fail the call).
+func TestSharedConcurrency(t *testing.T) {
+	srv := newServer(t)
+	if _, err := srv.Deliver(desk, "inbox", transporttest.Message("shared", 1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetDelay(30 * time.Millisecond)
+	cfg := config(t, srv, transport.Net{})
+	cfg.MaxRetryWait = -1
+	src, snd := graph.NewTransports(cfg)
+	ctx := context.Background()
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			if i%2 == 0 {
+				s, err := src.Open(ctx, inboundMailbox())
+				if err == nil {
+					var from transport.Cursor
+					if from, _, err = s.Resume(ctx, "", false); err == nil {
+						_, err = s.List(ctx, from)
+					}
+				}
+				errs <- err
+				return
+			}
+			o, err := snd.Open(ctx, outboundMailbox())
+			if err == nil {
+				_, err = o.Send(ctx, transport.Envelope{From: desk, To: []string{desk}}, bytes.NewReader(transporttest.Message("shared-out", i, 100)))
+				_ = o.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Errorf("a call: %v", err)
+		}
+	}
+	if n := srv.OverConcurrency(); n != 0 {
+		t.Fatalf("%d requests over the mailbox's concurrency", n)
+	}
+	if n := len(srv.Sent()); n != 8 {
+		t.Fatalf("sent %d, want 8", n)
+	}
+}

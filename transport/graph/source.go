@@ -41,11 +41,32 @@ const (
 )
 
 // Source is the inbound Graph transport. It is safe for concurrent use.
-type Source struct{ c *client }
+type Source struct {
+	c *client
+	n *notifier // nil: no change notifications
+}
 
 // NewSource returns a Source; cfg may be nil (the public endpoint,
 // delegated tokens).
-func NewSource(cfg *Config) *Source { return &Source{c: newClient(cfg)} }
+func NewSource(cfg *Config) *Source { return newSource(newClient(cfg), cfg) }
+
+func newSource(c *client, cfg *Config) *Source {
+	s := &Source{c: c}
+	if cfg != nil && cfg.Notify != nil {
+		s.n = newNotifier(cfg.Notify)
+	}
+	return s
+}
+
+// NewTransports returns a Source and a Sender that share one HTTP client,
+// one app-only token source and one per-mailbox request limit
+// (MailboxConcurrency), so a mailbox read and sent through at once stays
+// within Exchange Online's four concurrent requests per app and mailbox;
+// a separate NewSource and NewSender each keep their own four.
+func NewTransports(cfg *Config) (*Source, *Sender) {
+	c := newClient(cfg)
+	return newSource(c, cfg), &Sender{c: c}
+}
 
 var (
 	_ transport.Source  = (*Source)(nil)
@@ -85,18 +106,50 @@ type folderInfo struct {
 	Unread      int    `json:"unreadItemCount"`
 }
 
-// resolveFolder returns the URL segment of a folder: a well-known name, or
-// the id of the top-level folder of that display name (created when
-// create is set and it is missing).
+// resolveFolder returns the URL segment of a folder: a well-known name,
+// or the id of the folder of that display name at the top of the mailbox,
+// or of a path of display names separated by "/" ("inbox/Support/Tier 2":
+// the first level may be a well-known name). Missing levels are created
+// when create is set.
 func (k *conn) resolveFolder(ctx context.Context, name string, create bool) (string, error) {
 	if seg := folderSegment(name); seg != "" {
 		return seg, nil
+	}
+	segs := strings.Split(strings.Trim(name, "/"), "/")
+	parent := "" // the top level
+	for i, seg := range segs {
+		if seg == "" {
+			return "", &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "folder", Server: k.c.server(),
+				Err: fmt.Errorf("folder %q has an empty level", name), Hint: "write folder paths as Parent/Child"}
+		}
+		if i == 0 {
+			if wk := folderSegment(seg); wk != "" {
+				parent = wk
+				continue
+			}
+		}
+		id, err := k.childFolder(ctx, parent, seg, create)
+		if err != nil {
+			return "", err
+		}
+		parent = id
+	}
+	return parent, nil
+}
+
+// childFolder returns the id of the folder called name below parent (a
+// URL segment; "" for the top level), created when missing and create is
+// set.
+func (k *conn) childFolder(ctx context.Context, parent, name string, create bool) (string, error) {
+	base := k.userURL() + "/mailFolders"
+	if parent != "" {
+		base += "/" + url.PathEscape(parent) + "/childFolders"
 	}
 	var list struct {
 		Value []folderInfo `json:"value"`
 	}
 	q := url.Values{"$filter": {"displayName eq '" + strings.ReplaceAll(name, "'", "''") + "'"}, "$select": {"id,displayName"}}
-	if err := k.json(ctx, request{op: "folder", method: http.MethodGet, url: k.userURL() + "/mailFolders?" + q.Encode()}, &list); err != nil {
+	if err := k.json(ctx, request{op: "folder", method: http.MethodGet, url: base + "?" + q.Encode()}, &list); err != nil {
 		return "", err
 	}
 	for _, f := range list.Value {
@@ -109,18 +162,24 @@ func (k *conn) resolveFolder(ctx context.Context, name string, create bool) (str
 	}
 	if !create {
 		return "", &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "folder", Server: k.c.server(),
-			Err: fmt.Errorf("no folder %q", name), Hint: "the folder does not exist at the top of the mailbox"}
+			Err: fmt.Errorf("no folder %q", name), Hint: "the folder does not exist in the mailbox"}
 	}
 	var f folderInfo
-	if err := k.json(ctx, request{op: "folder", method: http.MethodPost, url: k.userURL() + "/mailFolders",
+	if err := k.json(ctx, request{op: "folder", method: http.MethodPost, url: base,
 		body: jsonBody(map[string]string{"displayName": name}), contentType: "application/json"}, &f); err != nil {
 		return "", err
 	}
 	return f.ID, nil
 }
 
-// Open implements transport.Source: it checks the token and the folder.
+// Open implements transport.Source: it checks the token and the folder,
+// and with Config.Notify makes sure the mailbox has a change-notification
+// subscription (a failure is logged; the mailbox is then polled).
 func (s *Source) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Session, error) {
+	return s.open(ctx, m, true)
+}
+
+func (s *Source) open(ctx context.Context, m *mailbox.Mailbox, subscribe bool) (transport.Session, error) {
 	if m == nil || m.Inbound == nil {
 		return nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "open", Err: errors.New("not an inbound mailbox")}
 	}
@@ -136,7 +195,14 @@ func (s *Source) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Sessio
 	if err := k.json(ctx, request{op: "select", method: http.MethodGet, url: k.userURL() + "/mailFolders/" + url.PathEscape(seg)}, &info); err != nil {
 		return nil, err
 	}
-	return &session{k: k, m: m, folder: seg, info: info, applied: map[string]bool{}, dests: map[string]string{}}, nil
+	se := &session{k: k, m: m, folder: seg, info: info, applied: map[string]bool{}, dests: map[string]string{}, n: s.n}
+	if s.n != nil && subscribe {
+		se.wake = s.n.register(m.ID)
+		se.sub = se.subscribe(ctx)
+		se.tried = time.Now()
+		se.lifecycle(ctx) // events that came while no session was open
+	}
+	return se, nil
 }
 
 // Check implements transport.Checker: it opens the mailbox, reads the
@@ -148,7 +214,7 @@ func (s *Source) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Repor
 	if err := s.Validate(m); err != nil {
 		return rep, err
 	}
-	ss, err := s.Open(ctx, m)
+	ss, err := s.open(ctx, m, false) // no subscription for a mailbox perhaps never saved
 	if err != nil {
 		rep.Elapsed = max(time.Since(start), time.Nanosecond)
 		return rep, err
@@ -158,6 +224,14 @@ func (s *Source) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Repor
 	rep.Facts = append(rep.Facts, transport.Fact{Name: "user", Value: se.k.user}, transport.Fact{Name: "auth", Value: se.k.auth},
 		transport.Fact{Name: "folder", Value: se.info.DisplayName}, transport.Fact{Name: "messages", Value: strconv.Itoa(se.info.Total)},
 		transport.Fact{Name: "unread", Value: strconv.Itoa(se.info.Unread)})
+	switch {
+	case s.n == nil:
+	case s.n.err != nil:
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "notifications", Value: "misconfigured"})
+		rep.Warnings = append(rep.Warnings, s.n.err.Error()+"; the mailbox is polled")
+	default:
+		rep.Facts = append(rep.Facts, transport.Fact{Name: "notifications", Value: "configured"})
+	}
 	rep.Elapsed = max(time.Since(start), time.Nanosecond)
 	return rep, nil
 }
@@ -171,6 +245,15 @@ type session struct {
 	mu      sync.Mutex
 	applied map[string]bool   // ids this session applied a post-action to
 	dests   map[string]string // move targets resolved
+
+	// Change notifications (nil n: off).
+	n     *notifier
+	sub   *subState     // the live subscription; nil: polling
+	wake  chan struct{} // signalled by the notification handler
+	tried time.Time     // when a subscription was last attempted
+	// retryRenew, when set, is the earliest next renewal attempt (after a
+	// temporary failure).
+	retryRenew time.Time
 }
 
 // deltaURL is the first page of a full synchronisation.
@@ -465,18 +548,36 @@ func (s *session) Apply(ctx context.Context, a transport.Action, ids []string) e
 	return nil
 }
 
-// Push implements transport.Session: no push yet (change notifications
-// are planned); the engine polls.
-func (s *session) Push() bool { return false }
+// Push implements transport.Session: true when the mailbox has a live
+// change-notification subscription (Config.Notify); else the engine polls.
+func (s *session) Push() bool { return s.sub != nil }
 
-// Wait implements transport.Session.
+// resubscribeEvery is how often a session without a subscription tries to
+// create one again.
+const resubscribeEvery = 15 * time.Minute
+
+// Wait implements transport.Session: with a subscription it also returns
+// when a change notification for the mailbox arrives.
 func (s *session) Wait(ctx context.Context, wake <-chan time.Time) error {
-	select {
-	case <-ctx.Done():
-	case <-wake:
+	if s.n == nil || s.wake == nil {
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		}
+		return nil
+	}
+	if s.sub == nil && time.Since(s.tried) >= resubscribeEvery {
+		s.tried = time.Now()
+		s.sub = s.subscribe(ctx)
+	}
+	return s.waitPush(ctx, wake)
+}
+
+// Close implements transport.Session: Graph has no connection to end. The
+// subscription stays (stored) for the next session to use.
+func (s *session) Close(context.Context) error {
+	if s.n != nil && s.wake != nil {
+		s.n.unregister(s.m.ID, s.wake)
 	}
 	return nil
 }
-
-// Close implements transport.Session: Graph has no connection to end.
-func (s *session) Close(context.Context) error { return nil }

@@ -259,6 +259,55 @@ func TestValidate(t *testing.T) {
 
 // TestMoveToNamedFolder: a move target by display name is created once
 // and reused; the moved message leaves the folder's delta as a removal.
+// TestNestedFolders: a folder path ("inbox/Support", "Archive 2026/Done")
+// is read below its parent, and a move target path is created level by
+// level once; a missing level of a folder to read is a Permanent error.
+func TestNestedFolders(t *testing.T) {
+	srv := newServer(t)
+	if _, err := srv.CreateFolder(desk, "inbox/Support"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		if _, err := srv.Deliver(desk, "inbox/Support", transporttest.Message("nested", i, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.Deliver(desk, "inbox", transporttest.Message("top", 1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	m := inboundMailbox()
+	m.Inbound.Folder = "Inbox/Support"
+	src := graph.NewSource(config(t, srv, transport.Net{}))
+	s := openSession(t, src, m)
+	ctx := context.Background()
+	from, _, _ := s.Resume(ctx, "", false)
+	items, err := s.List(ctx, from)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("List of inbox/Support: %d %v", len(items), err)
+	}
+	for _, it := range items {
+		if err := s.Apply(ctx, transport.Action{Kind: mailbox.PostMove, Folder: "Archive 2026/Done"}, []string{it.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := srv.Count(desk, "Archive 2026/Done"); n != 2 {
+		t.Fatalf("Archive 2026/Done holds %d", n)
+	}
+	if n, _ := srv.Count(desk, "Archive 2026"); n != 0 {
+		t.Fatalf("the parent holds %d", n)
+	}
+	if n := countPrefix(srv.Requests(), "POST /v1.0/users/"+desk+"/mailFolders", ""); n-countPrefix(srv.Requests(), "POST ", "/childFolders") != 1 {
+		t.Fatalf("%d top-level folders created, want 1", n)
+	}
+	if n := countPrefix(srv.Requests(), "POST ", "/childFolders"); n != 1 {
+		t.Fatalf("%d child folders created, want 1", n)
+	}
+	m.Inbound.Folder = "inbox/Nowhere"
+	if _, err := src.Open(ctx, m); !errors.Is(err, transport.ErrPermanent) {
+		t.Fatalf("a missing level: %v", err)
+	}
+}
+
 func TestMoveToNamedFolder(t *testing.T) {
 	srv := newServer(t)
 	for i := 1; i <= 2; i++ {

@@ -193,3 +193,17 @@ func (p *pool) expire(c *Conn) {
 	}
 	p.mu.Unlock()
 }
+
+// CloseIdle closes mailbox id's idle connections now (QUIT) and forgets
+// its pool, as when a replica hands the mailbox to another: a provider
+// counts open connections, idle ones too. Connections in use are closed
+// when released. The next send opens a new pool.
+func (t *Transport) CloseIdle(id mailbox.ID) {
+	t.mu.Lock()
+	p := t.pools[id]
+	delete(t.pools, id)
+	t.mu.Unlock()
+	if p != nil {
+		p.shutdown()
+	}
+}

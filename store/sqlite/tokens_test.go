@@ -1,0 +1,102 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/store/secrets"
+	"github.com/correio-dev/correio/store/sqlite"
+	"github.com/correio-dev/correio/store/storetest"
+)
+
+func TestTokensConformance(t *testing.T) {
+	var mu sync.Mutex
+	paths := map[store.Tokens]string{}
+	stores := map[store.Tokens]*sqlite.Store{}
+	add := func(p string, s *sqlite.Store) store.Tokens {
+		mu.Lock()
+		defer mu.Unlock()
+		paths[s.Tokens()], stores[s.Tokens()] = p, s
+		return s.Tokens()
+	}
+	storetest.Run(t, storetest.Harness{Tokens: &storetest.TokensHarness{
+		New: func(t *testing.T) store.Tokens {
+			p := filepath.Join(t.TempDir(), "correio.db")
+			return add(p, open(t, p))
+		},
+		Raw: func(t *testing.T, s store.Tokens) []byte {
+			mu.Lock()
+			p := paths[s]
+			mu.Unlock()
+			var all []byte
+			for _, f := range []string{p, p + "-wal"} {
+				b, err := os.ReadFile(f)
+				if err != nil && !errors.Is(err, os.ErrNotExist) {
+					t.Fatal(err)
+				}
+				all = append(all, b...)
+			}
+			return all
+		},
+		Reopen: func(t *testing.T, s store.Tokens) store.Tokens {
+			mu.Lock()
+			p, st := paths[s], stores[s]
+			mu.Unlock()
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return add(p, open(t, p))
+		},
+	}})
+}
+
+func TestTokensResealAfterKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "correio.db")
+	old, _ := secrets.NewKeyring("k1", map[string][]byte{"k1": bytes.Repeat([]byte{1}, 32)})
+	s, err := sqlite.Open(ctx, p, sqlite.Options{Secrets: old, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := store.Token{Provider: "google", RefreshToken: mailbox.NewSecret("rt-1"), AccessToken: mailbox.NewSecret("at-1")}
+	if err := s.Tokens().PutToken(ctx, "m", g); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	both, _ := secrets.NewKeyring("k2", map[string][]byte{"k1": bytes.Repeat([]byte{1}, 32), "k2": bytes.Repeat([]byte{2}, 32)})
+	s, err = sqlite.Open(ctx, p, sqlite.Options{Secrets: both, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Tokens().Reseal(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("Reseal: %d, %v; want both tokens rewritten", n, err)
+	}
+	if n, _ := s.Tokens().Reseal(ctx); n != 0 {
+		t.Fatalf("a second Reseal rewrote %d", n)
+	}
+	s.Close()
+	onlyNew, _ := secrets.NewKeyring("k2", map[string][]byte{"k2": bytes.Repeat([]byte{2}, 32)})
+	s = open2(t, p, onlyNew)
+	got, err := s.Tokens().GetToken(ctx, "m")
+	if err != nil || got.RefreshToken.Reveal() != "rt-1" || got.AccessToken.Reveal() != "at-1" {
+		t.Fatalf("after dropping the old key: %v", err)
+	}
+}
+
+func open2(t *testing.T, p string, k *secrets.Keyring) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), p, sqlite.Options{Secrets: k, CheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
