@@ -218,7 +218,7 @@ func TestOverBudgetWhenChecksCannotKeepUp(t *testing.T) {
 	slow.Inbound.PollInterval, late.Inbound.PollInterval = 50*time.Millisecond, 50*time.Millisecond
 	r := start(t, o, slow, late)
 	var ev inbound.Event
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(60 * time.Second)
 	for ev.Health.State != engine.StateOverBudget || ev.Health.Mailbox != "late" {
 		select {
 		case ev = <-events:

@@ -125,12 +125,16 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// fastOptions retries fast. Its IMAP command timeout is not short: no test
+// waits on it against a good server (those that need a server that never
+// answers to fail fast set their own), and a short one turned a command
+// slowed by a loaded -race run into a failure the health checks then see.
 func fastOptions(st store.Inbound, h inbound.Handler) inbound.Options {
 	return inbound.Options{
 		Store:            st,
 		Handler:          h,
 		Catalog:          memory.NewCatalog(),
-		IMAP:             &imap.Config{Timeout: 500 * time.Millisecond},
+		IMAP:             &imap.Config{Timeout: 5 * time.Second},
 		RetryBase:        5 * time.Millisecond,
 		RetryMax:         40 * time.Millisecond,
 		BreakerThreshold: 2,

@@ -16,6 +16,22 @@ import (
 	"github.com/correio-dev/correio/transport/pop3"
 )
 
+// popTimeout bounds each POP3 command in these tests. No test here waits on
+// it (the server answers or the test fails), so it is long: a command slowed
+// by a loaded machine must not become an error the health check then sees.
+const popTimeout = 30 * time.Second
+
+// morePolls waits until the Poller has logged in to srv n more times. The
+// POP3 source reconnects for each poll, so each login is a new poll, begun
+// after the previous one finished; checks of what a poll must not do (hand
+// twice, delete early) then rest on polls that happened, not on a sleep
+// that a loaded machine may fill with none.
+func morePolls(t testing.TB, srv *mailtest.POP3Server, n int) {
+	t.Helper()
+	from := srv.Logins()
+	eventually(t, fmt.Sprintf("%d more POP3 polls", n), func() bool { return srv.Logins() >= from+n })
+}
+
 // A POP3 mailbox read by the Poller end to end, on the SQLite store: every
 // message handed once (post-action keep, so the maildrop keeps them and only
 // the stored UIDL cursor tells old from new), across a restart of the
@@ -45,7 +61,7 @@ func TestPollerReadsPOP3(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := fastOptions(st.Inbound(), rec)
-		o.Source = transport.Sources{mailbox.TransportPOP3: pop3.NewSource(&pop3.Config{Timeout: 5 * time.Second})}
+		o.Source = transport.Sources{mailbox.TransportPOP3: pop3.NewSource(&pop3.Config{Timeout: popTimeout})}
 		return start(t, o, m), st
 	}
 	r, st := run()
@@ -59,7 +75,10 @@ func TestPollerReadsPOP3(t *testing.T) {
 	r, st = run()
 	defer st.Close()
 	eventually(t, "the new message after the restart", func() bool { return rec.count("pop") == 4 })
-	time.Sleep(100 * time.Millisecond) // a few more polls
+	// A few more polls: each logs in again, after the previous poll's
+	// commit, so the health below counts the hand-off and any second
+	// hand-off would have happened.
+	morePolls(t, srv, 3)
 	if d := rec.dupes(); len(d) != 0 {
 		t.Fatalf("handed twice: %v", d)
 	}
@@ -96,11 +115,11 @@ func TestPollerPOP3Retention(t *testing.T) {
 			Credentials:  mailbox.Credentials{Username: "pop", Password: mailbox.NewSecret("pw-pop")}}}
 	rec := newRecorder()
 	o := fastOptions(memory.NewInboundStore(), rec)
-	o.Source = transport.Sources{mailbox.TransportPOP3: pop3.NewSource(&pop3.Config{Timeout: 5 * time.Second, Clock: clk})}
+	o.Source = transport.Sources{mailbox.TransportPOP3: pop3.NewSource(&pop3.Config{Timeout: popTimeout, Clock: clk})}
 	r := start(t, o, m)
 	defer r.stop()
 	eventually(t, "two handed", func() bool { return rec.count("pop") == 2 })
-	time.Sleep(100 * time.Millisecond) // a few more polls
+	morePolls(t, srv, 3)
 	if n, _ := srv.Messages("pop"); n != 2 {
 		t.Fatalf("%d on the server within the retention, want 2", n)
 	}
@@ -111,7 +130,7 @@ func TestPollerPOP3Retention(t *testing.T) {
 	eventually(t, "the third handed", func() bool { return rec.count("pop") == 3 })
 	clk.Advance(2 * time.Hour)
 	eventually(t, "the first two deleted", func() bool { n, _ := srv.Messages("pop"); return n == 1 })
-	time.Sleep(100 * time.Millisecond)
+	morePolls(t, srv, 3)
 	if n, _ := srv.Messages("pop"); n != 1 {
 		t.Fatalf("%d on the server, want the third only", n)
 	}

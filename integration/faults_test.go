@@ -238,7 +238,12 @@ func TestOutboundFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tr := smtpTransport(t, s, smtp.Options{CommandTimeout: 3 * time.Second, DataTimeout: 3 * time.Second})
+	// The blackhole is noticed by the greeting's CommandTimeout. No fault
+	// here needs DataTimeout (the reset in DATA cuts the connection), and
+	// a short one is a duplicate in the making: Postfix slowed by a loaded
+	// machine may accept the message after the client gave up on the final
+	// reply, and the retry sends it again, failing the exactly-once check.
+	tr := smtpTransport(t, s, smtp.Options{CommandTimeout: 3 * time.Second, DataTimeout: time.Minute})
 	snd := startSender(t, cat, tr, outbound.Options{BreakerThreshold: 2})
 
 	var ids []string

@@ -65,9 +65,12 @@ type Proxy struct {
 }
 
 type proxyConn struct {
-	client, server net.Conn
-	once           sync.Once
-	dead           chan struct{}
+	client net.Conn
+	once   sync.Once
+	dead   chan struct{}
+
+	mu     sync.Mutex
+	server net.Conn // set once the upstream dial succeeds
 }
 
 func (c *proxyConn) close(reset bool) {
@@ -79,8 +82,11 @@ func (c *proxyConn) close(reset bool) {
 			}
 		}
 		_ = c.client.Close()
-		if c.server != nil {
-			_ = c.server.Close()
+		c.mu.Lock()
+		srv := c.server
+		c.mu.Unlock()
+		if srv != nil {
+			_ = srv.Close()
 		}
 	})
 }
@@ -258,10 +264,20 @@ func (p *Proxy) serve(pc *proxyConn) {
 	if err != nil {
 		return
 	}
-	p.mu.Lock()
+	// close may run while the dial was under way (CloseConns, Close): it
+	// marks the connection dead before it looks for the server side, so
+	// either it sees s or s is closed here.
+	pc.mu.Lock()
 	pc.server = s
+	pc.mu.Unlock()
+	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
+	select {
+	case <-pc.dead:
+		closed = true
+	default:
+	}
 	if closed {
 		_ = s.Close()
 		return

@@ -43,6 +43,13 @@ func (s *Sender) run() {
 		if !next.IsZero() {
 			timer = s.clk.NewTimer(max(next.Sub(s.clk.Now()), 0))
 			tc = timer.C()
+			// The clock may have moved on between reading it and arming
+			// the timer (a test's fake clock advanced meanwhile): the timer
+			// would then fire after next. Look again rather than wait.
+			if !s.clk.Now().Before(next) {
+				timer.Stop()
+				continue
+			}
 		}
 		select {
 		case <-s.runCtx.Done():
@@ -202,6 +209,15 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 		err := &transport.Error{Class: transport.Temporary, Protocol: string(mb.Transport()), Op: "send", Err: routing.ErrMailboxDisabled, Hint: "enable the mailbox"}
 		for _, r := range recs {
 			s.retry(r, token, err)
+		}
+		return
+	}
+	// The breaker let this worker through when it was dispatched; another
+	// worker's failure may have opened it since. Give the claims back
+	// unsent: an open breaker costs no connection.
+	if bs, _ := st.breaker.State(); bs == breaker.Open {
+		for _, r := range recs {
+			s.release(r, token)
 		}
 		return
 	}

@@ -103,7 +103,7 @@ func newHarness(t *testing.T, o outbound.Options, tro smtp.Options, boxes ...*ma
 // only keeps a broken test from hanging.
 func (h *harness) next(kind outbound.EventKind) outbound.Event {
 	h.t.Helper()
-	guard := time.After(20 * time.Second)
+	guard := time.After(60 * time.Second)
 	for {
 		select {
 		case e := <-h.events:
@@ -136,7 +136,7 @@ func (h *harness) record(id string) *store.OutboxRecord {
 
 func wait(t *testing.T, s *mailtest.SMTPServer, n int) []mailtest.SMTPMessage {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	got, err := s.WaitMessages(ctx, n)
 	if err != nil {
@@ -289,7 +289,7 @@ func Test421AtConnectRetriesUntilMaxAge(t *testing.T) {
 	id := h.enqueue(simple("mb1", "a@example.org"))
 	deferred := 0
 	for {
-		guard := time.After(20 * time.Second)
+		guard := time.After(60 * time.Second)
 		var e outbound.Event
 		select {
 		case e = <-h.events:
@@ -457,7 +457,7 @@ func TestIsolationBlackholedAmongTen(t *testing.T) {
 	for i := 1; i < 10; i++ {
 		wait(t, servers[i], perBox)
 	}
-	for deadline := time.Now().Add(10 * time.Second); servers[0].Stalled() == 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); servers[0].Stalled() == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the blackholed server holds no pending attempt")
 		}
@@ -471,9 +471,19 @@ func TestIsolationBlackholedAmongTen(t *testing.T) {
 		t.Fatalf("blackhole got %d", n)
 	}
 	// Stop interrupts the pending attempt; the records stay queued, unsent.
+	// A Stop whose short context ends before the interrupted attempt has
+	// released its claims returns at once and leaves the release to the
+	// background (Sender.Stop), so a second Stop with a generous context
+	// waits for it: it could not return while the attempt still waited
+	// on its hour-long deadlines.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_ = h.s.Stop(ctx)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if err := h.s.Stop(ctx2); err != nil {
+		t.Fatalf("second Stop (the interrupted attempt winding down): %v", err)
+	}
 	for _, id := range stuck {
 		if r := h.record(id); r.State != store.Queued || r.ClaimToken != "" {
 			t.Fatalf("record not back in the queue: %+v", r)
@@ -521,12 +531,11 @@ func TestStopNoGoroutineLeftAndRestartDelivers(t *testing.T) {
 	}
 	_ = srv.Close()
 	settled := false
-	for range 200 {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if runtime.NumGoroutine() <= before {
 			settled = true
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	if !settled {
 		buf := make([]byte, 1<<16)
@@ -599,7 +608,7 @@ func TestFailoverToSystemMailbox(t *testing.T) {
 			case outbound.EventDeferred:
 				h.clk.Advance(10 * time.Minute)
 			}
-		case <-time.After(20 * time.Second):
+		case <-time.After(60 * time.Second):
 			t.Fatal("no failover")
 		}
 	}

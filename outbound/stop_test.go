@@ -25,7 +25,7 @@ func TestStopByDeadlineAgainstStalledServer(t *testing.T) {
 	srv := startServer(t, mailtest.SMTPOptions{Faults: mailtest.SMTPFaults{HangInData: true}})
 	h := newHarness(t, outbound.Options{}, smtp.Options{CommandTimeout: 30 * time.Second, DataTimeout: 30 * time.Second}, outboundBox("mb1", srv))
 	id := h.enqueue(simple("mb1", "a@example.org"))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for srv.Stalled() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the send never reached the stalled DATA")
@@ -41,9 +41,9 @@ func TestStopByDeadlineAgainstStalledServer(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stop = %v, want context.DeadlineExceeded", err)
 	}
-	// By the deadline: a little scheduling slack, far below any timeout
-	// of the transport (30 s) or its QUIT (5 s).
-	if took > budget+200*time.Millisecond {
+	// By the deadline: scheduling slack for a loaded machine, below any
+	// timeout of the transport (30 s) or its QUIT (5 s).
+	if took > budget+2*time.Second {
 		t.Fatalf("Stop took %v with a %v context", took, budget)
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
@@ -94,7 +94,7 @@ func TestStopByDeadlineWithDeafTransport(t *testing.T) {
 	}
 	select {
 	case <-d.entered:
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("no send started")
 	}
 	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -103,7 +103,9 @@ func TestStopByDeadlineWithDeafTransport(t *testing.T) {
 	if err := s.Stop(sctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stop = %v, want context.DeadlineExceeded", err)
 	}
-	if took := time.Since(start); took > 400*time.Millisecond {
+	// Scheduling slack for a loaded machine: the deaf send never returns
+	// before the release below, so any return shows Stop did not wait.
+	if took := time.Since(start); took > 200*time.Millisecond+2*time.Second {
 		t.Fatalf("Stop took %v with a 200ms context", took)
 	}
 	close(d.release)
