@@ -75,6 +75,7 @@ func TestHandOffIdleAndSeen(t *testing.T) {
 	if !bytes.Equal(raw, rawMsg("support", 100)) {
 		t.Fatalf("raw stream differs: %q", raw)
 	}
+	eventually(t, "13 handled in Health", func() bool { return r.health("support").Handled == 13 })
 	h := r.health("support")
 	if h.Handled != 13 || h.ConsecutiveFailures != 0 || h.LastSuccess.IsZero() || events.Load() == 0 {
 		t.Fatalf("health %+v events %d", h, events.Load())
@@ -195,8 +196,10 @@ func TestDropMidFetch(t *testing.T) {
 	if px.Accepted() < 2 {
 		t.Fatalf("the connection was not dropped (accepted %d)", px.Accepted())
 	}
-	h := r.health("d")
-	if h.Handled != 20 || len(rec.dupes()) > 0 {
+	// Health counts a hand-off once its group commit is in, just after
+	// the handler saw it.
+	eventually(t, "20 handled in Health", func() bool { return r.health("d").Handled == 20 })
+	if h := r.health("d"); h.Handled != 20 || len(rec.dupes()) > 0 {
 		t.Fatalf("health %+v dupes %v", h, rec.dupes())
 	}
 }
