@@ -50,10 +50,12 @@ type oauthSetup struct {
 
 	mu      sync.Mutex
 	sources map[mailbox.ID]*mailboxTokens
+	devices map[mailbox.ID]*deviceConnect // device.go
 }
 
 func newOAuthSetup() *oauthSetup {
-	return &oauthSetup{flows: map[string]*connect.Flow{}, sources: map[mailbox.ID]*mailboxTokens{}, log: slog.New(slog.DiscardHandler)}
+	return &oauthSetup{flows: map[string]*connect.Flow{}, sources: map[mailbox.ID]*mailboxTokens{},
+		devices: map[mailbox.ID]*deviceConnect{}, log: slog.New(slog.DiscardHandler)}
 }
 
 // providerNames are the configured providers, in a fixed order.
@@ -107,16 +109,39 @@ func (o *oauthSetup) tokenSources(m *mailbox.Mailbox, _ mailbox.Secret) mailbox.
 	return o.sourceFor(m)
 }
 
-// sourceFor returns the token source of m, noting which resource its
-// transport needs (Graph, or Exchange Online's IMAP/POP/SMTP).
+// sourceFor returns the token source of m, noting which transport it
+// uses: the scopes of its tokens follow it (Graph, the Gmail API, or
+// IMAP/POP/SMTP).
 func (o *oauthSetup) sourceFor(m *mailbox.Mailbox) *mailboxTokens {
 	s := o.source(m.ID)
-	graph := (m.Inbound != nil && m.Inbound.Transport == mailbox.TransportGraph) ||
-		(m.Outbound != nil && m.Outbound.Transport == mailbox.TransportGraph)
 	s.mu.Lock()
-	s.graph = graph
+	s.kind = m.Transport()
 	s.mu.Unlock()
 	return s
+}
+
+// scopesFor are the delegated scopes a mailbox on transport kind asks of
+// provider (learn.microsoft.com/exchange/client-developer/legacy-protocols/
+// how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth,
+// learn.microsoft.com/graph/permissions-reference,
+// developers.google.com/gmail/api/auth/scopes): Graph needs Mail.ReadWrite
+// and Mail.Send, the Gmail API gmail.modify and gmail.send, IMAP and SMTP
+// IMAP.AccessAsUser.All and SMTP.Send at Microsoft or
+// https://mail.google.com/ at Google. Every set has openid and email (the
+// connected account) and, at Microsoft, offline_access (the refresh
+// token; Google's comes from access_type=offline).
+func scopesFor(provider string, kind mailbox.TransportKind) []string {
+	switch {
+	case provider == "microsoft" && kind == mailbox.TransportGraph:
+		return connect.MicrosoftGraphScopes()
+	case provider == "microsoft":
+		return connect.MicrosoftIMAPSMTPScopes()
+	case provider == "google" && kind == mailbox.TransportGmail:
+		return connect.GoogleAPIScopes()
+	case provider == "google":
+		return connect.GoogleIMAPSMTPScopes()
+	}
+	return nil
 }
 
 func (o *oauthSetup) source(id mailbox.ID) *mailboxTokens {
@@ -138,8 +163,8 @@ type mailboxTokens struct {
 
 	mu    sync.Mutex
 	inner mailbox.TokenSource
-	key   string // what inner was built for
-	graph bool   // the mailbox's transport is Microsoft Graph
+	key   string                // what inner was built for
+	kind  mailbox.TransportKind // the mailbox's transport
 }
 
 var errNotConnected = &transport.Error{Class: transport.Auth, Op: "oauth2", Err: errors.Join(transport.ErrReauthRequired, transport.ErrNoToken),
@@ -178,7 +203,7 @@ func (s *mailboxTokens) pick(ctx context.Context) (mailbox.TokenSource, error) {
 		}
 		s.mu.Lock()
 		scope := appOnlyScope
-		if s.graph {
+		if s.kind == mailbox.TransportGraph {
 			scope = connect.MicrosoftGraphDefault
 		}
 		s.mu.Unlock()
@@ -200,8 +225,14 @@ func (s *mailboxTokens) pick(ctx context.Context) (mailbox.TokenSource, error) {
 			return nil, &transport.Error{Class: transport.Auth, Op: "oauth2", Err: transport.ErrNoToken,
 				Hint: "the mailbox was connected with " + g.Provider + ", which this helpdesk is not configured for"}
 		}
-		key = "user:" + g.Provider
-		build = func() mailbox.TokenSource { return f.TokenSource(o.tokens, s.id) }
+		s.mu.Lock()
+		kind := s.kind
+		s.mu.Unlock()
+		// Refreshes ask for the transport's scopes: a Microsoft access
+		// token is for one resource (Graph, or outlook.office.com).
+		scopes := scopesFor(g.Provider, kind)
+		key = "user:" + g.Provider + " " + strings.Join(scopes, " ")
+		build = func() mailbox.TokenSource { return f.TokenSource(o.tokens, s.id, scopes...) }
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -357,6 +388,7 @@ func (a *App) oauthRoutes() {
 	m.HandleFunc("POST /mailboxes/{id}/adminconsent", a.adminConsentStart)
 	m.HandleFunc("GET /oauth/{provider}/callback", a.connectCallback)
 	m.HandleFunc("GET /oauth/{provider}/adminconsent", a.adminConsentCallback)
+	a.deviceRoutes()
 }
 
 func (a *App) flow(name string) *connect.Flow {
@@ -377,7 +409,8 @@ func (a *App) connectStart(w http.ResponseWriter, r *http.Request) {
 	if cr := credsOf(m); cr != nil && cr.Username != "" {
 		hint = cr.Username
 	}
-	if err := f.Redirect(w, r, connect.StartOptions{Mailbox: m.ID, LoginHint: hint, Prompt: "select_account"}); err != nil {
+	o := connect.StartOptions{Mailbox: m.ID, LoginHint: hint, Prompt: "select_account", Scopes: scopesFor(f.Provider.Name, m.Transport())}
+	if err := f.Redirect(w, r, o); err != nil {
 		a.connectFailed(w, r, err)
 	}
 }
@@ -410,18 +443,27 @@ func (a *App) connectCallback(w http.ResponseWriter, r *http.Request) {
 		a.connectFailed(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	m, ok := a.cat.Mailbox(g.Mailbox)
-	if !ok {
+	if err := a.saveGrant(r.Context(), g); errors.Is(err, store.ErrNotFound) {
 		a.notFound(w, r)
 		return
-	}
-	if err := a.oauth.tokens.PutToken(ctx, g.Mailbox, g.Token); err != nil {
-		a.log.Error("save OAuth2 grant", "mailbox", string(g.Mailbox), "err", err)
+	} else if err != nil {
 		a.connectFailed(w, r, err)
 		return
 	}
-	// The mailbox now signs in with XOAUTH2 as the connected account.
+	http.Redirect(w, r, "/mailboxes?done=connected", http.StatusSeeOther)
+}
+
+// saveGrant stores a connect's grant and switches its mailbox to XOAUTH2
+// as the connected account (the callback and the device flow).
+func (a *App) saveGrant(ctx context.Context, g *connect.Grant) error {
+	m, ok := a.cat.Mailbox(g.Mailbox)
+	if !ok {
+		return store.ErrNotFound
+	}
+	if err := a.oauth.tokens.PutToken(ctx, g.Mailbox, g.Token); err != nil {
+		a.log.Error("save OAuth2 grant", "mailbox", string(g.Mailbox), "err", err)
+		return err
+	}
 	c := cloneMailbox(m)
 	if cr := credsOf(c); cr != nil {
 		cr.Mechanism, cr.Password, cr.OAuth2 = mailbox.AuthXOAUTH2, mailbox.Secret{}, a.oauth.sourceFor(c)
@@ -433,12 +475,11 @@ func (a *App) connectCallback(w http.ResponseWriter, r *http.Request) {
 		_ = a.oauth.settings.Save(ctx, appKey(c.ID), nil) // a user grant replaces app-only
 	}
 	if err := a.cat.PutMailbox(ctx, c); err != nil {
-		a.connectFailed(w, r, err)
-		return
+		return err
 	}
 	a.oauth.source(c.ID).InvalidateToken()
 	a.engine.MailboxSaved(c)
-	http.Redirect(w, r, "/mailboxes?done=connected", http.StatusSeeOther)
+	return nil
 }
 
 func (a *App) adminConsentCallback(w http.ResponseWriter, r *http.Request) {
