@@ -56,18 +56,6 @@ func (a *App) deviceRoutes() {
 	a.mux.HandleFunc("GET /mailboxes/{id}/device", a.devicePage)
 }
 
-// deviceProviders are the configured providers that offer the device flow
-// for mail scopes.
-func (o *oauthSetup) deviceProviders() []string {
-	if o == nil {
-		return nil
-	}
-	if f := o.flows["microsoft"]; f != nil && f.Provider.Endpoint.DeviceAuthURL != "" {
-		return []string{"microsoft"}
-	}
-	return nil
-}
-
 func (a *App) deviceStart(w http.ResponseWriter, r *http.Request) {
 	m, ok := a.cat.Mailbox(mailbox.ID(r.PathValue("id")))
 	name := r.PathValue("provider")

@@ -15,6 +15,7 @@ import (
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -47,6 +48,11 @@ type oauthSetup struct {
 
 	// log receives the flows' lines (connects, refusals, rotations).
 	log *slog.Logger
+	// keys seal the service-account keys (the password keyring).
+	keys *secrets.Keyring
+	// httpClient makes the service accounts' token requests (nil: the
+	// default client).
+	httpClient *http.Client
 
 	mu      sync.Mutex
 	sources map[mailbox.ID]*mailboxTokens
@@ -116,6 +122,10 @@ func (o *oauthSetup) sourceFor(m *mailbox.Mailbox) *mailboxTokens {
 	s := o.source(m.ID)
 	s.mu.Lock()
 	s.kind = m.Transport()
+	s.user = m.Address
+	if cr := credsOf(m); cr != nil && cr.Username != "" {
+		s.user = cr.Username
+	}
 	s.mu.Unlock()
 	return s
 }
@@ -165,6 +175,7 @@ type mailboxTokens struct {
 	inner mailbox.TokenSource
 	key   string                // what inner was built for
 	kind  mailbox.TransportKind // the mailbox's transport
+	user  string                // the mailbox's account (service accounts act as it)
 }
 
 var errNotConnected = &transport.Error{Class: transport.Auth, Op: "oauth2", Err: errors.Join(transport.ErrReauthRequired, transport.ErrNoToken),
@@ -209,6 +220,16 @@ func (s *mailboxTokens) pick(ctx context.Context) (mailbox.TokenSource, error) {
 		s.mu.Unlock()
 		key = "app:" + tenant + " " + scope
 		build = func() mailbox.TokenSource { return f.AppOnly(tenant, scope) }
+	} else if sa, err := o.serviceAccount(ctx, s.id); err != nil {
+		o.log.Error("service account key unusable", "mailbox", string(s.id), "err", err)
+		return nil, &transport.Error{Class: transport.Auth, Op: "oauth2", Err: transport.ErrNoToken,
+			Hint: "the saved service account key cannot be opened; paste it again"}
+	} else if sa != nil {
+		s.mu.Lock()
+		user := s.user
+		s.mu.Unlock()
+		key = "sa:" + sa.Email + " " + user
+		build = func() mailbox.TokenSource { return o.serviceTokens(sa, user) }
 	} else {
 		if o.tokens == nil {
 			return nil, errNotConnected
@@ -271,6 +292,9 @@ func (a *App) authMethod(ctx context.Context, m *mailbox.Mailbox) string {
 	if a.oauth.appTenant(ctx, m.ID) != "" || a.pendingApp(ctx, m.ID) {
 		return authAppOnly
 	}
+	if a.oauth.serviceEmail(ctx, m.ID) != "" {
+		return authService
+	}
 	return authOAuth2
 }
 
@@ -305,7 +329,7 @@ func (a *App) applyAuth(m *mailbox.Mailbox, v url.Values) {
 		return
 	}
 	switch v.Get("auth") {
-	case authOAuth2, authAppOnly:
+	case authOAuth2, authAppOnly, authService:
 		cr.Mechanism, cr.Password, cr.OAuth2 = mailbox.AuthXOAUTH2, mailbox.Secret{}, a.oauth.sourceFor(m)
 		if cr.Username == "" {
 			cr.Username = m.Address
@@ -318,8 +342,20 @@ func (a *App) saveAuth(ctx context.Context, m *mailbox.Mailbox, v url.Values) er
 	if a.oauth == nil || a.oauth.settings == nil {
 		return nil
 	}
-	if v.Get("auth") == authAppOnly {
+	if v.Get("auth") != authService {
+		if old, _ := a.oauth.settings.Load(ctx, saKey(m.ID)); old != nil {
+			if err := a.oauth.settings.Save(ctx, saKey(m.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	switch v.Get("auth") {
+	case authAppOnly:
 		return a.oauth.settings.Save(ctx, appKey(m.ID), url.Values{"tenant": {strings.TrimSpace(v.Get("auth.tenant"))}})
+	case authService:
+		if err := a.saveServiceAccount(ctx, m.ID, v); err != nil {
+			return err
+		}
 	}
 	old, _ := a.oauth.settings.Load(ctx, appKey(m.ID))
 	if old != nil {
@@ -333,6 +369,7 @@ func (a *App) authValues(ctx context.Context, m *mailbox.Mailbox, v url.Values) 
 	v.Set("auth", a.authMethod(ctx, m))
 	if a.oauth != nil {
 		v.Set("auth.tenant", a.oauth.appTenant(ctx, m.ID))
+		v.Set("auth.saemail", a.oauth.serviceEmail(ctx, m.ID))
 	}
 }
 
@@ -555,6 +592,7 @@ func (a *App) forgetAuth(ctx context.Context, id mailbox.ID) {
 	}
 	if a.oauth.settings != nil {
 		_ = a.oauth.settings.Save(ctx, appKey(id), nil)
+		_ = a.oauth.settings.Save(ctx, saKey(id), nil)
 	}
 	a.oauth.mu.Lock()
 	delete(a.oauth.sources, id)
@@ -562,6 +600,6 @@ func (a *App) forgetAuth(ctx context.Context, id mailbox.ID) {
 }
 
 // authChoices are the form's login methods, password first.
-var authChoices = []string{authPassword, authOAuth2, authAppOnly}
+var authChoices = []string{authPassword, authOAuth2, authAppOnly, authService}
 
 func validAuth(s string) bool { return s == "" || slices.Contains(authChoices, s) }
