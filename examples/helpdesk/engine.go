@@ -56,6 +56,8 @@ type engineOptions struct {
 	// Stores keep the outbox and the poller's state; nil keeps them in
 	// memory (tests). The command uses the SQLite or Postgres store's.
 	Stores *engineStores
+	// APIs configure the Graph and Gmail API transports (engines_api.go).
+	APIs apiOptions
 }
 
 // engineStores are the engines' durable state, from store/sqlite or

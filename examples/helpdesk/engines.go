@@ -77,11 +77,12 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 		e.imapCfg.TLSConfig = &tls.Config{RootCAs: o.RootCAs}
 	}
 	e.smtpTr = smtp.New(smtp.Options{Net: netw, RootCAs: o.RootCAs, CommandTimeout: 30 * time.Second, Logger: log})
+	sources, senders := transports(o, netw, e.imapCfg, e.smtpTr, log) // engines_api.go
 	sender, err := outbound.New(outbound.Options{
 		Outbox:       e.outbox,
 		Suppressions: supp,
 		Catalog:      cat,
-		Transport:    e.smtpTr,
+		Transport:    senders,
 		Logger:       log,
 		// Retry soon: an administrator is watching the page.
 		RetryBase: 5 * time.Second,
@@ -97,7 +98,7 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 		Handler: inbound.HandlerFunc(e.handle),
 		Catalog: cat,
 		Sent:    e.outbox,
-		IMAP:    e.imapCfg,
+		Source:  sources,
 		Logger:  log,
 	})
 	if err != nil {

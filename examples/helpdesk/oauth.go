@@ -176,6 +176,8 @@ type mailboxTokens struct {
 	key   string                // what inner was built for
 	kind  mailbox.TransportKind // the mailbox's transport
 	user  string                // the mailbox's account (service accounts act as it)
+	// refused: the last token request ended in ErrReauthRequired.
+	refused bool
 }
 
 var errNotConnected = &transport.Error{Class: transport.Auth, Op: "oauth2", Err: errors.Join(transport.ErrReauthRequired, transport.ErrNoToken),
@@ -186,7 +188,21 @@ func (s *mailboxTokens) Token(ctx context.Context) (mailbox.Secret, error) {
 	if err != nil {
 		return mailbox.Secret{}, err
 	}
-	return inner.Token(ctx)
+	tok, err := inner.Token(ctx)
+	// Remember a refused grant for the banner, whatever the engine's
+	// health says about it.
+	s.mu.Lock()
+	s.refused = errors.Is(err, transport.ErrReauthRequired)
+	s.mu.Unlock()
+	return tok, err
+}
+
+// needsReauth reports that the provider refused the mailbox's grant at the
+// last token request (revoked, expired, consent withdrawn).
+func (s *mailboxTokens) needsReauth() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 func (s *mailboxTokens) InvalidateToken() {
@@ -397,7 +413,7 @@ func (a *App) reauthList(ctx context.Context, all []*mailbox.Mailbox, health map
 		method := a.authMethod(ctx, m)
 		v := reauthView{ID: m.ID, Description: m.Description, App: method == authAppOnly}
 		switch {
-		case health[m.ID].State == string(engine.StateReauthRequired):
+		case health[m.ID].State == string(engine.StateReauthRequired) || a.oauth.source(m.ID).needsReauth():
 			v.Why = "reauth_required"
 		case method == authAppOnly && a.oauth.appTenant(ctx, m.ID) == "":
 			v.Why = "not_consented"
@@ -514,7 +530,11 @@ func (a *App) saveGrant(ctx context.Context, g *connect.Grant) error {
 	if err := a.cat.PutMailbox(ctx, c); err != nil {
 		return err
 	}
-	a.oauth.source(c.ID).InvalidateToken()
+	src := a.oauth.source(c.ID)
+	src.InvalidateToken()
+	src.mu.Lock()
+	src.refused = false // a new grant: the banner waits for its first refusal
+	src.mu.Unlock()
 	a.engine.MailboxSaved(c)
 	return nil
 }

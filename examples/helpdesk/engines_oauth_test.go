@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/mailtest"
+	"github.com/correio-dev/correio/transport"
+)
+
+// TestEnginesUseTheConnectTokens: a Gmail API mailbox connected with the
+// Google button is read by the helpdesk's real engines with the tokens of
+// its grant (connect.Flow.TokenSource over the store's Tokens); once the
+// provider revokes the grant, the engines' next sign-in ends in
+// transport.ErrReauthRequired and the list's banner asks to connect again.
+// The engine on main reports such a mailbox as auth_failed (not yet
+// engine.StateReauthRequired): the test checks the error and the banner,
+// not the state's name.
+func TestEnginesUseTheConnectTokens(t *testing.T) {
+	e := newOAuthEnv(t, mailtest.OAuthOptions{AutoApprove: oauthAccount})
+	ctx := context.Background()
+	gs := mailtest.NewGmailServer()
+	t.Cleanup(gs.Close)
+	gs.AddUser(oauthAccount)
+	pool := x509.NewCertPool()
+	pool.AddCert(gs.Certificate())
+	c := e.client()
+	if resp, body := e.post(c, e.srv.URL+"/mailboxes/new?lang=en", oauthInboundForm()); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", resp.StatusCode, body)
+	}
+	m := e.setTransport("Contoso support", mailbox.TransportGmail)
+	resp, _ := e.post(c, e.srv.URL+"/mailboxes/"+string(m.ID)+"/connect/google", url.Values{})
+	resp, _ = e.get(c, resp.Header.Get("Location"))
+	if resp, _ = e.get(c, resp.Header.Get("Location")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	g, err := e.st.Tokens().GetToken(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Gmail server accepts the access tokens the local authorization
+	// server issued for the grant.
+	gs.AddToken(g.AccessToken.Reveal(), oauthAccount)
+	start := func() *engines {
+		eng, err := startEngines(ctx, e.st.Catalog(), e.app.dir, nil, engineOptions{APIs: apiOptions{GmailBaseURL: gs.URL, RootCAs: pool}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.app.engine = eng
+		return eng
+	}
+	eng := start()
+	if _, err := gs.Deliver(oauthAccount, []byte("From: c@example.net\r\nTo: "+oauthAccount+"\r\nSubject: printer on fire\r\nMessage-ID: <1@example.net>\r\n\r\nhelp\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the engines read the Gmail mailbox with the grant's token", func() bool {
+		log, _ := eng.Messages(ctx)
+		for _, r := range log.Received {
+			if r.Subject == "printer on fire" && r.Mailbox == m.ID {
+				return true
+			}
+		}
+		return false
+	})
+	eng.Close()
+
+	// The provider revokes the grant; the Gmail API refuses the token.
+	e.auth.RevokeGrant(oauthAccount)
+	gs.SetTokensRefused(true)
+	eng = start()
+	t.Cleanup(eng.Close)
+	src := e.app.oauth.source(m.ID)
+	waitFor(t, "the engines' sign-in to end in a refused grant", src.needsReauth)
+	_, list := e.get(c, e.srv.URL+"/mailboxes?lang=en")
+	if !strings.Contains(list, `id="reauth-banner"`) || !strings.Contains(list, "the provider refused the saved authorisation") {
+		t.Fatalf("no reauth banner after the revocation:\n%s", list)
+	}
+	m = e.mailbox("Contoso support")
+	if _, err := m.Inbound.Credentials.OAuth2.Token(ctx); !errors.Is(err, transport.ErrReauthRequired) || transport.ClassOf(err) != transport.Auth {
+		t.Fatalf("the mailbox's token: %v, want Auth wrapping ErrReauthRequired", err)
+	}
+	waitFor(t, "the mailbox's health to show the failure", func() bool {
+		h := eng.Health(ctx)[m.ID]
+		return h.State != "" && h.State != "ok" && h.Detail != ""
+	})
+	t.Logf("health after the revocation: %+v", eng.Health(ctx)[m.ID])
+}
+
+// waitFor polls cond with a generous bound (never a speed assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
