@@ -16,7 +16,8 @@ import (
 )
 
 // TestEnginesUseTheConnectTokens: a Gmail API mailbox connected with the
-// Google button is read by the helpdesk's real engines with the tokens of
+// Google button, and a Graph mailbox connected with the Microsoft one, are
+// read by the helpdesk's real engines with the tokens of
 // its grant (connect.Flow.TokenSource over the store's Tokens); once the
 // provider revokes the grant, the engines' next sign-in ends in
 // transport.ErrReauthRequired and the list's banner asks to connect again.
@@ -24,19 +25,47 @@ import (
 // engine.StateReauthRequired): the test checks the error and the banner,
 // not the state's name.
 func TestEnginesUseTheConnectTokens(t *testing.T) {
+	t.Run("gmail", func(t *testing.T) {
+		gs := mailtest.NewGmailServer()
+		t.Cleanup(gs.Close)
+		gs.AddUser(oauthAccount)
+		testEngineTokens(t, apiServer{kind: mailbox.TransportGmail, provider: "google", cert: gs.Certificate(),
+			apis: apiOptions{GmailBaseURL: gs.URL}, addToken: gs.AddToken, refuse: gs.SetTokensRefused,
+			deliver: func(raw []byte) error { _, err := gs.Deliver(oauthAccount, raw); return err }})
+	})
+	t.Run("graph", func(t *testing.T) {
+		gr := mailtest.NewGraphServer()
+		t.Cleanup(gr.Close)
+		gr.AddUser(oauthAccount)
+		testEngineTokens(t, apiServer{kind: mailbox.TransportGraph, provider: "microsoft", cert: gr.Certificate(),
+			apis: apiOptions{GraphBaseURL: gr.URL}, addToken: gr.AddToken, refuse: gr.SetTokensRefused,
+			deliver: func(raw []byte) error { _, err := gr.Deliver(oauthAccount, "inbox", raw); return err }})
+	})
+}
+
+// apiServer is the local Gmail or Graph server of testEngineTokens.
+type apiServer struct {
+	kind     mailbox.TransportKind
+	provider string
+	cert     *x509.Certificate
+	apis     apiOptions
+	addToken func(token string, users ...string)
+	refuse   func(bool)
+	deliver  func(raw []byte) error
+}
+
+func testEngineTokens(t *testing.T, as apiServer) {
 	e := newOAuthEnv(t, mailtest.OAuthOptions{AutoApprove: oauthAccount})
 	ctx := context.Background()
-	gs := mailtest.NewGmailServer()
-	t.Cleanup(gs.Close)
-	gs.AddUser(oauthAccount)
 	pool := x509.NewCertPool()
-	pool.AddCert(gs.Certificate())
+	pool.AddCert(as.cert)
+	as.apis.RootCAs = pool
 	c := e.client()
 	if resp, body := e.post(c, e.srv.URL+"/mailboxes/new?lang=en", oauthInboundForm()); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("save: %d\n%s", resp.StatusCode, body)
 	}
-	m := e.setTransport("Contoso support", mailbox.TransportGmail)
-	resp, _ := e.post(c, e.srv.URL+"/mailboxes/"+string(m.ID)+"/connect/google", url.Values{})
+	m := e.setTransport("Contoso support", as.kind)
+	resp, _ := e.post(c, e.srv.URL+"/mailboxes/"+string(m.ID)+"/connect/"+as.provider, url.Values{})
 	resp, _ = e.get(c, resp.Header.Get("Location"))
 	if resp, _ = e.get(c, resp.Header.Get("Location")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("callback: %d", resp.StatusCode)
@@ -45,11 +74,11 @@ func TestEnginesUseTheConnectTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The Gmail server accepts the access tokens the local authorization
+	// The API server accepts the access tokens the local authorization
 	// server issued for the grant.
-	gs.AddToken(g.AccessToken.Reveal(), oauthAccount)
+	as.addToken(g.AccessToken.Reveal(), oauthAccount)
 	start := func() *engines {
-		eng, err := startEngines(ctx, e.st.Catalog(), e.app.dir, nil, engineOptions{APIs: apiOptions{GmailBaseURL: gs.URL, RootCAs: pool}})
+		eng, err := startEngines(ctx, e.st.Catalog(), e.app.dir, nil, engineOptions{APIs: as.apis})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,10 +86,10 @@ func TestEnginesUseTheConnectTokens(t *testing.T) {
 		return eng
 	}
 	eng := start()
-	if _, err := gs.Deliver(oauthAccount, []byte("From: c@example.net\r\nTo: "+oauthAccount+"\r\nSubject: printer on fire\r\nMessage-ID: <1@example.net>\r\n\r\nhelp\r\n")); err != nil {
+	if err := as.deliver([]byte("From: c@example.net\r\nTo: " + oauthAccount + "\r\nSubject: printer on fire\r\nMessage-ID: <1@example.net>\r\n\r\nhelp\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the engines read the Gmail mailbox with the grant's token", func() bool {
+	waitFor(t, "the engines read the mailbox with the grant's token", func() bool {
 		log, _ := eng.Messages(ctx)
 		for _, r := range log.Received {
 			if r.Subject == "printer on fire" && r.Mailbox == m.ID {
@@ -71,9 +100,9 @@ func TestEnginesUseTheConnectTokens(t *testing.T) {
 	})
 	eng.Close()
 
-	// The provider revokes the grant; the Gmail API refuses the token.
+	// The provider revokes the grant; the API refuses the token.
 	e.auth.RevokeGrant(oauthAccount)
-	gs.SetTokensRefused(true)
+	as.refuse(true)
 	eng = start()
 	t.Cleanup(eng.Close)
 	src := e.app.oauth.source(m.ID)
