@@ -44,6 +44,18 @@ type Engine interface {
 	// HealthAll returns the health of every mailbox the engine knows,
 	// sorted by mailbox ID.
 	HealthAll(ctx context.Context) ([]Health, error)
+
+	// CheckNow makes the engine try a mailbox now, also one in a state
+	// that waits for a person (auth failed, re-authorisation required,
+	// down) after the person acted; ErrInactive for a paused or disabled
+	// one. It does not wait for the attempt.
+	CheckNow(ctx context.Context, id mailbox.ID) error
+	// Pause stops the engine's work on a mailbox (in-flight work
+	// finishes) until Resume; Health says StatePaused. Pauses survive
+	// Reload; a host that keeps them calls Pause before Start.
+	Pause(ctx context.Context, id mailbox.ID) error
+	// Resume ends Pause.
+	Resume(ctx context.Context, id mailbox.ID) error
 }
 
 // Catalog is where an engine reads its mailboxes: the routing catalog's

@@ -61,3 +61,32 @@ func ExampleMode() {
 	// globex-in: rotating, last checked 10:00, next 10:01
 	// initech-in: rotating, last checked 09:55 (over_budget)
 }
+
+func TestAuthRetryAndHints(t *testing.T) {
+	var a engine.AuthRetry
+	var at time.Duration
+	var inFirstHour int
+	for n := range 6 {
+		at += a.Delay(n)
+		if at < time.Hour {
+			inFirstHour++
+		}
+	}
+	if inFirstHour != 3 || at != 45*time.Minute+3*time.Hour {
+		t.Fatalf("default schedule: %d retries in the first hour, last at %v", inFirstHour, at)
+	}
+	custom := engine.AuthRetry{Retries: 1, Window: 10 * time.Minute, Every: 2 * time.Hour}
+	if custom.Delay(0) != 5*time.Minute || custom.Delay(1) != 2*time.Hour {
+		t.Fatalf("custom: %v %v", custom.Delay(0), custom.Delay(1))
+	}
+	for _, s := range []engine.State{engine.StateAuthFailed, engine.StateReauthRequired, engine.StateDown, engine.StateOverBudget} {
+		if s.Hint() == "" || !(engine.Health{State: s, Hint: s.Hint()}).NeedsPerson() {
+			t.Errorf("%s has no hint", s)
+		}
+	}
+	for _, s := range []engine.State{engine.StateWaiting, engine.StateRetrying, engine.StatePaused, engine.StateDisabled} {
+		if s.Hint() != "" {
+			t.Errorf("%s has a hint: nobody is needed", s)
+		}
+	}
+}

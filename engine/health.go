@@ -46,8 +46,9 @@ const (
 	// StateDown: the circuit breaker is open after repeated failures; the
 	// mailbox is probed again later.
 	StateDown State = "down"
-	// StatePaused: the host's handler failed temporarily; the same message
-	// is retried after a backoff.
+	// StatePaused: the host's handler failed temporarily (the same message
+	// is retried after a backoff), or an administrator paused the mailbox
+	// (LastError says so; it stays paused until resumed).
 	StatePaused State = "paused"
 	// StateAuthFailed: the server refused the credentials; the engine
 	// waits for new credentials rather than locking the account.
@@ -109,6 +110,10 @@ type Health struct {
 	// DownSince is the first failure since the last success.
 	DownSince           time.Time
 	ConsecutiveFailures int
+	// Hint says what a person should do, set while the mailbox is in a
+	// state only a person can end (NeedsPerson): authentication failed,
+	// re-authorisation required, down, over budget. Empty otherwise.
+	Hint string
 
 	// Inbound: messages handed off, quarantined and skipped as duplicates
 	// since the engine started; Lag is the age of the oldest message seen

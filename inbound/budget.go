@@ -55,6 +55,7 @@ func (p *Poller) checkBudget() {
 			case engine.StateStarting, engine.StateQueued, engine.StateConnecting, engine.StateWaiting:
 				e.late = true
 				lates = append(lates, late{id: id, mode: e.h.Mode, last: e.h.LastCheck, due: e.deadline, prev: e.h.State})
+				e.h.Hint = engine.StateOverBudget.Hint()
 				p.setLocked(&e.h, engine.StateOverBudget, "not checked within its bound: the connection budget cannot keep up")
 				continue
 			}

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/correio-dev/correio/engine"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/threading"
@@ -60,7 +64,7 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 	if m != nil {
 		msgID = m.MessageID
 	}
-	key := Key(msgID, sp.SHA256)
+	key := w.keyPrefix + Key(msgID, sp.SHA256)
 	res := IngestResult{Key: key, MessageID: msgID, Size: sp.Size()}
 	done, err := st.Done(ctx, w.mb.ID, key)
 	if err != nil {
@@ -108,7 +112,23 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 		}
 	}
 	hctx, handed := p.finishing(ctx)
+	// The hand-off's span is the parent of the host's own (the Handler's
+	// context carries it).
+	hctx, span := p.tracer.Start(hctx, "correio.inbound.handoff", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.AttrMailbox.String(string(w.mb.ID)), telemetry.AttrMsgOpName.String("handoff"),
+			telemetry.AttrMsgOpType.String("process"), telemetry.AttrMsgBodySize.Int64(sp.Size())))
 	herr := w.call(hctx, d)
+	switch {
+	case herr == nil:
+		span.SetAttributes(telemetry.AttrOutcome.String(string(IngestHandled)))
+	case IsPermanent(herr):
+		span.SetAttributes(telemetry.AttrOutcome.String(string(IngestQuarantined)), telemetry.AttrErrorType.String("handler_refused"))
+		span.SetStatus(codes.Error, "handler_refused")
+	default:
+		span.SetAttributes(telemetry.AttrOutcome.String("paused"), telemetry.AttrErrorType.String("handler_failed"))
+		span.SetStatus(codes.Error, "handler_failed")
+	}
+	span.End()
 	handed()
 	switch {
 	case herr == nil:

@@ -2,9 +2,11 @@ package inbound_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
@@ -69,4 +71,27 @@ func Example() {
 	// support: "VPN down" from ben@example.com (auto-answer allowed: true)
 	// handled: 2 state: stopped
 	// unseen on the server: 0
+}
+
+// An administrator's "check now" after fixing the account at the
+// provider, and a pause while the customer migrates.
+func ExamplePoller_CheckNow() {
+	cat := memory.NewCatalog()
+	p, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Catalog: cat,
+		Handler: inbound.HandlerFunc(func(context.Context, *inbound.Delivery) error { return nil })})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	fmt.Println(p.Pause(ctx, "acme-in")) // before Start: kept for when it starts
+	if err := p.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Stop(ctx)
+	fmt.Println(errors.Is(p.CheckNow(ctx, "globex-in"), engine.ErrUnknownMailbox))
+	// Output:
+	// <nil>
+	// true
 }

@@ -2,6 +2,7 @@ package inbound_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -230,3 +231,5 @@ func mustHealthAll(t testing.TB, p *inbound.Poller) []engine.Health {
 	}
 	return hs
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/message"
 	"github.com/correio-dev/correio/store"
@@ -130,7 +132,22 @@ type Options struct {
 	// 25 min, below the 29 min of RFC 2177).
 	IdleRenew time.Duration
 	LoopGuard LoopGuard
+	// AuthRetry is how a mailbox whose server refused its credentials
+	// (engine.StateAuthFailed) is retried: by default 3 times in the first
+	// hour, then once an hour, never with the reconnect backoff, so the
+	// provider does not lock the account. A dead OAuth2 grant
+	// (transport.ErrReauthRequired, engine.StateReauthRequired) is not
+	// retried until the mailbox changes or CheckNow.
+	AuthRetry engine.AuthRetry
+	// TracerProvider receives the Poller's spans (README, "Telemetry"):
+	// correio.inbound.session, .check, .fetch and .handoff. Nil means the
+	// OpenTelemetry global provider (a no-op until the host sets one): the
+	// one intended exception to "no global state".
+	TracerProvider trace.TracerProvider
 }
+
+// ScopeName is the instrumentation scope of the Poller's spans.
+const ScopeName = "github.com/correio-dev/correio/inbound"
 
 // ErrStarted is returned by Start when the Poller was already started.
 var ErrStarted = engine.ErrStarted
@@ -147,6 +164,7 @@ type Poller struct {
 	backoff backoff.Policy
 	assign  engine.Assignment
 	sched   *scheduler
+	tracer  trace.Tracer
 	handoff *semaphore.Weighted
 	syncMu  sync.Mutex // one sync at a time
 
@@ -160,6 +178,7 @@ type Poller struct {
 	started bool
 	stopped bool
 	workers map[mailbox.ID]*worker
+	paused  map[mailbox.ID]bool // by Pause
 
 	// hmu guards health and pending only, so Health and HealthAll never
 	// wait for the engine's work.
@@ -231,6 +250,7 @@ func New(opts Options) (*Poller, error) {
 		backoff: backoff.Policy{Base: opts.RetryBase, Max: opts.RetryMax},
 		assign:  opts.Assignment,
 		handoff: semaphore.NewWeighted(int64(opts.MaxHandoffs)),
+		tracer:  telemetry.Tracer(opts.TracerProvider, ScopeName),
 		workers: map[mailbox.ID]*worker{},
 		health:  map[mailbox.ID]*mbHealth{},
 		own:     map[string]int{},
@@ -437,7 +457,7 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 		p.addOwn(old.mb.Address, -1)
 	}
 	p.addOwn(m.Address, 1)
-	w := &worker{p: p, mb: m, src: src, br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.backoff, Clock: p.clk}, done: make(chan struct{})}
+	w := &worker{p: p, mb: m, src: src, kick: make(chan struct{}, 1), br: &breaker.Breaker{Threshold: p.o.BreakerThreshold, Cooldown: p.backoff, Clock: p.clk}, done: make(chan struct{})}
 	p.workers[m.ID] = w
 	p.hmu.Lock()
 	defer p.hmu.Unlock()
@@ -454,6 +474,21 @@ func (p *Poller) add(src *mailbox.Mailbox) {
 		close(w.done)
 		p.setLocked(&e.h, engine.StateDisabled, "")
 		return
+	}
+	if p.paused[m.ID] {
+		w.closed = true
+		close(w.done)
+		text := engine.ErrPausedByAdmin.Error()
+		if e.h.State == engine.StatePaused && e.h.LastError == text {
+			text = "" // still paused (the mailbox changed): no new event
+		} else {
+			e.h.LastError, e.h.LastErrorAt = text, p.clk.Now()
+		}
+		p.setLocked(&e.h, engine.StatePaused, text)
+		return
+	}
+	if e.h.State == engine.StatePaused && e.h.LastError == engine.ErrPausedByAdmin.Error() {
+		e.h.LastError = "" // resumed
 	}
 	p.setLocked(&e.h, engine.StateStarting, "") // its worker sets the first bound
 	if p.ctx != nil {
@@ -578,6 +613,9 @@ func (p *Poller) setLocked(h *engine.Health, s engine.State, errText string) {
 	if changed {
 		h.State, h.Since = s, p.clk.Now()
 	}
+	if s.Hint() == "" {
+		h.Hint = ""
+	}
 	if (changed || errText != "") && p.o.OnEvent != nil {
 		p.pending = append(p.pending, Event{Health: *h, Err: errText})
 	}
@@ -624,17 +662,6 @@ func (p *Poller) updateRecord(id mailbox.ID, f func(e *mbHealth) (engine.State, 
 	p.setLocked(&e.h, s, text)
 	p.hmu.Unlock()
 	p.flushEvents()
-}
-
-func (p *Poller) sleep(ctx context.Context, d time.Duration) bool {
-	t := p.clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
 }
 
 // Probe tests m's settings the way the Poller would connect, through its

@@ -499,8 +499,8 @@ func TestChangeDisableRemoveWhileRunning(t *testing.T) {
 	b := mb("b", "b", srv.Host(), srv.Port())
 	r := start(t, fastOptions(st, rec), a, b)
 	eventually(t, "b handed", func() bool { return rec.count("b") == 1 })
-	eventually(t, "a down on auth", func() bool { h := r.health("a"); return h.State == engine.StateDown })
-	if h := r.health("a"); !strings.Contains(h.LastError, "auth") || strings.Contains(h.LastError, "wrong") {
+	eventually(t, "a auth_failed", func() bool { h := r.health("a"); return h.State == engine.StateAuthFailed })
+	if h := r.health("a"); !strings.Contains(h.LastError, "auth") || strings.Contains(h.LastError, "wrong") || !h.NeedsPerson() {
 		t.Fatalf("last error %q", h.LastError)
 	}
 	// Fix a's password while running; b is not touched.

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
@@ -36,6 +39,15 @@ type worker struct {
 	senders senderLog
 	pauses  int // consecutive temporary handler failures
 
+	// hold is the state that needs a person the mailbox is in (auth
+	// failed, re-authorisation required, down), "" otherwise; authFails
+	// counts the retries of a refused login. kick is CheckNow's signal.
+	hold      engine.State
+	authFails int
+	kick      chan struct{}
+	// keyPrefix prefixes the keys of a released quarantined message.
+	keyPrefix string
+
 	// member is the mailbox's place in the connection budget; limit caps
 	// the batches one sync hands off (0: all; short sessions take their
 	// turn and come back) and more says the last sync left some.
@@ -63,9 +75,18 @@ func (w *worker) run(ctx context.Context) {
 	defer p.sched.leave(w.member)
 	attempt := 0
 	for ctx.Err() == nil {
+		if w.hold == engine.StateReauthRequired {
+			// Only a person can fix it: wait for a changed mailbox (its
+			// worker is restarted) or CheckNow.
+			if !w.waitKick(ctx) {
+				return
+			}
+		}
 		if ok, until := w.br.Allow(); !ok {
-			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { return engine.StateDown, "" })
-			if !p.sleep(ctx, max(until.Sub(p.clk.Now()), time.Millisecond)) {
+			if w.hold == "" {
+				p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) { return engine.StateDown, "" })
+			}
+			if !w.nap(ctx, max(until.Sub(p.clk.Now()), time.Millisecond)) {
 				return
 			}
 			continue
@@ -73,7 +94,9 @@ func (w *worker) run(ctx context.Context) {
 		w.expectCheck()
 		turn := p.clk.Now()
 		g, err := p.sched.acquire(ctx, w.member, func() {
-			p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
+			if w.hold == "" {
+				p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateQueued, "" })
+			}
 		})
 		if err != nil {
 			return
@@ -90,7 +113,7 @@ func (w *worker) run(ctx context.Context) {
 			// connecting, the check), so the checks keep to the interval
 			// while a turn takes up to twice as long as this one; at
 			// least half the interval.
-			if !g.kept && !p.sleep(ctx, max(next-2*p.clk.Now().Sub(turn), next/2)) {
+			if !g.kept && !w.nap(ctx, max(next-2*p.clk.Now().Sub(turn), next/2)) {
 				return
 			}
 			// A revoked kept session rotates from now on; its next check
@@ -107,35 +130,54 @@ func (w *worker) run(ctx context.Context) {
 		msg := redact(w.mb, err)
 		var pe *errPaused
 		if errors.As(err, &pe) {
+			w.hold = ""
 			p.log.Warn("inbound: handler failed; pausing", "mailbox", string(w.mb.ID), "err", msg)
 			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 				h.LastError, h.LastErrorAt = msg, p.clk.Now()
 				h.ConsecutiveFailures++
 				return engine.StatePaused, msg
 			})
-			if !p.sleep(ctx, p.backoff.Delay(w.pauses)) {
+			if !w.nap(ctx, p.backoff.Delay(w.pauses)) {
 				return
 			}
 			w.pauses++
 			continue
+		}
+		switch hold := holdFor(err); hold {
+		case engine.StateReauthRequired:
+			w.enterHold(hold, msg, hintOf(hold, err, w.mb))
+			continue // waits for a person at the top of the loop
+		case engine.StateAuthFailed:
+			// Not the breaker's backoff: a few retries an hour, so the
+			// provider does not lock the account.
+			w.enterHold(hold, msg, hintOf(hold, err, w.mb))
+			if !w.nap(ctx, p.o.AuthRetry.Delay(w.authFails)) {
+				return
+			}
+			w.authFails++
+			continue
+		}
+		open := w.br.Failure()
+		if open || errors.Is(err, transport.ErrTLS) {
+			w.enterHold(engine.StateDown, msg, hintOf(engine.StateDown, err, w.mb))
+			if open {
+				continue // the breaker decides when to try again
+			}
 		} else {
-			open := w.br.Failure()
+			w.hold = ""
 			p.log.Warn("inbound: mailbox failed", "mailbox", string(w.mb.ID), "err", msg)
 			p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 				h.LastError, h.LastErrorAt = msg, p.clk.Now()
 				h.ConsecutiveFailures++
-				if open {
-					return engine.StateDown, msg
+				if h.DownSince.IsZero() {
+					h.DownSince = h.LastErrorAt
 				}
 				return engine.StateRetrying, msg
 			})
-			if open {
-				continue // the breaker decides when to try again
-			}
 		}
 		// A server that said how long to wait (Retry-After) is not asked
 		// sooner.
-		if !p.sleep(ctx, max(p.backoff.Delay(attempt), transport.RetryAfter(err))) {
+		if !w.nap(ctx, max(p.backoff.Delay(attempt), transport.RetryAfter(err))) {
 			return
 		}
 		attempt++
@@ -145,9 +187,10 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) success(attempt *int) {
 	*attempt = 0
 	w.br.Success()
+	w.hold, w.authFails = "", 0
 	paused := w.pauses > 0
 	w.p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
-		h.LastSuccess = w.p.clk.Now()
+		h.LastSuccess, h.DownSince = w.p.clk.Now(), time.Time{}
 		if !paused {
 			h.LastError, h.ConsecutiveFailures = "", 0
 		}
@@ -191,10 +234,31 @@ func (w *worker) checked(mode engine.Mode, next time.Duration) {
 // waits, syncs ... until an error, ctx ends or the grant is revoked; a
 // short one connects, syncs (up to rotationBatches batches), logs out and
 // returns when the next turn is due.
-func (w *worker) session(ctx context.Context, g *grant, attempt *int) (time.Duration, error) {
+func (w *worker) session(ctx context.Context, g *grant, attempt *int) (_ time.Duration, err error) {
 	p := w.p
 	in := w.mb.Inbound
-	p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
+	// One span per session: a kept session's span ends after its first
+	// check, and each later check is a span of its own, linked to it.
+	ctx, span := p.tracer.Start(ctx, "correio.inbound.session", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append(telemetry.Server(w.mb), telemetry.AttrMsgOpName.String("session"), telemetry.AttrMsgOpType.String("receive"))...))
+	sessionLink := trace.LinkFromContext(ctx)
+	var checkSpan trace.Span
+	endSpan := func(err error) {
+		if span != nil {
+			telemetry.Fail(span, err)
+			span.End()
+			span = nil
+		}
+		if checkSpan != nil {
+			telemetry.Fail(checkSpan, err)
+			checkSpan.End()
+			checkSpan = nil
+		}
+	}
+	defer func() { endSpan(err) }()
+	if w.hold == "" { // a mailbox that needs a person stays in its state while retried
+		p.update(w.mb.ID, func(*engine.Health) (engine.State, string) { return engine.StateConnecting, "" })
+	}
 	if p.o.Leaser != nil {
 		f, err := p.o.Leaser.Fence(ctx, w.mb.ID)
 		if err != nil {
@@ -266,13 +330,20 @@ func (w *worker) session(ctx context.Context, g *grant, attempt *int) (time.Dura
 	if push {
 		mode = engine.ModePush
 	}
-	for {
-		if err := w.sync(ctx, s, folder, &cp); err != nil {
+	base := ctx
+	for first := true; ; first = false {
+		sctx := ctx
+		if !first {
+			sctx, checkSpan = p.tracer.Start(base, "correio.inbound.check", trace.WithNewRoot(), trace.WithLinks(sessionLink),
+				trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(append(telemetry.Server(w.mb), telemetry.AttrMode.String(string(mode)))...))
+		}
+		if err := w.sync(sctx, s, folder, &cp); err != nil {
 			return 0, err
 		}
 		if ctx.Err() != nil {
 			return 0, nil
 		}
+		endSpan(nil)
 		// Push sessions wait for the server, renewed every IdleRenew;
 		// the others poll, jittered so they do not poll at one instant.
 		d := jitter(in.PollIntervalOrDefault())
@@ -285,7 +356,9 @@ func (w *worker) session(ctx context.Context, g *grant, attempt *int) (time.Dura
 			t.Stop()
 			return 0, nil // revoked: the budget is needed for the rotation
 		}
-		err := s.Wait(ctx, t.C())
+		wake, stopWake := w.kicked(t.C())
+		err := s.Wait(ctx, wake)
+		stopWake()
 		p.sched.setTimer(g, nil)
 		t.Stop()
 		if err != nil {

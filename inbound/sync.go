@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/correio-dev/correio/engine"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
@@ -82,7 +85,13 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 				return
 			}
 			if len(want) > 0 {
-				if err := s.Fetch(fctx, want, func(sp *transport.Spool) { arrived <- sp }); err != nil {
+				bctx, span := p.tracer.Start(fctx, "correio.inbound.fetch", trace.WithSpanKind(trace.SpanKindClient),
+					trace.WithAttributes(telemetry.AttrMsgOpName.String("fetch"), telemetry.AttrMsgOpType.String("receive"),
+						telemetry.AttrMsgBatchCount.Int(len(want))))
+				err := s.Fetch(bctx, want, func(sp *transport.Spool) { arrived <- sp })
+				telemetry.Fail(span, err)
+				span.End()
+				if err != nil {
 					if fctx.Err() == nil {
 						fetchErr = err
 					}

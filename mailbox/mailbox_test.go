@@ -95,6 +95,16 @@ func TestValidate(t *testing.T) {
 			m.Inbound.Server.Host = "imap acme"
 			return m
 		}, []string{"inbound.server.host=invalid"}},
+		{"host with the port", func(*mailbox.Mailbox) *mailbox.Mailbox {
+			m := validInbound()
+			m.Inbound.Server.Host = "imap.acme.example:993"
+			return m
+		}, []string{"inbound.server.host=invalid"}},
+		{"host an IPv6 literal", func(*mailbox.Mailbox) *mailbox.Mailbox {
+			m := validInbound()
+			m.Inbound.Server.Host = "2001:db8::993"
+			return m
+		}, nil},
 		{"plaintext without opt-in", func(*mailbox.Mailbox) *mailbox.Mailbox {
 			m := validInbound()
 			m.Inbound.Server.Security = mailbox.SecurityPlaintext

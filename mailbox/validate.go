@@ -3,6 +3,7 @@ package mailbox
 import (
 	"errors"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"unicode"
 )
@@ -310,9 +311,15 @@ func hasControl(s string) bool {
 }
 
 // validHostname accepts DNS names, IPv4 and bracket-less IPv6 literals.
+// A colon belongs only in an IPv6 literal: "smtp.acme.example:587" (the
+// port typed with the host) is refused.
 func validHostname(h string) bool {
 	if len(h) == 0 || len(h) > 253 {
 		return false
+	}
+	if strings.ContainsRune(h, ':') {
+		a, err := netip.ParseAddr(h)
+		return err == nil && a.Is6()
 	}
 	for _, r := range h {
 		switch {

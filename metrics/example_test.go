@@ -36,7 +36,7 @@ func Example() {
 	out := healthList{{Mailbox: "support-out", Kind: mailbox.Outbound, State: engine.StateRetrying,
 		ConsecutiveFailures: 3, QueueDepth: 4, OldestQueued: time.Minute}}
 
-	m, err := metrics.New(provider, metrics.Options{Inbound: in, Outbound: out})
+	m, err := metrics.New(provider, metrics.Options{Inbound: in, Outbound: out, PerMailbox: true})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -63,6 +63,8 @@ func Example() {
 	// correio.inbound.messages.quarantined {message} {correio.direction=inbound correio.mailbox.id=support-in} 1
 	// correio.mailbox.consecutive_failures {failure} {correio.direction=inbound correio.mailbox.id=support-in} 0
 	// correio.mailbox.consecutive_failures {failure} {correio.direction=outbound correio.mailbox.id=support-out} 3
+	// correio.mailbox.needs_person {mailbox} {correio.direction=inbound correio.mailbox.id=support-in} 0
+	// correio.mailbox.needs_person {mailbox} {correio.direction=outbound correio.mailbox.id=support-out} 0
 	// correio.mailbox.state {mailbox} {correio.direction=inbound correio.mailbox.id=support-in correio.state=waiting} 1
 	// correio.mailbox.state {mailbox} {correio.direction=outbound correio.mailbox.id=support-out correio.state=retrying} 1
 	// correio.mailbox.transitions {transition} {correio.direction=inbound correio.mailbox.id=support-in correio.state=waiting} 1
@@ -93,6 +95,10 @@ func lines(rm metricdata.ResourceMetrics) []string {
 			case metricdata.Gauge[float64]:
 				for _, p := range d.DataPoints {
 					out = append(out, fmt.Sprintf("%s%s %g", prefix, attrs(p.Attributes), p.Value))
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					out = append(out, fmt.Sprintf("%s%s count=%d", prefix, attrs(p.Attributes), p.Count))
 				}
 			}
 		}

@@ -28,12 +28,24 @@
 //	correio.outbound.queue.depth           gauge    {message}
 //	correio.outbound.queue.oldest_age      gauge    s
 //	correio.outbound.batches.active        gauge    {batch}
+//	correio.inbound.check.age              gauge    s          time since the mailbox was last checked
+//	correio.mailbox.needs_person           gauge    {mailbox}  mailboxes only a person can fix (Health.NeedsPerson)
 //
 // Synchronous, counted from the events:
 //
-//	correio.mailbox.transitions            counter  {transition}  inbound health changes, by the state entered
+//	correio.mailbox.transitions            counter  {transition}  health changes (inbound events, outbound EventHealth), by the state entered
 //	correio.outbound.deliveries            counter  {event}       outbound events, by outcome
 //	correio.outbound.recipients            counter  {recipient}   recipients concerned, by outcome
+//
+// The outcomes are delivered (sent), deferred, failed (bounced: refused
+// for good, or retried past MaxAge), suppressed, rerouted and cancelled.
+//
+// Histograms, from the engines' spans through SpanProcessor (add it to the
+// SDK TracerProvider passed to the engines):
+//
+//	correio.inbound.check.duration         histogram s  a session, or a kept session's check
+//	correio.inbound.handoff.duration       histogram s  the host Handler's hand-off, by outcome
+//	correio.outbound.send.duration         histogram s  one message's send
 //
 // Exported to Prometheus, the dots become underscores and the unit and
 // _total are appended (correio_outbound_deliveries_total,
@@ -41,15 +53,16 @@
 //
 // # Attributes and cardinality
 //
-// Every instrument carries correio.direction ("inbound" or "outbound") and,
-// by default, correio.mailbox.id: the mailbox's ID, one series per mailbox
-// (and, for correio.mailbox.state, one series per mailbox at a time: only the
-// current state is reported). A deployment with thousands of mailboxes
-// should set Options.Aggregate: correio.mailbox.id is then left out, the
-// state gauge counts mailboxes per state, counters and depths are summed,
-// the lag, the ages and the consecutive failures are the largest. Other attributes have bounded values:
-// correio.state (the engine.State vocabulary) and correio.outcome
-// (delivered, deferred, failed, suppressed, rerouted). Addresses of people,
+// Every instrument carries correio.direction ("inbound" or "outbound").
+// By default the cardinality is bounded whatever the number of mailboxes:
+// the state gauge counts mailboxes per state, counters and depths are
+// summed, the lag, the ages and the consecutive failures are the largest.
+// Options.PerMailbox adds correio.mailbox.id, one series per mailbox (and,
+// for correio.mailbox.state, one series per mailbox at a time: only the
+// current state is reported); keep it for small deployments. Other
+// attributes have bounded values:
+// correio.state (the engine.State vocabulary), correio.outcome, correio.transport
+// (imap, pop3, graph, ...) and error.type (the transport error class). Addresses of people,
 // subjects and error texts are never attributes.
 package metrics
 
@@ -58,10 +71,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/outbound"
@@ -92,9 +107,14 @@ type Options struct {
 	// Inbound and Outbound are the engines whose health is read at each
 	// collection (either may be nil).
 	Inbound, Outbound HealthReporter
-	// Aggregate leaves out the mailbox ID attribute (bounded cardinality
-	// whatever the number of mailboxes).
-	Aggregate bool
+	// PerMailbox adds the mailbox ID attribute: one series per mailbox.
+	// Off by default, so the cardinality is bounded whatever the number of
+	// mailboxes (mailboxes are counted per state, counters and depths
+	// summed, lags, ages and failures the largest).
+	PerMailbox bool
+	// Clock is the engines' clock, for the age of the last check (default
+	// the real one).
+	Clock clock.Clock
 }
 
 // Metrics holds the instruments. Its methods are safe for concurrent use.
@@ -106,6 +126,7 @@ type Metrics struct {
 	reg      metric.Registration
 	closeErr error
 	closed   bool
+	now      func() time.Time
 
 	transitions metric.Int64Counter
 	deliveries  metric.Int64Counter
@@ -113,8 +134,10 @@ type Metrics struct {
 
 	state, failures           metric.Int64ObservableGauge
 	handed, quarantined, dups metric.Int64ObservableCounter
-	lag, oldest               metric.Float64ObservableGauge
-	depth, active             metric.Int64ObservableGauge
+	lag, oldest, checkAge     metric.Float64ObservableGauge
+	depth, active, needs      metric.Int64ObservableGauge
+
+	checkDur, handoffDur, sendDur metric.Float64Histogram
 }
 
 // New creates the instruments on a meter of mp and registers the callback
@@ -124,7 +147,10 @@ func New(mp metric.MeterProvider, o Options) (*Metrics, error) {
 		return nil, ErrNoProvider
 	}
 	mt := mp.Meter(ScopeName)
-	m := &Metrics{aggregate: o.Aggregate, in: o.Inbound, out: o.Outbound}
+	m := &Metrics{aggregate: !o.PerMailbox, in: o.Inbound, out: o.Outbound, now: time.Now}
+	if o.Clock != nil {
+		m.now = o.Clock.Now
+	}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 	var err error
@@ -165,11 +191,27 @@ func New(mp metric.MeterProvider, o Options) (*Metrics, error) {
 	m.active, err = mt.Int64ObservableGauge("correio.outbound.batches.active", metric.WithUnit("{batch}"),
 		metric.WithDescription("Outbound batches in flight."))
 	add(err)
+	m.checkAge, err = mt.Float64ObservableGauge("correio.inbound.check.age", metric.WithUnit("s"),
+		metric.WithDescription("Time since the mailbox was last checked for new mail (the largest when aggregated)."))
+	add(err)
+	m.needs, err = mt.Int64ObservableGauge("correio.mailbox.needs_person", metric.WithUnit("{mailbox}"),
+		metric.WithDescription("Mailboxes in a state only a person can end (auth_failed, reauth_required, down, over_budget)."))
+	add(err)
+	buckets := metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+	m.checkDur, err = mt.Float64Histogram("correio.inbound.check.duration", metric.WithUnit("s"), buckets,
+		metric.WithDescription("Duration of a check of a mailbox: a session (connect, log in, list, fetch, hand off) or a kept session's check."))
+	add(err)
+	m.handoffDur, err = mt.Float64Histogram("correio.inbound.handoff.duration", metric.WithUnit("s"), buckets,
+		metric.WithDescription("Duration of the host Handler's hand-off of one message, by outcome."))
+	add(err)
+	m.sendDur, err = mt.Float64Histogram("correio.outbound.send.duration", metric.WithUnit("s"), buckets,
+		metric.WithDescription("Duration of one message's send over an open connection."))
+	add(err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	m.reg, err = mt.RegisterCallback(m.observe, m.state, m.failures, m.handed, m.quarantined, m.dups,
-		m.lag, m.depth, m.oldest, m.active)
+		m.lag, m.depth, m.oldest, m.active, m.checkAge, m.needs)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -212,6 +254,12 @@ func (m *Metrics) InboundEvent(e inbound.Event) {
 // OutboundEvent counts an outbound delivery event; use it as (or call it
 // from) outbound.Options.OnEvent.
 func (m *Metrics) OutboundEvent(e outbound.Event) {
+	if e.Kind == outbound.EventHealth { // a state change, not a delivery
+		attrs := m.base("outbound", e.Health)
+		attrs = append(attrs, AttrState.String(string(e.Health.State)))
+		m.transitions.Add(context.Background(), 1, metric.WithAttributes(attrs...))
+		return
+	}
 	attrs := []attribute.KeyValue{AttrDirection.String("outbound"), AttrOutcome.String(e.Kind.String())}
 	if !m.aggregate {
 		attrs = append(attrs, AttrMailbox.String(string(e.Mailbox)))
@@ -236,8 +284,8 @@ func (m *Metrics) base(direction string, h engine.Health) []attribute.KeyValue {
 type sums struct {
 	states                       map[engine.State]int64
 	failures, handed, quar, dups int64
-	depth, active                int64
-	lag, oldest                  float64
+	depth, active, needs         int64
+	lag, oldest, checkAge        float64
 }
 
 func (m *Metrics) observe(ctx context.Context, o metric.Observer) error {
@@ -253,23 +301,28 @@ func (m *Metrics) observe(ctx context.Context, o metric.Observer) error {
 			continue
 		}
 		hs, err := src.r.HealthAll(ctx)
+		now := m.now()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("metrics: %s health: %w", src.dir, err))
 			continue
 		}
 		if m.aggregate {
-			m.observeSums(o, src.dir, hs)
+			m.observeSums(o, src.dir, hs, now)
 			continue
 		}
 		for _, h := range hs {
 			opt := metric.WithAttributes(m.base(src.dir, h)...)
 			o.ObserveInt64(m.state, 1, metric.WithAttributes(append(m.base(src.dir, h), AttrState.String(string(h.State)))...))
 			o.ObserveInt64(m.failures, int64(h.ConsecutiveFailures), opt)
+			o.ObserveInt64(m.needs, b2i(h.NeedsPerson()), opt)
 			if src.dir == "inbound" {
 				o.ObserveInt64(m.handed, h.Handled, opt)
 				o.ObserveInt64(m.quarantined, h.Quarantined, opt)
 				o.ObserveInt64(m.dups, h.Duplicates, opt)
 				o.ObserveFloat64(m.lag, h.Lag.Seconds(), opt)
+				if !h.LastCheck.IsZero() {
+					o.ObserveFloat64(m.checkAge, now.Sub(h.LastCheck).Seconds(), opt)
+				}
 			} else {
 				o.ObserveInt64(m.depth, int64(h.QueueDepth), opt)
 				o.ObserveFloat64(m.oldest, h.OldestQueued.Seconds(), opt)
@@ -280,10 +333,14 @@ func (m *Metrics) observe(ctx context.Context, o metric.Observer) error {
 	return errors.Join(errs...)
 }
 
-func (m *Metrics) observeSums(o metric.Observer, dir string, hs []engine.Health) {
+func (m *Metrics) observeSums(o metric.Observer, dir string, hs []engine.Health, now time.Time) {
 	s := sums{states: map[engine.State]int64{}}
 	for _, h := range hs {
 		s.states[h.State]++
+		s.needs += b2i(h.NeedsPerson())
+		if !h.LastCheck.IsZero() {
+			s.checkAge = max(s.checkAge, now.Sub(h.LastCheck).Seconds())
+		}
 		s.failures = max(s.failures, int64(h.ConsecutiveFailures))
 		s.handed += h.Handled
 		s.quar += h.Quarantined
@@ -299,7 +356,9 @@ func (m *Metrics) observeSums(o metric.Observer, dir string, hs []engine.Health)
 	}
 	opt := metric.WithAttributes(d)
 	o.ObserveInt64(m.failures, s.failures, opt)
+	o.ObserveInt64(m.needs, s.needs, opt)
 	if dir == "inbound" {
+		o.ObserveFloat64(m.checkAge, s.checkAge, opt)
 		o.ObserveInt64(m.handed, s.handed, opt)
 		o.ObserveInt64(m.quarantined, s.quar, opt)
 		o.ObserveInt64(m.dups, s.dups, opt)
@@ -309,4 +368,11 @@ func (m *Metrics) observeSums(o metric.Observer, dir string, hs []engine.Health)
 	o.ObserveInt64(m.depth, s.depth, opt)
 	o.ObserveFloat64(m.oldest, s.oldest, opt)
 	o.ObserveInt64(m.active, s.active, opt)
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

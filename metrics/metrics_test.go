@@ -11,6 +11,7 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/inbound"
@@ -49,7 +50,7 @@ func TestAggregateDropsMailboxID(t *testing.T) {
 		{Mailbox: "b", State: engine.StateWaiting, Handled: 4, Lag: 5 * time.Second},
 		{Mailbox: "c", State: engine.StateDown, Handled: 1, ConsecutiveFailures: 7},
 	}
-	m, err := metrics.New(p, metrics.Options{Inbound: in, Aggregate: true})
+	m, err := metrics.New(p, metrics.Options{Inbound: in})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func (failing) HealthAll(context.Context) ([]engine.Health, error) { return nil,
 func TestHealthErrorKeepsOtherEngine(t *testing.T) {
 	p, r := newProvider(t)
 	out := healthList{{Mailbox: "o", State: engine.StateWaiting, QueueDepth: 2}}
-	m, err := metrics.New(p, metrics.Options{Inbound: failing{}, Outbound: out})
+	m, err := metrics.New(p, metrics.Options{Inbound: failing{}, Outbound: out, PerMailbox: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestHealthErrorKeepsOtherEngine(t *testing.T) {
 
 func TestCloseStopsHealth(t *testing.T) {
 	p, r := newProvider(t)
-	m, err := metrics.New(p, metrics.Options{})
+	m, err := metrics.New(p, metrics.Options{PerMailbox: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestRealSender(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 	p, r := newProvider(t)
-	m, err := metrics.New(p, metrics.Options{})
+	m, err := metrics.New(p, metrics.Options{PerMailbox: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestRealPoller(t *testing.T) {
 	}
 	ctx := context.Background()
 	p, r := newProvider(t)
-	m, err := metrics.New(p, metrics.Options{})
+	m, err := metrics.New(p, metrics.Options{PerMailbox: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,5 +243,75 @@ func TestRealPoller(t *testing.T) {
 			t.Fatalf("no hand-off or transition counted: %v", got)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The span processor turns a real Poller's spans into the latency
+// histograms (aggregated by default: no mailbox ID), and a mailbox whose
+// login is refused counts in correio.mailbox.needs_person.
+func TestLatencyHistogramsAndNeedsPerson(t *testing.T) {
+	srv, err := mailtest.NewIMAPServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.AddUser("desk", "pw")
+	for i := range 2 {
+		msg := fmt.Sprintf("From: a@customer.example\r\nSubject: %d\r\nMessage-ID: <m%d@customer.example>\r\n\r\nhi\r\n", i, i)
+		if _, err := srv.Append("desk", "INBOX", []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	p, r := newProvider(t)
+	m, err := metrics.New(p, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(m.SpanProcessor()))
+	defer tp.Shutdown(ctx)
+	cat := memory.NewCatalog()
+	box := func(id, pw string) *mailbox.Mailbox {
+		return &mailbox.Mailbox{ID: mailbox.ID(id), Kind: mailbox.Inbound, Description: id, Enabled: true,
+			Inbound: &mailbox.InboundSettings{
+				Server:      mailbox.Server{Host: srv.Host(), Port: srv.Port(), Security: mailbox.SecurityPlaintext, AllowPlaintext: true},
+				Credentials: mailbox.Credentials{Username: "desk", Password: mailbox.NewSecret(pw)},
+			}}
+	}
+	for _, mb := range []*mailbox.Mailbox{box("desk", "pw"), box("wrong", "nope")} {
+		if err := cat.PutMailbox(ctx, mb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poller, err := inbound.New(inbound.Options{Store: memory.NewInboundStore(), Catalog: cat, OnEvent: m.InboundEvent, TracerProvider: tp,
+		Handler: inbound.HandlerFunc(func(context.Context, *inbound.Delivery) error { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetEngines(poller, nil)
+	if err := poller.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer poller.Stop(ctx)
+	wantHandoff := "correio.inbound.handoff.duration s {correio.direction=inbound correio.outcome=handled} count=2"
+	wantNeeds := "correio.mailbox.needs_person {mailbox} {correio.direction=inbound} 1"
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, _ := collect(t, r)
+		check := false
+		for _, l := range got {
+			check = check || strings.HasPrefix(l, "correio.inbound.check.duration s {correio.direction=inbound correio.transport=imap} count=")
+			if strings.Contains(l, "correio.mailbox.id") {
+				t.Fatalf("mailbox ID without PerMailbox: %s", l)
+			}
+		}
+		if slices.Contains(got, wantHandoff) && slices.Contains(got, wantNeeds) && check {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("histograms or needs_person missing: %v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

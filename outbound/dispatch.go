@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/correio-dev/correio/clock"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
@@ -87,8 +90,18 @@ func (s *Sender) dispatch() time.Time {
 		st := s.box(d.Mailbox)
 		limit := s.o.BatchSize
 		cap := mailbox.DefaultMaxConnections
-		if mb, ok := s.o.Catalog.Mailbox(d.Mailbox); ok && mb.Outbound != nil {
+		mb, ok := s.o.Catalog.Mailbox(d.Mailbox)
+		if ok && mb.Outbound != nil {
 			cap = mb.Outbound.MaxConnectionsOrDefault()
+		} else {
+			mb = nil
+		}
+		if held, until := s.heldLocked(st, mb, now); held {
+			earliest(until)
+			continue
+		}
+		if !st.connected || !st.downSince.IsZero() || st.hold != "" {
+			cap = 1 // one login first: a refused one must not be repeated per batch
 		}
 		want := (d.Count + limit - 1) / limit
 		for st.active < cap && want > 0 {
@@ -110,6 +123,7 @@ func (s *Sender) dispatch() time.Time {
 				want = 1
 			}
 			st.active++
+			st.kicked = false
 			want--
 			s.wg.Add(1)
 			go s.work(d.Mailbox, st, parkUntil)
@@ -187,14 +201,28 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 		}
 		return
 	}
+	ctx, span := s.tracer.Start(ctx, "correio.outbound.session", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append(telemetry.Server(mb), telemetry.AttrMsgOpName.String("session"), telemetry.AttrMsgOpType.String("send"),
+			telemetry.AttrMsgBatchCount.Int(len(recs)))...))
+	defer span.End()
 	conn, err := s.tr.Open(ctx, mb)
 	if err != nil {
+		telemetry.Fail(span, err)
+		var hold engine.State
 		if ctx.Err() == nil {
-			s.connFailed(st, err)
+			hold = s.connFailed(st, mb, err)
 		}
 		for _, r := range recs {
 			if ctx.Err() != nil {
 				s.release(r, token)
+				continue
+			}
+			if hold != "" && now.Sub(r.EnqueuedAt) <= s.o.MaxAge {
+				// The login failed, not the message: it waits, queued,
+				// for the mailbox (no attempt counted, no event per message).
+				r.LastError = err.Error()
+				r.NextAttempt = now
+				s.update(r, token)
 				continue
 			}
 			r.Attempts++
@@ -275,6 +303,12 @@ func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (boo
 		s.mu.Lock()
 		reloaded := s.reloaded
 		s.mu.Unlock()
+		// A Reload that came before this wait closed an older channel:
+		// the Assignment is asked again here, not only when it closes.
+		if !s.runs(id) {
+			r.CancelAt(s.clk.Now())
+			return false, time.Time{}
+		}
 		select {
 		case <-t.C():
 			return true, time.Time{}
@@ -288,22 +322,4 @@ func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (boo
 			}
 		}
 	}
-}
-
-func (s *Sender) connOK(st *boxState) {
-	st.breaker.Success()
-	s.mu.Lock()
-	st.downSince = time.Time{}
-	s.mu.Unlock()
-}
-
-func (s *Sender) connFailed(st *boxState, err error) {
-	st.breaker.Failure()
-	now := s.clk.Now()
-	s.mu.Lock()
-	if st.downSince.IsZero() {
-		st.downSince = now
-	}
-	st.lastError, st.lastErrorAt = err.Error(), now
-	s.mu.Unlock()
 }

@@ -84,6 +84,14 @@ func (s *Sender) Enqueue(ctx context.Context, msg store.Message) (string, error)
 }
 
 func (s *Sender) emit(e Event) {
+	if e.Kind == EventHealth {
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "outbound mailbox needs a person", slog.String("mailbox", string(e.Mailbox)),
+			slog.String("state", string(e.Health.State)), slog.String("err", e.Reason), slog.String("hint", e.Health.Hint))
+		if s.o.OnEvent != nil {
+			s.o.OnEvent(e)
+		}
+		return
+	}
 	lvl := slog.LevelInfo
 	if e.Kind == EventDeferred || e.Kind == EventFailed {
 		lvl = slog.LevelWarn

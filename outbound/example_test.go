@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/outbound"
@@ -104,4 +105,23 @@ func ExampleRunner() {
 	// Output:
 	// contract 1
 	// the email step sends through the contract's mailbox; contract "acme" uses mailbox "acme-desk"
+}
+
+// One alerting hook for both engines: the Poller's events are
+// engine.Events, and the Sender's EventHealth becomes one.
+func ExampleEvent_HealthEvent() {
+	alert := func(e engine.Event) {
+		if e.Health.NeedsPerson() {
+			fmt.Printf("%s %s: %s\n", e.Health.Mailbox, e.Health.State, e.Health.Hint)
+		}
+	}
+	onOutbound := func(e outbound.Event) {
+		if he, ok := e.HealthEvent(); ok {
+			alert(he)
+		}
+	}
+	onOutbound(outbound.Event{Kind: outbound.EventDelivered, Mailbox: "desk-out"})
+	onOutbound(outbound.Event{Kind: outbound.EventHealth, Mailbox: "desk-out",
+		Health: engine.Health{Mailbox: "desk-out", State: engine.StateReauthRequired, Hint: "authorise the mailbox again"}})
+	// Output: desk-out reauth_required: authorise the mailbox again
 }

@@ -15,8 +15,11 @@ import (
 // vocabulary: idle (nothing tried yet), waiting (the last attempt
 // succeeded, nothing in flight), sending (the last attempt succeeded, a
 // batch in flight), retrying (connections fail, the breaker is still
-// closed) and down (the breaker is open; the mailbox is tried again
-// later).
+// closed), down (the breaker is open, or TLS was refused; the mailbox is
+// tried again later), auth_failed (the server refused the credentials;
+// retried a few times an hour, see Options.AuthRetry), reauth_required
+// (the OAuth2 grant is gone; not retried until a person acts) and paused
+// (Pause). Hint says what to do in the states that need a person.
 func (s *Sender) Health(ctx context.Context, id mailbox.ID) (engine.Health, error) {
 	qs, err := s.o.Outbox.Stats(ctx, id)
 	if err != nil {
@@ -29,16 +32,27 @@ func (s *Sender) Health(ctx context.Context, id mailbox.ID) (engine.Health, erro
 	}
 	s.mu.Lock()
 	st := s.boxes[id]
+	var hold, attn engine.State
+	var hint string
+	var paused bool
 	if st != nil {
 		h.LastSuccess, h.LastError, h.LastErrorAt, h.DownSince, h.Active = st.lastSuccess, st.lastError, st.lastErrorAt, st.downSince, st.active
+		hold, attn, hint, paused = st.hold, st.attn, st.hint, st.paused
+		h.ConsecutiveFailures = st.failures
 	}
 	s.mu.Unlock()
 	if st != nil {
-		bs, failures := st.breaker.State()
-		h.ConsecutiveFailures = failures
+		bs, _ := st.breaker.State()
 		switch {
-		case bs != breaker.Closed:
-			h.State = engine.StateDown
+		case paused:
+			h.State, h.LastError = engine.StatePaused, engine.ErrPausedByAdmin.Error()
+		case hold != "":
+			h.State, h.Hint = hold, hint
+		case bs != breaker.Closed || attn == engine.StateDown:
+			h.State, h.Hint = engine.StateDown, hint
+			if h.Hint == "" {
+				h.Hint = engine.StateDown.Hint()
+			}
 		case !h.DownSince.IsZero():
 			h.State = engine.StateRetrying
 		case (!h.LastSuccess.IsZero() || h.LastErrorAt.IsZero()) && h.Active > 0:

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
@@ -25,7 +28,15 @@ func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailb
 	for _, rc := range r.Pending() {
 		to = append(to, rc.Address.Address)
 	}
-	res, err := conn.Send(ctx, transport.Envelope{From: mb.Outbound.From.Address, To: to}, msg)
+	sctx, span := s.tracer.Start(ctx, "correio.outbound.send", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(telemetry.AttrMailbox.String(string(mb.ID)), telemetry.AttrMsgOpName.String("send"),
+			telemetry.AttrMsgOpType.String("send"), telemetry.AttrRecipients.Int(len(to))))
+	res, err := conn.Send(sctx, transport.Envelope{From: mb.Outbound.From.Address, To: to}, msg)
+	telemetry.Fail(span, err)
+	if err == nil && len(res.Rejected) > 0 {
+		span.SetAttributes(telemetry.AttrOutcome.String("partial"))
+	}
+	span.End()
 	broken = errors.Is(err, transport.ErrBroken)
 	if err != nil && ctx.Err() != nil {
 		s.release(r, token) // interrupted by Stop: may be resent, same Message-ID
@@ -78,7 +89,7 @@ func (s *Sender) sendOne(ctx context.Context, conn transport.Outgoing, mb *mailb
 		st.lastError, st.lastErrorAt = err.Error(), now
 		s.mu.Unlock()
 		if broken {
-			s.connFailed(st, err)
+			s.connFailed(st, mb, err)
 		}
 	}
 	switch {

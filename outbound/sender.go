@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/backoff"
 	"github.com/correio-dev/correio/internal/breaker"
+	"github.com/correio-dev/correio/internal/telemetry"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
@@ -95,7 +97,22 @@ type Options struct {
 	// Tokens formats the thread token put in subjects; default
 	// threading.TokenFormat{}.
 	Tokens *threading.Tokens
+	// AuthRetry is how a mailbox whose server refused its credentials
+	// (engine.StateAuthFailed) is retried: by default 3 times in the first
+	// hour, then once an hour, with one login for all of its queued
+	// messages (they stay queued meanwhile, no attempt counted). A dead
+	// OAuth2 grant (engine.StateReauthRequired) is not retried until the
+	// mailbox changes in the catalog or CheckNow.
+	AuthRetry engine.AuthRetry
+	// TracerProvider receives the Sender's spans (README, "Telemetry"):
+	// correio.outbound.session and correio.outbound.send. Nil means the
+	// OpenTelemetry global provider (a no-op until the host sets one): the
+	// one intended exception to "no global state".
+	TracerProvider trace.TracerProvider
 }
+
+// ScopeName is the instrumentation scope of the Sender's spans.
+const ScopeName = "github.com/correio-dev/correio/outbound"
 
 // EventKind says what happened to a message.
 type EventKind int
@@ -112,10 +129,18 @@ const (
 	EventSuppressed
 	// EventRerouted: the failover moved the message to the system mailbox.
 	EventRerouted
+	// EventHealth: the mailbox entered a state that needs a person
+	// (authentication failed, re-authorisation required, down); Health
+	// says which and what to do (Hint). Sent once when the state starts,
+	// not per attempt; ID and Recipients are empty.
+	EventHealth
+	// EventCancelled: an administrator cancelled the queued message
+	// (Cancel); Recipients will not receive it.
+	EventCancelled
 )
 
-// String returns "delivered", "deferred", "failed", "suppressed" or
-// "rerouted".
+// String returns "delivered", "deferred", "failed", "suppressed",
+// "rerouted", "health" or "cancelled".
 func (k EventKind) String() string {
 	switch k {
 	case EventDelivered:
@@ -128,6 +153,10 @@ func (k EventKind) String() string {
 		return "suppressed"
 	case EventRerouted:
 		return "rerouted"
+	case EventHealth:
+		return "health"
+	case EventCancelled:
+		return "cancelled"
 	}
 	return "unknown"
 }
@@ -150,6 +179,8 @@ type Event struct {
 	// Rule and Decision explain why the message goes out through Mailbox.
 	Rule     routing.Rule
 	Decision string
+	// Health is the mailbox's health, for EventHealth.
+	Health engine.Health
 }
 
 // Sender delivers enqueued messages: a queue per mailbox in the Outbox,
@@ -166,6 +197,7 @@ type Sender struct {
 	sem    *semaphore.Weighted
 	policy backoff.Policy
 	assign engine.Assignment
+	tracer trace.Tracer
 
 	mu      sync.Mutex
 	boxes   map[mailbox.ID]*boxState
@@ -197,6 +229,24 @@ type boxState struct {
 	lastErrorAt time.Time
 	downSince   time.Time
 	lastError   string
+	failures    int // connection failures since the last success
+
+	// connected is true once a connection succeeded; until then, and while
+	// failing, one batch at a time logs in. hold is the state a refused
+	// login put the mailbox in (auth failed, re-authorisation required):
+	// no batch starts before holdUntil (never for a dead grant) unless
+	// the mailbox changed (heldSrc is the catalog's mailbox at the
+	// failure) or CheckNow (kicked). attn is the state needing a person
+	// whose event went out, hint what to do. paused is set by Pause.
+	connected bool
+	hold      engine.State
+	holdUntil time.Time
+	heldSrc   *mailbox.Mailbox
+	authFails int
+	kicked    bool
+	attn      engine.State
+	hint      string
+	paused    bool
 }
 
 // ErrConfig is returned by New for missing options.
@@ -241,6 +291,7 @@ func New(o Options) (*Sender, error) {
 		tr:       o.Transport,
 		sem:      semaphore.NewWeighted(int64(o.MaxConcurrency)),
 		policy:   backoff.Policy{Base: o.RetryBase, Max: o.RetryMax},
+		tracer:   telemetry.Tracer(o.TracerProvider, ScopeName),
 		boxes:    map[mailbox.ID]*boxState{},
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),

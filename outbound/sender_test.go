@@ -395,7 +395,7 @@ func TestPermanentMailFromDiesAtOnce(t *testing.T) {
 	}
 }
 
-func TestAuthFailureDeferredAndRedacted(t *testing.T) {
+func TestAuthFailureHoldsAndRedacted(t *testing.T) {
 	srv := startServer(t, mailtest.SMTPOptions{Security: mailtest.SMTPStartTLS, Users: map[string]string{"u": "right"}})
 	ca, err := mailtest.DefaultCA()
 	if err != nil {
@@ -407,7 +407,10 @@ func TestAuthFailureDeferredAndRedacted(t *testing.T) {
 	mb.Outbound.Credentials = mailbox.Credentials{Username: "u", Password: mailbox.NewSecret("hunter2")}
 	h := newHarness(t, outbound.Options{}, smtp.Options{RootCAs: ca.Pool()}, mb)
 	h.enqueue(simple("mb1", "a@example.org"))
-	e := h.next(outbound.EventDeferred)
+	e := h.next(outbound.EventHealth)
+	if e.Health.State != engine.StateAuthFailed || !e.Health.NeedsPerson() {
+		t.Fatalf("health event %+v", e)
+	}
 	all, err := h.s.HealthAll(context.Background())
 	if err != nil || len(all) != 1 || all[0].Mailbox != "mb1" || all[0].OldestQueued != 0 {
 		t.Fatalf("health of all: %+v %v", all, err)
@@ -417,7 +420,7 @@ func TestAuthFailureDeferredAndRedacted(t *testing.T) {
 	if hl.OldestQueued != time.Minute {
 		t.Fatalf("oldest queued %v", hl.OldestQueued)
 	}
-	if !strings.Contains(hl.LastError, "auth") || strings.Contains(hl.LastError+e.Reason, "hunter2") || hl.State != engine.StateRetrying || hl.QueueDepth != 1 {
+	if !strings.Contains(hl.LastError, "auth") || strings.Contains(hl.LastError+e.Reason+e.Health.Hint, "hunter2") || hl.State != engine.StateAuthFailed || hl.QueueDepth != 1 {
 		t.Fatalf("health %+v", hl)
 	}
 }

@@ -153,6 +153,20 @@ type Inbound interface {
 	Quarantine(ctx context.Context, q QuarantineItem, raw io.Reader) error
 }
 
+// QuarantineAdmin is the administrator's side of the quarantine, which the
+// stores (store/memory, the SQL stores) implement beside Inbound:
+// inbound.Poller's ReleaseQuarantined and DeleteQuarantined use it. IDs
+// are the store's (the SQL stores' Quarantined lists them).
+type QuarantineAdmin interface {
+	// QuarantinedItem returns quarantined message id and its raw bytes
+	// (nil when they could not be fetched or were pruned); an unknown id
+	// wraps ErrNotFound.
+	QuarantinedItem(ctx context.Context, id int64) (QuarantineItem, []byte, error)
+	// DeleteQuarantined removes quarantined message id; an unknown id
+	// wraps ErrNotFound.
+	DeleteQuarantined(ctx context.Context, id int64) error
+}
+
 // Leaser hands out fencing tokens when several replicas share a store: the
 // poller asks for the mailbox's token when it connects and passes it to
 // every store write. Without a Leaser every token is 0.

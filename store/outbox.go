@@ -185,6 +185,34 @@ type Outbox interface {
 	// List returns the records matching f, oldest first (an
 	// administrator's view of the queue and of dead messages).
 	List(ctx context.Context, f OutboxFilter) ([]*OutboxRecord, error)
+	// Reschedule makes a Queued record due at at (an administrator's
+	// "retry now" passes the current time). It fails with ErrClaimed
+	// while a Sender holds the record (being sent: the claim, live or
+	// expired, is checked in the same atomic write, so it never races a
+	// claim), with ErrNotQueued when it is no longer queued, and wraps
+	// ErrNotFound for an unknown ID.
+	Reschedule(ctx context.Context, id string, at time.Time) error
+	// Cancel ends a Queued record for good: it becomes Dead with reason
+	// (prefixed "cancelled: "), its pending recipients Refused. The same
+	// errors as Reschedule: a record being sent cannot be cancelled
+	// mid-send (ErrClaimed).
+	Cancel(ctx context.Context, id, reason string) error
+}
+
+// CancelReason is the prefix of a cancelled record's Reason.
+const CancelReason = "cancelled: "
+
+// CancelRecord applies a cancellation to r (a Queued record): Dead with
+// CancelReason+reason, its pending recipients Refused. Stores use it so
+// that a cancelled record reads the same in every store.
+func CancelRecord(r *OutboxRecord, reason string) {
+	r.State = Dead
+	r.Reason = CancelReason + reason
+	for i := range r.Recipients {
+		if r.Recipients[i].State == Pending {
+			r.Recipients[i].State, r.Recipients[i].Reason = Refused, r.Reason
+		}
+	}
 }
 
 // Suppressions is the list of recipients not to send to (hard bounces,

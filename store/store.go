@@ -36,4 +36,11 @@ var (
 	// ErrClaimLost is returned when an outbox record's claim expired and
 	// another worker took it, or it is no longer claimed with that token.
 	ErrClaimLost = errors.New("store: claim lost")
+	// ErrClaimed is returned by Outbox.Reschedule and Outbox.Cancel for a
+	// record a Sender holds right now (it is being sent): it cannot be
+	// changed mid-send; look at it again once the send's outcome is stored.
+	ErrClaimed = errors.New("store: outbox record is being sent")
+	// ErrNotQueued is returned by Outbox.Reschedule and Outbox.Cancel for
+	// a record that is no longer queued (sent, dead or cancelled).
+	ErrNotQueued = errors.New("store: outbox record is not queued")
 )

@@ -102,7 +102,7 @@ func TestQueuedMailRetriedNowOrCancelled(t *testing.T) {
 		t.Fatalf("cancel: %d\n%s", r.code, r.body)
 	}
 	rec, _ = eng.outbox.Get(ctx, "ob-cancel")
-	if rec.State != store.Dead || rec.Reason != cancelReason {
+	if rec.State != store.Dead || rec.Reason != store.CancelReason+cancelReason {
 		t.Fatalf("cancelled record: state %v reason %q", rec.State, rec.Reason)
 	}
 	if n := len(ms.smtp.Messages()); n != 1 {

@@ -76,9 +76,9 @@ func (a *App) act(w http.ResponseWriter, r *http.Request, done string, err error
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		key, status = "admin.err.not_found", http.StatusNotFound
-	case errors.Is(err, errNotQueued):
+	case errors.Is(err, store.ErrNotQueued):
 		key = "admin.err.not_queued"
-	case errors.Is(err, errBusy), errors.Is(err, store.ErrClaimLost):
+	case errors.Is(err, store.ErrClaimed), errors.Is(err, store.ErrClaimLost):
 		key = "admin.err.busy"
 	case errors.Is(err, errUnreadable):
 		key = "admin.err.unreadable"

@@ -120,6 +120,13 @@ func (a *App) routes() {
 	m.HandleFunc("POST /quarantine/{id}/release", a.quarantineRelease)
 	m.HandleFunc("GET /quarantine/{id}/delete", a.quarantineConfirmDelete)
 	m.HandleFunc("POST /quarantine/{id}/delete", a.quarantineDelete)
+	m.HandleFunc("GET /status", a.statusPage)
+	m.HandleFunc("POST /status/{id}/check", a.statusCheck)
+	m.HandleFunc("GET /status/{id}/pause", a.statusConfirmPause)
+	m.HandleFunc("POST /status/{id}/pause", a.statusPause)
+	m.HandleFunc("POST /status/{id}/resume", a.statusResume)
+	m.HandleFunc("GET /healthz", a.healthz)
+	m.HandleFunc("GET /metrics", a.metricsPage)
 	a.oauthRoutes()
 }
 
@@ -280,6 +287,8 @@ func (a *App) newPage(w http.ResponseWriter, r *http.Request, nav, title string)
 		p.Flash = tr(lang, "common.deleted")
 	case "retried", "cancelled", "released":
 		p.Flash = tr(lang, "admin.done."+r.URL.Query().Get("done"))
+	case "checked", "paused", "resumed":
+		p.Flash = tr(lang, "status.done."+r.URL.Query().Get("done"))
 	case "connected", "consented":
 		p.Flash = tr(lang, "mailboxes.connect.done."+r.URL.Query().Get("done"))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/correio-dev/correio/contract"
@@ -42,6 +43,15 @@ type Engine interface {
 	Cancel(ctx context.Context, id string) error
 	Release(ctx context.Context, id int64) error
 	DeleteQuarantined(ctx context.Context, id int64) error
+	// HealthAll is both engines' engine.Health of every mailbox (the
+	// Status page and /healthz); Pause, Resume and CheckNow act on one
+	// mailbox through its engine.
+	HealthAll(ctx context.Context) ([]engine.Health, error)
+	Pause(ctx context.Context, id mailbox.ID) error
+	Resume(ctx context.Context, id mailbox.ID) error
+	CheckNow(ctx context.Context, id mailbox.ID) error
+	// MetricsHandler serves /metrics (nil: no metrics).
+	MetricsHandler() http.Handler
 }
 
 // engineOptions configure the engines. The zero value is what the command
@@ -56,6 +66,9 @@ type engineOptions struct {
 	// Stores keep the outbox and the poller's state; nil keeps them in
 	// memory (tests). The command uses the SQLite or Postgres store's.
 	Stores *engineStores
+	// Paused are the mailboxes an administrator paused before a restart
+	// (kept in the helpdesk's settings): paused before the engines start.
+	Paused []mailbox.ID
 	// APIs configure the Graph and Gmail API transports (engines_api.go).
 	APIs apiOptions
 }
@@ -160,7 +173,13 @@ type MessageLog struct {
 	Received    []ReceivedItem
 	Quarantined []QuarantinedItem
 	FromEngines bool
+	// SentOmitted counts the older outbox records left out (the log
+	// holds the latest maxSentListed), so the page can say so.
+	SentOmitted int
 }
+
+// maxSentListed bounds the outbox records the Messages page lists.
+const maxSentListed = 500
 
 // recordEngine resolves, expands and renders email steps through the same
 // outbound.Runner as the real engine, into an outbox whose Sender is never
@@ -195,6 +214,13 @@ func (e *recordEngine) RetryNow(context.Context, string) error         { return 
 func (e *recordEngine) Cancel(context.Context, string) error           { return errActionUnavailable }
 func (e *recordEngine) Release(context.Context, int64) error           { return errActionUnavailable }
 func (e *recordEngine) DeleteQuarantined(context.Context, int64) error { return errActionUnavailable }
+func (e *recordEngine) Pause(context.Context, mailbox.ID) error        { return errActionUnavailable }
+func (e *recordEngine) Resume(context.Context, mailbox.ID) error       { return errActionUnavailable }
+func (e *recordEngine) CheckNow(context.Context, mailbox.ID) error     { return errActionUnavailable }
+func (e *recordEngine) MetricsHandler() http.Handler                   { return nil }
+
+// HealthAll: the record-only engine runs no mailbox.
+func (e *recordEngine) HealthAll(context.Context) ([]engine.Health, error) { return nil, nil }
 
 func (e *recordEngine) Send(ctx context.Context, c *workflow.EmailConnector, f SendFlow) (SendResult, error) {
 	res, err := e.runner.Run(ctx, c, outbound.Flow{Contract: f.Contract, Thread: f.Thread, Vars: f.Vars})

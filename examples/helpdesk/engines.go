@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/correio-dev/correio/inbound"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/metrics"
 	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/store"
@@ -54,6 +59,14 @@ type engines struct {
 
 	mu       sync.Mutex
 	received []ReceivedItem
+
+	// The engines' telemetry: OpenTelemetry metrics (the metrics package,
+	// the latency histograms from the spans) exported for Prometheus on
+	// the helpdesk's own registry (no global state), served at /metrics.
+	metrics  *metrics.Metrics
+	meters   *sdkmetric.MeterProvider
+	tracer   *sdktrace.TracerProvider
+	promHTTP http.Handler
 }
 
 // startEngines starts the poller over the catalog's inbound mailboxes and
@@ -77,13 +90,18 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 		e.imapCfg.TLSConfig = &tls.Config{RootCAs: o.RootCAs}
 	}
 	e.smtpTr = smtp.New(smtp.Options{Net: netw, RootCAs: o.RootCAs, CommandTimeout: 30 * time.Second, Logger: log})
+	if err := e.startTelemetry(); err != nil {
+		return nil, err
+	}
 	sources, senders := transports(o, netw, e.imapCfg, e.smtpTr, log) // engines_api.go
 	sender, err := outbound.New(outbound.Options{
-		Outbox:       e.outbox,
-		Suppressions: supp,
-		Catalog:      cat,
-		Transport:    senders,
-		Logger:       log,
+		OnEvent:        e.outboundEvent,
+		TracerProvider: e.tracer,
+		Outbox:         e.outbox,
+		Suppressions:   supp,
+		Catalog:        cat,
+		Transport:      senders,
+		Logger:         log,
 		// Retry soon: an administrator is watching the page.
 		RetryBase: 5 * time.Second,
 		RetryMax:  5 * time.Minute,
@@ -94,17 +112,25 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 	e.sender = sender
 	e.runner = &outbound.Runner{Resolver: routing.NewResolver(cat), Directory: dir, Sender: sender}
 	poller, err := inbound.New(inbound.Options{
-		Store:   e.inStore,
-		Handler: inbound.HandlerFunc(e.handle),
-		Catalog: cat,
-		Sent:    e.outbox,
-		Source:  sources,
-		Logger:  log,
+		OnEvent:        e.inboundEvent,
+		TracerProvider: e.tracer,
+		Store:          e.inStore,
+		Handler:        inbound.HandlerFunc(e.handle),
+		Catalog:        cat,
+		Sent:           e.outbox,
+		Source:         sources,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	e.poller = poller
+	e.metrics.SetEngines(poller, sender)
+	for _, id := range o.Paused {
+		if err := e.Pause(ctx, id); err != nil {
+			log.Warn("a paused mailbox is gone", "mailbox", string(id), "err", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
 	if err := sender.Start(runCtx); err != nil {
@@ -126,6 +152,9 @@ func (e *engines) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = e.sender.Stop(ctx)
+	_ = e.metrics.Close()
+	_ = e.tracer.Shutdown(ctx)
+	_ = e.meters.Shutdown(ctx)
 }
 
 // handle is the helpdesk's inbound.Handler: a real host creates a ticket
@@ -254,8 +283,9 @@ func (e *engines) Messages(ctx context.Context) (MessageLog, error) {
 	if err != nil {
 		return log, err
 	}
-	if len(recs) > 500 {
-		recs = recs[len(recs)-500:]
+	if len(recs) > maxSentListed {
+		log.SentOmitted = len(recs) - maxSentListed
+		recs = recs[log.SentOmitted:]
 	}
 	for _, r := range recs {
 		it := SentItem{ID: r.ID, At: r.EnqueuedAt, Contract: r.Contract, Mailbox: r.Mailbox, Subject: r.Message.Subject,

@@ -219,7 +219,7 @@ func TestMailboxFormErrorsInPortuguese(t *testing.T) {
 func TestEveryFieldErrorCodeIsTranslated(t *testing.T) {
 	codes := []mailbox.Code{mailbox.CodeRequired, mailbox.CodeOutOfRange, mailbox.CodeBadAddress, mailbox.CodeInsecure,
 		mailbox.CodeNotAllowed, mailbox.CodeConflict, mailbox.CodeUnsupported, mailbox.CodeControlChars, mailbox.CodeInvalid, codeNumber,
-		codeTooLong, codePlaceholder, codePolicy}
+		codeTooLong, codePlaceholder, codePolicy, codeHostPort, codeHostURL, codeHostName}
 	for _, lang := range languages {
 		seen := map[string]mailbox.Code{}
 		for _, c := range codes {
@@ -505,11 +505,14 @@ func TestEmailStepSendShowsDecisionAndListsItUnderTheContract(t *testing.T) {
 	if !strings.Contains(sec, "Request 4242 opened") || !strings.Contains(sec, "ana.souza@cliente.example") || !strings.Contains(sec, "carla.dias@empresa.example") {
 		t.Fatalf("message not listed under the contract:\n%s", sec)
 	}
-	// A header injection through the template is refused.
-	step.Set("subject", "Hi\r\nBcc: x@evil.example")
-	r = e.do("POST", "/workflow", step)
-	if !strings.Contains(r.body, tr(langEN, "resolve.header")) {
-		t.Fatal("header injection not reported")
+	// A header injection through the subject or a variable is refused.
+	for _, f := range []string{"subject", "title"} {
+		bad := cloneValues(step)
+		bad.Set(f, "Hi\r\nBcc: x@evil.example")
+		r = e.do("POST", "/workflow", bad)
+		if got := fieldErrors(r.body, f); r.code != http.StatusUnprocessableEntity || len(got) != 1 || got[0] != tr(langEN, "err.control_chars") {
+			t.Fatalf("header injection through %s: %d %q", f, r.code, got)
+		}
 	}
 }
 

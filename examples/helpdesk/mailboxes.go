@@ -371,7 +371,7 @@ func (p *page) addFieldErrors(errs []*mailbox.FieldError) {
 		}
 		return len(formFields)
 	}
-	errs = slices.Clone(errs)
+	errs = oneErrorPerProblem(errs)
 	slices.SortStableFunc(errs, func(a, b *mailbox.FieldError) int { return order(a.Path) - order(b.Path) })
 	for _, fe := range errs {
 		field, label := placeOf(fe.Path)

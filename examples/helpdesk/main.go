@@ -108,6 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	dir := builtinDirectory()
 	eo := engineOptions{Stores: stores}
+	if eo.Paused, err = loadPaused(ctx, sets); err != nil {
+		return err
+	}
 	if cfg.PublicOnly {
 		eo.Policy = transport.PublicOnly
 	}
@@ -145,7 +148,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Shutdown(shutCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Still open after the grace period: a browser's preconnected
+		// sockets, which count as new until they send a request. Closed.
+		err = srv.Close()
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -114,18 +115,50 @@ func startRun(t *testing.T, args ...string) (string, func()) {
 	}
 }
 
+// TestEmailStepSurvivesRestart saves the email step (the specific
+// mailbox choice, users, a group, other addresses, one message for all)
+// and reads it back after a restart on the same database; a step refused
+// by the checks on save is not kept.
 func TestEmailStepSurvivesRestart(t *testing.T) {
 	check := func(t *testing.T, args ...string) {
 		t.Setenv("HELPDESK_SECRET_KEY", "")
 		base, stop := startRun(t, args...)
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		step := url.Values{"action": {"save"}, "name": {"Kept across restarts"}, "choice": {"specific"},
-			"users": {"ana", "bruno"}, "subject": {"Pedido {{.Request}}"}, "text": {"Olá"}, "request": {"77"}}
-		res, err := c.PostForm(base+"/workflow", step)
+		post := func(target string, form url.Values) (int, string) {
+			t.Helper()
+			res, err := c.PostForm(base+target, form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(b)
+		}
+		if code, _ := post("/mailboxes/new", outboundForm()); code != http.StatusSeeOther {
+			t.Fatalf("mailbox: %d", code)
+		}
+		res, err := c.Get(base + "/workflow")
 		if err != nil {
 			t.Fatal(err)
 		}
+		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
+		m := regexp.MustCompile(`<option value="(mb-[^"]+)"`).FindStringSubmatch(string(b))
+		if m == nil {
+			t.Fatalf("no outbound mailbox offered:\n%s", b)
+		}
+		step := url.Values{"action": {"save"}, "name": {"Kept across restarts"}, "choice": {"specific"}, "mailbox_id": {m[1]},
+			"users": {"ana", "bruno"}, "groups": {"approvers"}, "addresses": {"Fin <fin@cliente.example>\r\nops@cliente.example"},
+			"delivery": {"bcc"}, "subject": {"Pedido {{.Request}}"}, "text": {"Olá"}, "request": {"77"}}
+		if code, body := post("/workflow", step); code != http.StatusOK || !strings.Contains(body, tr(langEN, "common.saved")) {
+			t.Fatalf("save: %d\n%s", code, body)
+		}
+		// Refused on save (a line break in the name): the saved step stays.
+		bad := cloneValues(step)
+		bad.Set("name", "Two\r\nlines")
+		if code, _ := post("/workflow", bad); code != http.StatusUnprocessableEntity {
+			t.Fatalf("a name with CR/LF: %d", code)
+		}
 		stop()
 
 		base, stop = startRun(t, args...)
@@ -134,13 +167,20 @@ func TestEmailStepSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(res.Body)
+		b, _ = io.ReadAll(res.Body)
 		res.Body.Close()
 		body := string(b)
 		for _, want := range []string{`value="Kept across restarts"`, `value="specific" id="choice-specific" checked`,
-			`value="bruno" checked`, `value="Pedido {{.Request}}"`, `value="77"`} {
+			`<option value="` + m[1] + `" selected>`, `value="ana" checked`, `value="bruno" checked`, `value="approvers" checked`,
+			`value="bcc" selected`, "Fin &lt;fin@cliente.example&gt;\r\nops@cliente.example</textarea>",
+			`value="Pedido {{.Request}}"`, `value="77"`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("after restart, %s missing", want)
+			}
+		}
+		for _, not := range []string{`value="carla" checked`, `value="support" checked`, "Two"} {
+			if strings.Contains(body, not) {
+				t.Errorf("after restart, %s found", not)
 			}
 		}
 	}

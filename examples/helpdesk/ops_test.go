@@ -135,7 +135,10 @@ func TestWorkflowErrorsOnceTranslatedBesideTheField(t *testing.T) {
 		{func(url.Values) {}, "choice", "resolve.no_system", "pt-BR", langPT},
 		{func(v url.Values) { v.Set("subject", "Hi {{.Request") }, "subject", "resolve.template", "pt-BR", langPT},
 		{func(v url.Values) { v.Set("text", "Hi {{if}}") }, "text", "resolve.template", "en", langEN},
-		{func(v url.Values) { v.Set("subject", "Hi\r\nBcc: x@evil.example") }, "subject", "resolve.header", "en", langEN},
+		{func(v url.Values) { v.Set("subject", "Hi\r\nBcc: x@evil.example") }, "subject", "err.control_chars", "en", langEN},
+		{func(v url.Values) { v.Set("title", "Hi\nBcc: x@evil.example") }, "title", "err.control_chars", "pt-BR", langPT},
+		{func(v url.Values) { v.Del("users") }, "users", "err.required", "pt-BR", langPT},
+		{func(v url.Values) { v.Set("choice", "specific") }, "mailbox_id", "err.required", "pt-BR", langPT},
 		{func(v url.Values) { v.Set("name", "two\nlines") }, "name", "err.control_chars", "pt-BR", langPT},
 	} {
 		v := cloneValues(step)

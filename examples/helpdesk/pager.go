@@ -21,26 +21,34 @@ type pager struct {
 // the query parameter param ("page"), and its pager. A page out of range
 // shows the nearest one.
 func (a *App) paginate(r *http.Request, p *page, param string, n int) (lo, hi int, pg pager) {
+	return a.pageOf(r.URL.Path, r.URL.Query(), p, param, n)
+}
+
+// pageOf is paginate for a list whose links go to path?q: the current
+// page is q's param, and the links keep q's other parameters. A list
+// shown in part on another page (a contract's mail on the Messages
+// overview) links to the page that shows it whole.
+func (a *App) pageOf(path string, q url.Values, p *page, param string, n int) (lo, hi int, pg pager) {
 	size := a.pageSize
 	if size <= 0 {
 		size = defaultPageSize
 	}
 	pages := max(1, (n+size-1)/size)
-	page, err := strconv.Atoi(r.URL.Query().Get(param))
+	page, err := strconv.Atoi(q.Get(param))
 	if err != nil || page < 1 {
 		page = 1
 	}
 	page = min(page, pages)
 	lo, hi = (page-1)*size, min(n, page*size)
 	link := func(n int) string {
-		q := url.Values{}
-		for k, vs := range r.URL.Query() {
+		l := url.Values{}
+		for k, vs := range q {
 			if k != "done" {
-				q[k] = vs
+				l[k] = vs
 			}
 		}
-		q.Set(param, strconv.Itoa(n))
-		return r.URL.Path + "?" + q.Encode()
+		l.Set(param, strconv.Itoa(n))
+		return path + "?" + l.Encode()
 	}
 	pg = pager{Page: page, Pages: pages, Total: n, Label: p.T("common.pages"), PrevText: p.T("common.prev"),
 		NextText: p.T("common.next"), Of: p.T("common.pageof", page, pages, n)}

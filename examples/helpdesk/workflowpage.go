@@ -9,6 +9,7 @@ import (
 
 	"github.com/correio-dev/correio/contract"
 	"github.com/correio-dev/correio/mailbox"
+	"github.com/correio-dev/correio/outbound"
 	"github.com/correio-dev/correio/routing"
 	"github.com/correio-dev/correio/workflow"
 	"github.com/correio-dev/correio/workflow/systemmsg"
@@ -23,6 +24,10 @@ type workflowData struct {
 	Groups    []group
 	Presets   []systemmsg.Kind
 	Result    *sendView
+	// NotSaved: the step was refused by stepChecks, FirstErr the first
+	// field marked.
+	NotSaved bool
+	FirstErr string
 }
 
 // Val returns a form value; Vals all values of a multi-select.
@@ -104,32 +109,46 @@ func (a *App) workflowPost(w http.ResponseWriter, r *http.Request) {
 	v := cloneValues(r.PostForm)
 	action := v.Get("action")
 	v.Del("action")
-	if action == "preset" {
-		a.loadPreset(v, systemmsg.Kind(v.Get("preset")), p.Lang)
-	}
 	d := a.workflowData(v)
 	p.Data = d
+	if action == "preset" {
+		// Loaded into the form only: what was saved stays until Save, so
+		// a preset never overwrites the saved templates by itself.
+		a.loadPreset(v, systemmsg.Kind(v.Get("preset")), p.Lang)
+		p.Flash = p.T("wf.preset.loaded")
+		a.render(w, http.StatusOK, "workflow", p)
+		return
+	}
+	c, f := stepFromForm(v)
+	// Checked before it is kept: a step its own run would refuse is not
+	// saved (stepChecks, workflowvalid.go).
+	if errs := a.stepChecks(p.Lang, v, c); len(errs) > 0 {
+		d.NotSaved = true
+		for _, fm := range errs {
+			switch {
+			case fm.field == "":
+				p.Error = fm.msg
+			case !contains(p.Errs[fm.field], fm.msg):
+				p.Errs[fm.field] = append(p.Errs[fm.field], fm.msg)
+				if d.FirstErr == "" {
+					d.FirstErr = fm.field
+				}
+			}
+		}
+		a.render(w, http.StatusUnprocessableEntity, "workflow", p)
+		return
+	}
 	if err := a.saveStep(r.Context(), v); err != nil {
 		a.log.Error("save email step", "err", err)
 		p.Error = p.T("err.store", p.T("wf.step"))
+	} else if action == "save" {
+		p.Flash = p.T("common.saved")
 	}
 	if action != "send" {
 		a.render(w, http.StatusOK, "workflow", p)
 		return
 	}
 
-	switch name := v.Get("name"); {
-	case hasControl(name):
-		p.Errs["name"] = []string{tr(p.Lang, "err.control_chars")}
-	case tooLong(name, maxStepName):
-		p.Errs["name"] = []string{tr(p.Lang, "err.too_long", maxStepName)}
-	}
-	if len(p.Errs) > 0 {
-		d.Result = &sendView{Field: "name"}
-		a.render(w, http.StatusUnprocessableEntity, "workflow", p)
-		return
-	}
-	c, f := stepFromForm(v)
 	if ct, ok := a.cat.Contract(f.Contract); ok {
 		f.Vars["Contract"] = ct.Name
 	}
@@ -307,7 +326,11 @@ func (a *App) stepErrors(lang string, c *workflow.EmailConnector, err error) []f
 // form field each one is about ("" for none).
 func (a *App) sendError(lang string, err error) (field, msg string) {
 	var te *workflow.TemplateError
+	var ie *outbound.InputError
 	switch {
+	case errors.As(err, &ie):
+		// The rendered message, refused by the outbox's checks.
+		return inputError(lang, ie)
 	case errors.Is(err, routing.ErrNoSystemMailbox):
 		return "choice", tr(lang, "resolve.no_system")
 	case errors.Is(err, routing.ErrMailboxNotFound):
@@ -330,6 +353,26 @@ func (a *App) sendError(lang string, err error) (field, msg string) {
 			f = "text" // the HTML template is edited with the text
 		}
 		return f, tr(lang, "resolve.template")
+	}
+	return "", tr(lang, "resolve.other")
+}
+
+// inputError places a message the outbox refused (outbound.InputError,
+// by the field of the rendered message) beside the form field it comes
+// from.
+func inputError(lang string, ie *outbound.InputError) (field, msg string) {
+	switch f := ie.Field; {
+	case f == "subject":
+		return "subject", tr(lang, "resolve.header")
+	case f == "text" || f == "html":
+		if errors.Is(ie, outbound.ErrInvalid) {
+			return "text", tr(lang, "resolve.empty_body")
+		}
+		return "text", tr(lang, "resolve.other")
+	case strings.HasPrefix(f, "to") || strings.HasPrefix(f, "cc") || strings.HasPrefix(f, "bcc"):
+		return "users", tr(lang, "resolve.bad_recipient")
+	case f == "thread":
+		return "request", tr(lang, "err.control_chars")
 	}
 	return "", tr(lang, "resolve.other")
 }

@@ -114,3 +114,15 @@ func (b *Breaker) Abandon() {
 		b.probing = false
 	}
 }
+
+// Force lets the next Allow probe at once, even while the breaker is open
+// (an administrator asked to check the mailbox now); a failed probe opens
+// it again.
+func (b *Breaker) Force() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == Open {
+		b.state = HalfOpen
+	}
+	b.probing = false
+}

@@ -20,7 +20,7 @@ func TestConformance(t *testing.T) {
 			Quarantined: func(_ *testing.T, s store.Inbound, mb mailbox.ID) []storetest.Quarantined {
 				var out []storetest.Quarantined
 				for _, q := range s.(*memory.InboundStore).Quarantined(mb) {
-					out = append(out, storetest.Quarantined{Key: q.Key, Reason: q.Reason, Raw: q.Raw})
+					out = append(out, storetest.Quarantined{ID: q.ID, Key: q.Key, Reason: q.Reason, Raw: q.Raw})
 				}
 				return out
 			},

@@ -3,6 +3,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"sync"
 
@@ -16,12 +17,13 @@ import (
 // would: a write with a token lower than the highest seen for the mailbox
 // fails with store.ErrFenced.
 type InboundStore struct {
-	mu          sync.Mutex
-	checkpoints map[cpKey]store.Checkpoint
-	keys        map[mailbox.ID]map[string]store.InboundRecord
-	quarantine  []QuarantinedMessage
-	fences      map[mailbox.ID]int64
-	receipts    map[mailbox.ID][]folderReceipt // in commit order
+	mu           sync.Mutex
+	checkpoints  map[cpKey]store.Checkpoint
+	keys         map[mailbox.ID]map[string]store.InboundRecord
+	quarantine   []QuarantinedMessage
+	quarantineID int64
+	fences       map[mailbox.ID]int64
+	receipts     map[mailbox.ID][]folderReceipt // in commit order
 }
 
 type folderReceipt struct {
@@ -36,6 +38,9 @@ type cpKey struct {
 
 // QuarantinedMessage is a quarantined message with its raw bytes.
 type QuarantinedMessage struct {
+	// ID names the message for QuarantinedItem and DeleteQuarantined
+	// (1, 2, ... in the order quarantined).
+	ID int64
 	store.QuarantineItem
 	Raw []byte
 }
@@ -173,7 +178,8 @@ func (s *InboundStore) Quarantine(_ context.Context, q store.QuarantineItem, raw
 	if err := s.fenceLocked(q.Mailbox, q.Fence); err != nil {
 		return err
 	}
-	s.quarantine = append(s.quarantine, QuarantinedMessage{QuarantineItem: q, Raw: b})
+	s.quarantineID++
+	s.quarantine = append(s.quarantine, QuarantinedMessage{ID: s.quarantineID, QuarantineItem: q, Raw: b})
 	return nil
 }
 
@@ -199,4 +205,31 @@ func (s *InboundStore) Records(mb mailbox.ID) []store.InboundRecord {
 		out = append(out, r)
 	}
 	return out
+}
+
+var _ store.QuarantineAdmin = (*InboundStore)(nil)
+
+// QuarantinedItem implements store.QuarantineAdmin.
+func (s *InboundStore) QuarantinedItem(_ context.Context, id int64) (store.QuarantineItem, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.quarantine {
+		if q.ID == id {
+			return q.QuarantineItem, q.Raw, nil
+		}
+	}
+	return store.QuarantineItem{}, nil, fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
+}
+
+// DeleteQuarantined implements store.QuarantineAdmin.
+func (s *InboundStore) DeleteQuarantined(_ context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, q := range s.quarantine {
+		if q.ID == id {
+			s.quarantine = append(s.quarantine[:i], s.quarantine[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
 }

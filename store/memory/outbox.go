@@ -291,3 +291,43 @@ func (o *Outbox) SentByThread(_ context.Context, thread string) (threading.Ref, 
 	}
 	return ref(o.recs[id]), true, nil
 }
+
+// adminLocked returns the Queued, unclaimed record id for an
+// administrator's change (o.mu held).
+func (o *Outbox) adminLocked(id string) (*store.OutboxRecord, error) {
+	r, ok := o.recs[id]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, id)
+	case r.State != store.Queued:
+		return nil, fmt.Errorf("%w: %q is %s", store.ErrNotQueued, id, r.State)
+	case r.ClaimToken != "":
+		return nil, fmt.Errorf("%w: %q", store.ErrClaimed, id)
+	}
+	return r, nil
+}
+
+// Reschedule implements store.Outbox.
+func (o *Outbox) Reschedule(_ context.Context, id string, at time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r, err := o.adminLocked(id)
+	if err != nil {
+		return err
+	}
+	r.NextAttempt = at
+	return nil
+}
+
+// Cancel implements store.Outbox.
+func (o *Outbox) Cancel(_ context.Context, id, reason string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r, err := o.adminLocked(id)
+	if err != nil {
+		return err
+	}
+	store.CancelRecord(r, reason)
+	o.index(r)
+	return nil
+}

@@ -43,7 +43,7 @@ func runMail(t *testing.T, fresh func(t *testing.T) *postgres.Store, records int
 					if err != nil {
 						t.Fatal(err)
 					}
-					out = append(out, storetest.Quarantined{Key: q.Key, Reason: q.Reason, Raw: raw})
+					out = append(out, storetest.Quarantined{ID: q.ID, Key: q.Key, Reason: q.Reason, Raw: raw})
 				}
 				return out
 			},

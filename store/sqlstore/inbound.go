@@ -459,3 +459,23 @@ func (d *Store) EraseContract(ctx context.Context, id contract.ID) (Erased, erro
 	})
 	return e, err
 }
+
+var _ store.QuarantineAdmin = (*Inbound)(nil)
+
+// QuarantinedItem implements store.QuarantineAdmin.
+func (d *Inbound) QuarantinedItem(ctx context.Context, id int64) (store.QuarantineItem, []byte, error) {
+	var it store.QuarantineItem
+	var raw []byte
+	err := d.read(ctx, func(q Q) error {
+		var mb string
+		var v, u, at int64
+		err := q.QueryRow(ctx, `SELECT mailbox_id, folder, key, uid_validity, uid, size, reason, at_ns, raw
+			FROM correio_inbound_quarantine WHERE id = ?`, id).Scan(&mb, &it.Folder, &it.Key, &v, &u, &it.Size, &it.Reason, &at, &raw)
+		if d.noRows(err) {
+			return fmt.Errorf("%w: quarantined message %d", store.ErrNotFound, id)
+		}
+		it.Mailbox, it.UIDValidity, it.UID, it.At = mailbox.ID(mb), uint32(v), uint32(u), fromNS(at)
+		return err
+	})
+	return it, raw, err
+}

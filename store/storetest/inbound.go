@@ -16,6 +16,9 @@ import (
 
 // Quarantined is a quarantined message as the suite sees it.
 type Quarantined struct {
+	// ID is the store's ID of the message (store.QuarantineAdmin), 0
+	// when the store has none.
+	ID          int64
 	Key, Reason string
 	// Raw is nil when no raw bytes were kept.
 	Raw []byte
@@ -323,6 +326,33 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		}
 		if !done(t, s, "m", "q1") {
 			t.Fatal("quarantined message not committed")
+		}
+		admin, ok := s.(store.QuarantineAdmin)
+		if !ok || got[0].ID == 0 {
+			return
+		}
+		// The administrator's side: one message by ID, then deleted.
+		it, b, err := admin.QuarantinedItem(ctx, got[0].ID)
+		if err != nil || it.Key != "q1" || it.Mailbox != "m" || it.Reason != q.Reason || it.UID != 4 || !bytes.Equal(b, raw) {
+			t.Fatalf("item %+v %v", it, err)
+		}
+		if _, b, err := admin.QuarantinedItem(ctx, got[1].ID); err != nil || b != nil {
+			t.Fatalf("item without raw: %v %v", b != nil, err)
+		}
+		if err := admin.DeleteQuarantined(ctx, got[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := admin.QuarantinedItem(ctx, got[0].ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleted item: %v", err)
+		}
+		if err := admin.DeleteQuarantined(ctx, got[0].ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleted twice: %v", err)
+		}
+		if left := h.Quarantined(t, s, "m"); len(left) != 1 || left[0].Key != "q2" {
+			t.Fatalf("left %+v", left)
+		}
+		if !done(t, s, "m", "q1") {
+			t.Fatal("deleting from quarantine forgot the key")
 		}
 	})
 

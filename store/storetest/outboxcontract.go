@@ -8,7 +8,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,6 +193,132 @@ func runOutboxContract(t *testing.T, newOutbox func(t *testing.T) store.Outbox) 
 		mb1, _ := ob.List(ctx, store.OutboxFilter{Mailbox: "mb1", Limit: 1})
 		if len(all) != 4 || len(dead) != 1 || dead[0].ID != "d" || len(mb1) != 1 || mb1[0].ID != "a" {
 			t.Fatalf("list %v %v %v", ids(all), ids(dead), ids(mb1))
+		}
+	})
+
+	t.Run("RescheduleCancel", func(t *testing.T) {
+		ob := newOutbox(t)
+		for _, id := range []string{"later", "held", "gone", "done"} {
+			if err := ob.Put(ctx, contractRecord(id, "mb", t0.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Retry now: a record due in an hour is claimable at once.
+		if err := ob.Reschedule(ctx, "later", t0); err != nil {
+			t.Fatal(err)
+		}
+		if got := claim(ob, "mb", t0, 0, "tok"); len(got) != 1 || got[0].ID != "later" {
+			t.Fatalf("claimed after reschedule %v", ids(got))
+		}
+		// A claimed record (being sent) is neither rescheduled nor
+		// cancelled; the claim is untouched.
+		if err := ob.Reschedule(ctx, "later", t0.Add(time.Minute)); !errors.Is(err, store.ErrClaimed) {
+			t.Fatalf("reschedule while claimed: %v", err)
+		}
+		if err := ob.Cancel(ctx, "later", "by admin"); !errors.Is(err, store.ErrClaimed) {
+			t.Fatalf("cancel while claimed: %v", err)
+		}
+		if r, _ := ob.Get(ctx, "later"); r.State != store.Queued || r.ClaimToken != "tok" {
+			t.Fatalf("claimed record changed: %+v", r)
+		}
+		// Cancel: dead with the reason, pending recipients refused, out
+		// of the queue.
+		if err := ob.Cancel(ctx, "gone", "customer withdrew"); err != nil {
+			t.Fatal(err)
+		}
+		r, err := ob.Get(ctx, "gone")
+		if err != nil || r.State != store.Dead || r.Reason != store.CancelReason+"customer withdrew" ||
+			r.Recipients[0].State != store.Refused || len(r.Message.Attachments) != 1 {
+			t.Fatalf("cancelled %+v %v", r, err)
+		}
+		// (later's claim expired by then: claimable again.)
+		if got := claim(ob, "mb", t0.Add(2*time.Hour), 0, "tok2"); len(got) != 3 || got[0].ID != "later" || got[1].ID != "done" || got[2].ID != "held" {
+			t.Fatalf("claimed after cancel %v", ids(got))
+		}
+		if qs, _ := ob.Stats(ctx, "mb"); qs.Depth != 3 {
+			t.Fatalf("depth after cancel %d", qs.Depth)
+		}
+		for _, c := range []struct {
+			id   string
+			want error
+		}{{"gone", store.ErrNotQueued}, {"nope", store.ErrNotFound}} {
+			if err := ob.Reschedule(ctx, c.id, t0); !errors.Is(err, c.want) {
+				t.Errorf("reschedule %s: %v, want %v", c.id, err, c.want)
+			}
+			if err := ob.Cancel(ctx, c.id, "x"); !errors.Is(err, c.want) {
+				t.Errorf("cancel %s: %v, want %v", c.id, err, c.want)
+			}
+		}
+	})
+
+	// Cancel racing claims: every record ends either cancelled (and never
+	// handed to a claimer) or claimed (and the cancel says ErrClaimed),
+	// never both.
+	t.Run("CancelRacesClaim", func(t *testing.T) {
+		ob := newOutbox(t)
+		const n = 40
+		for i := range n {
+			if err := ob.Put(ctx, contractRecord(fmt.Sprintf("r%02d", i), "mb", t0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		claimed := make(chan []*store.OutboxRecord, n)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n / 4 {
+					recs, err := ob.Claim(ctx, store.Claim{Mailbox: "mb", Now: t0, Lease: time.Hour, Max: 1, Token: fmt.Sprintf("w%d", w)})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					claimed <- recs
+				}
+			}()
+		}
+		cancelled := map[string]bool{}
+		var mu sync.Mutex
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprintf("r%02d", i)
+				err := ob.Cancel(ctx, id, "race")
+				switch {
+				case err == nil:
+					mu.Lock()
+					cancelled[id] = true
+					mu.Unlock()
+				case !errors.Is(err, store.ErrClaimed):
+					t.Errorf("cancel %s: %v", id, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(claimed)
+		got := map[string]bool{}
+		for recs := range claimed {
+			for _, r := range recs {
+				if cancelled[r.ID] {
+					t.Errorf("%s was cancelled and claimed", r.ID)
+				}
+				got[r.ID] = true
+			}
+		}
+		for i := range n {
+			id := fmt.Sprintf("r%02d", i)
+			r, err := ob.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case cancelled[id] && r.State != store.Dead:
+				t.Errorf("%s cancelled but %s", id, r.State)
+			case !cancelled[id] && (!got[id] || r.ClaimToken == ""):
+				t.Errorf("%s neither cancelled nor claimed: %+v", id, r)
+			}
 		}
 	})
 }
