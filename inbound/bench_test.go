@@ -231,6 +231,7 @@ func BenchmarkIdleMailboxes(b *testing.B) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
+		t0 := time.Now()
 		go func() { p.Run(ctx); close(done) }()
 		for {
 			idle := 0
@@ -244,6 +245,7 @@ func BenchmarkIdleMailboxes(b *testing.B) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		b.ReportMetric(time.Since(t0).Seconds(), "startup-s")
 		g1, h1 := runtime.NumGoroutine(), heapInuse()
 		c0 := cpuTime()
 		time.Sleep(5 * time.Second)
@@ -280,6 +282,7 @@ func BenchmarkAppendToHandoff(b *testing.B) {
 		}
 	}
 	var worst time.Duration
+	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
@@ -290,7 +293,11 @@ func BenchmarkAppendToHandoff(b *testing.B) {
 		srv.Append("support", "INBOX", sample(i))
 		<-got
 		worst = max(worst, time.Since(t0))
+		lat = append(lat, time.Since(t0))
 	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
 }
 

@@ -22,6 +22,9 @@ var classify = message.Classify
 func (w *worker) quarantine(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, key string, size int64, reason string, sp *transport.Spool) error {
 	p := w.p
 	st := p.o.Store
+	if err := w.flush(ctx); err != nil { // keep the commits in order
+		return err
+	}
 	q := store.QuarantineItem{Mailbox: w.mb.ID, Folder: folder, Key: key, UIDValidity: i.UIDValidity, UID: i.UID, Size: size, Reason: reason, At: p.clk.Now(), Fence: w.fence}
 	var err error
 	if sp != nil {
@@ -66,9 +69,12 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 	}
 	key := w.keyPrefix + Key(msgID, sp.SHA256)
 	res := IngestResult{Key: key, MessageID: msgID, Size: sp.Size()}
-	done, err := st.Done(ctx, w.mb.ID, key)
-	if err != nil {
-		return res, err
+	done := w.pending(key) // handed off in this batch, not committed yet
+	if !done {
+		var err error
+		if done, err = st.Done(ctx, w.mb.ID, key); err != nil {
+			return res, err
+		}
 	}
 	if done {
 		// Handled before (moved back, or a UIDVALIDITY change): not handed
@@ -77,13 +83,9 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 		res.Outcome = IngestDuplicate
 		rc := receiptFor(w.mb.Inbound, i.ID, i.UIDValidity, false)
 		if rc == nil {
-			return res, st.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+			return res, w.setCheckpoint(bg, folder, next)
 		}
-		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Receipt: rc}); err != nil {
-			return res, err
-		}
-		w.owe(key, rc)
-		return res, nil
+		return res, w.record(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Receipt: rc})
 	}
 	quarantine := func(reason string) (IngestResult, error) {
 		res.Outcome, res.Reason = IngestQuarantined, reason
@@ -111,6 +113,9 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 			d.ContractMismatch = d.MailboxContract != "" && th.Ref.Contract != d.MailboxContract
 		}
 	}
+	if err := w.flushIfOld(bg); err != nil {
+		return res, err
+	}
 	hctx, handed := p.finishing(ctx)
 	// The hand-off's span is the parent of the host's own (the Handler's
 	// context carries it).
@@ -133,10 +138,9 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 	switch {
 	case herr == nil:
 		rc := receiptFor(w.mb.Inbound, i.ID, i.UIDValidity, false)
-		if err := st.Commit(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract, Receipt: rc}); err != nil {
+		if err := w.record(bg, store.InboundRecord{Mailbox: w.mb.ID, Folder: folder, Key: key, Checkpoint: next, Outcome: store.Handled, At: p.clk.Now(), Fence: w.fence, Contract: d.Contract, Receipt: rc}); err != nil {
 			return res, err
 		}
-		w.owe(key, rc)
 		w.pauses = 0
 		p.update(w.mb.ID, func(h *engine.Health) (engine.State, string) {
 			h.Handled++

@@ -41,6 +41,8 @@ const (
 	DefaultMaxConnectionsPerHost = 100
 	DefaultMaxHandoffs           = 32
 	DefaultBatchSize             = 50
+	DefaultCommitBatch           = 50
+	DefaultCommitWithin          = 100 * time.Millisecond
 	DefaultRetryBase             = time.Second
 	DefaultRetryMax              = 5 * time.Minute
 	DefaultBreakerThreshold      = 3
@@ -121,6 +123,19 @@ type Options struct {
 	// BatchSize is the number of messages fetched per batch (default
 	// DefaultBatchSize).
 	BatchSize int
+	// CommitBatch is how many hand-offs of one mailbox are recorded in the
+	// store with one transaction (a group commit, when the store is a
+	// store.BatchCommitter: store/sqlite, store/postgres, store/memory),
+	// default DefaultCommitBatch; never more than one fetch batch
+	// (BatchSize). 1 commits every hand-off on its own. A crash repeats
+	// (with the same Delivery.Key) the hand-offs not committed yet: at
+	// most CommitBatch per mailbox, instead of one (README, "Guarantees").
+	CommitBatch int
+	// CommitWithin bounds how long a hand-off waits for its group commit
+	// (default DefaultCommitWithin): checked as each hand-off returns and
+	// before the next starts, so one handler call longer than it extends
+	// the wait by that call.
+	CommitWithin time.Duration
 	// RetryBase and RetryMax shape the exponential backoff with jitter
 	// between reconnects and handler retries, and the circuit breaker's
 	// cooldown (defaults DefaultRetryBase and DefaultRetryMax).
@@ -212,6 +227,10 @@ func New(opts Options) (*Poller, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
+	if opts.CommitBatch <= 0 {
+		opts.CommitBatch = DefaultCommitBatch
+	}
+	opts.CommitWithin = commitWithinDefault(opts.CommitWithin)
 	if opts.BreakerThreshold <= 0 {
 		opts.BreakerThreshold = DefaultBreakerThreshold
 	}

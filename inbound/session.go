@@ -61,6 +61,14 @@ type worker struct {
 	// and are applied by the next session (applyPending). Only the
 	// worker's goroutine uses them.
 	owed []store.Receipt
+
+	// syncing is set while sync hands off (group commits apply); pend
+	// holds the records waiting for the group commit (commit.go), with
+	// their keys and the time the oldest was kept.
+	syncing   bool
+	pend      []store.InboundRecord
+	pendKeys  map[string]bool
+	pendSince time.Time
 }
 
 // rotationBatches is how many batches a short session hands off before

@@ -31,6 +31,8 @@ const sinceSlack = 5 * time.Minute
 func (w *worker) sync(ctx context.Context, s transport.Session, folder string, cp *store.Checkpoint) error {
 	p := w.p
 	in := w.mb.Inbound
+	w.syncing = true
+	defer func() { w.syncing = false }()
 	infos, err := s.List(ctx, cursorOf(*cp))
 	if err != nil {
 		return err
@@ -114,7 +116,24 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 			if ended > current { // its batch ended without it
 				return nil, nil
 			}
-			sp, ok := <-arrived
+			var sp *transport.Spool
+			var ok bool
+			if len(w.pend) == 0 {
+				sp, ok = <-arrived
+			} else {
+				// Records wait for the group commit: wait for the
+				// server no longer than CommitWithin allows them.
+				t := p.clk.NewTimer(max(p.o.CommitWithin-p.clk.Now().Sub(w.pendSince), 0))
+				select {
+				case sp, ok = <-arrived:
+					t.Stop()
+				case <-t.C():
+					if err := w.flush(context.WithoutCancel(ctx)); err != nil {
+						return nil, err
+					}
+					sp, ok = <-arrived
+				}
+			}
 			if !ok {
 				<-fetched
 				if fetchErr == nil && ctx.Err() != nil {
@@ -168,8 +187,12 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 		}
 		// Post-actions of what was committed, even when the batch stopped;
 		// their receipts stay in the store for the next session when they
-		// fail.
+		// fail. The batch's group commit comes first: a post-action is
+		// applied only once its key is durable.
 		fctx, done := p.finishing(ctx)
+		if err := w.flush(fctx); err != nil && failure == nil {
+			failure = err
+		}
 		if err := w.settle(fctx, s, w.owed); err != nil && failure == nil {
 			failure = err
 		}
@@ -194,7 +217,6 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 // committing next, the checkpoint that passes it (and the receipt of its
 // post-action, kept in w.owed).
 func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, spool func(string) (*transport.Spool, error)) error {
-	p := w.p
 	in := w.mb.Inbound
 	bg := context.WithoutCancel(ctx)
 	maxSize := in.MaxMessageSizeOrDefault()
@@ -202,10 +224,10 @@ func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, 
 	case in.StartFrom == mailbox.StartNew && !next.Since.IsZero() && !i.Date.IsZero() && i.Date.Before(next.Since.Add(-sinceSlack)):
 		// Older than the mailbox's start: after a UIDVALIDITY change the
 		// folder is re-read, but "new only" never reads the old mail.
-		return p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		return w.setCheckpoint(bg, folder, next)
 	case in.StartFrom == mailbox.StartUnseen && i.Seen:
 		// Someone read it; "unseen only" skips it.
-		return p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		return w.setCheckpoint(bg, folder, next)
 	case i.Size > maxSize:
 		key := tooLargeKey(i)
 		reason := fmt.Sprintf("message of %d bytes exceeds the mailbox limit of %d bytes", i.Size, maxSize)
@@ -221,7 +243,7 @@ func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, 
 		return err
 	}
 	if sp == nil { // expunged by someone else meanwhile
-		return p.o.Store.SetCheckpoint(bg, w.mb.ID, folder, next, w.fence)
+		return w.setCheckpoint(bg, folder, next)
 	}
 	defer sp.Close()
 	_, err = w.deliver(ctx, folder, next, i, sp)

@@ -335,7 +335,11 @@ type OutboundSettings struct {
 	ReplyTo string
 	// MaxConnections is the cap of live SMTP connections; default 2.
 	MaxConnections int
-	// RateLimit is the provider's sending limit (zero: unlimited).
+	// RateLimit is the provider's sending limit (zero: unlimited), kept as
+	// providers count it: at most N sends in any window of length Per (a
+	// queue may go out in a burst of N, then waits for the oldest send to
+	// leave the window). Limits above 10,000 per window keep the same bound
+	// with a token bucket at half the sustained rate.
 	RateLimit Rate
 	// HELOName is sent in EHLO/HELO; default the local host name.
 	HELOName string

@@ -5,14 +5,11 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"net/textproto"
 	"net/url"
@@ -66,20 +63,15 @@ type GmailServer struct {
 	// /gmail/v1).
 	URL string
 
-	srv *httptest.Server
+	apiServer
 
-	mu        sync.Mutex
 	users     map[string]*gmailUser // by lower-case address
-	tokens    map[string][]string   // bearer token -> users
 	sas       map[string]*gmailSA   // service accounts by email
 	nextID    int
-	down      bool
-	refuse    bool
 	faults    []gmailFault
 	breakAt   int64
 	breakSend bool
 	sent      []GmailSent
-	requests  []string
 	watches   []GmailWatch
 	pubsub    *PubSubSigner
 	pushURL   string
@@ -177,25 +169,13 @@ var gmailSystemLabels = []string{"INBOX", "SENT", "TRASH", "SPAM", "DRAFT", "UNR
 // NewGmailServer starts a Gmail API server on 127.0.0.1:0. Close it when
 // done.
 func NewGmailServer() *GmailServer {
-	s := &GmailServer{users: map[string]*gmailUser{}, tokens: map[string][]string{}, sas: map[string]*gmailSA{}}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.StartTLS()
-	s.URL = s.srv.URL
+	s := &GmailServer{users: map[string]*gmailUser{}, sas: map[string]*gmailSA{}}
+	s.URL = s.start(s.serve)
 	return s
 }
 
 // Close stops the server (after the pushes in flight).
 func (s *GmailServer) Close() { s.pushWG.Wait(); s.srv.Close() }
-
-// Client returns an HTTP client that trusts the server's certificate.
-func (s *GmailServer) Client() *http.Client { return s.srv.Client() }
-
-// Port of the listener.
-func (s *GmailServer) Port() int { return s.srv.Listener.Addr().(*net.TCPAddr).Port }
-
-// Certificate returns the server's certificate: add it to the client's
-// RootCAs.
-func (s *GmailServer) Certificate() *x509.Certificate { return s.srv.Certificate() }
 
 // TokenURL is the server's token endpoint (service accounts).
 func (s *GmailServer) TokenURL() string { return s.URL + "/token" }
@@ -478,19 +458,6 @@ func (s *GmailServer) Sent() []GmailSent {
 	return slices.Clone(s.sent)
 }
 
-// Requests returns "METHOD path?query" of every request served, in order.
-func (s *GmailServer) Requests() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
-
-// SetDown makes the server close every connection at once (true).
-func (s *GmailServer) SetDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
-
-// SetTokensRefused makes the server refuse every bearer token with 401.
-func (s *GmailServer) SetTokensRefused(refuse bool) { s.mu.Lock(); s.refuse = refuse; s.mu.Unlock() }
-
 // InjectFault answers the next n API requests whose "METHOD path"
 // contains match ("" matches all) with f instead of serving them.
 func (s *GmailServer) InjectFault(match string, n int, f GmailFault) {
@@ -553,12 +520,7 @@ func notFound(w http.ResponseWriter) {
 
 func (s *GmailServer) serve(w http.ResponseWriter, r *http.Request) {
 	line := r.Method + " " + r.URL.Path
-	s.mu.Lock()
-	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
-	down := s.down
-	s.mu.Unlock()
-	if down {
-		hijackClose(w)
+	if !s.admit(w, r) {
 		return
 	}
 	switch r.URL.Path {
@@ -587,9 +549,8 @@ func (s *GmailServer) serve(w http.ResponseWriter, r *http.Request) {
 	userID, rest, _ := strings.Cut(rest, "/")
 
 	s.mu.Lock()
-	tok, isBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	allowed, known := s.tokens[tok]
-	if !isBearer || !known || tok == "" || s.refuse {
+	_, allowed, ok := s.bearer(r)
+	if !ok {
 		s.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
 		gmailError(w, http.StatusUnauthorized, "authError", "global", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")

@@ -2,7 +2,6 @@ package mailtest_test
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,19 +13,7 @@ import (
 
 func gmailGet(t *testing.T, srv *mailtest.GmailServer, path, token string, v any) (int, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return resp.StatusCode, resp.Header
+	return apiGet(t, srv.Client(), srv.URL+path, token, v)
 }
 
 type googleError struct {

@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"net/textproto"
 	"net/url"
@@ -59,24 +57,21 @@ type GraphServer struct {
 	// (Exchange Online's is 4); zero means 4.
 	MailboxConcurrency int
 
-	srv *httptest.Server
+	// apiServer's tokens: the users each bearer token may access (none:
+	// all, app-only).
+	apiServer
 
-	mu       sync.Mutex
 	users    map[string]*graphUser // by lower-case UPN
-	tokens   map[string][]string   // bearer token -> users it may access (none: all, app-only)
 	clients  map[string]string     // tenant/clientID -> secret
 	certs    map[string]*x509.Certificate
 	epoch    int
 	seq      int64
 	nextID   int
-	down     bool
-	refuse   bool
 	throttle []graphThrottle
 	breakAt  int64 // >0: $value bytes left before the connection breaks
 	breakPut bool  // the next sendMail breaks mid-body
 	faults   map[string]int
 	sent     []GraphSent
-	requests []string
 	inflight map[string]int
 	delay    time.Duration
 	overCap  int
@@ -129,29 +124,17 @@ var graphWellKnown = []string{"inbox", "archive", "deleteditems", "drafts", "sen
 
 // NewGraphServer starts a Graph server on 127.0.0.1:0. Close it when done.
 func NewGraphServer() *GraphServer {
-	s := &GraphServer{users: map[string]*graphUser{}, tokens: map[string][]string{}, clients: map[string]string{},
+	s := &GraphServer{users: map[string]*graphUser{}, clients: map[string]string{},
 		certs: map[string]*x509.Certificate{}, epoch: 1, faults: map[string]int{}, inflight: map[string]int{}}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.StartTLS()
-	s.URL = s.srv.URL
+	s.URL = s.start(s.serve)
 	return s
 }
 
 // Close stops the server, after the notifications in flight.
 func (s *GraphServer) Close() { s.wg.Wait(); s.srv.Close() }
 
-// Client returns an HTTP client that trusts the server's certificate.
-func (s *GraphServer) Client() *http.Client { return s.srv.Client() }
-
 // Host and Port of the listener.
 func (s *GraphServer) Host() string { return "127.0.0.1" }
-
-// Port of the listener.
-func (s *GraphServer) Port() int { return s.srv.Listener.Addr().(*net.TCPAddr).Port }
-
-// Certificate returns the server's certificate: add it to the client's
-// RootCAs.
-func (s *GraphServer) Certificate() *x509.Certificate { return s.srv.Certificate() }
 
 // AddUser creates a mailbox (its well-known folders) for upn.
 func (s *GraphServer) AddUser(upn string) {
@@ -311,13 +294,6 @@ func (s *GraphServer) Sent() []GraphSent {
 	return append([]GraphSent(nil), s.sent...)
 }
 
-// Requests returns "METHOD path?query" of every request served, in order.
-func (s *GraphServer) Requests() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.requests...)
-}
-
 // SetDelay makes every mailbox request take at least d (to hold requests
 // in flight).
 func (s *GraphServer) SetDelay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
@@ -329,12 +305,6 @@ func (s *GraphServer) OverConcurrency() int { s.mu.Lock(); defer s.mu.Unlock(); 
 // ResetDelta forgets every delta and skip token issued: clients must
 // synchronise again (410 Gone, syncStateNotFound).
 func (s *GraphServer) ResetDelta() { s.mu.Lock(); s.epoch++; s.mu.Unlock() }
-
-// SetDown makes the server close every connection at once (true).
-func (s *GraphServer) SetDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
-
-// SetTokensRefused makes the server refuse every bearer token with 401.
-func (s *GraphServer) SetTokensRefused(refuse bool) { s.mu.Lock(); s.refuse = refuse; s.mu.Unlock() }
 
 // Throttle answers the next n Graph requests with status (429 or 503) and
 // Retry-After: after (whole seconds, at least 1).
@@ -376,21 +346,8 @@ func graphJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func hijackClose(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			_ = c.Close()
-		}
-	}
-}
-
 func (s *GraphServer) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
-	down := s.down
-	s.mu.Unlock()
-	if down {
-		hijackClose(w)
+	if !s.admit(w, r) {
 		return
 	}
 	if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
@@ -408,9 +365,8 @@ func (s *GraphServer) serve(w http.ResponseWriter, r *http.Request) {
 	upn, _ = url.PathUnescape(upn)
 
 	s.mu.Lock()
-	tok, isBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	allowed, known := s.tokens[tok]
-	if !isBearer || !known || tok == "" || s.refuse {
+	tok, allowed, ok := s.bearer(r)
+	if !ok {
 		s.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")

@@ -1,7 +1,6 @@
 package mailtest_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,20 +17,11 @@ func TestGraphErrors(t *testing.T) {
 	srv.AddToken("tok-a", "a@example.com")
 	get := func(path, token string) (int, string, http.Header) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var body struct {
 			Error struct{ Code, Message string }
 		}
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		return resp.StatusCode, body.Error.Code, resp.Header
+		st, h := apiGet(t, srv.Client(), srv.URL+path, token, &body)
+		return st, body.Error.Code, h
 	}
 	for _, c := range []struct {
 		path, token string

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/time/rate"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
@@ -65,6 +64,7 @@ func (s *Sender) dispatch() time.Time {
 		return time.Time{}
 	}
 	now := s.clk.Now()
+	s.starved.Store(false)
 	due, next, err := s.o.Outbox.Due(s.runCtx, now)
 	if err != nil {
 		s.log.Warn("outbox due query failed", slog.String("error", err.Error()))
@@ -106,7 +106,11 @@ func (s *Sender) dispatch() time.Time {
 		want := (d.Count + limit - 1) / limit
 		for st.active < cap && want > 0 {
 			if !s.sem.TryAcquire(1) {
-				return next // a finishing worker wakes us
+				// A finishing worker wakes us; the running ones stop
+				// claiming more (keepClaiming) so this mailbox gets a
+				// slot after their batch.
+				s.starved.Store(true)
+				return next
 			}
 			ok, until := st.breaker.Allow()
 			if !ok && !s.failoverDue(st, now) {
@@ -232,8 +236,42 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 	}
 	defer conn.Close()
 	s.connOK(st)
+	for {
+		if !s.sendBatch(ctx, conn, mb, st, recs, token) || !s.keepClaiming(mb) {
+			return
+		}
+		// Claim the mailbox's next batch on the same connection: no
+		// dispatcher round (a Due query) and no new connection per batch.
+		recs, err = s.o.Outbox.Claim(ctx, store.Claim{Mailbox: id, Now: s.clk.Now(), Lease: s.o.Lease, Max: s.o.BatchSize, Token: token})
+		if err != nil {
+			s.log.Warn("outbox claim failed", slog.String("mailbox", string(id)), slog.String("error", err.Error()))
+			return
+		}
+		if len(recs) == 0 {
+			return
+		}
+	}
+}
+
+// keepClaiming reports whether a worker that sent its batch over mb's
+// connection may claim another: not while stopping, while another mailbox
+// waits for a slot of the total bound (fairness: one batch at most), or
+// when the mailbox changed in the catalog (the dispatcher starts a worker
+// with its new settings).
+func (s *Sender) keepClaiming(mb *mailbox.Mailbox) bool {
+	if s.stopping.Load() || s.starved.Load() || s.sendCtx.Err() != nil {
+		return false
+	}
+	cur, ok := s.o.Catalog.Mailbox(mb.ID)
+	return ok && cur == mb && cur.Enabled
+}
+
+// sendBatch sends recs over conn; false when the worker must stop (the
+// connection broke, the rate limit is far off, the Sender is stopping):
+// the records not sent are given back.
+func (s *Sender) sendBatch(ctx context.Context, conn transport.Outgoing, mb *mailbox.Mailbox, st *boxState, recs []*store.OutboxRecord, token string) bool {
 	for i, r := range recs {
-		ok, later := s.waitRate(id, st, mb)
+		ok, later := s.waitRate(mb.ID, st, mb)
 		if !later.IsZero() {
 			// The rate limit is far off: give the rest back, due then,
 			// rather than hold the claims past their lease.
@@ -241,22 +279,23 @@ func (s *Sender) work(id mailbox.ID, st *boxState, parkUntil time.Time) {
 				rest.NextAttempt = later
 				s.update(rest, token)
 			}
-			return
+			return false
 		}
 		// A mailbox handed to another replica (Reload) sends nothing more.
-		if s.stopping.Load() || !ok || !s.runs(id) {
+		if s.stopping.Load() || !ok || !s.runs(mb.ID) {
 			for _, rest := range recs[i:] {
 				s.release(rest, token)
 			}
-			return
+			return false
 		}
 		if broken := s.sendOne(ctx, conn, mb, st, r, token); broken {
 			for _, rest := range recs[i+1:] {
 				s.release(rest, token)
 			}
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // runs reports whether the Assignment runs mailbox id.
@@ -277,24 +316,28 @@ func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (boo
 	}
 	s.mu.Lock()
 	if st.limiter == nil || st.rateCfg != cfg {
-		st.limiter = rate.NewLimiter(rate.Every(cfg.Per/time.Duration(cfg.N)), cfg.N)
+		st.limiter = newSendWindow(cfg)
 		st.rateCfg = cfg
 		if s.o.Assignment != nil {
 			// The mailbox may come from another Sender that just spent
-			// the burst (see Options.Assignment).
-			st.limiter.AllowN(s.clk.Now(), cfg.N)
+			// the window (see Options.Assignment).
+			st.limiter.fill(s.clk.Now())
 		}
 	}
-	lim := st.limiter
-	s.mu.Unlock()
 	now := s.clk.Now()
-	r := lim.ReserveN(now, 1)
-	d := r.DelayFrom(now)
+	r := st.limiter.reserve(now)
+	s.mu.Unlock()
+	cancel := func() {
+		s.mu.Lock()
+		r.cancel(s.clk.Now())
+		s.mu.Unlock()
+	}
+	d := r.at.Sub(now)
 	if d <= 0 {
 		return true, time.Time{}
 	}
 	if d > s.o.Lease/2 {
-		r.CancelAt(now)
+		cancel()
 		return false, now.Add(d)
 	}
 	t := s.clk.NewTimer(d)
@@ -306,18 +349,18 @@ func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (boo
 		// A Reload that came before this wait closed an older channel:
 		// the Assignment is asked again here, not only when it closes.
 		if !s.runs(id) {
-			r.CancelAt(s.clk.Now())
+			cancel()
 			return false, time.Time{}
 		}
 		select {
 		case <-t.C():
 			return true, time.Time{}
 		case <-s.runCtx.Done():
-			r.CancelAt(s.clk.Now())
+			cancel()
 			return false, time.Time{}
 		case <-reloaded:
 			if !s.runs(id) {
-				r.CancelAt(s.clk.Now())
+				cancel()
 				return false, time.Time{}
 			}
 		}

@@ -79,7 +79,7 @@ func (s *Sender) Enqueue(ctx context.Context, msg store.Message) (string, error)
 		s.emit(Event{Kind: EventSuppressed, ID: rec.ID, MessageID: rec.MessageID, Mailbox: rec.Mailbox,
 			Recipients: []string{st.Address.Address}, Reason: st.Reason, Rule: rec.Rule, Decision: rec.DecisionReason})
 	}
-	s.signal()
+	s.signalEnqueued(rec.Mailbox)
 	return rec.ID, nil
 }
 
@@ -100,5 +100,24 @@ func (s *Sender) emit(e Event) {
 		slog.String("mailbox", string(e.Mailbox)), slog.Int("recipients", len(e.Recipients)), slog.String("reason", e.Reason))
 	if s.o.OnEvent != nil {
 		s.o.OnEvent(e)
+	}
+}
+
+// signalEnqueued wakes the dispatcher for a record of mailbox id, unless
+// the mailbox already runs as many workers as its connections allow: one
+// of them claims the record after its batch, or, finishing, wakes the
+// dispatcher (which then sees the record, stored before this check). That
+// saves a Due query per Enqueue while the mailbox is busy.
+func (s *Sender) signalEnqueued(id mailbox.ID) {
+	limit := mailbox.DefaultMaxConnections
+	if mb, ok := s.o.Catalog.Mailbox(id); ok && mb.Outbound != nil {
+		limit = mb.Outbound.MaxConnectionsOrDefault()
+	}
+	s.mu.Lock()
+	st := s.boxes[id]
+	busy := st != nil && st.active >= limit
+	s.mu.Unlock()
+	if !busy {
+		s.signal()
 	}
 }

@@ -22,7 +22,7 @@ func TestReloadStopsSendingUnassigned(t *testing.T) {
 	srv := startServer(t, mailtest.SMTPOptions{})
 	mb := outboundBox("mb1", srv)
 	mb.Outbound.MaxConnections = 1
-	mb.Outbound.RateLimit = mailbox.Rate{N: 2, Per: time.Minute}
+	mb.Outbound.RateLimit = mailbox.Rate{N: 1, Per: time.Minute}
 	var runs atomic.Bool
 	runs.Store(true)
 	assign := engine.AssignmentFunc(func(mailbox.ID) bool { return runs.Load() })
@@ -31,17 +31,17 @@ func TestReloadStopsSendingUnassigned(t *testing.T) {
 	for range 5 {
 		ids = append(ids, h.enqueue(simple("mb1", "a@example.org")))
 	}
-	// With an Assignment the limiter starts empty (the mailbox may have
-	// been sending from another replica): the first message waits 30 s.
+	// With an Assignment the window starts used up (the mailbox may have
+	// been sending from another replica): the first message waits 1 min.
 	for h.clk.Waiters() < 1 {
 		time.Sleep(time.Millisecond)
 	}
 	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("%d sent before the limiter allowed one", n)
 	}
-	h.clk.Advance(30 * time.Second)
+	h.clk.Advance(time.Minute)
 	wait(t, srv, 1)
-	// The second waits 30 s too (less than half the lease, so the worker
+	// The second waits 1 min too (less than half the lease, so the worker
 	// waits holding the batch's claims).
 	for h.clk.Waiters() < 1 {
 		time.Sleep(time.Millisecond)

@@ -11,7 +11,6 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
-	"golang.org/x/time/rate"
 
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
@@ -48,10 +47,10 @@ type Options struct {
 	Catalog engine.Catalog
 	// Assignment says which mailboxes' queued mail this Sender sends (nil:
 	// every mailbox). The records of other mailboxes stay queued for the
-	// Sender that runs them. With an Assignment, a mailbox's rate limiter
-	// starts empty rather than with a full burst: the mailbox may have
-	// been sending from another replica a moment before, and its limit is
-	// the cluster's.
+	// Sender that runs them. With an Assignment, a mailbox's rate window
+	// starts used up (nothing for RateLimit.Per) rather than empty: the
+	// mailbox may have been sending from another replica a moment before,
+	// and its limit is the cluster's.
 	Assignment engine.Assignment
 	// Transport sends. Nil means the SMTP transport, smtp.New with the
 	// Logger, closed by Stop (http.Client.Transport style); a
@@ -215,13 +214,16 @@ type Sender struct {
 	cancelSend context.CancelFunc
 	wg         sync.WaitGroup
 	stopping   atomic.Bool
-	stopped    chan struct{} // closed once a Stop's work is done
-	rotate     int
+	// starved is set by the dispatcher when a due mailbox found no free
+	// slot of the total bound: running workers then stop claiming more.
+	starved atomic.Bool
+	stopped chan struct{} // closed once a Stop's work is done
+	rotate  int
 }
 
 type boxState struct {
 	breaker *breaker.Breaker
-	limiter *rate.Limiter
+	limiter *sendWindow
 	rateCfg mailbox.Rate
 	active  int
 

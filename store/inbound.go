@@ -167,6 +167,18 @@ type QuarantineAdmin interface {
 	DeleteQuarantined(ctx context.Context, id int64) error
 }
 
+// BatchCommitter is an Inbound that commits several hand-offs in one
+// transaction (a group commit): the engine uses it, when its store has it,
+// to record a fetch batch's keys, receipts and checkpoint with one commit
+// instead of one per message (inbound.Options.CommitBatch bounds how many).
+// CommitBatch is all or nothing: every record's key and receipt are kept
+// and each folder's checkpoint moves to its last record's (never back, as
+// with Commit), or, on error (ErrFenced among them), nothing is written.
+// Records of one folder come in the order the engine handed them off.
+type BatchCommitter interface {
+	CommitBatch(ctx context.Context, rs []InboundRecord) error
+}
+
 // Leaser hands out fencing tokens when several replicas share a store: the
 // poller asks for the mailbox's token when it connects and passes it to
 // every store write. Without a Leaser every token is 0.

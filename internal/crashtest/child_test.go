@@ -193,7 +193,7 @@ func ingest(ctx context.Context, st *stores, port int) error {
 	if err := cat.PutMailbox(ctx, inboundMailbox(port, os.Getenv(envPost))); err != nil {
 		return err
 	}
-	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, IMAP: &imap.Config{Timeout: 10 * time.Second}, BatchSize: 25})
+	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, IMAP: &imap.Config{Timeout: 10 * time.Second}, BatchSize: childBatch})
 	if err != nil {
 		return err
 	}
@@ -269,3 +269,7 @@ func send(ctx context.Context, st *stores, port int) error {
 		}
 	}
 }
+
+// childBatch is the ingest child's fetch batch, and so the bound of the
+// in-flight window per kill (one group commit of hand-offs).
+const childBatch = 25

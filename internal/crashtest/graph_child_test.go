@@ -2,9 +2,6 @@ package crashtest
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -31,6 +28,10 @@ const (
 
 type staticToken string
 
+// graphBatch is the Graph child's fetch batch: a kill repeats at most
+// one group commit of it.
+const graphBatch = 10
+
 func (g staticToken) Token(context.Context) (mailbox.Secret, error) {
 	return mailbox.NewSecret(string(g)), nil
 }
@@ -47,20 +48,10 @@ func graphMailbox() *mailbox.Mailbox {
 // (envTarget = the message count) exits once the host recorded every
 // message and no post-action is owed.
 func ingestGraph(ctx context.Context, st *stores) error {
-	pemBytes, err := os.ReadFile(os.Getenv(envGraphCA))
+	pool, err := readCA(os.Getenv(envGraphCA))
 	if err != nil {
 		return err
 	}
-	blk, _ := pem.Decode(pemBytes)
-	if blk == nil {
-		return errors.New("no certificate")
-	}
-	cert, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
 	src := graph.NewSource(&graph.Config{BaseURL: os.Getenv(envGraphURL), RootCAs: pool, Timeout: 10 * time.Second, PageSize: 10,
 		SpoolDir: os.TempDir()})
 	m := graphMailbox()
@@ -71,7 +62,7 @@ func ingestGraph(ctx context.Context, st *stores) error {
 	h := inbound.HandlerFunc(func(ctx context.Context, d *inbound.Delivery) error {
 		return st.record(ctx, d.Key, d.Message.MessageID)
 	})
-	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, BatchSize: 10,
+	p, err := inbound.New(inbound.Options{Store: st.in, Catalog: cat, Handler: h, BatchSize: graphBatch,
 		Source: transport.Sources{mailbox.TransportGraph: src}})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -55,7 +56,10 @@ func NewInboundStore() *InboundStore {
 	}
 }
 
-var _ store.Inbound = (*InboundStore)(nil)
+var (
+	_ store.Inbound        = (*InboundStore)(nil)
+	_ store.BatchCommitter = (*InboundStore)(nil)
+)
 
 func (s *InboundStore) fenceLocked(mb mailbox.ID, f int64) error {
 	if f < s.fences[mb] {
@@ -99,6 +103,37 @@ func (s *InboundStore) Commit(_ context.Context, r store.InboundRecord) error {
 	if err := s.fenceLocked(r.Mailbox, r.Fence); err != nil {
 		return err
 	}
+	s.commitLocked(r)
+	return nil
+}
+
+// CommitBatch implements store.BatchCommitter: every record, or none when
+// one's fencing token is stale.
+func (s *InboundStore) CommitBatch(_ context.Context, rs []store.InboundRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[mailbox.ID]int64{} // the tokens as the batch raises them
+	for _, r := range rs {
+		if r.Key == "" {
+			return errors.New("memory: commit: empty key")
+		}
+		f, ok := seen[r.Mailbox]
+		if !ok {
+			f = s.fences[r.Mailbox]
+		}
+		if r.Fence < f {
+			return store.ErrFenced
+		}
+		seen[r.Mailbox] = r.Fence
+	}
+	for _, r := range rs {
+		s.fences[r.Mailbox] = max(s.fences[r.Mailbox], r.Fence)
+		s.commitLocked(r)
+	}
+	return nil
+}
+
+func (s *InboundStore) commitLocked(r store.InboundRecord) {
 	m := s.keys[r.Mailbox]
 	if m == nil {
 		m = map[string]store.InboundRecord{}
@@ -118,7 +153,6 @@ func (s *InboundStore) Commit(_ context.Context, r store.InboundRecord) error {
 	if cur, ok := s.checkpoints[k]; !ok || cur.UIDValidity != r.Checkpoint.UIDValidity || cur.LastUID <= r.Checkpoint.LastUID {
 		s.checkpoints[k] = r.Checkpoint
 	}
-	return nil
 }
 
 // Receipts implements store.Inbound.

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,17 +103,59 @@ func scanLeases(rows pgx.Rows, owner string) ([]Lease, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b Lease) int {
-		switch {
-		case a.Mailbox < b.Mailbox:
-			return -1
-		case a.Mailbox > b.Mailbox:
-			return 1
-		}
-		return 0
-	})
+	sortLeases(out)
 	return out, nil
 }
+
+// sortLeases sorts ls by mailbox.
+func sortLeases(ls []Lease) {
+	slices.SortFunc(ls, func(a, b Lease) int { return cmp.Compare(a.Mailbox, b.Mailbox) })
+}
+
+// retryConflicts runs fn again, up to five times in all, while PostgreSQL
+// aborts it for a deadlock (40P01) or a serialization failure (40001):
+// replicas claiming at the same moment can deadlock on each other's rows.
+func retryConflicts(fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		var pe *pgconn.PgError
+		if err == nil || attempt == 4 || !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+			return err
+		}
+	}
+}
+
+// The statements of the lease rounds ($1 is the clock, see nowSQL).
+const (
+	// heartbeatSQL records replica $2's heartbeat.
+	heartbeatSQL = `INSERT INTO correio_lease_replicas (owner, seen_at) VALUES ($2, ` + nowSQL + `)
+			ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at`
+	// liveReplicasSQL counts the replicas whose heartbeat is within $2.
+	liveReplicasSQL = `SELECT count(*) FROM correio_lease_replicas WHERE seen_at > ` + nowSQL + ` - $2::interval`
+	// renewSQL extends by $4 owner $3's leases of the mailboxes $2.
+	renewSQL = `UPDATE correio_leases l SET expires_at = ` + nowSQL + ` + $4::interval
+			FROM unnest($2::text[]) AS m(id)
+			WHERE l.owner = $3 AND l.mailbox_id = m.id
+			RETURNING l.mailbox_id, l.token, l.expires_at`
+	// claimSQL claims for owner $3, for $4, up to $5 free or expired
+	// leases among the mailboxes $2. Candidates are picked by a hash of
+	// mailbox and owner, so replicas claiming at the same moment mostly
+	// pick different mailboxes; a collision is settled by the conflict
+	// clause. They are inserted in mailbox order, so concurrent claims
+	// lock rows in the same order.
+	claimSQL = `
+				WITH cand AS (
+					SELECT m.id FROM unnest($2::text[]) AS m(id)
+					LEFT JOIN correio_leases l ON l.mailbox_id = m.id
+					WHERE l.mailbox_id IS NULL OR l.expires_at <= ` + nowSQL + `
+					ORDER BY hashtext(m.id || $3) LIMIT $5
+				)
+				INSERT INTO correio_leases AS l (mailbox_id, owner, token, expires_at)
+				SELECT id, $3, nextval('correio_lease_token'), ` + nowSQL + ` + $4::interval FROM cand ORDER BY id
+				ON CONFLICT (mailbox_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at
+				WHERE l.expires_at <= ` + nowSQL + `
+				RETURNING mailbox_id, token, expires_at`
+)
 
 func checkOwner(owner string, ttl time.Duration) error {
 	if owner == "" {
@@ -161,11 +204,7 @@ func (l *Leases) Renew(ctx context.Context, owner string, mailboxes []mailbox.ID
 	if err := checkOwner(owner, ttl); err != nil {
 		return nil, err
 	}
-	rows, err := l.db.pool.Query(ctx, `
-		UPDATE correio_leases l SET expires_at = `+nowSQL+` + $4::interval
-		FROM unnest($2::text[]) AS m(id)
-		WHERE l.owner = $3 AND l.mailbox_id = m.id
-		RETURNING l.mailbox_id, l.token, l.expires_at`, l.now(), ids(mailboxes), owner, ttl)
+	rows, err := l.db.pool.Query(ctx, renewSQL, l.now(), ids(mailboxes), owner, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: renew leases: %w", err)
 	}
@@ -234,16 +273,10 @@ func (l *Leases) ClaimFairShare(ctx context.Context, owner string, mailboxes []m
 	all := ids(mailboxes)
 	now := l.now()
 	var held []Lease
-	var err error
-	// Replicas claiming at the same moment can deadlock on each other's
-	// rows; PostgreSQL then aborts one, which simply tries again.
-	for attempt := 0; ; attempt++ {
+	err := retryConflicts(func() (err error) {
 		held, err = l.claimRound(ctx, owner, all, now, ttl)
-		var pe *pgconn.PgError
-		if err == nil || attempt == 4 || !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
-			break
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim leases: %w", err)
 	}
@@ -254,15 +287,11 @@ func (l *Leases) claimRound(ctx context.Context, owner string, all []string, now
 	var held []Lease
 	err := pgx.BeginFunc(ctx, l.db.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO correio_lease_replicas (owner, seen_at) VALUES ($2, `+nowSQL+`)
-			ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at`, now, owner)
-		b.Queue(`SELECT count(*) FROM correio_lease_replicas WHERE seen_at > `+nowSQL+` - $2::interval`, now, ttl)
+		b.Queue(heartbeatSQL, now, owner)
+		b.Queue(liveReplicasSQL, now, ttl)
 		b.Queue(`DELETE FROM correio_leases l WHERE l.owner = $1
 			AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS m(id) WHERE m.id = l.mailbox_id)`, owner, all)
-		b.Queue(`UPDATE correio_leases l SET expires_at = `+nowSQL+` + $4::interval
-			FROM unnest($2::text[]) AS m(id)
-			WHERE l.owner = $3 AND l.mailbox_id = m.id
-			RETURNING l.mailbox_id, l.token, l.expires_at`, now, all, owner, ttl)
+		b.Queue(renewSQL, now, all, owner, ttl)
 		br := tx.SendBatch(ctx, b)
 		var replicas int
 		if _, err := br.Exec(); err != nil {
@@ -302,23 +331,7 @@ func (l *Leases) claimRound(ctx context.Context, owner string, all []string, now
 			_, err := tx.Exec(ctx, "DELETE FROM correio_leases l USING unnest($2::text[]) AS m(id) WHERE l.owner = $1 AND l.mailbox_id = m.id", owner, drop)
 			return err
 		case len(held) < share:
-			// Candidates are picked by a hash of mailbox and owner, so
-			// replicas claiming at the same moment mostly pick different
-			// mailboxes; a collision is settled by the conflict clause.
-			// They are inserted in mailbox order, so concurrent claims
-			// lock rows in the same order.
-			rows, err := tx.Query(ctx, `
-				WITH cand AS (
-					SELECT m.id FROM unnest($2::text[]) AS m(id)
-					LEFT JOIN correio_leases l ON l.mailbox_id = m.id
-					WHERE l.mailbox_id IS NULL OR l.expires_at <= `+nowSQL+`
-					ORDER BY hashtext(m.id || $3) LIMIT $5
-				)
-				INSERT INTO correio_leases AS l (mailbox_id, owner, token, expires_at)
-				SELECT id, $3, nextval('correio_lease_token'), `+nowSQL+` + $4::interval FROM cand ORDER BY id
-				ON CONFLICT (mailbox_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at
-				WHERE l.expires_at <= `+nowSQL+`
-				RETURNING mailbox_id, token, expires_at`, now, all, owner, ttl, share-len(held))
+			rows, err := tx.Query(ctx, claimSQL, now, all, owner, ttl, share-len(held))
 			if err != nil {
 				return err
 			}
@@ -327,15 +340,7 @@ func (l *Leases) claimRound(ctx context.Context, owner string, all []string, now
 				return err
 			}
 			held = append(held, got...)
-			slices.SortFunc(held, func(a, b Lease) int {
-				switch {
-				case a.Mailbox < b.Mailbox:
-					return -1
-				case a.Mailbox > b.Mailbox:
-					return 1
-				}
-				return 0
-			})
+			sortLeases(held)
 		}
 		return nil
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/internal/harness"
 	"github.com/correio-dev/correio/internal/pgtest"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
@@ -48,23 +49,16 @@ func open(t testing.TB, dsn string, opts postgres.Options) *postgres.Store {
 }
 
 func TestConformance(t *testing.T) {
-	var mu sync.Mutex
-	dsns := map[store.Catalog]string{}
-	stores := map[store.Catalog]*postgres.Store{}
+	var opened harness.Opened[store.Catalog, *postgres.Store]
 	storetest.Run(t, storetest.Harness{Catalog: &storetest.CatalogHarness{
 		New: func(t *testing.T) store.Catalog {
 			dsn := pgtest.Database(t)
 			s := open(t, dsn, options(t))
-			mu.Lock()
-			defer mu.Unlock()
-			dsns[s.Catalog()], stores[s.Catalog()] = dsn, s
-			return s.Catalog()
+			return opened.Add(s.Catalog(), dsn, s)
 		},
 		OAuth2: true,
 		Raw: func(t *testing.T, c store.Catalog) []byte {
-			mu.Lock()
-			s := stores[c]
-			mu.Unlock()
+			_, s := opened.Get(c)
 			rows, err := s.Pool().Query(context.Background(), "SELECT t::text, COALESCE(secret, ''), COALESCE(oauth2_refresh, '') FROM correio_mailboxes t")
 			if err != nil {
 				t.Fatal(err)
@@ -82,11 +76,10 @@ func TestConformance(t *testing.T) {
 			return all
 		},
 		Reopen: func(t *testing.T, c store.Catalog) store.Catalog {
-			mu.Lock()
-			dsn, s := dsns[c], stores[c]
-			mu.Unlock()
+			dsn, s := opened.Get(c)
 			s.Close()
-			return open(t, dsn, options(t)).Catalog()
+			s = open(t, dsn, options(t))
+			return opened.Add(s.Catalog(), dsn, s)
 		},
 	}})
 }

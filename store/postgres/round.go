@@ -2,13 +2,10 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
@@ -36,8 +33,7 @@ func (l *Leases) Join(ctx context.Context, owner string, ttl time.Duration) erro
 		return err
 	}
 	err := pgx.BeginFunc(ctx, l.db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO correio_lease_replicas (owner, seen_at) VALUES ($2, `+nowSQL+`)
-			ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at`, l.now(), owner); err != nil {
+		if _, err := tx.Exec(ctx, heartbeatSQL, l.now(), owner); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE correio_outbox o SET claim_token = '', claimed_until_ns = 0
@@ -74,14 +70,10 @@ func (l *Leases) Round(ctx context.Context, owner string, mailboxes []mailbox.ID
 	all := ids(mailboxes)
 	now := l.now()
 	var r store.LeaseRound
-	var err error
-	for attempt := 0; ; attempt++ {
+	err := retryConflicts(func() (err error) {
 		r, err = l.round(ctx, owner, all, now, ttl)
-		var pe *pgconn.PgError
-		if err == nil || attempt == 4 || !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
-			break
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return store.LeaseRound{}, fmt.Errorf("postgres: lease round: %w", err)
 	}
@@ -92,13 +84,9 @@ func (l *Leases) round(ctx context.Context, owner string, all []string, now any,
 	var r store.LeaseRound
 	err := pgx.BeginFunc(ctx, l.db.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO correio_lease_replicas (owner, seen_at) VALUES ($2, `+nowSQL+`)
-			ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at`, now, owner)
-		b.Queue(`SELECT count(*) FROM correio_lease_replicas WHERE seen_at > `+nowSQL+` - $2::interval`, now, ttl)
-		b.Queue(`UPDATE correio_leases l SET expires_at = `+nowSQL+` + $4::interval
-			FROM unnest($2::text[]) AS m(id)
-			WHERE l.owner = $3 AND l.mailbox_id = m.id
-			RETURNING l.mailbox_id, l.token, l.expires_at`, now, all, owner, ttl)
+		b.Queue(heartbeatSQL, now, owner)
+		b.Queue(liveReplicasSQL, now, ttl)
+		b.Queue(renewSQL, now, all, owner, ttl)
 		// The next expiry of a lease whose owner stopped heartbeating
 		// (none for half a TTL; live replicas beat every quarter). The
 		// replicas table is small: this reads only those owners' leases.
@@ -136,22 +124,10 @@ func (l *Leases) round(ctx context.Context, owner string, all []string, now any,
 		r.Members = max(r.Members, 1)
 		r.Share = (len(all) + r.Members - 1) / r.Members
 		if len(held) < r.Share {
-			// As in ClaimFairShare: candidates in an order hashed by
-			// owner, inserted in mailbox order; a collision is settled
-			// by the conflict clause. prev is the owner before, to free
-			// the outbox claims of a lease taken from another replica.
-			rows, err := tx.Query(ctx, `
-				WITH cand AS (
-					SELECT m.id, l.owner AS prev FROM unnest($2::text[]) AS m(id)
-					LEFT JOIN correio_leases l ON l.mailbox_id = m.id
-					WHERE l.mailbox_id IS NULL OR l.expires_at <= `+nowSQL+`
-					ORDER BY hashtext(m.id || $3) LIMIT $5
-				)
-				INSERT INTO correio_leases AS l (mailbox_id, owner, token, expires_at)
-				SELECT id, $3, nextval('correio_lease_token'), `+nowSQL+` + $4::interval FROM cand ORDER BY id
-				ON CONFLICT (mailbox_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at
-				WHERE l.expires_at <= `+nowSQL+`
-				RETURNING mailbox_id, token, expires_at`, now, all, owner, ttl, r.Share-len(held))
+			// As in ClaimFairShare (claimSQL); the outbox claims on the
+			// mailboxes taken are freed, for a lease taken from another
+			// replica.
+			rows, err := tx.Query(ctx, claimSQL, now, all, owner, ttl, r.Share-len(held))
 			if err != nil {
 				return err
 			}
@@ -171,15 +147,7 @@ func (l *Leases) round(ctx context.Context, owner string, all []string, now any,
 				}
 			}
 			held = append(held, got...)
-			slices.SortFunc(held, func(a, b Lease) int {
-				switch {
-				case a.Mailbox < b.Mailbox:
-					return -1
-				case a.Mailbox > b.Mailbox:
-					return 1
-				}
-				return 0
-			})
+			sortLeases(held)
 		}
 		r.Held = make([]store.MailboxLease, len(held))
 		for i, h := range held {

@@ -234,6 +234,7 @@ type driver struct{ pool *pgxpool.Pool }
 var (
 	_ sqlstore.Driver          = driver{}
 	_ sqlstore.Autocommitter   = driver{}
+	_ sqlstore.AutoReader      = driver{}
 	_ sqlstore.CatalogNotifier = driver{}
 	_ sqlstore.ClaimLocker     = driver{}
 	_ sqlstore.LeaseChecker    = driver{}
@@ -259,6 +260,10 @@ func (d driver) Read(ctx context.Context, fn func(sqlstore.Q) error) error {
 // Auto runs fn's statements on the pool outside a transaction (each its
 // own).
 func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error { return fn(poolQ(d)) }
+
+// ReadAuto runs fn's one statement on the pool outside a transaction (one
+// round trip instead of BEGIN, the statement and COMMIT).
+func (d driver) ReadAuto(ctx context.Context, fn func(sqlstore.Q) error) error { return fn(poolQ(d)) }
 
 func (driver) NoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 

@@ -2,9 +2,9 @@ package postgres_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 
+	"github.com/correio-dev/correio/internal/harness"
 	"github.com/correio-dev/correio/internal/pgtest"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/postgres"
@@ -12,15 +12,8 @@ import (
 )
 
 func TestTokensConformance(t *testing.T) {
-	var mu sync.Mutex
-	dsns := map[store.Tokens]string{}
-	stores := map[store.Tokens]*postgres.Store{}
-	add := func(dsn string, s *postgres.Store) store.Tokens {
-		mu.Lock()
-		defer mu.Unlock()
-		dsns[s.Tokens()], stores[s.Tokens()] = dsn, s
-		return s.Tokens()
-	}
+	var opened harness.Opened[store.Tokens, *postgres.Store]
+	add := func(dsn string, s *postgres.Store) store.Tokens { return opened.Add(s.Tokens(), dsn, s) }
 	storetest.Run(t, storetest.Harness{Tokens: &storetest.TokensHarness{
 		New: func(t *testing.T) store.Tokens {
 			dsn := pgtest.Database(t)
@@ -28,9 +21,7 @@ func TestTokensConformance(t *testing.T) {
 		},
 		// What the database holds: every grant row as stored.
 		Raw: func(t *testing.T, s store.Tokens) []byte {
-			mu.Lock()
-			st := stores[s]
-			mu.Unlock()
+			_, st := opened.Get(s)
 			rows, err := st.Pool().Query(context.Background(), "SELECT account, coalesce(refresh, ''::bytea), coalesce(access, ''::bytea) FROM correio_oauth2_tokens")
 			if err != nil {
 				t.Fatal(err)
@@ -48,9 +39,7 @@ func TestTokensConformance(t *testing.T) {
 			return all
 		},
 		Reopen: func(t *testing.T, s store.Tokens) store.Tokens {
-			mu.Lock()
-			dsn, st := dsns[s], stores[s]
-			mu.Unlock()
+			dsn, st := opened.Get(s)
 			st.Close()
 			return add(dsn, open(t, dsn, options(t)))
 		},

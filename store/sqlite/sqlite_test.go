@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/correio-dev/correio/contract"
+	"github.com/correio-dev/correio/internal/harness"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/store/secrets"
@@ -49,42 +50,41 @@ func open(t testing.TB, path string) *sqlite.Store {
 	return s
 }
 
+// readDB returns the bytes of the database file p and its write-ahead
+// log: what a reader of the disk sees.
+func readDB(t *testing.T, p string) []byte {
+	t.Helper()
+	var all []byte
+	for _, f := range []string{p, p + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
 func TestConformance(t *testing.T) {
-	var mu sync.Mutex
-	paths := map[store.Catalog]string{}
-	stores := map[store.Catalog]*sqlite.Store{}
+	var opened harness.Opened[store.Catalog, *sqlite.Store]
 	storetest.Run(t, storetest.Harness{Catalog: &storetest.CatalogHarness{
 		New: func(t *testing.T) store.Catalog {
 			p := filepath.Join(t.TempDir(), "correio.db")
 			s := open(t, p)
-			mu.Lock()
-			defer mu.Unlock()
-			paths[s.Catalog()], stores[s.Catalog()] = p, s
-			return s.Catalog()
+			return opened.Add(s.Catalog(), p, s)
 		},
 		OAuth2: true,
 		Raw: func(t *testing.T, c store.Catalog) []byte {
-			mu.Lock()
-			p := paths[c]
-			mu.Unlock()
-			var all []byte
-			for _, f := range []string{p, p + "-wal"} {
-				b, err := os.ReadFile(f)
-				if err != nil && !errors.Is(err, os.ErrNotExist) {
-					t.Fatal(err)
-				}
-				all = append(all, b...)
-			}
-			return all
+			p, _ := opened.Get(c)
+			return readDB(t, p)
 		},
 		Reopen: func(t *testing.T, c store.Catalog) store.Catalog {
-			mu.Lock()
-			p, s := paths[c], stores[c]
-			mu.Unlock()
+			p, s := opened.Get(c)
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			return open(t, p).Catalog()
+			s = open(t, p)
+			return opened.Add(s.Catalog(), p, s)
 		},
 	}})
 }

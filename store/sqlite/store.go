@@ -80,7 +80,9 @@ type Store struct {
 	*sqlstore.Store
 	writer *sql.DB
 	reader *sql.DB
-	log    *slog.Logger
+	// wst and rst hold the prepared statements of writer and reader.
+	wst, rst *stmts
+	log      *slog.Logger
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -153,7 +155,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	st, err := sqlstore.New(ctx, driver{writer: writer, reader: reader}, sqlstore.Options{Secrets: opts.Secrets, TokenSources: opts.TokenSources})
+	s.wst, s.rst = newStmts(writer), newStmts(reader)
+	st, err := sqlstore.New(ctx, driver{writer: s.wst, reader: s.rst, group: &group{}}, sqlstore.Options{Secrets: opts.Secrets, TokenSources: opts.TokenSources})
 	if err != nil {
 		s.closeDBs()
 		return nil, err
@@ -201,17 +204,115 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	var errs []error
+	for _, c := range []*stmts{s.wst, s.rst} {
+		if c != nil {
+			errs = append(errs, c.close())
+		}
+	}
+	return errors.Join(append(errs, s.reader.Close(), s.writer.Close())...)
 }
 
 // driver is the SQLite sqlstore.Driver: writes on the one writer
-// connection (BEGIN IMMEDIATE), reads on the reader pool.
-type driver struct{ writer, reader *sql.DB }
+// connection (BEGIN IMMEDIATE), reads on the reader pool, every statement
+// prepared once per connection (stmts).
+type driver struct {
+	writer, reader *stmts
+	group          *group
+}
 
-var (
-	_ sqlstore.Driver        = driver{}
-	_ sqlstore.Autocommitter = driver{}
-)
+// stmts is a database with its prepared statements, by SQL text: SQLite
+// compiles a statement on every Exec or Query otherwise, which costs more
+// than running the small statements of the engines. At most maxStmts are
+// kept (the multi-row statements of group commits vary in length); others
+// run unprepared.
+type stmts struct {
+	db   *sql.DB
+	mu   sync.RWMutex
+	m    map[string]*sql.Stmt
+	want map[string]bool // missed inside a transaction, prepared before the next
+}
+
+const maxStmts = 512
+
+func (s *stmts) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for q, st := range s.m {
+		errs = append(errs, st.Close())
+		delete(s.m, q)
+	}
+	return errors.Join(errs...)
+}
+
+func newStmts(db *sql.DB) *stmts {
+	return &stmts{db: db, m: map[string]*sql.Stmt{}, want: map[string]bool{}}
+}
+
+// get returns the prepared statement of query; nil when it is not
+// prepared yet, the cache is full or preparing failed (the caller then runs
+// the query unprepared, which reports any error). Outside a transaction
+// (inTx false) a miss is prepared at once; inside one it is noted and
+// prepared before the next transaction begins: preparing on the database
+// needs a connection, and the writer's only one is the transaction's.
+func (s *stmts) get(ctx context.Context, query string, inTx bool) *sql.Stmt {
+	s.mu.RLock()
+	st, full := s.m[query], len(s.m) >= maxStmts
+	s.mu.RUnlock()
+	if st != nil || full {
+		return st
+	}
+	if inTx {
+		s.mu.Lock()
+		if len(s.want) < maxStmts {
+			s.want[query] = true
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	return s.prepare(ctx, query)
+}
+
+// prepare prepares query and keeps it. The lock is not held while
+// preparing: that waits for a connection, which a transaction may hold
+// while it looks up its own statements.
+func (s *stmts) prepare(ctx context.Context, query string) *sql.Stmt {
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.want, query)
+	if old := s.m[query]; old != nil || len(s.m) >= maxStmts {
+		_ = st.Close()
+		return old
+	}
+	s.m[query] = st
+	return st
+}
+
+// prepareWanted prepares the statements missed inside transactions; called
+// before a transaction begins, holding no connection.
+func (s *stmts) prepareWanted(ctx context.Context) {
+	s.mu.RLock()
+	n := len(s.want)
+	s.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	qs := make([]string, 0, len(s.want))
+	for q := range s.want {
+		qs = append(qs, q)
+	}
+	clear(s.want)
+	s.mu.Unlock()
+	for _, q := range qs {
+		s.prepare(ctx, q)
+	}
+}
 
 func (d driver) Write(ctx context.Context, fn func(sqlstore.Q) error) error {
 	return inTx(ctx, d.writer, fn)
@@ -221,9 +322,124 @@ func (d driver) Read(ctx context.Context, fn func(sqlstore.Q) error) error {
 	return inTx(ctx, d.reader, fn)
 }
 
-// Auto runs fn's statements on the writer outside a transaction (each its
-// own).
-func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error { return fn(dbQ{d.writer}) }
+// Auto runs fn's statements, a write of its own (an outbox Put, Update or
+// Release), in a group commit: concurrent callers' writes share one
+// transaction on the writer, each inside a savepoint so one failing leaves
+// the others, and every caller returns once that transaction committed
+// (as durable as a transaction of its own, see Open's synchronous
+// setting). One commit for several writes saves SQLite writing the pages
+// they share (the outbox's indexes) to the WAL once per write.
+func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error {
+	return d.group.run(ctx, d.writer, fn)
+}
+
+// group is the group commit of Auto: the first caller while none runs
+// becomes the leader and commits every write queued meanwhile, batch after
+// batch, until the queue is empty.
+type group struct {
+	mu      sync.Mutex
+	queue   []*groupOp
+	leading bool
+}
+
+type groupOp struct {
+	ctx  context.Context
+	fn   func(sqlstore.Q) error
+	err  error
+	done chan struct{}
+}
+
+// maxGroup caps the writes of one group commit.
+const maxGroup = 64
+
+func (g *group) run(ctx context.Context, db *stmts, fn func(sqlstore.Q) error) error {
+	op := &groupOp{ctx: ctx, fn: fn, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, op)
+	if g.leading {
+		g.mu.Unlock()
+		<-op.done
+		return op.err
+	}
+	g.leading = true
+	for {
+		n := min(len(g.queue), maxGroup)
+		ops := g.queue[:n:n]
+		g.queue = g.queue[n:]
+		g.mu.Unlock()
+		commitGroup(db, ops)
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.leading = false
+			g.mu.Unlock()
+			break
+		}
+	}
+	<-op.done
+	return op.err
+}
+
+// commitGroup runs ops in one transaction, each in a savepoint, and
+// closes their done channels once it committed (or failed).
+func commitGroup(db *stmts, ops []*groupOp) {
+	finish := func(err error) {
+		for _, op := range ops {
+			if op.err == nil {
+				op.err = err
+			}
+			close(op.done)
+		}
+	}
+	if len(ops) == 1 { // nobody to share with: the write on its own
+		op := ops[0]
+		op.err = op.fn(dbQ{db})
+		close(op.done)
+		return
+	}
+	ctx := context.WithoutCancel(ops[0].ctx)
+	db.prepareWanted(ctx)
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		finish(err)
+		return
+	}
+	q := txQ{tx, db}
+	for _, op := range ops {
+		if op.err = op.ctx.Err(); op.err != nil {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT correio_group"); err != nil {
+			_ = tx.Rollback()
+			finish(err)
+			return
+		}
+		op.err = op.fn(q)
+		ends := []string{"RELEASE SAVEPOINT correio_group"}
+		if op.err != nil { // undo this write only
+			ends = []string{"ROLLBACK TO SAVEPOINT correio_group", "RELEASE SAVEPOINT correio_group"}
+		}
+		for _, end := range ends {
+			if _, err := tx.ExecContext(ctx, end); err != nil {
+				_ = tx.Rollback()
+				finish(err)
+				return
+			}
+		}
+	}
+	err = tx.Commit()
+	if err != nil {
+		for _, op := range ops { // nothing of the group was written
+			op.err = err
+		}
+	}
+	finish(nil)
+}
+
+// ReadAuto runs fn's one statement on the reader pool outside a
+// transaction (the statement's own implicit one).
+func (d driver) ReadAuto(ctx context.Context, fn func(sqlstore.Q) error) error {
+	return fn(dbQ{d.reader})
+}
 
 func (driver) NoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
@@ -243,23 +459,45 @@ func (driver) Violation(err error) sqlstore.Constraint {
 	return sqlstore.NoViolation
 }
 
-func inTx(ctx context.Context, db *sql.DB, fn func(sqlstore.Q) error) error {
-	tx, err := db.BeginTx(ctx, nil)
+func inTx(ctx context.Context, db *stmts, fn func(sqlstore.Q) error) error {
+	db.prepareWanted(ctx)
+	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(txQ{tx}); err != nil {
+	if err := fn(txQ{tx, db}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	return tx.Commit()
 }
 
-// txQ adapts *sql.Tx to sqlstore.Q.
-type txQ struct{ tx *sql.Tx }
+// txQ adapts *sql.Tx to sqlstore.Q, with the database's prepared
+// statements (Tx.StmtContext reuses a statement already prepared on the
+// transaction's connection).
+type txQ struct {
+	tx *sql.Tx
+	db *stmts
+}
+
+// stmt returns query's prepared statement bound to the transaction, nil
+// when it is not cached; close it after use.
+func (q txQ) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st := q.db.get(ctx, query, true); st != nil {
+		return q.tx.StmtContext(ctx, st)
+	}
+	return nil
+}
 
 func (q txQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.tx.ExecContext(ctx, query, args...)
+	var res sql.Result
+	var err error
+	if st := q.stmt(ctx, query); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+		_ = st.Close()
+	} else {
+		res, err = q.tx.ExecContext(ctx, query, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -267,26 +505,67 @@ func (q txQ) Exec(ctx context.Context, query string, args ...any) (int64, error)
 }
 
 func (q txQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := q.tx.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	var err error
+	if st := q.stmt(ctx, query); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		return sqlRows{rows, st}, nil
+	}
+	rows, err = q.tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	return sqlRows{rows}, nil
+	return sqlRows{rows, nil}, nil
 }
 
 func (q txQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Scanner {
+	if st := q.stmt(ctx, query); st != nil {
+		return closingRow{st.QueryRowContext(ctx, args...), st}
+	}
 	return q.tx.QueryRowContext(ctx, query, args...)
 }
 
-type sqlRows struct{ *sql.Rows }
+// closingRow closes its transaction-bound statement once scanned.
+type closingRow struct {
+	row *sql.Row
+	st  *sql.Stmt
+}
 
-func (r sqlRows) Close() { _ = r.Rows.Close() }
+func (r closingRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	_ = r.st.Close()
+	return err
+}
 
-// dbQ runs statements on the writer outside a transaction (each its own).
-type dbQ struct{ db *sql.DB }
+// sqlRows is a result set, with the transaction-bound statement to close
+// after it (nil for none).
+type sqlRows struct {
+	*sql.Rows
+	st *sql.Stmt
+}
+
+func (r sqlRows) Close() {
+	_ = r.Rows.Close()
+	if r.st != nil {
+		_ = r.st.Close()
+	}
+}
+
+// dbQ runs statements outside a transaction (each its own), prepared.
+type dbQ struct{ db *stmts }
 
 func (q dbQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.db.ExecContext(ctx, query, args...)
+	var res sql.Result
+	var err error
+	if st := q.db.get(ctx, query, false); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = q.db.db.ExecContext(ctx, query, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -294,13 +573,22 @@ func (q dbQ) Exec(ctx context.Context, query string, args ...any) (int64, error)
 }
 
 func (q dbQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := q.db.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	var err error
+	if st := q.db.get(ctx, query, false); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = q.db.db.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return sqlRows{rows}, nil
+	return sqlRows{rows, nil}, nil
 }
 
 func (q dbQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Scanner {
-	return q.db.QueryRowContext(ctx, query, args...)
+	if st := q.db.get(ctx, query, false); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.db.db.QueryRowContext(ctx, query, args...)
 }

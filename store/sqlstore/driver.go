@@ -47,9 +47,9 @@ const (
 //
 // What only some databases can do is an optional interface the Driver may
 // also implement (the database/sql/driver pattern), each a capability the
-// Store uses when present: Autocommitter, CatalogNotifier, ClaimLocker,
+// Store uses when present: Autocommitter, AutoReader, CatalogNotifier, ClaimLocker,
 // LeaseChecker, EnqueueNotifier and HostTxer. store/sqlite implements
-// Autocommitter; store/postgres implements them all.
+// Autocommitter and AutoReader; store/postgres implements them all.
 type Driver interface {
 	// Write runs fn in a writing transaction. Catalog writes are serialized
 	// by the version row every write updates first.
@@ -67,6 +67,14 @@ type Driver interface {
 // BEGIN/COMMIT round trips). Without it those writes go through Write.
 type Autocommitter interface {
 	Auto(ctx context.Context, fn func(Q) error) error
+}
+
+// AutoReader runs a read of one statement outside an explicit
+// transaction (a statement sees one consistent state on its own): the
+// Store uses it for its per-message lookups (Inbound.Done). Without it
+// those reads go through Read.
+type AutoReader interface {
+	ReadAuto(ctx context.Context, fn func(Q) error) error
 }
 
 // CatalogNotifier tells other processes that the catalog changed: the

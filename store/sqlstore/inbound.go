@@ -98,10 +98,11 @@ func (d *Inbound) SetCheckpoint(ctx context.Context, mb mailbox.ID, folder strin
 	})
 }
 
-// Done implements store.Inbound.
+// Done implements store.Inbound. It is one statement, run outside an
+// explicit transaction when the driver can (AutoReader).
 func (d *Inbound) Done(ctx context.Context, mb mailbox.ID, key string) (bool, error) {
 	var done bool
-	err := d.read(ctx, func(q Q) error {
+	err := d.readOne(ctx, func(q Q) error {
 		var one int
 		err := q.QueryRow(ctx, "SELECT 1 FROM correio_inbound_handled WHERE mailbox_id = ? AND key = ?", string(mb), key).Scan(&one)
 		if d.noRows(err) {
@@ -232,6 +233,132 @@ func (d *Inbound) HandOff(ctx context.Context, q Q, r store.InboundRecord, fn fu
 // Commit implements store.Inbound.
 func (d *Inbound) Commit(ctx context.Context, r store.InboundRecord) error {
 	return d.write(ctx, func(q Q) error { return d.commit(ctx, q, r) })
+}
+
+// CommitBatch implements store.BatchCommitter: the records' keys and
+// receipts and each folder's last checkpoint in one transaction, with one
+// fencing check per mailbox and token, and multi-row statements (two round
+// trips for the keys and receipts of up to batchRows records).
+func (d *Inbound) CommitBatch(ctx context.Context, rs []store.InboundRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	for _, r := range rs {
+		if r.Key == "" {
+			return fmt.Errorf("commit: empty key")
+		}
+	}
+	return d.write(ctx, func(q Q) error {
+		type fenced struct {
+			mb    mailbox.ID
+			token int64
+		}
+		checked := map[fenced]bool{}
+		type folderKey struct {
+			mb     mailbox.ID
+			folder string
+		}
+		last := map[folderKey]int{}
+		var order []folderKey
+		for i, r := range rs {
+			if f := (fenced{r.Mailbox, r.Fence}); !checked[f] {
+				if err := d.fence(ctx, q, r.Mailbox, r.Fence); err != nil {
+					return err
+				}
+				checked[f] = true
+			}
+			k := folderKey{r.Mailbox, r.Folder}
+			if _, ok := last[k]; !ok {
+				order = append(order, k)
+			}
+			last[k] = i
+		}
+		for start := 0; start < len(rs); start += batchRows {
+			chunk := rs[start:min(len(rs), start+batchRows)]
+			if err := insertKeys(ctx, q, chunk); err != nil {
+				return err
+			}
+			if err := insertReceipts(ctx, q, chunk); err != nil {
+				return err
+			}
+		}
+		for _, k := range order {
+			r := rs[last[k]]
+			if err := setCheckpoint(ctx, q, r.Mailbox, r.Folder, r.Checkpoint, r.At, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// batchRows caps the rows of one multi-row statement (9 parameters a row
+// stays far below SQLite's and Postgres's parameter limits).
+const batchRows = 200
+
+// insertKeys is insertKey for several records in one statement; a key
+// already there (or twice in rs) keeps its first record.
+func insertKeys(ctx context.Context, q Q, rs []store.InboundRecord) error {
+	type mk struct{ mb, key string }
+	seen := make(map[mk]bool, len(rs))
+	var b strings.Builder
+	args := make([]any, 0, 9*len(rs))
+	b.WriteString(`INSERT INTO correio_inbound_handled (mailbox_id, key, folder, uid_validity, uid, outcome, contract_id, at_ns) VALUES `)
+	n := 0
+	for _, r := range rs {
+		if seen[mk{string(r.Mailbox), r.Key}] {
+			continue
+		}
+		seen[mk{string(r.Mailbox), r.Key}] = true
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		n++
+		b.WriteString("(?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?)), ?)")
+		args = append(args, string(r.Mailbox), r.Key, r.Folder, int64(r.Checkpoint.UIDValidity), int64(r.Checkpoint.LastUID), int(r.Outcome),
+			string(r.Contract), string(r.Mailbox), ns(r.At))
+	}
+	b.WriteString(" ON CONFLICT (mailbox_id, key) DO NOTHING")
+	_, err := q.Exec(ctx, b.String(), args...)
+	return err
+}
+
+// insertReceipts is insertReceipt for the records of rs that have one, in
+// one statement; of a key twice in rs the last receipt is kept, as
+// insertReceipt one by one would.
+func insertReceipts(ctx context.Context, q Q, rs []store.InboundRecord) error {
+	type mk struct{ mb, key string }
+	lastOf := map[mk]int{}
+	for i, r := range rs {
+		if r.Receipt != nil {
+			lastOf[mk{string(r.Mailbox), r.Key}] = i
+		}
+	}
+	if len(lastOf) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, 7*len(lastOf))
+	b.WriteString(`INSERT INTO correio_inbound_receipts (mailbox_id, key, folder, item_id, uid_validity, action, target) VALUES `)
+	n := 0
+	for i, r := range rs {
+		if r.Receipt == nil || lastOf[mk{string(r.Mailbox), r.Key}] != i {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		n++
+		rc := r.Receipt
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, string(r.Mailbox), r.Key, r.Folder, rc.ItemID, int64(rc.UIDValidity), string(rc.Action), rc.Folder)
+	}
+	b.WriteString(` ON CONFLICT (mailbox_id, key) DO UPDATE SET folder = excluded.folder, item_id = excluded.item_id,
+		uid_validity = excluded.uid_validity, action = excluded.action, target = excluded.target`)
+	if _, err := q.Exec(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("keep receipts: %w", err)
+	}
+	return nil
 }
 
 // Quarantine implements store.Inbound.

@@ -52,6 +52,7 @@ type Store struct {
 type db struct {
 	drv       Driver
 	ac        Autocommitter
+	ar        AutoReader
 	lease     LeaseChecker
 	enqueue   EnqueueNotifier
 	hostTx    HostTxer
@@ -71,11 +72,22 @@ func (d *db) auto(ctx context.Context, fn func(Q) error) error {
 	return d.drv.Write(ctx, fn)
 }
 
+// readOne runs a read of one statement outside an explicit transaction
+// when the driver can (no BEGIN/COMMIT round trips), else in a read
+// transaction.
+func (d *db) readOne(ctx context.Context, fn func(Q) error) error {
+	if d.ar != nil {
+		return d.ar.ReadAuto(ctx, fn)
+	}
+	return d.drv.Read(ctx, fn)
+}
+
 // New builds the store over drv, whose database already has the schema,
 // and loads the catalog's snapshot.
 func New(ctx context.Context, drv Driver, opts Options) (*Store, error) {
 	d := &db{drv: drv}
 	d.ac, _ = drv.(Autocommitter)
+	d.ar, _ = drv.(AutoReader)
 	d.lease, _ = drv.(LeaseChecker)
 	d.enqueue, _ = drv.(EnqueueNotifier)
 	d.hostTx, _ = drv.(HostTxer)
@@ -122,8 +134,9 @@ type Outbox struct{ *db }
 type Suppressions struct{ *db }
 
 var (
-	_ store.Inbound       = (*Inbound)(nil)
-	_ store.Outbox        = (*Outbox)(nil)
-	_ threading.SentIndex = (*Outbox)(nil)
-	_ store.Suppressions  = (*Suppressions)(nil)
+	_ store.Inbound        = (*Inbound)(nil)
+	_ store.BatchCommitter = (*Inbound)(nil)
+	_ store.Outbox         = (*Outbox)(nil)
+	_ threading.SentIndex  = (*Outbox)(nil)
+	_ store.Suppressions   = (*Suppressions)(nil)
 )

@@ -60,7 +60,7 @@ func graphCursor(n int) store.Cursor {
 // link of 2,000+ characters kept byte for byte, the zero cursor, a
 // checkpoint with IMAP numbers only), handled keys scoped per mailbox and
 // folder, fencing (of cursors too), quarantine with raw bytes, post-action
-// receipts, concurrent commits.
+// receipts, group commits (store.BatchCommitter), concurrent commits.
 func RunInbound(t *testing.T, h InboundHarness) {
 	ctx := context.Background()
 	rec := func(mb mailbox.ID, key string, v, uid uint32, fence int64) store.InboundRecord {
@@ -452,6 +452,84 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		}
 		if !done(t, s, "m", "k1") || !done(t, s, "bulk", "many7") {
 			t.Fatal("clearing a receipt forgot its key")
+		}
+	})
+
+	t.Run("CommitBatch", func(t *testing.T) {
+		s := h.New(t)
+		bc, ok := s.(store.BatchCommitter)
+		if !ok {
+			t.Skip("the store has no CommitBatch (the engine commits one by one)")
+		}
+		if err := bc.CommitBatch(ctx, nil); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		withReceipt := func(mb mailbox.ID, key string, uid uint32, fence int64, a mailbox.PostAction) store.InboundRecord {
+			r := rec(mb, key, 7, uid, fence)
+			r.Receipt = &store.Receipt{ItemID: fmt.Sprint(uid), UIDValidity: 7, Action: a}
+			return r
+		}
+		var batch []store.InboundRecord
+		for i := range 450 { // more than one multi-row statement
+			batch = append(batch, withReceipt("m", fmt.Sprint("b", i), uint32(i+1), 2, mailbox.PostSeen))
+		}
+		batch = append(batch, rec("m", "plain", 7, 451, 2))                     // no receipt
+		batch = append(batch, withReceipt("m", "b3", 452, 2, mailbox.PostMove)) // a key twice: the last receipt wins
+		other := rec("other", "b0", 7, 3, 0)
+		other.Folder = "Archive"
+		batch = append(batch, other)
+		if err := bc.CommitBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"b0", "b449", "plain", "b3"} {
+			if !done(t, s, "m", k) {
+				t.Fatalf("key %s not committed", k)
+			}
+		}
+		if !done(t, s, "other", "b0") || done(t, s, "other", "b1") {
+			t.Fatal("keys not scoped per mailbox in a batch")
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.UIDValidity != 7 || cp.LastUID != 452 {
+			t.Fatalf("checkpoint after the batch %+v, want the last record's", cp)
+		}
+		if cp, ok := cpOf(t, s, "other", "Archive"); !ok || cp.LastUID != 3 {
+			t.Fatalf("other folder's checkpoint %+v %v", cp, ok)
+		}
+		rs, err := s.Receipts(ctx, "m", "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 450 {
+			t.Fatalf("%d receipts, want 450 (one per key)", len(rs))
+		}
+		for _, r := range rs {
+			if r.Key == "b3" && (r.Action != mailbox.PostMove || r.ItemID != "452") {
+				t.Fatalf("key twice in a batch kept %+v, want its last receipt", r)
+			}
+		}
+		// Never back: a batch ending below the checkpoint leaves it.
+		if err := bc.CommitBatch(ctx, []store.InboundRecord{rec("m", "late", 7, 10, 2)}); err != nil {
+			t.Fatal(err)
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.LastUID != 452 {
+			t.Fatalf("a batch moved the checkpoint back: %+v", cp)
+		}
+		// All or nothing: a stale token in the batch writes none of it.
+		if err := s.SetCheckpoint(ctx, "m", "INBOX", imapCP(7, 460), 5); err != nil {
+			t.Fatal(err)
+		}
+		err = bc.CommitBatch(ctx, []store.InboundRecord{rec("other", "fresh", 7, 4, 0), rec("m", "stale1", 7, 470, 5), rec("m", "stale2", 7, 471, 4)})
+		if !errors.Is(err, store.ErrFenced) {
+			t.Fatalf("batch with a stale token: %v, want ErrFenced", err)
+		}
+		if done(t, s, "other", "fresh") || done(t, s, "m", "stale1") || done(t, s, "m", "stale2") {
+			t.Fatal("a fenced batch wrote some of its records")
+		}
+		if cp, _ := cpOf(t, s, "m", "INBOX"); cp.LastUID != 460 {
+			t.Fatalf("a fenced batch moved the checkpoint: %+v", cp)
+		}
+		if err := bc.CommitBatch(ctx, []store.InboundRecord{{Mailbox: "m", Folder: "INBOX", Checkpoint: imapCP(7, 480), Fence: 5}}); err == nil {
+			t.Fatal("a batch with an empty key was accepted")
 		}
 	})
 

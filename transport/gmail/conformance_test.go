@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/gmail"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
@@ -135,30 +135,18 @@ func TestSourceConformancePush(t *testing.T) {
 // TestSend and TestSendRecipients cover the default.
 func TestSenderConformance(t *testing.T) {
 	transporttest.RunSender(t, transporttest.SenderHarness{New: func(t *testing.T) *transporttest.SenderEnv {
-		for _, name := range []string{"/Send", "/PerRecipient"} {
-			if strings.HasSuffix(t.Name(), name) {
-				t.Skip("Gmail delivers to the message's header recipients as a whole: no SMTP envelope, no per-recipient replies")
-			}
-		}
+		resttest.SkipEnvelopeSubtests(t, "Gmail")
 		srv := newServer(t)
-		return &transporttest.SenderEnv{
-			Mailbox: outboundMailbox(),
-			Sender: func(n transport.Net) transport.Sender {
-				cfg := config(t, srv, n)
-				cfg.DeliverHeaderRecipients = true
-				return gmail.NewSender(cfg)
-			},
-			Received: func(*testing.T) []transporttest.Received {
-				var out []transporttest.Received
-				for _, s := range srv.Sent() {
-					out = append(out, transporttest.Received{From: s.User, To: s.To, Raw: s.Raw})
-				}
-				return out
-			},
-			Refuse:      func(string, bool) { t.Skip("no per-recipient refusals in Gmail") },
-			SetDown:     srv.SetDown,
-			RefuseLogin: srv.SetTokensRefused,
-			BreakNext:   srv.BreakNextSend,
-		}
+		return resttest.SenderEnv(t, "Gmail", srv, outboundMailbox(), func(n transport.Net) transport.Sender {
+			cfg := config(t, srv, n)
+			cfg.DeliverHeaderRecipients = true
+			return gmail.NewSender(cfg)
+		}, func(*testing.T) []transporttest.Received {
+			var out []transporttest.Received
+			for _, s := range srv.Sent() {
+				out = append(out, transporttest.Received{From: s.User, To: s.To, Raw: s.Raw})
+			}
+			return out
+		})
 	}})
 }

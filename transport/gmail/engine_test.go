@@ -3,7 +3,6 @@ package gmail_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/gmail"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
@@ -32,47 +32,13 @@ func TestPoller(t *testing.T) {
 	}
 	st := memory.NewInboundStore()
 	mk := pushing(t, srv)
-	var mu sync.Mutex
-	handed := map[string]int{}
+	var handed resttest.Handed
 	run := func(until func() bool) {
 		t.Helper()
-		p, err := inbound.New(inbound.Options{Store: st, Catalog: catalog, IdleRenew: time.Hour,
-			Source: transport.Sources{mailbox.TransportGmail: mk(transport.Net{})},
-			Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
-				mu.Lock()
-				defer mu.Unlock()
-				handed[d.Message.MessageID]++
-				return nil
-			})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = p.Run(ctx) }()
-		deadline := time.Now().Add(20 * time.Second)
-		for !until() {
-			if time.Now().After(deadline) {
-				cancel()
-				<-done
-				mu.Lock()
-				defer mu.Unlock()
-				t.Fatalf("timed out; handed %v", handed)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-		<-done
+		resttest.RunUntil(t, inbound.Options{Store: st, Catalog: catalog, IdleRenew: time.Hour,
+			Source: transport.Sources{mailbox.TransportGmail: mk(transport.Net{})}}, &handed, 20*time.Second, until)
 	}
-	total := func() (n int, twice bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range handed {
-			n += c
-			twice = twice || c > 1
-		}
-		return n, twice
-	}
+	total := handed.Count
 	delivered := false
 	run(func() bool {
 		n, _ := total()
@@ -104,8 +70,8 @@ func TestPoller(t *testing.T) {
 	if !full {
 		t.Fatal("the expired history did not lead to a full listing")
 	}
-	if n, twice := total(); n != 5 || twice || len(handed) != 5 {
-		t.Fatalf("handed %v, want 5 messages once each", handed)
+	if n, twice := total(); n != 5 || twice || handed.Messages() != 5 {
+		t.Fatalf("handed %v, want 5 messages once each", &handed)
 	}
 }
 
@@ -126,29 +92,14 @@ func TestPollerTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := memory.NewInboundStore()
-	var mu sync.Mutex
-	var handed []string
-	p, err := inbound.New(inbound.Options{Store: st, Catalog: catalog,
-		Source: transport.Sources{mailbox.TransportGmail: gmail.NewSource(config(t, srv, transport.Net{}))},
-		Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
-			mu.Lock()
-			defer mu.Unlock()
-			handed = append(handed, d.Message.MessageID)
-			return nil
-		})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = p.Run(ctx) }()
+	var handed resttest.Handed
+	stop := resttest.Start(t, inbound.Options{Store: st, Catalog: catalog,
+		Source: transport.Sources{mailbox.TransportGmail: gmail.NewSource(config(t, srv, transport.Net{}))}}, &handed)
 	eventually(t, "the small messages handed and the large one quarantined", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(handed) == 2 && len(st.Quarantined("desk")) == 1
+		n, _ := handed.Count()
+		return n == 2 && len(st.Quarantined("desk")) == 1
 	})
-	cancel()
-	<-done
+	stop()
 	if q := st.Quarantined("desk")[0]; !strings.Contains(q.Reason, "larger") {
 		t.Fatalf("quarantined for %q", q.Reason)
 	}

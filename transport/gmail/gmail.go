@@ -33,21 +33,15 @@
 package gmail
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +49,7 @@ import (
 	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/internal/rest"
 )
 
 // Defaults of Config.
@@ -138,6 +133,7 @@ type client struct {
 	cfg  Config
 	base string // BaseURL + "/gmail/v1/users/"
 	http *http.Client
+	api  rest.API
 	clk  clock.Clock
 	log  *slog.Logger
 
@@ -173,40 +169,15 @@ func newClient(cfg *Config) *client {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	n := c.cfg.Net
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			host, port, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			p, err := strconv.Atoi(port)
-			if err != nil {
-				return nil, err
-			}
-			return n.Dial(ctx, "gmail", host, p)
-		},
-		TLSClientConfig:       &tls.Config{RootCAs: c.cfg.RootCAs, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: c.cfg.Timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-	}
-	c.http = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c.http = rest.NewHTTPClient(c.cfg.Net, "gmail", c.cfg.RootCAs, c.cfg.Timeout)
+	c.api = rest.API{Protocol: "gmail", Server: rest.Host(c.cfg.BaseURL), Name: "the Gmail API", Endpoint: "the Gmail API endpoint"}
 	return c
 }
 
-func (c *client) server() string {
-	u, err := url.Parse(c.cfg.BaseURL)
-	if err != nil {
-		return c.cfg.BaseURL
-	}
-	return u.Host
-}
+func (c *client) server() string { return c.api.Server }
 
 func (c *client) errorf(class transport.Class, op string, err error, hint string) *transport.Error {
-	return &transport.Error{Class: class, Protocol: "gmail", Op: op, Server: c.server(), Err: err, Hint: hint}
+	return c.api.Errorf(class, op, err, hint)
 }
 
 // conn is one mailbox's authenticated access.
@@ -255,11 +226,8 @@ type apiError struct {
 	} `json:"error"`
 }
 
-// maxJSON bounds a JSON answer without a message; maxErrBody an error's.
-const (
-	maxJSON    = 16 << 20
-	maxErrBody = 64 << 10
-)
+// maxJSON bounds a JSON answer without a message.
+const maxJSON = 16 << 20
 
 // request is one call.
 type request struct {
@@ -297,76 +265,20 @@ func (k *conn) do(ctx context.Context, req request) (*http.Response, context.Can
 		if attempt >= 3 || k.c.cfg.MaxRetryWait < 0 || wait > k.c.cfg.MaxRetryWait {
 			return nil, nil, err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !rest.Sleep(ctx, wait) {
 			return nil, nil, err
-		case <-t.C:
 		}
 	}
 }
 
 func (k *conn) once(ctx context.Context, req request) (*http.Response, context.CancelFunc, error) {
-	tok, err := transport.AccessToken(ctx, k.tokens)
-	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.Protocol == "" {
-			c := *te
-			c.Protocol, c.Server = "gmail", k.c.server()
-			return nil, nil, &c
-		}
-		return nil, nil, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, k.c.cfg.Timeout)
-	var body io.Reader
-	if req.body != nil {
-		body = bytes.NewReader(req.body)
-	}
-	hr, err := http.NewRequestWithContext(rctx, req.method, req.url, body)
-	if err != nil {
-		cancel()
-		return nil, nil, k.c.errorf(transport.Permanent, req.op, err, "")
-	}
-	hr.Header.Set("Authorization", "Bearer "+tok.Reveal())
-	hr.Header.Set("Accept", "application/json")
-	if req.contentType != "" {
-		hr.Header.Set("Content-Type", req.contentType)
-	}
-	resp, err := k.c.http.Do(hr)
-	if err != nil {
-		cancel()
-		return nil, nil, k.c.netError(req.op, err)
-	}
-	if resp.StatusCode < 300 {
-		return resp, cancel, nil
-	}
-	defer cancel()
-	defer resp.Body.Close()
-	e := k.c.statusError(req, resp)
-	if resp.StatusCode == http.StatusUnauthorized {
-		if r, ok := k.tokens.(mailbox.TokenRefresher); ok {
-			r.InvalidateToken()
-		}
-	}
-	return nil, nil, e
+	call := rest.Call{Op: req.op, Method: req.method, URL: req.url, Body: req.body, ContentType: req.contentType}
+	return k.c.api.Do(ctx, k.c.http, k.c.cfg.Timeout, k.tokens, call, nil,
+		func(resp *http.Response) *transport.Error { return k.c.statusError(req, resp) })
 }
 
 // netError classifies a failure below HTTP.
-func (c *client) netError(op string, err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		return te // the dial's own (policy, resolve)
-	}
-	var ue *x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ce *tls.CertificateVerificationError
-	var re tls.RecordHeaderError
-	if errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ce) || errors.As(err, &re) {
-		return c.errorf(transport.TLS, op, err, "the Gmail API endpoint's certificate is not trusted")
-	}
-	return transport.Broken(c.errorf(transport.Temporary, op, err, "the Gmail API could not be reached"))
-}
+func (c *client) netError(op string, err error) error { return c.api.NetError(op, err) }
 
 // reason returns errors[0].reason of a Google error body.
 func (ae *apiError) reason() string {
@@ -383,8 +295,7 @@ func (ae *apiError) reason() string {
 // history.list an expired startHistoryId; 5xx temporary.
 func (c *client) statusError(req request, resp *http.Response) *transport.Error {
 	var ae apiError
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrBody))
-	_ = json.Unmarshal(b, &ae)
+	rest.DecodeError(resp.Body, &ae)
 	reason := ae.reason()
 	e := &transport.Error{Protocol: "gmail", Op: req.op, Server: c.server(), Code: resp.StatusCode, Enhanced: reason,
 		Message: ae.Error.Message, Err: fmt.Errorf("HTTP %d %s", resp.StatusCode, reason)}
@@ -393,10 +304,10 @@ func (c *client) statusError(req request, resp *http.Response) *transport.Error 
 	switch {
 	case throttled && reason == "dailyLimitExceeded":
 		e.Class, e.Hint = transport.Temporary, "the project's daily Gmail API quota is used up; raise it in the Google Cloud console"
-		e.RetryAfter = max(retryAfter(resp.Header.Get("Retry-After"), time.Now()), time.Hour)
+		e.RetryAfter = max(rest.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), time.Hour)
 	case throttled:
 		e.Class, e.Hint = transport.Temporary, "Gmail is throttling this mailbox; retried later"
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = rest.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case resp.StatusCode == http.StatusNotFound && req.history:
 		e.Class, e.Err = transport.Temporary, fmt.Errorf("%w: %w", transport.ErrCursor, ErrExpired)
 		e.Hint = "the historyId is too old; the label is listed again"
@@ -406,26 +317,11 @@ func (c *client) statusError(req request, resp *http.Response) *transport.Error 
 		e.Class, e.Hint = transport.Auth, "access denied: grant the scopes gmail.modify and gmail.send (for a service account, domain-wide delegation of them in the Admin console)"
 	case resp.StatusCode >= 500:
 		e.Class, e.Hint = transport.Temporary, "the Gmail API is unavailable; retried later"
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = rest.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	default:
 		e.Class = transport.Permanent
 	}
 	return e
-}
-
-// retryAfter parses Retry-After: delta seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(min(n, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), 24*time.Hour)
-	}
-	return 0
 }
 
 // json sends req and decodes a bounded JSON answer into v (nil: discard).
@@ -436,28 +332,12 @@ func (k *conn) json(ctx context.Context, req request, v any) error {
 	}
 	defer cancel()
 	defer resp.Body.Close()
-	if v == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrBody))
-		return nil
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJSON)).Decode(v); err != nil {
-		if ctx.Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) {
-			return k.c.netError(req.op, err)
-		}
-		return k.c.errorf(transport.Protocol, req.op, err, "the Gmail API answered something that is not the expected JSON")
-	}
-	return nil
+	return k.c.api.DecodeJSON(ctx, resp.Body, maxJSON, req.op, v)
 }
 
-func jsonBody(v any) []byte { b, _ := json.Marshal(v); return b }
+func jsonBody(v any) []byte { return rest.JSONBody(v) }
 
-func errCode(err error) int {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		return te.Code
-	}
-	return 0
-}
+func errCode(err error) int { return rest.ErrCode(err) }
 
 // validate checks what both transports read: m.Validate, the user and the
 // token.
@@ -488,13 +368,5 @@ func (c *client) validate(m *mailbox.Mailbox, path string, cr mailbox.Credential
 	if sa := c.cfg.ServiceAccount; cr.OAuth2 == nil && sa != nil && (sa.Email == "" || sa.PrivateKey.IsZero()) {
 		add(path+".credentials.oauth2", mailbox.CodeInvalid, "the service account needs its client email and private key")
 	}
-	if len(fes) == 0 {
-		return err
-	}
-	var ve *mailbox.ValidationError
-	if errors.As(err, &ve) {
-		ve.Errors = append(ve.Errors, fes...)
-		return ve
-	}
-	return &mailbox.ValidationError{Errors: fes}
+	return rest.AddFieldErrors(err, fes)
 }

@@ -1,21 +1,17 @@
 package gmail
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/mail"
-	"net/textproto"
 	"net/url"
-	"strings"
-	"time"
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/internal/rest"
 )
 
 // MaxMessage is the largest message users.messages.send takes (36 MB, the
@@ -78,12 +74,8 @@ func (s *Sender) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Outgoi
 // nothing. A token with gmail.send only cannot read the profile: Check then
 // passes with a warning saying so.
 func (s *Sender) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Report, error) {
-	start := time.Now()
-	rep := transport.Report{Kind: m.Transport(), Server: s.c.server(), Security: mailbox.SecurityTLS}
-	done := func(err error) (transport.Report, error) {
-		rep.Elapsed = max(time.Since(start), time.Nanosecond)
-		return rep, err
-	}
+	ck := rest.StartCheck(m.Transport(), s.c.server())
+	rep, done := &ck.Report, ck.Done
 	if err := s.Validate(m); err != nil {
 		return done(err)
 	}
@@ -121,13 +113,13 @@ func (o *outgoing) Send(ctx context.Context, env transport.Envelope, msg io.Writ
 	if _, err := msg.WriteTo(&raw); err != nil {
 		return transport.Result{}, o.k.c.errorf(transport.Temporary, "data", err, "")
 	}
-	body, err := withEnvelope(raw.Bytes(), env.To, o.k.c.cfg.DeliverHeaderRecipients)
+	body, err := rest.WithEnvelope(raw.Bytes(), env.To, o.k.c.cfg.DeliverHeaderRecipients, "gmail", ErrRecipients)
 	if err != nil {
-		return rejectAll(env, o.k.c.errorf(transport.Permanent, "send", err,
+		return rest.RejectAll(env, o.k.c.errorf(transport.Permanent, "send", err,
 			"Gmail delivers to the message's header recipients: put every To, Cc and Bcc recipient in the envelope"))
 	}
 	if len(body) > MaxMessage {
-		return rejectAll(env, o.k.c.errorf(transport.Permanent, "send",
+		return rest.RejectAll(env, o.k.c.errorf(transport.Permanent, "send",
 			fmt.Errorf("the message is %d bytes: over Gmail's 36 MB limit", len(body)), "send large messages through SMTP relay or as links"))
 	}
 	var sent struct {
@@ -137,72 +129,9 @@ func (o *outgoing) Send(ctx context.Context, env transport.Envelope, msg io.Writ
 		body: body, contentType: "message/rfc822"}, &sent)
 	if err != nil {
 		if transport.ClassOf(err) == transport.Permanent || transport.ClassOf(err) == transport.Auth {
-			return rejectAll(env, err)
+			return rest.RejectAll(env, err)
 		}
 		return transport.Result{}, err
 	}
 	return transport.Result{Accepted: append([]string(nil), env.To...), Response: "id " + sent.ID}, nil
-}
-
-func rejectAll(env transport.Envelope, err error) (transport.Result, error) {
-	var te *transport.Error
-	if !errors.As(err, &te) {
-		return transport.Result{}, err
-	}
-	res := transport.Result{}
-	for _, a := range env.To {
-		res.Rejected = append(res.Rejected, transport.RecipientError{Address: a, Err: te})
-	}
-	return res, err
-}
-
-// withEnvelope checks the header recipients against to and prepends a Bcc
-// header for the recipients of to that the headers do not name (the rule
-// of transport/graph's Sender).
-func withEnvelope(raw []byte, to []string, headerOK bool) ([]byte, error) {
-	if len(to) == 0 {
-		return nil, fmt.Errorf("%w: no recipients", ErrRecipients)
-	}
-	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
-	if err != nil && len(h) == 0 {
-		return nil, fmt.Errorf("gmail: the message has no readable header: %w", err)
-	}
-	inEnv := map[string]bool{}
-	for _, a := range to {
-		inEnv[strings.ToLower(a)] = true
-	}
-	named := map[string]bool{}
-	for _, f := range []string{"To", "Cc", "Bcc"} {
-		for _, v := range h.Values(f) {
-			list, err := mail.ParseAddressList(v)
-			if err != nil {
-				if strings.TrimSpace(v) == "" || strings.HasSuffix(strings.TrimSpace(v), ":;") {
-					continue // an empty group ("undisclosed-recipients:;")
-				}
-				return nil, fmt.Errorf("gmail: the %s header cannot be parsed: %w", f, err)
-			}
-			for _, a := range list {
-				l := strings.ToLower(a.Address)
-				if !inEnv[l] && !headerOK {
-					return nil, fmt.Errorf("%w: %s", ErrRecipients, a.Address)
-				}
-				named[l] = true
-			}
-		}
-	}
-	var extra []string
-	for _, a := range to {
-		if !named[strings.ToLower(a)] {
-			if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "\r\n,") {
-				return nil, fmt.Errorf("%w: %q is not an address", ErrRecipients, a)
-			}
-			extra = append(extra, a)
-		}
-	}
-	if len(extra) == 0 {
-		return raw, nil
-	}
-	out := make([]byte, 0, len(raw)+64)
-	out = append(out, "Bcc: "+strings.Join(extra, ", ")+"\r\n"...)
-	return append(out, raw...), nil
 }

@@ -19,19 +19,13 @@ import (
 	"github.com/correio-dev/correio/mailtest"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/gmail"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
 func sendRaw(t *testing.T, snd *gmail.Sender, m *mailbox.Mailbox, env transport.Envelope, raw []byte) (transport.Result, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	o, err := snd.Open(ctx, m)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer o.Close()
-	return o.Send(ctx, env, bytes.NewReader(raw))
+	return resttest.SendRaw(t, snd, m, env, raw)
 }
 
 // TestSend: the raw MIME reaches Gmail untouched (our Message-ID and

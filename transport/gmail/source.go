@@ -18,6 +18,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/internal/rest"
 )
 
 // CursorKind and CursorVersion name the cursors of this transport:
@@ -165,12 +166,8 @@ func (s *Source) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Sessio
 // Check implements transport.Checker: it reads the profile and the label
 // and closes.
 func (s *Source) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Report, error) {
-	start := time.Now()
-	rep := transport.Report{Kind: m.Transport(), Server: s.c.server(), Security: mailbox.SecurityTLS}
-	done := func(err error) (transport.Report, error) {
-		rep.Elapsed = max(time.Since(start), time.Nanosecond)
-		return rep, err
-	}
+	ck := rest.StartCheck(m.Transport(), s.c.server())
+	rep, done := &ck.Report, ck.Done
 	if err := s.Validate(m); err != nil {
 		return done(err)
 	}

@@ -3,7 +3,6 @@ package graph_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/correio-dev/correio/store/memory"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/graph"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
@@ -34,45 +34,13 @@ func TestPoller(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := memory.NewInboundStore()
-	var mu sync.Mutex
-	handed := map[string]int{}
+	var handed resttest.Handed
 	run := func(until func() bool) {
 		t.Helper()
-		p, err := inbound.New(inbound.Options{Store: st, Catalog: catalog,
-			Source: transport.Sources{mailbox.TransportGraph: graph.NewSource(config(t, srv, transport.Net{}))},
-			Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
-				mu.Lock()
-				defer mu.Unlock()
-				handed[d.Message.MessageID]++
-				return nil
-			})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = p.Run(ctx) }()
-		deadline := time.Now().Add(15 * time.Second)
-		for !until() {
-			if time.Now().After(deadline) {
-				cancel()
-				<-done
-				t.Fatalf("timed out; handed %v", handed)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-		<-done
+		resttest.RunUntil(t, inbound.Options{Store: st, Catalog: catalog,
+			Source: transport.Sources{mailbox.TransportGraph: graph.NewSource(config(t, srv, transport.Net{}))}}, &handed, 15*time.Second, until)
 	}
-	count := func() (n int, twice bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range handed {
-			n += c
-			twice = twice || c > 1
-		}
-		return n, twice
-	}
+	count := handed.Count
 	run(func() bool {
 		n, _ := count()
 		if n == 3 {
@@ -96,7 +64,7 @@ func TestPoller(t *testing.T) {
 	if refetched == 0 {
 		t.Fatal("after the restart nothing was fetched again: the test does not exercise the read-state update")
 	}
-	if n, twice := count(); n != 4 || twice || len(handed) != 4 {
-		t.Fatalf("handed %v, want 4 messages once each", handed)
+	if n, twice := count(); n != 4 || twice || handed.Messages() != 4 {
+		t.Fatalf("handed %v, want 4 messages once each", &handed)
 	}
 }

@@ -31,20 +31,14 @@
 package graph
 
 import (
-	"bytes"
 	"context"
 	"crypto"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +46,7 @@ import (
 	"github.com/correio-dev/correio/internal/clientassert"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/internal/rest"
 )
 
 // Defaults of Config.
@@ -131,6 +126,7 @@ type client struct {
 	cfg  Config
 	base string // BaseURL + "/v1.0"
 	http *http.Client
+	api  rest.API
 
 	once sync.Once
 	app  *transport.OAuth2Tokens
@@ -180,37 +176,12 @@ func newClient(cfg *Config) *client {
 	if c.cfg.MaxRetryWait == 0 {
 		c.cfg.MaxRetryWait = DefaultMaxRetryWait
 	}
-	n := c.cfg.Net
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			host, port, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			p, err := strconv.Atoi(port)
-			if err != nil {
-				return nil, err
-			}
-			return n.Dial(ctx, "graph", host, p)
-		},
-		TLSClientConfig:       &tls.Config{RootCAs: c.cfg.RootCAs, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: c.cfg.Timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-	}
-	c.http = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c.http = rest.NewHTTPClient(c.cfg.Net, "graph", c.cfg.RootCAs, c.cfg.Timeout)
+	c.api = rest.API{Protocol: "graph", Server: rest.Host(c.cfg.BaseURL), Name: "Microsoft Graph", Endpoint: "the Graph endpoint"}
 	return c
 }
 
-func (c *client) server() string {
-	u, err := url.Parse(c.cfg.BaseURL)
-	if err != nil {
-		return c.cfg.BaseURL
-	}
-	return u.Host
-}
+func (c *client) server() string { return c.api.Server }
 
 // tokens returns the mailbox's token source: its own (delegated), else the
 // app-only one.
@@ -264,11 +235,8 @@ type apiError struct {
 	} `json:"error"`
 }
 
-// maxJSON bounds a JSON response; maxErrBody an error's.
-const (
-	maxJSON    = 32 << 20
-	maxErrBody = 64 << 10
-)
+// maxJSON bounds a JSON response.
+const maxJSON = 32 << 20
 
 // ErrExpired is wrapped (with transport.ErrCursor) by the error of a delta
 // link the server no longer knows.
@@ -296,91 +264,26 @@ func (k *conn) do(ctx context.Context, req request) (*http.Response, context.Can
 		if ra <= 0 || attempt >= 3 || k.c.cfg.MaxRetryWait < 0 || ra > k.c.cfg.MaxRetryWait {
 			return nil, nil, err
 		}
-		t := time.NewTimer(ra)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !rest.Sleep(ctx, ra) {
 			return nil, nil, err
-		case <-t.C:
 		}
 	}
 }
 
 func (k *conn) once(ctx context.Context, req request) (*http.Response, context.CancelFunc, error) {
-	tok, err := transport.AccessToken(ctx, k.tokens)
-	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.Protocol == "" {
-			c := *te
-			c.Protocol, c.Server = "graph", k.c.server()
-			return nil, nil, &c
-		}
-		return nil, nil, err
-	}
-	release, err := k.c.slot(ctx, k.user)
-	if err != nil {
-		return nil, nil, err
-	}
-	rctx, cancelCtx := context.WithTimeout(ctx, k.c.cfg.Timeout)
-	var done sync.Once
-	cancel := func() { done.Do(func() { cancelCtx(); release() }) }
-	var body io.Reader
-	if req.body != nil {
-		body = bytes.NewReader(req.body)
-	}
-	hr, err := http.NewRequestWithContext(rctx, req.method, req.url, body)
-	if err != nil {
-		cancel()
-		return nil, nil, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: req.op, Server: k.c.server(), Err: err}
-	}
-	hr.Header.Set("Authorization", "Bearer "+tok.Reveal())
-	hr.Header.Set("Accept", "application/json")
-	if req.contentType != "" {
-		hr.Header.Set("Content-Type", req.contentType)
-	}
-	if req.prefer != "" {
-		hr.Header.Set("Prefer", req.prefer)
-	}
-	resp, err := k.c.http.Do(hr)
-	if err != nil {
-		cancel()
-		return nil, nil, k.c.netError(req.op, err)
-	}
-	if resp.StatusCode < 300 {
-		return resp, cancel, nil
-	}
-	defer cancel()
-	defer resp.Body.Close()
-	e := k.c.statusError(req.op, resp)
-	if e.Class == transport.Auth && resp.StatusCode == http.StatusUnauthorized {
-		if r, ok := k.tokens.(mailbox.TokenRefresher); ok {
-			r.InvalidateToken()
-		}
-	}
-	return nil, nil, e
+	call := rest.Call{Op: req.op, Method: req.method, URL: req.url, Body: req.body, ContentType: req.contentType, Prefer: req.prefer}
+	hold := func(ctx context.Context) (func(), error) { return k.c.slot(ctx, k.user) }
+	return k.c.api.Do(ctx, k.c.http, k.c.cfg.Timeout, k.tokens, call, hold,
+		func(resp *http.Response) *transport.Error { return k.c.statusError(req.op, resp) })
 }
 
 // netError classifies a failure below HTTP.
-func (c *client) netError(op string, err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		return te // the dial's own (policy, resolve)
-	}
-	var ue *x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ce *tls.CertificateVerificationError
-	var re tls.RecordHeaderError
-	if errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ce) || errors.As(err, &re) {
-		return &transport.Error{Class: transport.TLS, Protocol: "graph", Op: op, Server: c.server(), Err: err, Hint: "the Graph endpoint's certificate is not trusted"}
-	}
-	return transport.Broken(&transport.Error{Class: transport.Temporary, Protocol: "graph", Op: op, Server: c.server(), Err: err, Hint: "Microsoft Graph could not be reached"})
-}
+func (c *client) netError(op string, err error) error { return c.api.NetError(op, err) }
 
 // statusError maps an HTTP error response to a transport class.
 func (c *client) statusError(op string, resp *http.Response) *transport.Error {
 	var ae apiError
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrBody))
-	_ = json.Unmarshal(b, &ae)
+	rest.DecodeError(resp.Body, &ae)
 	e := &transport.Error{Protocol: "graph", Op: op, Server: c.server(), Code: resp.StatusCode, Enhanced: ae.Error.Code,
 		Message: ae.Error.Message, Err: fmt.Errorf("HTTP %d %s", resp.StatusCode, ae.Error.Code)}
 	code := strings.ToLower(ae.Error.Code)
@@ -395,7 +298,7 @@ func (c *client) statusError(op string, resp *http.Response) *transport.Error {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable ||
 		resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout || resp.StatusCode == http.StatusInternalServerError:
 		e.Class, e.Hint = transport.Temporary, "Microsoft Graph is throttling or unavailable; retried later"
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = rest.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case resp.StatusCode >= 500:
 		e.Class = transport.Temporary
 	case resp.StatusCode == http.StatusNotFound && code == "errorinvaliduser":
@@ -406,22 +309,7 @@ func (c *client) statusError(op string, resp *http.Response) *transport.Error {
 	return e
 }
 
-// retryAfter parses Retry-After: delta seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(min(n, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), 24*time.Hour)
-	}
-	return 0
-}
-
-// getJSON GETs (or sends) req and decodes a bounded JSON answer into v.
+// json GETs (or sends) req and decodes a bounded JSON answer into v.
 func (k *conn) json(ctx context.Context, req request, v any) error {
 	resp, cancel, err := k.do(ctx, req)
 	if err != nil {
@@ -429,21 +317,10 @@ func (k *conn) json(ctx context.Context, req request, v any) error {
 	}
 	defer cancel()
 	defer resp.Body.Close()
-	if v == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrBody))
-		return nil
-	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxJSON))
-	if err := dec.Decode(v); err != nil {
-		if ctx.Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) {
-			return k.c.netError(req.op, err)
-		}
-		return &transport.Error{Class: transport.Protocol, Protocol: "graph", Op: req.op, Server: k.c.server(), Err: err, Hint: "Microsoft Graph answered something that is not the expected JSON"}
-	}
-	return nil
+	return k.c.api.DecodeJSON(ctx, resp.Body, maxJSON, req.op, v)
 }
 
-func jsonBody(v any) []byte { b, _ := json.Marshal(v); return b }
+func jsonBody(v any) []byte { return rest.JSONBody(v) }
 
 // validate checks what both transports read: m.Validate, the user and the
 // token.
@@ -479,13 +356,5 @@ func (c *client) validate(m *mailbox.Mailbox, path string, cr mailbox.Credential
 			add(path+".credentials.oauth2", mailbox.CodeInvalid, "the app-only certificate cannot sign: an RSA private key of the certificate is required")
 		}
 	}
-	if len(fes) == 0 {
-		return err
-	}
-	var ve *mailbox.ValidationError
-	if errors.As(err, &ve) {
-		ve.Errors = append(ve.Errors, fes...)
-		return ve
-	}
-	return &mailbox.ValidationError{Errors: fes}
+	return rest.AddFieldErrors(err, fes)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/correio-dev/correio/store/sqlite"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/graph"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
@@ -148,29 +149,11 @@ func TestNotificationsWakeTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := memory.NewInboundStore()
-	var mu sync.Mutex
-	handed := map[string]int{}
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(handed)
-	}
+	var handed resttest.Handed
+	count := handed.Messages
 	start := func() (stop func()) {
-		p, err := inbound.New(inbound.Options{Store: st, Catalog: catalog, IdleRenew: time.Hour,
-			Source: transport.Sources{mailbox.TransportGraph: nh.src},
-			Handler: inbound.HandlerFunc(func(_ context.Context, d *inbound.Delivery) error {
-				mu.Lock()
-				defer mu.Unlock()
-				handed[d.Message.MessageID]++
-				return nil
-			})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = p.Run(ctx) }()
-		return func() { cancel(); <-done }
+		return resttest.Start(t, inbound.Options{Store: st, Catalog: catalog, IdleRenew: time.Hour,
+			Source: transport.Sources{mailbox.TransportGraph: nh.src}}, &handed)
 	}
 	stop := start()
 	waitFor(t, "the subscription", func() bool { return len(srv.Subscriptions()) == 1 })
@@ -256,12 +239,8 @@ func TestNotificationsWakeTheEngine(t *testing.T) {
 	}
 	waitFor(t, "the fourth message", func() bool { return count() == 4 })
 	stop()
-	mu.Lock()
-	defer mu.Unlock()
-	for id, n := range handed {
-		if n != 1 {
-			t.Fatalf("%s handed %d times", id, n)
-		}
+	if _, twice := handed.Count(); twice {
+		t.Fatalf("a message handed more than once: %v", &handed)
 	}
 
 	// Unsubscribe deletes it on Graph and in the store.

@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -9,13 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/mail"
-	"net/textproto"
-	"strings"
-	"time"
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/internal/rest"
 )
 
 // MaxRequestBody is the largest request Graph takes (4 MB): a message
@@ -76,12 +72,8 @@ func (s *Sender) Open(ctx context.Context, m *mailbox.Mailbox) (transport.Outgoi
 // folder (the token works, the user exists, the app may use the mailbox)
 // and sends nothing.
 func (s *Sender) Check(ctx context.Context, m *mailbox.Mailbox) (transport.Report, error) {
-	start := time.Now()
-	rep := transport.Report{Kind: m.Transport(), Server: s.c.server(), Security: mailbox.SecurityTLS}
-	done := func(err error) (transport.Report, error) {
-		rep.Elapsed = max(time.Since(start), time.Nanosecond)
-		return rep, err
-	}
+	ck := rest.StartCheck(m.Transport(), s.c.server())
+	rep, done := &ck.Report, ck.Done
 	if err := s.Validate(m); err != nil {
 		return done(err)
 	}
@@ -109,85 +101,23 @@ func (o *outgoing) Send(ctx context.Context, env transport.Envelope, msg io.Writ
 	if _, err := msg.WriteTo(&raw); err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.Temporary, Protocol: "graph", Op: "data", Err: err}
 	}
-	body, err := withEnvelope(raw.Bytes(), env.To, o.k.c.cfg.DeliverHeaderRecipients)
+	body, err := rest.WithEnvelope(raw.Bytes(), env.To, o.k.c.cfg.DeliverHeaderRecipients, "graph", ErrRecipients)
 	if err != nil {
-		return rejectAll(env, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "send", Server: o.k.c.server(), Err: err,
+		return rest.RejectAll(env, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "send", Server: o.k.c.server(), Err: err,
 			Hint: "Graph delivers to the message's header recipients: put every To, Cc and Bcc recipient in the envelope"})
 	}
 	enc := make([]byte, base64.StdEncoding.EncodedLen(len(body)))
 	base64.StdEncoding.Encode(enc, body)
 	if len(enc) > MaxRequestBody {
-		return rejectAll(env, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "send", Server: o.k.c.server(),
+		return rest.RejectAll(env, &transport.Error{Class: transport.Permanent, Protocol: "graph", Op: "send", Server: o.k.c.server(),
 			Err: fmt.Errorf("the message is %d bytes, %d in base64: over Graph's 4 MB request limit", len(body), len(enc)), Hint: "send large messages through SMTP"})
 	}
 	err = o.k.json(ctx, request{op: "send", method: http.MethodPost, url: o.k.userURL() + "/sendMail", body: enc, contentType: "text/plain"}, nil)
 	if err != nil {
 		if transport.ClassOf(err) == transport.Permanent {
-			return rejectAll(env, err)
+			return rest.RejectAll(env, err)
 		}
 		return transport.Result{}, err
 	}
 	return transport.Result{Accepted: append([]string(nil), env.To...), Response: "202 Accepted"}, nil
-}
-
-func rejectAll(env transport.Envelope, err error) (transport.Result, error) {
-	var te *transport.Error
-	if !errors.As(err, &te) {
-		return transport.Result{}, err
-	}
-	res := transport.Result{}
-	for _, a := range env.To {
-		res.Rejected = append(res.Rejected, transport.RecipientError{Address: a, Err: te})
-	}
-	return res, err
-}
-
-// withEnvelope checks the header recipients against to and prepends a Bcc
-// header for the recipients of to that the headers do not name.
-func withEnvelope(raw []byte, to []string, headerOK bool) ([]byte, error) {
-	if len(to) == 0 {
-		return nil, fmt.Errorf("%w: no recipients", ErrRecipients)
-	}
-	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
-	if err != nil && len(h) == 0 {
-		return nil, fmt.Errorf("graph: the message has no readable header: %w", err)
-	}
-	inEnv := map[string]bool{}
-	for _, a := range to {
-		inEnv[strings.ToLower(a)] = true
-	}
-	named := map[string]bool{}
-	for _, f := range []string{"To", "Cc", "Bcc"} {
-		for _, v := range h.Values(f) {
-			list, err := mail.ParseAddressList(v)
-			if err != nil {
-				if strings.TrimSpace(v) == "" || strings.HasSuffix(strings.TrimSpace(v), ":;") {
-					continue // an empty group ("undisclosed-recipients:;")
-				}
-				return nil, fmt.Errorf("graph: the %s header cannot be parsed: %w", f, err)
-			}
-			for _, a := range list {
-				l := strings.ToLower(a.Address)
-				if !inEnv[l] && !headerOK {
-					return nil, fmt.Errorf("%w: %s", ErrRecipients, a.Address)
-				}
-				named[l] = true
-			}
-		}
-	}
-	var extra []string
-	for _, a := range to {
-		if !named[strings.ToLower(a)] {
-			if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "\r\n,") {
-				return nil, fmt.Errorf("%w: %q is not an address", ErrRecipients, a)
-			}
-			extra = append(extra, a)
-		}
-	}
-	if len(extra) == 0 {
-		return raw, nil
-	}
-	out := make([]byte, 0, len(raw)+64)
-	out = append(out, "Bcc: "+strings.Join(extra, ", ")+"\r\n"...)
-	return append(out, raw...), nil
 }

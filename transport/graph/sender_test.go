@@ -12,6 +12,7 @@ import (
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/graph"
+	"github.com/correio-dev/correio/transport/internal/resttest"
 	"github.com/correio-dev/correio/transport/transporttest"
 )
 
@@ -31,44 +32,25 @@ func outboundMailbox() *mailbox.Mailbox {
 // and TestSendRecipients cover the default.
 func TestSenderConformance(t *testing.T) {
 	transporttest.RunSender(t, transporttest.SenderHarness{New: func(t *testing.T) *transporttest.SenderEnv {
-		for _, name := range []string{"/Send", "/PerRecipient"} {
-			if strings.HasSuffix(t.Name(), name) {
-				t.Skip("Graph delivers to the message's header recipients as a whole: no SMTP envelope, no per-recipient replies")
-			}
-		}
+		resttest.SkipEnvelopeSubtests(t, "Graph")
 		srv := newServer(t)
-		return &transporttest.SenderEnv{
-			Mailbox: outboundMailbox(),
-			Sender: func(n transport.Net) transport.Sender {
-				cfg := config(t, srv, n)
-				cfg.DeliverHeaderRecipients = true
-				return graph.NewSender(cfg)
-			},
-			Received: func(*testing.T) []transporttest.Received {
-				var out []transporttest.Received
-				for _, s := range srv.Sent() {
-					out = append(out, transporttest.Received{From: s.User, To: s.To, Raw: s.Raw})
-				}
-				return out
-			},
-			Refuse:      func(string, bool) { t.Skip("no per-recipient refusals in Graph") },
-			SetDown:     srv.SetDown,
-			RefuseLogin: srv.SetTokensRefused,
-			BreakNext:   srv.BreakNextSend,
-		}
+		return resttest.SenderEnv(t, "Graph", srv, outboundMailbox(), func(n transport.Net) transport.Sender {
+			cfg := config(t, srv, n)
+			cfg.DeliverHeaderRecipients = true
+			return graph.NewSender(cfg)
+		}, func(*testing.T) []transporttest.Received {
+			var out []transporttest.Received
+			for _, s := range srv.Sent() {
+				out = append(out, transporttest.Received{From: s.User, To: s.To, Raw: s.Raw})
+			}
+			return out
+		})
 	}})
 }
 
 func sendRaw(t *testing.T, snd *graph.Sender, env transport.Envelope, raw []byte) (transport.Result, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	o, err := snd.Open(ctx, outboundMailbox())
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer o.Close()
-	return o.Send(ctx, env, bytes.NewReader(raw))
+	return resttest.SendRaw(t, snd, outboundMailbox(), env, raw)
 }
 
 // TestSend: the raw MIME reaches Graph untouched (our Message-ID and

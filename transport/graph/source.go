@@ -16,6 +16,7 @@ import (
 
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
+	"github.com/correio-dev/correio/transport/internal/rest"
 )
 
 // CursorKind and CursorVersion name the cursors of this transport:
@@ -491,13 +492,7 @@ func (s *session) Fetch(ctx context.Context, items []transport.Item, fn func(*tr
 	return nil
 }
 
-func errCode(err error) int {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		return te.Code
-	}
-	return 0
-}
+func errCode(err error) int { return rest.ErrCode(err) }
 
 // Apply implements transport.Session. A message already gone (moved or
 // deleted by an earlier attempt) counts as done.
