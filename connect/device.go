@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -21,26 +22,34 @@ type DeviceConnect struct {
 	Expiry                  time.Time
 	// Interval is the polling interval the provider asked for.
 	Interval time.Duration
+	// Scopes asked for.
+	Scopes []string
 
 	resp *oauth2.DeviceAuthResponse
 }
 
 // StartDevice begins a device-code connect for hosts without a browser
-// callback (a CLI, a server set up over SSH).
-func (f *Flow) StartDevice(ctx context.Context, mb mailbox.ID) (*DeviceConnect, error) {
+// callback (a CLI, a server set up over SSH), asking for scopes (default
+// the flow's).
+func (f *Flow) StartDevice(ctx context.Context, mb mailbox.ID, scopes ...string) (*DeviceConnect, error) {
 	if mb == "" {
 		return nil, errors.New("connect: a mailbox is required")
 	}
 	if f.Provider.Endpoint.DeviceAuthURL == "" {
 		return nil, fmt.Errorf("connect: provider %q has no device authorization endpoint", f.Provider.Name)
 	}
-	resp, err := f.config("").DeviceAuth(f.ctx(ctx))
+	if len(scopes) == 0 {
+		scopes = f.Scopes
+	}
+	cfg := f.config("")
+	cfg.Scopes = slices.Clone(scopes)
+	resp, err := cfg.DeviceAuth(f.ctx(ctx))
 	if err != nil {
 		return nil, Classify(err)
 	}
 	return &DeviceConnect{Mailbox: mb, UserCode: resp.UserCode, VerificationURI: resp.VerificationURI,
 		VerificationURIComplete: resp.VerificationURIComplete, Expiry: resp.Expiry,
-		Interval: time.Duration(resp.Interval) * time.Second, resp: resp}, nil
+		Interval: time.Duration(resp.Interval) * time.Second, Scopes: slices.Clone(scopes), resp: resp}, nil
 }
 
 // PollDevice polls the token endpoint until the person approves, declines
@@ -70,7 +79,11 @@ func (f *Flow) PollDevice(ctx context.Context, d *DeviceConnect) (*Grant, error)
 		log.WarnContext(ctx, "oauth2 device connect failed", "err", err)
 		return nil, err
 	}
-	g, err := f.grant(ctx, d.Mailbox, tok, f.Scopes, "")
+	scopes := d.Scopes
+	if len(scopes) == 0 {
+		scopes = f.Scopes
+	}
+	g, err := f.grant(ctx, d.Mailbox, tok, scopes, "")
 	if err != nil {
 		log.WarnContext(ctx, "oauth2 device connect refused", "err", err)
 		return nil, err

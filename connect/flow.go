@@ -85,6 +85,9 @@ type StartOptions struct {
 	// prompt: Microsoft accepts a single value, so with the Microsoft preset
 	// give at most one.
 	Prompt string
+	// Scopes asked for by this connect (default the flow's): a mailbox
+	// on Graph needs other scopes than one on IMAP and SMTP.
+	Scopes []string
 }
 
 // Started is where to send the browser.
@@ -146,7 +149,7 @@ func (f *Flow) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, f.client())
 }
 
-func (f *Flow) wantsOpenID() bool { return slices.Contains(f.Scopes, ScopeOpenID) }
+func wantsOpenID(scopes []string) bool { return slices.Contains(scopes, ScopeOpenID) }
 
 // Start begins an authorization code connect and returns the URL to send
 // the browser to.
@@ -158,10 +161,14 @@ func (f *Flow) Start(ctx context.Context, o StartOptions) (Started, error) {
 		return Started{}, errors.New("connect: StartOptions.Mailbox is required")
 	}
 	state, verifier := random(32), oauth2.GenerateVerifier()
+	scopes := f.Scopes
+	if len(o.Scopes) > 0 {
+		scopes = o.Scopes
+	}
 	p := PendingConnect{Kind: KindCode, Mailbox: o.Mailbox, Verifier: mailbox.NewSecret(verifier),
-		Binding: sha256.Sum256([]byte(o.Binding)), Scopes: slices.Clone(f.Scopes), Created: f.now()}
+		Binding: sha256.Sum256([]byte(o.Binding)), Scopes: slices.Clone(scopes), Created: f.now()}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	if f.wantsOpenID() {
+	if wantsOpenID(scopes) {
 		p.Nonce = random(24)
 		opts = append(opts, oauth2.SetAuthURLParam("nonce", p.Nonce))
 	}
@@ -188,7 +195,9 @@ func (f *Flow) Start(ctx context.Context, o StartOptions) (Started, error) {
 	if err := f.pending().PutPending(ctx, state, p); err != nil {
 		return Started{}, err
 	}
-	return Started{URL: f.config(f.RedirectURL).AuthCodeURL(state, opts...), State: state}, nil
+	cfg := f.config(f.RedirectURL)
+	cfg.Scopes = slices.Clone(scopes)
+	return Started{URL: cfg.AuthCodeURL(state, opts...), State: state}, nil
 }
 
 // take returns the pending connect of state once, checking its kind, age
@@ -251,7 +260,7 @@ func (f *Flow) Finish(ctx context.Context, q url.Values, binding string) (*Grant
 // grant checks a token response and turns it into a Grant.
 func (f *Flow) grant(ctx context.Context, mb mailbox.ID, tok *oauth2.Token, asked []string, nonce string) (*Grant, error) {
 	g := &Grant{Mailbox: mb}
-	if f.wantsOpenID() {
+	if wantsOpenID(asked) {
 		raw, _ := tok.Extra("id_token").(string)
 		if raw == "" {
 			return nil, fmt.Errorf("%w: openid was asked for but no id_token came", ErrIDToken)

@@ -2,10 +2,13 @@ package connect
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/correio-dev/correio/internal/clientassert"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
 	"github.com/correio-dev/correio/transport"
@@ -188,10 +192,13 @@ func (s *TokenSource) LogValue() slog.Value { return slog.StringValue(redactedSo
 // permissions (StartAdminConsent) and Exchange scopes them to certain
 // mailboxes. Its errors are classified like TokenSource's: a withdrawn
 // consent wraps transport.ErrReauthRequired, a wrong or expired client
-// secret ErrClientRejected.
+// secret or an unregistered certificate ErrClientRejected. Its credential
+// is the flow's client secret (Flow.AppOnly) or a certificate
+// (Flow.AppOnlyCertificate).
 type AppOnly struct {
 	cfg    clientcredentials.Config
 	flow   *Flow
+	signer *clientassert.Signer // a certificate credential, else the secret
 	mu     sync.Mutex
 	tok    *oauth2.Token
 	refuse [sha256.Size]byte
@@ -210,6 +217,41 @@ func (f *Flow) AppOnly(tenant string, scope ...string) *AppOnly {
 	}
 	return &AppOnly{flow: f, cfg: clientcredentials.Config{ClientID: f.ClientID, ClientSecret: f.ClientSecret.Reveal(),
 		TokenURL: p.Endpoint.TokenURL, Scopes: slices.Clone(scope), AuthStyle: oauth2.AuthStyleInParams}}
+}
+
+// ClientAssertionType is the client_assertion_type of a certificate
+// credential (RFC 7523 2.2).
+const ClientAssertionType = clientassert.Type
+
+// ErrCertificate is wrapped by the errors of a certificate credential that
+// cannot sign (no key, a key that is not RSA or not the certificate's).
+var ErrCertificate = errors.New("connect: the certificate credential cannot sign")
+
+// Certificate is an application's certificate credential: the certificate
+// whose public part is uploaded to the app registration, and its RSA
+// private key. Token requests then carry a client assertion (RFC 7523, the
+// Microsoft identity platform's "certificate credentials": a JWT signed
+// PS256, naming the certificate by its x5t#S256 and x5t thumbprints, with
+// aud the token endpoint, iss and sub the client ID, a unique jti and a
+// ten-minute exp) instead of a client secret. Microsoft recommends
+// certificates over secrets for app-only access.
+type Certificate struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// AppOnlyCertificate is AppOnly with a certificate credential instead of
+// the flow's client secret (which is not sent). It fails with
+// ErrCertificate when c cannot sign.
+func (f *Flow) AppOnlyCertificate(tenant string, c Certificate, scope ...string) (*AppOnly, error) {
+	s := &clientassert.Signer{Certificate: c.Cert, Key: c.Key}
+	if err := s.Check(); err != nil {
+		return nil, errors.Join(ErrCertificate, err)
+	}
+	a := f.AppOnly(tenant, scope...)
+	a.cfg.ClientSecret = ""
+	a.signer = s
+	return a, nil
 }
 
 // authorityOf is the scheme and host of a Microsoft endpoint.
@@ -233,7 +275,18 @@ func (a *AppOnly) Token(ctx context.Context) (mailbox.Secret, error) {
 		(a.tok.Expiry.IsZero() || a.tok.Expiry.Sub(a.flow.now()) > expiryDelta) {
 		return mailbox.NewSecret(a.tok.AccessToken), nil
 	}
-	t, err := a.cfg.Token(a.flow.ctx(ctx))
+	cfg := a.cfg
+	if a.signer != nil {
+		// A fresh assertion per request: its jti is single-use and it
+		// expires in minutes (RFC 7523 3).
+		jwt, err := a.signer.Assertion(cfg.TokenURL, cfg.ClientID, a.flow.now())
+		if err != nil {
+			return mailbox.Secret{}, &transport.Error{Class: transport.Auth, Op: "oauth2", Err: errors.Join(ErrCertificate, err),
+				Hint: "the app-only certificate cannot sign; check the certificate and its private key"}
+		}
+		cfg.EndpointParams = url.Values{"client_assertion_type": {clientassert.Type}, "client_assertion": {jwt}}
+	}
+	t, err := cfg.Token(a.flow.ctx(ctx))
 	if err != nil {
 		err = Classify(err)
 		a.flow.logger().WarnContext(ctx, "oauth2 app-only token refused", "provider", a.flow.Provider.Name, "err", err)

@@ -3,10 +3,6 @@ package mailtest
 import (
 	"bufio"
 	"bytes"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -170,43 +166,13 @@ func (s *GraphServer) AddClient(tenant, clientID, secret string) {
 
 // AddClientCertificate registers an app whose credential is a
 // certificate: token requests must carry a client assertion (RFC 7523),
-// an RS256 JWT whose x5t is the certificate's SHA-1 thumbprint, signed
-// with its key, for this token endpoint, issued and subject clientID, and
-// not expired.
+// a PS256 or RS256 JWT whose x5t#S256 (or x5t) is the certificate's
+// thumbprint, signed with its key, for this token endpoint, issued and
+// subject clientID, and not expired (see verifyAssertion).
 func (s *GraphServer) AddClientCertificate(tenant, clientID string, cert *x509.Certificate) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.certs[tenant+"/"+clientID] = cert
-}
-
-// checkAssertion verifies a client assertion against cert.
-func checkAssertion(jwt, aud, clientID string, cert *x509.Certificate, now time.Time) bool {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 || cert == nil {
-		return false
-	}
-	dec := base64.RawURLEncoding
-	hb, err1 := dec.DecodeString(parts[0])
-	cb, err2 := dec.DecodeString(parts[1])
-	sig, err3 := dec.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil {
-		return false
-	}
-	var head struct{ Alg, X5t string }
-	var claims struct {
-		Aud, Iss, Sub string
-		Exp, Nbf      int64
-	}
-	if json.Unmarshal(hb, &head) != nil || json.Unmarshal(cb, &claims) != nil {
-		return false
-	}
-	thumb := sha1.Sum(cert.Raw)
-	pub, ok := cert.PublicKey.(*rsa.PublicKey)
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	return ok && head.Alg == "RS256" && head.X5t == dec.EncodeToString(thumb[:]) &&
-		rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil &&
-		claims.Aud == aud && claims.Iss == clientID && claims.Sub == clientID &&
-		now.Unix() < claims.Exp && now.Unix() >= claims.Nbf-300
 }
 
 // TokenURL returns the token endpoint of tenant.
@@ -500,8 +466,8 @@ func (s *GraphServer) token(w http.ResponseWriter, r *http.Request) {
 	want, known := s.clients[tenant+"/"+id]
 	if !ok && r.PostForm.Get("client_assertion_type") != "" {
 		cert := s.certs[tenant+"/"+id]
-		known = r.PostForm.Get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" &&
-			checkAssertion(r.PostForm.Get("client_assertion"), s.TokenURL(tenant), id, cert, time.Now())
+		_, err := verifyAssertion(r.PostForm.Get("client_assertion"), s.TokenURL(tenant), id, cert, time.Now())
+		known = r.PostForm.Get("client_assertion_type") == clientAssertionType && err == nil
 		secret, want = "", ""
 	}
 	s.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -47,7 +48,10 @@ import (
 // code already redeemed, 501481 code_verifier mismatch, 50148 PKCE missing,
 // 70016 authorization pending, 70019 device code expired, 65004 consent
 // declined, 7000215 invalid client secret, 700016 unknown application,
-// 50011 redirect URI mismatch, 1002012 client credentials scope not .default.
+// 50011 redirect URI mismatch, 1002012 client credentials scope not .default,
+// 7000218 no client credential presented, and for client assertions 700027
+// bad signature or thumbprint, 700024 outside its time range, 700021 iss or
+// sub not the client, 50027 malformed or a replayed jti.
 type OAuthServer struct {
 	// URL is the server's base, http://127.0.0.1:port.
 	URL string
@@ -67,6 +71,7 @@ type OAuthServer struct {
 	access   map[string]*oauthAccess  // by access token
 	stats    OAuthStats
 	nonceFix func(string) string
+	jtis     map[string]time.Time // client assertion jti -> its exp
 }
 
 // OAuthOptions configure NewOAuthServer. The zero value serves a login form
@@ -103,6 +108,13 @@ type OAuthClient struct {
 	Secret string
 	// RedirectURIs are compared exactly (RFC 6749 3.1.2.3).
 	RedirectURIs []string
+	// Certificate, when set, is a certificate credential: the client may
+	// authenticate with a client assertion (RFC 7523 2.2) instead of the
+	// secret. The server checks the assertion's signature with this
+	// certificate's key, its x5t#S256 or x5t thumbprint, aud (this
+	// tenant's token endpoint), iss = sub = the client ID, exp, nbf, and
+	// refuses a jti seen before while it is unexpired (RFC 7523 3, item 7).
+	Certificate *x509.Certificate
 }
 
 // OAuthStats counts what the server answered.
@@ -113,6 +125,9 @@ type OAuthStats struct {
 	// SlowDowns counts slow_down answers; Violations counts polls made
 	// before the raised interval had passed after one.
 	SlowDowns, Violations, Pending int
+	// Assertions counts accepted client assertions; AssertionsRefused
+	// those refused (signature, claims, time or replay).
+	Assertions, AssertionsRefused int
 }
 
 type oauthGrant struct {
@@ -171,7 +186,7 @@ func NewOAuthServer(opts OAuthOptions) (*OAuthServer, error) {
 	s := &OAuthServer{
 		Tenant: "9188040d-6c67-4c5b-b112-36a304b66dad", opts: opts, key: key,
 		clients: map[string]OAuthClient{}, codes: map[string]*oauthCode{}, devices: map[string]*oauthDevice{},
-		refresh: map[string]*oauthRefresh{}, access: map[string]*oauthAccess{},
+		refresh: map[string]*oauthRefresh{}, access: map[string]*oauthAccess{}, jtis: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/authorize", s.authorize)
@@ -301,6 +316,11 @@ var aadsts = map[string]string{
 	"50011":   "The redirect URI specified in the request does not match the redirect URIs configured for the application.",
 	"1002012": "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
 	"9002313": "Invalid request. Request is malformed or invalid.",
+	"7000218": "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+	"700027":  "Client assertion failed signature validation.",
+	"700024":  "Client assertion is not within its valid time range.",
+	"700021":  "Client assertion application identifier doesn't match 'client_id' parameter.",
+	"50027":   "JWT token is invalid or malformed.",
 	"70000":   "The provided grant is invalid or malformed.",
 }
 
@@ -475,8 +495,10 @@ func (s *OAuthServer) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // clientAuth authenticates the client of a token request: HTTP Basic or
-// client_secret in the body (RFC 6749 2.3.1), or none for a public client.
-func (s *OAuthServer) clientAuth(w http.ResponseWriter, r *http.Request) (OAuthClient, bool) {
+// client_secret in the body (RFC 6749 2.3.1), a client assertion (RFC 7523
+// 2.2) for a client with a certificate, or none for a public client.
+// confidential reports that the client proved a credential.
+func (s *OAuthServer) clientAuth(w http.ResponseWriter, r *http.Request) (c OAuthClient, confidential, ok bool) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		id, _ = url.QueryUnescape(id)
@@ -484,18 +506,88 @@ func (s *OAuthServer) clientAuth(w http.ResponseWriter, r *http.Request) (OAuthC
 	} else {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
+	if at := r.PostForm.Get("client_assertion_type"); at != "" || r.PostForm.Get("client_assertion") != "" {
+		return s.assertionAuth(w, r, id, at)
+	}
 	s.mu.Lock()
-	c, ok := s.clients[id]
+	c, ok = s.clients[id]
 	s.mu.Unlock()
 	if !ok {
 		s.oauthError(w, http.StatusBadRequest, "unauthorized_client", "700016", "")
-		return c, false
+		return c, false, false
+	}
+	if c.Secret == "" && c.Certificate != nil {
+		// A confidential client must present its credential.
+		s.oauthError(w, http.StatusUnauthorized, "invalid_client", "7000218", "")
+		return c, false, false
 	}
 	if c.Secret != "" && subtle.ConstantTimeCompare([]byte(c.Secret), []byte(secret)) != 1 {
 		s.oauthError(w, http.StatusUnauthorized, "invalid_client", "7000215", "")
-		return c, false
+		return c, false, false
 	}
-	return c, true
+	return c, c.Secret != "", true
+}
+
+// assertionAuth authenticates a client by its client assertion. The
+// client_id parameter is optional (RFC 7523 3: iss identifies the client);
+// when sent it must be the assertion's iss.
+func (s *OAuthServer) assertionAuth(w http.ResponseWriter, r *http.Request, id, typ string) (OAuthClient, bool, bool) {
+	jwt := r.PostForm.Get("client_assertion")
+	if typ != clientAssertionType || jwt == "" {
+		s.oauthError(w, http.StatusBadRequest, "invalid_request", "50027", "client_assertion_type must be "+clientAssertionType+".")
+		return OAuthClient{}, false, false
+	}
+	if id == "" {
+		id = unverifiedIss(jwt)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, known := s.clients[id]
+	if !known {
+		s.oauthError(w, http.StatusBadRequest, "unauthorized_client", "700016", "")
+		return c, false, false
+	}
+	now := s.opts.Now()
+	a, err := verifyAssertion(jwt, s.URL+"/"+r.PathValue("tenant")+"/oauth2/v2.0/token", c.ID, c.Certificate, now)
+	if err == nil {
+		for j, exp := range s.jtis {
+			if !now.Before(exp) {
+				delete(s.jtis, j)
+			}
+		}
+		if _, seen := s.jtis[a.jti]; seen {
+			err = errAssertionJTI
+		} else {
+			s.jtis[a.jti] = a.exp
+		}
+	}
+	if err != nil {
+		s.stats.AssertionsRefused++
+		code := map[error]string{errAssertionSignature: "700027", errAssertionTime: "700024", errAssertionClaims: "700021"}[err]
+		if code == "" {
+			code = "50027"
+		}
+		s.oauthError(w, http.StatusUnauthorized, "invalid_client", code, err.Error()+".")
+		return c, false, false
+	}
+	s.stats.Assertions++
+	return c, true, true
+}
+
+// unverifiedIss reads the iss of a JWT without checking it, to find the
+// client whose certificate then checks it.
+func unverifiedIss(jwt string) string {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct{ Iss string }
+	_ = json.Unmarshal(b, &c)
+	return c.Iss
 }
 
 func (s *OAuthServer) token(w http.ResponseWriter, r *http.Request) {
@@ -503,7 +595,7 @@ func (s *OAuthServer) token(w http.ResponseWriter, r *http.Request) {
 		s.oauthError(w, http.StatusBadRequest, "invalid_request", "9002313", "")
 		return
 	}
-	c, ok := s.clientAuth(w, r)
+	c, confidential, ok := s.clientAuth(w, r)
 	if !ok {
 		return
 	}
@@ -514,8 +606,8 @@ func (s *OAuthServer) token(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		s.refreshGrant(w, c, f)
 	case "client_credentials":
-		if c.Secret == "" {
-			s.oauthError(w, http.StatusUnauthorized, "invalid_client", "7000215", "")
+		if !confidential {
+			s.oauthError(w, http.StatusUnauthorized, "invalid_client", "7000218", "")
 			return
 		}
 		scope := f.Get("scope")

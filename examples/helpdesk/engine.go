@@ -69,6 +69,8 @@ type engineOptions struct {
 	// Paused are the mailboxes an administrator paused before a restart
 	// (kept in the helpdesk's settings): paused before the engines start.
 	Paused []mailbox.ID
+	// APIs configure the Graph and Gmail API transports (engines_api.go).
+	APIs apiOptions
 }
 
 // engineStores are the engines' durable state, from store/sqlite or

@@ -93,13 +93,14 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 	if err := e.startTelemetry(); err != nil {
 		return nil, err
 	}
+	sources, senders := transports(o, netw, e.imapCfg, e.smtpTr, log) // engines_api.go
 	sender, err := outbound.New(outbound.Options{
 		OnEvent:        e.outboundEvent,
 		TracerProvider: e.tracer,
 		Outbox:         e.outbox,
 		Suppressions:   supp,
 		Catalog:        cat,
-		Transport:      e.smtpTr,
+		Transport:      senders,
 		Logger:         log,
 		// Retry soon: an administrator is watching the page.
 		RetryBase: 5 * time.Second,
@@ -117,7 +118,7 @@ func startEngines(ctx context.Context, cat store.Catalog, dir workflow.Directory
 		Handler:        inbound.HandlerFunc(e.handle),
 		Catalog:        cat,
 		Sent:           e.outbox,
-		IMAP:           e.imapCfg,
+		Source:         sources,
 		Logger:         log,
 	})
 	if err != nil {

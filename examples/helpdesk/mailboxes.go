@@ -24,6 +24,8 @@ var formFields = []struct{ Path, Label string }{
 	{"enabled", "form.enabled"},
 	{"auth", "form.auth.method"},
 	{"auth.tenant", "form.auth.tenant"},
+	{"auth.sakey", "form.auth.sakey"},
+	{"auth.safile", "form.auth.safile"},
 	{"inbound.server.host", "form.host"},
 	{"inbound.server.port", "form.port"},
 	{"inbound.server.security", "form.security"},
@@ -413,6 +415,7 @@ func (a *App) mailboxSave(w http.ResponseWriter, r *http.Request) {
 	v := cloneValues(r.PostForm)
 	v.Del("inbound.credentials.password")
 	v.Del("outbound.credentials.password")
+	v.Del("auth.sakey") // a service account key is never echoed either
 	d := &mailboxFormData{New: isNew, ID: id, V: v, HasPwd: hasPassword(old), Providers: a.oauth.providerNames()}
 	if isNew {
 		d.ID = ""
@@ -425,6 +428,7 @@ func (a *App) mailboxSave(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, &mailbox.FieldError{Path: "auth", Code: mailbox.CodeInvalid, Message: "unknown login method"})
 	}
 	a.applyAuth(m, r.PostForm)
+	errs = append(errs, a.checkServiceAccount(r.Context(), id, r.PostForm)...)
 	if err := m.Validate(); err != nil {
 		errs = append(errs, mailbox.FieldErrors(err)...)
 	}

@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	oauth := newOAuthSetup()
+	oauth.keys = keys // seals the service-account keys too
 	oauth.log = log
 	cat, stores, sets, closeStore, where, err := openStore(ctx, cfg, keys, log, oauth)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/store"
+	"github.com/correio-dev/correio/store/secrets"
 	"github.com/correio-dev/correio/transport"
 )
 
@@ -47,13 +48,20 @@ type oauthSetup struct {
 
 	// log receives the flows' lines (connects, refusals, rotations).
 	log *slog.Logger
+	// keys seal the service-account keys (the password keyring).
+	keys *secrets.Keyring
+	// httpClient makes the service accounts' token requests (nil: the
+	// default client).
+	httpClient *http.Client
 
 	mu      sync.Mutex
 	sources map[mailbox.ID]*mailboxTokens
+	devices map[mailbox.ID]*deviceConnect // device.go
 }
 
 func newOAuthSetup() *oauthSetup {
-	return &oauthSetup{flows: map[string]*connect.Flow{}, sources: map[mailbox.ID]*mailboxTokens{}, log: slog.New(slog.DiscardHandler)}
+	return &oauthSetup{flows: map[string]*connect.Flow{}, sources: map[mailbox.ID]*mailboxTokens{},
+		devices: map[mailbox.ID]*deviceConnect{}, log: slog.New(slog.DiscardHandler)}
 }
 
 // providerNames are the configured providers, in a fixed order.
@@ -107,16 +115,43 @@ func (o *oauthSetup) tokenSources(m *mailbox.Mailbox, _ mailbox.Secret) mailbox.
 	return o.sourceFor(m)
 }
 
-// sourceFor returns the token source of m, noting which resource its
-// transport needs (Graph, or Exchange Online's IMAP/POP/SMTP).
+// sourceFor returns the token source of m, noting which transport it
+// uses: the scopes of its tokens follow it (Graph, the Gmail API, or
+// IMAP/POP/SMTP).
 func (o *oauthSetup) sourceFor(m *mailbox.Mailbox) *mailboxTokens {
 	s := o.source(m.ID)
-	graph := (m.Inbound != nil && m.Inbound.Transport == mailbox.TransportGraph) ||
-		(m.Outbound != nil && m.Outbound.Transport == mailbox.TransportGraph)
 	s.mu.Lock()
-	s.graph = graph
+	s.kind = m.Transport()
+	s.user = m.Address
+	if cr := credsOf(m); cr != nil && cr.Username != "" {
+		s.user = cr.Username
+	}
 	s.mu.Unlock()
 	return s
+}
+
+// scopesFor are the delegated scopes a mailbox on transport kind asks of
+// provider (learn.microsoft.com/exchange/client-developer/legacy-protocols/
+// how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth,
+// learn.microsoft.com/graph/permissions-reference,
+// developers.google.com/gmail/api/auth/scopes): Graph needs Mail.ReadWrite
+// and Mail.Send, the Gmail API gmail.modify and gmail.send, IMAP and SMTP
+// IMAP.AccessAsUser.All and SMTP.Send at Microsoft or
+// https://mail.google.com/ at Google. Every set has openid and email (the
+// connected account) and, at Microsoft, offline_access (the refresh
+// token; Google's comes from access_type=offline).
+func scopesFor(provider string, kind mailbox.TransportKind) []string {
+	switch {
+	case provider == "microsoft" && kind == mailbox.TransportGraph:
+		return connect.MicrosoftGraphScopes()
+	case provider == "microsoft":
+		return connect.MicrosoftIMAPSMTPScopes()
+	case provider == "google" && kind == mailbox.TransportGmail:
+		return connect.GoogleAPIScopes()
+	case provider == "google":
+		return connect.GoogleIMAPSMTPScopes()
+	}
+	return nil
 }
 
 func (o *oauthSetup) source(id mailbox.ID) *mailboxTokens {
@@ -138,8 +173,11 @@ type mailboxTokens struct {
 
 	mu    sync.Mutex
 	inner mailbox.TokenSource
-	key   string // what inner was built for
-	graph bool   // the mailbox's transport is Microsoft Graph
+	key   string                // what inner was built for
+	kind  mailbox.TransportKind // the mailbox's transport
+	user  string                // the mailbox's account (service accounts act as it)
+	// refused: the last token request ended in ErrReauthRequired.
+	refused bool
 }
 
 var errNotConnected = &transport.Error{Class: transport.Auth, Op: "oauth2", Err: errors.Join(transport.ErrReauthRequired, transport.ErrNoToken),
@@ -150,7 +188,21 @@ func (s *mailboxTokens) Token(ctx context.Context) (mailbox.Secret, error) {
 	if err != nil {
 		return mailbox.Secret{}, err
 	}
-	return inner.Token(ctx)
+	tok, err := inner.Token(ctx)
+	// Remember a refused grant for the banner, whatever the engine's
+	// health says about it.
+	s.mu.Lock()
+	s.refused = errors.Is(err, transport.ErrReauthRequired)
+	s.mu.Unlock()
+	return tok, err
+}
+
+// needsReauth reports that the provider refused the mailbox's grant at the
+// last token request (revoked, expired, consent withdrawn).
+func (s *mailboxTokens) needsReauth() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 func (s *mailboxTokens) InvalidateToken() {
@@ -178,12 +230,22 @@ func (s *mailboxTokens) pick(ctx context.Context) (mailbox.TokenSource, error) {
 		}
 		s.mu.Lock()
 		scope := appOnlyScope
-		if s.graph {
+		if s.kind == mailbox.TransportGraph {
 			scope = connect.MicrosoftGraphDefault
 		}
 		s.mu.Unlock()
 		key = "app:" + tenant + " " + scope
 		build = func() mailbox.TokenSource { return f.AppOnly(tenant, scope) }
+	} else if sa, err := o.serviceAccount(ctx, s.id); err != nil {
+		o.log.Error("service account key unusable", "mailbox", string(s.id), "err", err)
+		return nil, &transport.Error{Class: transport.Auth, Op: "oauth2", Err: transport.ErrNoToken,
+			Hint: "the saved service account key cannot be opened; paste it again"}
+	} else if sa != nil {
+		s.mu.Lock()
+		user := s.user
+		s.mu.Unlock()
+		key = "sa:" + sa.Email + " " + user
+		build = func() mailbox.TokenSource { return o.serviceTokens(sa, user) }
 	} else {
 		if o.tokens == nil {
 			return nil, errNotConnected
@@ -200,8 +262,14 @@ func (s *mailboxTokens) pick(ctx context.Context) (mailbox.TokenSource, error) {
 			return nil, &transport.Error{Class: transport.Auth, Op: "oauth2", Err: transport.ErrNoToken,
 				Hint: "the mailbox was connected with " + g.Provider + ", which this helpdesk is not configured for"}
 		}
-		key = "user:" + g.Provider
-		build = func() mailbox.TokenSource { return f.TokenSource(o.tokens, s.id) }
+		s.mu.Lock()
+		kind := s.kind
+		s.mu.Unlock()
+		// Refreshes ask for the transport's scopes: a Microsoft access
+		// token is for one resource (Graph, or outlook.office.com).
+		scopes := scopesFor(g.Provider, kind)
+		key = "user:" + g.Provider + " " + strings.Join(scopes, " ")
+		build = func() mailbox.TokenSource { return f.TokenSource(o.tokens, s.id, scopes...) }
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -240,6 +308,9 @@ func (a *App) authMethod(ctx context.Context, m *mailbox.Mailbox) string {
 	if a.oauth.appTenant(ctx, m.ID) != "" || a.pendingApp(ctx, m.ID) {
 		return authAppOnly
 	}
+	if a.oauth.serviceEmail(ctx, m.ID) != "" {
+		return authService
+	}
 	return authOAuth2
 }
 
@@ -274,7 +345,7 @@ func (a *App) applyAuth(m *mailbox.Mailbox, v url.Values) {
 		return
 	}
 	switch v.Get("auth") {
-	case authOAuth2, authAppOnly:
+	case authOAuth2, authAppOnly, authService:
 		cr.Mechanism, cr.Password, cr.OAuth2 = mailbox.AuthXOAUTH2, mailbox.Secret{}, a.oauth.sourceFor(m)
 		if cr.Username == "" {
 			cr.Username = m.Address
@@ -287,8 +358,20 @@ func (a *App) saveAuth(ctx context.Context, m *mailbox.Mailbox, v url.Values) er
 	if a.oauth == nil || a.oauth.settings == nil {
 		return nil
 	}
-	if v.Get("auth") == authAppOnly {
+	if v.Get("auth") != authService {
+		if old, _ := a.oauth.settings.Load(ctx, saKey(m.ID)); old != nil {
+			if err := a.oauth.settings.Save(ctx, saKey(m.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	switch v.Get("auth") {
+	case authAppOnly:
 		return a.oauth.settings.Save(ctx, appKey(m.ID), url.Values{"tenant": {strings.TrimSpace(v.Get("auth.tenant"))}})
+	case authService:
+		if err := a.saveServiceAccount(ctx, m.ID, v); err != nil {
+			return err
+		}
 	}
 	old, _ := a.oauth.settings.Load(ctx, appKey(m.ID))
 	if old != nil {
@@ -302,6 +385,7 @@ func (a *App) authValues(ctx context.Context, m *mailbox.Mailbox, v url.Values) 
 	v.Set("auth", a.authMethod(ctx, m))
 	if a.oauth != nil {
 		v.Set("auth.tenant", a.oauth.appTenant(ctx, m.ID))
+		v.Set("auth.saemail", a.oauth.serviceEmail(ctx, m.ID))
 	}
 }
 
@@ -329,7 +413,7 @@ func (a *App) reauthList(ctx context.Context, all []*mailbox.Mailbox, health map
 		method := a.authMethod(ctx, m)
 		v := reauthView{ID: m.ID, Description: m.Description, App: method == authAppOnly}
 		switch {
-		case health[m.ID].State == string(engine.StateReauthRequired):
+		case health[m.ID].State == string(engine.StateReauthRequired) || a.oauth.source(m.ID).needsReauth():
 			v.Why = "reauth_required"
 		case method == authAppOnly && a.oauth.appTenant(ctx, m.ID) == "":
 			v.Why = "not_consented"
@@ -357,6 +441,7 @@ func (a *App) oauthRoutes() {
 	m.HandleFunc("POST /mailboxes/{id}/adminconsent", a.adminConsentStart)
 	m.HandleFunc("GET /oauth/{provider}/callback", a.connectCallback)
 	m.HandleFunc("GET /oauth/{provider}/adminconsent", a.adminConsentCallback)
+	a.deviceRoutes()
 }
 
 func (a *App) flow(name string) *connect.Flow {
@@ -377,7 +462,8 @@ func (a *App) connectStart(w http.ResponseWriter, r *http.Request) {
 	if cr := credsOf(m); cr != nil && cr.Username != "" {
 		hint = cr.Username
 	}
-	if err := f.Redirect(w, r, connect.StartOptions{Mailbox: m.ID, LoginHint: hint, Prompt: "select_account"}); err != nil {
+	o := connect.StartOptions{Mailbox: m.ID, LoginHint: hint, Prompt: "select_account", Scopes: scopesFor(f.Provider.Name, m.Transport())}
+	if err := f.Redirect(w, r, o); err != nil {
 		a.connectFailed(w, r, err)
 	}
 }
@@ -410,18 +496,27 @@ func (a *App) connectCallback(w http.ResponseWriter, r *http.Request) {
 		a.connectFailed(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	m, ok := a.cat.Mailbox(g.Mailbox)
-	if !ok {
+	if err := a.saveGrant(r.Context(), g); errors.Is(err, store.ErrNotFound) {
 		a.notFound(w, r)
 		return
-	}
-	if err := a.oauth.tokens.PutToken(ctx, g.Mailbox, g.Token); err != nil {
-		a.log.Error("save OAuth2 grant", "mailbox", string(g.Mailbox), "err", err)
+	} else if err != nil {
 		a.connectFailed(w, r, err)
 		return
 	}
-	// The mailbox now signs in with XOAUTH2 as the connected account.
+	http.Redirect(w, r, "/mailboxes?done=connected", http.StatusSeeOther)
+}
+
+// saveGrant stores a connect's grant and switches its mailbox to XOAUTH2
+// as the connected account (the callback and the device flow).
+func (a *App) saveGrant(ctx context.Context, g *connect.Grant) error {
+	m, ok := a.cat.Mailbox(g.Mailbox)
+	if !ok {
+		return store.ErrNotFound
+	}
+	if err := a.oauth.tokens.PutToken(ctx, g.Mailbox, g.Token); err != nil {
+		a.log.Error("save OAuth2 grant", "mailbox", string(g.Mailbox), "err", err)
+		return err
+	}
 	c := cloneMailbox(m)
 	if cr := credsOf(c); cr != nil {
 		cr.Mechanism, cr.Password, cr.OAuth2 = mailbox.AuthXOAUTH2, mailbox.Secret{}, a.oauth.sourceFor(c)
@@ -433,12 +528,15 @@ func (a *App) connectCallback(w http.ResponseWriter, r *http.Request) {
 		_ = a.oauth.settings.Save(ctx, appKey(c.ID), nil) // a user grant replaces app-only
 	}
 	if err := a.cat.PutMailbox(ctx, c); err != nil {
-		a.connectFailed(w, r, err)
-		return
+		return err
 	}
-	a.oauth.source(c.ID).InvalidateToken()
+	src := a.oauth.source(c.ID)
+	src.InvalidateToken()
+	src.mu.Lock()
+	src.refused = false // a new grant: the banner waits for its first refusal
+	src.mu.Unlock()
 	a.engine.MailboxSaved(c)
-	http.Redirect(w, r, "/mailboxes?done=connected", http.StatusSeeOther)
+	return nil
 }
 
 func (a *App) adminConsentCallback(w http.ResponseWriter, r *http.Request) {
@@ -514,6 +612,7 @@ func (a *App) forgetAuth(ctx context.Context, id mailbox.ID) {
 	}
 	if a.oauth.settings != nil {
 		_ = a.oauth.settings.Save(ctx, appKey(id), nil)
+		_ = a.oauth.settings.Save(ctx, saKey(id), nil)
 	}
 	a.oauth.mu.Lock()
 	delete(a.oauth.sources, id)
@@ -521,6 +620,6 @@ func (a *App) forgetAuth(ctx context.Context, id mailbox.ID) {
 }
 
 // authChoices are the form's login methods, password first.
-var authChoices = []string{authPassword, authOAuth2, authAppOnly}
+var authChoices = []string{authPassword, authOAuth2, authAppOnly, authService}
 
 func validAuth(s string) bool { return s == "" || slices.Contains(authChoices, s) }

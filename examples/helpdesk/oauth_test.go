@@ -87,7 +87,7 @@ func newOAuthEnv(t *testing.T, opts mailtest.OAuthOptions) *oauthEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sets.Close() })
-	setup.tokens, setup.settings = st.Tokens(), sets
+	setup.tokens, setup.settings, setup.keys = st.Tokens(), sets, keys
 	eng := &healthEngine{h: map[mailbox.ID]HealthView{}}
 	eng.Engine = newRecordEngine(st.Catalog(), builtinDirectory())
 	app, err := NewApp(st.Catalog(), eng, nil, nil)

@@ -43,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/correio-dev/correio/internal/clientassert"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
 	"github.com/correio-dev/correio/transport/internal/rest"
@@ -350,6 +351,10 @@ func (c *client) validate(m *mailbox.Mailbox, path string, cr mailbox.Credential
 	if a := c.cfg.AppOnly; cr.OAuth2 == nil && a != nil && (a.TenantID == "" || a.ClientID == "" ||
 		(a.ClientSecret.IsZero() && (a.Certificate == nil || a.PrivateKey == nil))) {
 		add(path+".credentials.oauth2", mailbox.CodeInvalid, "app-only access needs a tenant id, a client id and a client secret or certificate")
+	} else if cr.OAuth2 == nil && a != nil && a.Certificate != nil {
+		if err := (clientassert.Signer{Certificate: a.Certificate, Key: a.PrivateKey}).Check(); err != nil {
+			add(path+".credentials.oauth2", mailbox.CodeInvalid, "the app-only certificate cannot sign: an RSA private key of the certificate is required")
+		}
 	}
 	return rest.AddFieldErrors(err, fes)
 }

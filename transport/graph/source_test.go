@@ -443,11 +443,17 @@ func TestAppOnlyCertificate(t *testing.T) {
 	if _, err := src.Open(context.Background(), m); err != nil {
 		t.Fatalf("Open with a certificate credential: %v", err)
 	}
-	_, other := selfSigned(t)
+	otherCert, other := selfSigned(t)
 	cfg2 := config(t, srv, transport.Net{})
-	cfg2.AppOnly = &graph.AppOnly{TenantID: "tenant-1", ClientID: "app-cert", Certificate: cert, PrivateKey: other, Authority: srv.URL}
+	cfg2.AppOnly = &graph.AppOnly{TenantID: "tenant-1", ClientID: "app-cert", Certificate: otherCert, PrivateKey: other, Authority: srv.URL}
 	if _, err := graph.NewSource(cfg2).Open(context.Background(), m); !errors.Is(err, transport.ErrAuth) {
-		t.Fatalf("an assertion signed with another key: %v, want ErrAuth", err)
+		t.Fatalf("an assertion signed with an unregistered certificate: %v, want ErrAuth", err)
+	}
+	cfg3 := config(t, srv, transport.Net{})
+	cfg3.AppOnly = &graph.AppOnly{TenantID: "tenant-1", ClientID: "app-cert", Certificate: cert, PrivateKey: other, Authority: srv.URL}
+	var ve *mailbox.ValidationError
+	if err := graph.NewSource(cfg3).Validate(m); !errors.As(err, &ve) {
+		t.Fatalf("Validate of a key that is not the certificate's: %v, want a ValidationError", err)
 	}
 }
 
