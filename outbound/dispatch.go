@@ -356,7 +356,10 @@ func (s *Sender) waitRate(id mailbox.ID, st *boxState, mb *mailbox.Mailbox) (boo
 		cancel()
 		return false, now.Add(d)
 	}
-	t := s.clk.NewTimer(d)
+	// The timer runs to the reserved time, read against the clock again
+	// now: time that passed since the reservation (a slow goroutine, a
+	// test's fake clock moved) is not waited twice.
+	t := s.clk.NewTimer(r.at.Sub(s.clk.Now()))
 	defer t.Stop()
 	for {
 		s.mu.Lock()

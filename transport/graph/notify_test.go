@@ -157,6 +157,13 @@ func TestNotificationsWakeTheEngine(t *testing.T) {
 	}
 	stop := start()
 	waitFor(t, "the subscription", func() bool { return len(srv.Subscriptions()) == 1 })
+	// Graph has it once its POST returns; the handler knows it a moment
+	// later (a notification before that is refused and counted, and
+	// polling stays the fallback).
+	waitFor(t, "the subscription stored", func() bool {
+		_, ok, _ := nh.store.Subscription(context.Background(), m.ID)
+		return ok
+	})
 	sub := srv.Subscriptions()[0]
 	if sub.Resource != "/users/desk@example.com/mailFolders('inbox')/messages" || sub.ChangeType != "created" ||
 		sub.NotificationURL != nh.host.URL+"/graph/notify" || sub.LifecycleURL != nh.host.URL+"/graph/lifecycle" {
