@@ -70,23 +70,6 @@ func ingestServerProcess(b *testing.B, n int) (host string, port int) {
 	return "", 0
 }
 
-// durablePostgres starts a private PostgreSQL with its durable defaults
-// (fsync, synchronous_commit and full_page_writes on, unlike the test
-// server's), so a benchmark pays the WAL flush of every commit.
-func durablePostgres(b *testing.B) *pgtest.Server {
-	if pgtest.BinDir() == "" {
-		b.Skip("PostgreSQL not installed: " + pgtest.InstallHint)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Stop)
-	return s
-}
-
 // benchStore opens a fresh inbound store of kind ("memory", "sqlite",
 // "postgres") and returns it with its closer.
 func benchStore(b *testing.B, kind string, pg *pgtest.Server) (store.Inbound, func()) {
@@ -134,7 +117,7 @@ func BenchmarkIngestStores(b *testing.B) {
 	var pg *pgtest.Server
 	for _, k := range kinds {
 		if k == "postgres" {
-			pg = durablePostgres(b)
+			pg = pgtest.Durable(b)
 		}
 	}
 	totals := make([]time.Duration, len(kinds))

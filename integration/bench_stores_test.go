@@ -21,22 +21,6 @@ import (
 	"github.com/correio-dev/correio/transport/smtp"
 )
 
-// durablePostgres starts a private PostgreSQL with its durable defaults
-// (fsync, synchronous_commit and full_page_writes on).
-func durablePostgres(b *testing.B) *pgtest.Server {
-	if pgtest.BinDir() == "" {
-		b.Skip("PostgreSQL not installed: " + pgtest.InstallHint)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Stop)
-	return s
-}
-
 // stores are the durable stores of the benchmarks below: each opens a
 // fresh one (a new SQLite file, a new Postgres database).
 type benchStores struct {
@@ -76,7 +60,7 @@ func BenchmarkIngestDovecotStores(b *testing.B) {
 	s := benchStack(b)
 	const user = "box50@example.test"
 	fill(b, s, user, ingestN)
-	bs := benchStores{b: b, pg: durablePostgres(b)}
+	bs := benchStores{b: b, pg: pgtest.Durable(b)}
 	totals := make([]time.Duration, len(storeKinds))
 	var raw time.Duration
 	b.ResetTimer()
@@ -141,7 +125,7 @@ func pollStore(b *testing.B, s *mailstack.Stack, st store.Inbound, m *mailbox.Ma
 func BenchmarkSendPostfixStores(b *testing.B) {
 	s := benchStack(b)
 	const from, to = "box51@example.test", "box52@example.test"
-	bs := benchStores{b: b, pg: durablePostgres(b)}
+	bs := benchStores{b: b, pg: pgtest.Durable(b)}
 	totals := make([]time.Duration, len(storeKinds))
 	var raw time.Duration
 	b.ResetTimer()

@@ -66,23 +66,6 @@ func smtpServerProcess(b *testing.B) (host string, port int) {
 	return "", 0
 }
 
-// durablePostgres starts a private PostgreSQL with its durable defaults
-// (fsync, synchronous_commit and full_page_writes on, unlike the test
-// server's), so a benchmark pays the WAL flush of every commit.
-func durablePostgres(b *testing.B) *pgtest.Server {
-	if pgtest.BinDir() == "" {
-		b.Skip("PostgreSQL not installed: " + pgtest.InstallHint)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Stop)
-	return s
-}
-
 func benchOutbox(b *testing.B, kind string, pg *pgtest.Server) (store.Outbox, func()) {
 	ctx := context.Background()
 	switch kind {
@@ -139,7 +122,7 @@ func BenchmarkSendStores(b *testing.B) {
 	var pg *pgtest.Server
 	for _, k := range kinds {
 		if k == "postgres" {
-			pg = durablePostgres(b)
+			pg = pgtest.Durable(b)
 		}
 	}
 	totals := make([]time.Duration, len(kinds))

@@ -364,3 +364,22 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Durable starts a private server with PostgreSQL's durable defaults
+// (fsync, synchronous_commit and full_page_writes on, unlike Shared's), so
+// a benchmark pays the WAL flush of every commit. It is stopped when tb
+// ends; tb is skipped when PostgreSQL is not installed.
+func Durable(tb testing.TB) *Server {
+	tb.Helper()
+	if BinDir() == "" {
+		tb.Skip("PostgreSQL not installed: " + InstallHint)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{Settings: map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
