@@ -173,18 +173,38 @@ func (q *qpReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// transferDecoder wraps r with a decoder for the Content-Transfer-Encoding
-// enc. known is false for an unknown encoding (r is returned as is).
-func transferDecoder(enc string, r io.Reader) (io.Reader, bool) {
+// transferDecoder wraps r, an encoded body of size bytes (-1 when not
+// known), with a decoder for the Content-Transfer-Encoding enc. known is
+// false for an unknown encoding (r is returned as is).
+func transferDecoder(enc string, r io.Reader, size int64) (io.Reader, bool) {
 	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "base64":
 		return &base64Reader{r: r}, true
 	case "quoted-printable":
-		return &qpReader{br: bufio.NewReaderSize(r, 8192)}, true
+		// A line buffer no larger than the body: a body that fits in it
+		// whole is read as with the full one.
+		n := qpBufSize
+		if size >= 0 && size < qpBufSize {
+			n = max(int(size)+1, 16)
+		}
+		return &qpReader{br: bufio.NewReaderSize(r, n)}, true
 	case "", "7bit", "8bit", "binary":
 		return r, true
 	}
 	return r, false
+}
+
+// qpBufSize is the line buffer of the quoted-printable decoder.
+const qpBufSize = 8192
+
+// knownEncoding reports whether transferDecoder knows the
+// Content-Transfer-Encoding enc.
+func knownEncoding(enc string) bool {
+	switch strings.ToLower(strings.TrimSpace(enc)) {
+	case "base64", "quoted-printable", "", "7bit", "8bit", "binary":
+		return true
+	}
+	return false
 }
 
 // looksEncodedLine reports whether a trimmed line of a text body declared
