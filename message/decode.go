@@ -96,7 +96,8 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 // are kept literally instead of failing, and counted.
 type qpReader struct {
 	br  *bufio.Reader
-	out []byte
+	out []byte // decoded, not read yet: the tail of buf
+	buf []byte // the decoded line, reused from line to line
 	err error
 	bad int // malformed escapes kept literally
 }
@@ -126,7 +127,7 @@ func (q *qpReader) Read(p []byte) (int, error) {
 			err = nil
 		}
 		q.err = err
-		q.out = q.out[:0]
+		q.out = q.buf[:0]
 		// Split off the line ending and trailing whitespace.
 		end := len(line)
 		hardBreak := false
@@ -167,6 +168,7 @@ func (q *qpReader) Read(p []byte) (int, error) {
 		if hardBreak && !soft {
 			q.out = append(q.out, '\n')
 		}
+		q.buf = q.out
 	}
 	n := copy(p, q.out)
 	q.out = q.out[n:]
