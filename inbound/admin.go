@@ -120,7 +120,7 @@ func (p *Poller) ReleaseQuarantined(ctx context.Context, id int64) (IngestResult
 		return IngestResult{}, err
 	}
 	defer sp.Close()
-	res, err := w.deliverOne(ctx, folder, cp, transport.Item{UID: it.UID, UIDValidity: it.UIDValidity, Size: int64(len(raw))}, sp)
+	res, err := w.deliverOne(ctx, folder, cp, transport.Item{UID: it.UID, UIDValidity: it.UIDValidity, Size: int64(len(raw))}, sp, nil)
 	var pe *errPaused
 	if errors.As(err, &pe) {
 		return res, fmt.Errorf("inbound: the handler failed temporarily: %w", pe.err)

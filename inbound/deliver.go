@@ -45,32 +45,40 @@ func (w *worker) quarantine(ctx context.Context, folder string, next store.Check
 	return nil
 }
 
-// deliver parses, classifies and hands off one message; it returns whether
-// the message was quarantined.
-func (w *worker) deliver(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, sp *transport.Spool) (bool, error) {
-	r, err := w.deliverOne(ctx, folder, next, i, sp)
-	return r.Outcome == IngestQuarantined, err
-}
-
-// deliverOne is deliver, saying what became of the message (Ingest reports
-// it).
-func (w *worker) deliverOne(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, sp *transport.Spool) (IngestResult, error) {
+// deliverOne parses, classifies and hands off one message, saying what
+// became of it (Ingest reports it). pre, when not nil and ok, is what the
+// parse stage made of sp.
+func (w *worker) deliverOne(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, sp *transport.Spool, pre *prepared) (IngestResult, error) {
 	p := w.p
 	st := p.o.Store
 	bg := context.WithoutCancel(ctx)
-	parseOpts := p.o.Parse
-	if parseOpts.MaxSize == 0 {
-		parseOpts.MaxSize = w.mb.Inbound.MaxMessageSizeOrDefault()
+	if pre != nil && !pre.ok {
+		pre = nil
 	}
-	m, perr := message.ParseContext(ctx, sp, sp.Size(), parseOpts)
+	var m *message.Message
+	var perr error
+	var key string
+	if pre != nil {
+		m, perr, key = pre.m, pre.perr, pre.key
+	} else {
+		m, perr = message.ParseContext(ctx, sp, sp.Size(), w.parseOptions())
+	}
 	msgID := ""
 	if m != nil {
 		msgID = m.MessageID
 	}
-	key := w.keyPrefix + Key(msgID, sp.SHA256)
+	if pre == nil {
+		key = w.keyPrefix + Key(msgID, sp.SHA256)
+	}
 	res := IngestResult{Key: key, MessageID: msgID, Size: sp.Size()}
-	done := w.pending(key) // handed off in this batch, not committed yet
-	if !done {
+	// Handed off in this batch and not committed yet, or committed since
+	// the parse stage looked the key up.
+	done := w.pending(key) || (pre != nil && w.recentKey(key))
+	switch {
+	case done:
+	case pre != nil && pre.checked:
+		done = pre.done
+	default:
 		var err error
 		if done, err = st.Done(ctx, w.mb.ID, key); err != nil {
 			return res, err
@@ -100,7 +108,11 @@ func (w *worker) deliverOne(ctx context.Context, folder string, next store.Check
 		d.MailboxContract, _ = p.o.Catalog.InboundOwner(w.mb.ID)
 	}
 	d.Contract = d.MailboxContract
-	d.Classification = classify(m, message.ClassifyOptions{LoopHeader: threading.LoopHeader, OwnAddresses: p.ownFrom(m)})
+	if pre != nil {
+		d.Classification = pre.cls
+	} else {
+		d.Classification = w.classifyOne(m)
+	}
 	d.SenderFlood = w.flood(m)
 	th, err := w.thread(ctx, m)
 	if err != nil {

@@ -204,7 +204,7 @@ func (g *Ingester) Ingest(ctx context.Context, id mailbox.ID, raw io.Reader) (In
 		res.Reason = fmt.Sprintf("message exceeds the mailbox limit of %d bytes", maxSize)
 		return res, w.quarantine(bg, folder, store.Checkpoint{}, item, key, sp.Size(), res.Reason, nil)
 	}
-	res, err := w.deliverOne(ctx, folder, store.Checkpoint{}, item, sp)
+	res, err := w.deliverOne(ctx, folder, store.Checkpoint{}, item, sp, nil)
 	var pe *errPaused
 	if errors.As(err, &pe) {
 		return res, fmt.Errorf("inbound: the handler failed temporarily: %w", pe.err)

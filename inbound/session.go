@@ -69,6 +69,9 @@ type worker struct {
 	pend      []store.InboundRecord
 	pendKeys  map[string]bool
 	pendSince time.Time
+	// recent are the keys handled in the fetch batch being handed off
+	// and the one before (prepare.go).
+	recent [2]map[string]bool
 }
 
 // rotationBatches is how many batches a short session hands off before

@@ -26,12 +26,16 @@ const sinceSlack = 5 * time.Minute
 // each) while this goroutine hands them off in UID order, so the server
 // keeps sending while the host works. At most two batches are in flight, and
 // the channel holds both, so a FETCH never waits on the handler (its
-// deadline only measures the server). Post-actions are applied per batch
-// on the same session, concurrently with the next FETCH.
+// deadline only measures the server). Between the two, the parse stage
+// (prepare.go) parses the messages a few ahead of the hand-offs.
+// Post-actions are applied per batch on the same session, concurrently
+// with the next FETCH.
 func (w *worker) sync(ctx context.Context, s transport.Session, folder string, cp *store.Checkpoint) error {
 	p := w.p
 	in := w.mb.Inbound
 	w.syncing = true
+	clear(w.recent[0])
+	clear(w.recent[1])
 	defer func() { w.syncing = false }()
 	infos, err := s.List(ctx, cursorOf(*cp))
 	if err != nil {
@@ -103,35 +107,37 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 			arrived <- endOfBatch
 		}
 	}()
-	byID := map[string]*transport.Spool{}
+	ready := make(chan *prepared, prepareAhead)
+	go w.prepare(fctx, arrived, ready, endOfBatch)
+	byID := map[string]*prepared{}
 	current, ended := 0, 0 // the batch being handed off; batches whose end arrived
 	// spool waits for id's message; nil with a nil error means the server
 	// no longer has it, nil with an error that the fetch failed first.
-	spool := func(id string) (*transport.Spool, error) {
+	spool := func(id string) (*prepared, error) {
 		for {
-			if sp, ok := byID[id]; ok {
+			if pr, ok := byID[id]; ok {
 				delete(byID, id)
-				return sp, nil
+				return pr, nil
 			}
 			if ended > current { // its batch ended without it
 				return nil, nil
 			}
-			var sp *transport.Spool
+			var pr *prepared
 			var ok bool
 			if len(w.pend) == 0 {
-				sp, ok = <-arrived
+				pr, ok = <-ready
 			} else {
 				// Records wait for the group commit: wait for the
 				// server no longer than CommitWithin allows them.
 				t := p.clk.NewTimer(max(p.o.CommitWithin-p.clk.Now().Sub(w.pendSince), 0))
 				select {
-				case sp, ok = <-arrived:
+				case pr, ok = <-ready:
 					t.Stop()
 				case <-t.C():
 					if err := w.flush(context.WithoutCancel(ctx)); err != nil {
 						return nil, err
 					}
-					sp, ok = <-arrived
+					pr, ok = <-ready
 				}
 			}
 			if !ok {
@@ -141,24 +147,26 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 				}
 				return nil, fetchErr
 			}
-			if sp == endOfBatch {
+			if pr.sp == endOfBatch {
 				ended++
 				continue
 			}
-			if old := byID[sp.ID]; old != nil { // sent twice (cannot happen; be safe)
-				_ = old.Close()
+			if old := byID[pr.sp.ID]; old != nil { // sent twice (cannot happen; be safe)
+				_ = old.sp.Close()
 			}
-			byID[sp.ID] = sp
+			byID[pr.sp.ID] = pr
 		}
 	}
 	defer func() {
 		stopFetch()
-		<-fetched
-		for sp := range arrived {
-			_ = sp.Close()
+		for pr := range ready { // the parse stage ends once the producer has
+			if pr.sp != endOfBatch {
+				_ = pr.sp.Close()
+			}
 		}
-		for _, sp := range byID {
-			_ = sp.Close()
+		<-fetched
+		for _, pr := range byID {
+			_ = pr.sp.Close()
 		}
 	}()
 
@@ -172,6 +180,7 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 			break
 		}
 		w.owed = w.owed[:0]
+		w.nextBatch()
 		for _, i := range batch {
 			if ctx.Err() != nil {
 				break
@@ -216,7 +225,7 @@ func (w *worker) sync(ctx context.Context, s transport.Session, folder string, c
 // one processes message i: skips it, quarantines it, or hands it off,
 // committing next, the checkpoint that passes it (and the receipt of its
 // post-action, kept in w.owed).
-func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, spool func(string) (*transport.Spool, error)) error {
+func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, i transport.Item, spool func(string) (*prepared, error)) error {
 	in := w.mb.Inbound
 	bg := context.WithoutCancel(ctx)
 	maxSize := in.MaxMessageSizeOrDefault()
@@ -233,7 +242,7 @@ func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, 
 		reason := fmt.Sprintf("message of %d bytes exceeds the mailbox limit of %d bytes", i.Size, maxSize)
 		return w.quarantine(bg, folder, next, i, key, i.Size, reason, nil)
 	}
-	sp, err := spool(i.ID)
+	pr, err := spool(i.ID)
 	if te := (*transport.Error)(nil); errors.As(err, &te) && te.Item != "" && te.Item == i.ID {
 		// The server sent this message far larger than it listed it: the
 		// fetch was stopped before it was read; it is not fetched again.
@@ -242,11 +251,14 @@ func (w *worker) one(ctx context.Context, folder string, next store.Checkpoint, 
 	if err != nil {
 		return err
 	}
-	if sp == nil { // expunged by someone else meanwhile
+	if pr == nil { // expunged by someone else meanwhile
 		return w.setCheckpoint(bg, folder, next)
 	}
-	defer sp.Close()
-	_, err = w.deliver(ctx, folder, next, i, sp)
+	defer pr.sp.Close()
+	res, err := w.deliverOne(ctx, folder, next, i, pr.sp, pr)
+	if err == nil {
+		w.noteKey(res.Key)
+	}
 	return err
 }
 

@@ -96,7 +96,8 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 // are kept literally instead of failing, and counted.
 type qpReader struct {
 	br  *bufio.Reader
-	out []byte
+	out []byte // decoded, not read yet: the tail of buf
+	buf []byte // the decoded line, reused from line to line
 	err error
 	bad int // malformed escapes kept literally
 }
@@ -126,7 +127,7 @@ func (q *qpReader) Read(p []byte) (int, error) {
 			err = nil
 		}
 		q.err = err
-		q.out = q.out[:0]
+		q.out = q.buf[:0]
 		// Split off the line ending and trailing whitespace.
 		end := len(line)
 		hardBreak := false
@@ -167,24 +168,45 @@ func (q *qpReader) Read(p []byte) (int, error) {
 		if hardBreak && !soft {
 			q.out = append(q.out, '\n')
 		}
+		q.buf = q.out
 	}
 	n := copy(p, q.out)
 	q.out = q.out[n:]
 	return n, nil
 }
 
-// transferDecoder wraps r with a decoder for the Content-Transfer-Encoding
-// enc. known is false for an unknown encoding (r is returned as is).
-func transferDecoder(enc string, r io.Reader) (io.Reader, bool) {
+// transferDecoder wraps r, an encoded body of size bytes (-1 when not
+// known), with a decoder for the Content-Transfer-Encoding enc. known is
+// false for an unknown encoding (r is returned as is).
+func transferDecoder(enc string, r io.Reader, size int64) (io.Reader, bool) {
 	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "base64":
 		return &base64Reader{r: r}, true
 	case "quoted-printable":
-		return &qpReader{br: bufio.NewReaderSize(r, 8192)}, true
+		// A line buffer no larger than the body: a body that fits in it
+		// whole is read as with the full one.
+		n := qpBufSize
+		if size >= 0 && size < qpBufSize {
+			n = max(int(size)+1, 16)
+		}
+		return &qpReader{br: bufio.NewReaderSize(r, n)}, true
 	case "", "7bit", "8bit", "binary":
 		return r, true
 	}
 	return r, false
+}
+
+// qpBufSize is the line buffer of the quoted-printable decoder.
+const qpBufSize = 8192
+
+// knownEncoding reports whether transferDecoder knows the
+// Content-Transfer-Encoding enc.
+func knownEncoding(enc string) bool {
+	switch strings.ToLower(strings.TrimSpace(enc)) {
+	case "base64", "quoted-printable", "", "7bit", "8bit", "binary":
+		return true
+	}
+	return false
 }
 
 // looksEncodedLine reports whether a trimmed line of a text body declared

@@ -116,12 +116,38 @@ func fixText(b []byte) (string, bool) {
 	if utf8.Valid(b) {
 		return string(b), false
 	}
-	s, err := charmap.Windows1252.NewDecoder().Bytes(b)
-	if err != nil {
-		return string(bytes.ToValidUTF8(b, []byte("\uFFFD"))), true
+	// windows-1252 by table (what charmap.Windows1252's decoder does),
+	// into one allocation.
+	n := len(b)
+	for _, c := range b {
+		if c >= 0x80 {
+			n += 2
+		}
 	}
-	return string(s), true
+	var sb strings.Builder
+	sb.Grow(n)
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] < 0x80 {
+			i++
+		}
+		sb.Write(b[:i])
+		if i == len(b) {
+			break
+		}
+		sb.WriteRune(cp1252[b[i]])
+		b = b[i+1:]
+	}
+	return sb.String(), true
 }
+
+// cp1252 maps each byte to its windows-1252 character.
+var cp1252 = func() (t [256]rune) {
+	for i := range t {
+		t[i] = charmap.Windows1252.DecodeByte(byte(i))
+	}
+	return t
+}()
 
 // parseHeaderBlock parses header fields from raw bytes (used for embedded
 // headers and delivery-status blocks). It stops at the first empty line and
@@ -361,6 +387,11 @@ var dateLayouts = []string{
 // parseDate parses a Date header leniently.
 func parseDate(v string) (time.Time, bool) {
 	v = strings.TrimSpace(v)
+	// The usual form first: mail.ParseDate tries it after others, whose
+	// failures cost an error each.
+	if t, err := time.Parse("Mon, 2 Jan 2006 15:04:05 -0700", v); err == nil {
+		return t, true
+	}
 	if t, err := mail.ParseDate(v); err == nil {
 		return t, true
 	}

@@ -106,7 +106,7 @@ func (p *Part) Open() (io.ReadCloser, error) {
 	if p == nil || p.ra == nil {
 		return nil, errors.New("message: part has no source")
 	}
-	r, _ := transferDecoder(p.TransferEncoding, p.Raw())
+	r, _ := transferDecoder(p.TransferEncoding, p.Raw(), p.Length)
 	return partReader{r}, nil
 }
 
@@ -319,7 +319,9 @@ func (p *parser) run(size int64) error {
 		return &ParseError{Reason: ReasonNoHeader, Err: ErrUnreadable}
 	}
 	p.fillHeaderFields()
-	if len(p.texts) > 0 {
+	if len(p.texts) == 1 {
+		m.Text = p.decodeText(p.texts[0], p.opts.MaxTextBytes)
+	} else if len(p.texts) > 0 {
 		var sb strings.Builder
 		for i, tp := range p.texts {
 			if i > 0 {
@@ -718,7 +720,7 @@ func (p *parser) leaf(e *entity, parentType string, depth int, start, end int64)
 		Depth:            depth,
 		ra:               p.ra,
 	}
-	if _, known := transferDecoder(pt.TransferEncoding, nil); !known {
+	if !knownEncoding(pt.TransferEncoding) {
 		p.warn(WarnBadEncoding, start, "unknown transfer encoding %q", clip(pt.TransferEncoding, 40))
 	}
 	pt.Size = pt.Length
@@ -758,6 +760,21 @@ func (p *parser) leaf(e *entity, parentType string, depth int, start, end int64)
 	p.msg.Parts = append(p.msg.Parts, pt)
 }
 
+// readAllSized is io.ReadAll into a buffer of hint bytes to start with.
+func readAllSized(r io.Reader, hint int64) []byte {
+	b := make([]byte, 0, max(hint, 512))
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			return b
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
 // decodeText decodes a text part to UTF-8, bounded by Options.MaxTextBytes.
 func (p *parser) decodeText(pt *Part, limit int) string {
 	if limit <= 0 {
@@ -781,8 +798,10 @@ func (p *parser) decodeText(pt *Part, limit int) string {
 			raw = dec
 		}
 	} else {
-		src, _ := transferDecoder(pt.TransferEncoding, pt.Raw())
-		raw, _ = io.ReadAll(io.LimitReader(src, int64(limit)+1))
+		src, _ := transferDecoder(pt.TransferEncoding, pt.Raw(), pt.Length)
+		// The decoded text is at most as long as the encoded (both
+		// decoders only shrink it): one allocation of that size.
+		raw = readAllSized(io.LimitReader(src, int64(limit)+1), min(pt.Length, int64(limit))+1)
 		if d, ok := src.(interface{ damage() int }); ok && d.damage() > 0 {
 			p.warn(WarnBadQuotedPrintable, pt.Offset, "%s: %d malformed escapes kept as written", pt.ContentType, d.damage())
 		}

@@ -179,6 +179,14 @@ type BatchCommitter interface {
 	CommitBatch(ctx context.Context, rs []InboundRecord) error
 }
 
+// DoneBatcher is an Inbound that answers Done for several keys of one
+// mailbox at once (one statement instead of one per key): the engine's
+// parse stage uses it, when its store has it, for the messages it
+// prepares together. done[i] answers keys[i]; a key may be there twice.
+type DoneBatcher interface {
+	DoneKeys(ctx context.Context, mb mailbox.ID, keys []string) (done []bool, err error)
+}
+
 // Leaser hands out fencing tokens when several replicas share a store: the
 // poller asks for the mailbox's token when it connects and passes it to
 // every store write. Without a Leaser every token is 0.

@@ -45,7 +45,19 @@ func storeTable(rs Results, name, rawLabel, what string) string {
 			meds = append(meds, fmt.Sprintf("%s %s", k.name, Ratio(Median(vs))))
 		}
 	}
-	return t.String() + "\nMedian ratio to raw over the runs: " + strings.Join(meds, ", ") + "."
+	out := t.String() + "\nMedian ratio to raw over the runs: " + strings.Join(meds, ", ") + "."
+	// CPU time of the benchmark process per message, when the benchmark
+	// reports it (less moved by a busy machine than the rates).
+	if vs := rs.Values(name, "raw-cpu-µs/msg"); len(vs) > 0 {
+		cpus := []string{fmt.Sprintf("raw %.0f µs", Median(vs))}
+		for _, k := range storeKinds {
+			if vs := rs.Values(name, k.key+"-cpu-µs/msg"); len(vs) > 0 {
+				cpus = append(cpus, fmt.Sprintf("%s %.0f µs", k.name, Median(vs)))
+			}
+		}
+		out += "\nMedian CPU time of the benchmark process per message: " + strings.Join(cpus, ", ") + "."
+	}
+	return out
 }
 
 func numOr(v float64, ok bool) string {
@@ -75,7 +87,9 @@ spool, SHA-256, parse, classify, thread lookup, hand-off to a no-op handler, the
 commit) over a fresh store of each kind: memory; SQLite (a new file, WAL, ` + "`synchronous=NORMAL`" + `);
 Postgres (a new database on a private PostgreSQL started for the run with its durable defaults:
 ` + "`fsync`, `synchronous_commit` and `full_page_writes` on" + `). The time runs from ` + "`Run`" + ` to the 2,000th
-hand-off. Commits are grouped per fetch batch (` + "`inbound.Options.CommitBatch`" + `, README "Guarantees").`,
+hand-off. Commits are grouped per fetch batch (` + "`inbound.Options.CommitBatch`" + `, README "Guarantees").
+Each variant's CPU time per message is that of the benchmark process alone (getrusage; the server's
+child process is not counted).`,
 		Runs: []Run{{Pkg: "./inbound", Bench: "^BenchmarkIngestStores$", Benchtime: "3x", Count: 2, QuickBenchtime: "1x", QuickEnv: []string{"CORREIO_BENCH_MESSAGES=300"}}},
 		Render: func(rs Results) string {
 			return storeTable(rs, "BenchmarkIngestStores", "raw go-imap + go-message", "variant")

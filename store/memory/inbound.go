@@ -96,6 +96,17 @@ func (s *InboundStore) Done(_ context.Context, mb mailbox.ID, key string) (bool,
 	return ok, nil
 }
 
+// DoneKeys implements store.DoneBatcher.
+func (s *InboundStore) DoneKeys(_ context.Context, mb mailbox.ID, keys []string) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	done := make([]bool, len(keys))
+	for i, k := range keys {
+		_, done[i] = s.keys[mb][k]
+	}
+	return done, nil
+}
+
 // Commit implements store.Inbound.
 func (s *InboundStore) Commit(_ context.Context, r store.InboundRecord) error {
 	s.mu.Lock()
@@ -242,6 +253,7 @@ func (s *InboundStore) Records(mb mailbox.ID) []store.InboundRecord {
 }
 
 var _ store.QuarantineAdmin = (*InboundStore)(nil)
+var _ store.DoneBatcher = (*InboundStore)(nil)
 
 // QuarantinedItem implements store.QuarantineAdmin.
 func (s *InboundStore) QuarantinedItem(_ context.Context, id int64) (store.QuarantineItem, []byte, error) {

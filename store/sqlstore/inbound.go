@@ -114,6 +114,51 @@ func (d *Inbound) Done(ctx context.Context, mb mailbox.ID, key string) (bool, er
 	return done, err
 }
 
+// DoneKeys implements store.DoneBatcher: one statement for up to
+// batchRows keys, run outside an explicit transaction when the driver can.
+func (d *Inbound) DoneKeys(ctx context.Context, mb mailbox.ID, keys []string) ([]bool, error) {
+	done := make([]bool, len(keys))
+	for start := 0; start < len(keys); start += batchRows {
+		chunk := keys[start:min(len(keys), start+batchRows)]
+		var b strings.Builder
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, string(mb))
+		b.WriteString("SELECT key FROM correio_inbound_handled WHERE mailbox_id = ? AND key IN (")
+		for i, k := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("?")
+			args = append(args, k)
+		}
+		b.WriteString(")")
+		found := map[string]bool{}
+		err := d.readOne(ctx, func(q Q) error {
+			clear(found)
+			rows, err := q.Query(ctx, b.String(), args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					return err
+				}
+				found[k] = true
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i, k := range chunk {
+			done[start+i] = found[k]
+		}
+	}
+	return done, nil
+}
+
 // insertKey records a handled key with the contract the message was handed
 // under (r.Contract, else the contract owning the mailbox now); inserted is
 // false when the key was already there.
@@ -588,6 +633,7 @@ func (d *Store) EraseContract(ctx context.Context, id contract.ID) (Erased, erro
 }
 
 var _ store.QuarantineAdmin = (*Inbound)(nil)
+var _ store.DoneBatcher = (*Inbound)(nil)
 
 // QuarantinedItem implements store.QuarantineAdmin.
 func (d *Inbound) QuarantinedItem(ctx context.Context, id int64) (store.QuarantineItem, []byte, error) {

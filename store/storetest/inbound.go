@@ -116,6 +116,47 @@ func RunInbound(t *testing.T, h InboundHarness) {
 		}
 	})
 
+	t.Run("DoneKeys", func(t *testing.T) {
+		s := h.New(t)
+		db, ok := s.(store.DoneBatcher)
+		if !ok {
+			t.Skip("store has no DoneBatcher")
+		}
+		if err := s.Commit(ctx, rec("m1", "k1", 7, 10, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, rec("m1", "k3", 7, 11, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, rec("m2", "k2", 7, 11, 0)); err != nil {
+			t.Fatal(err)
+		}
+		keys := []string{"k1", "k2", "k3", "k1", "k4"}
+		// More keys than one statement takes.
+		for i := range 450 {
+			keys = append(keys, fmt.Sprintf("x%d", i))
+		}
+		keys = append(keys, "k3")
+		got, err := db.DoneKeys(ctx, "m1", keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(keys) {
+			t.Fatalf("%d answers for %d keys", len(got), len(keys))
+		}
+		for i, k := range keys {
+			if want := done(t, s, "m1", k); got[i] != want {
+				t.Fatalf("DoneKeys[%d] (%s) = %v, Done says %v", i, k, got[i], want)
+			}
+		}
+		if !got[0] || got[1] || !got[2] || !got[3] || got[4] || !got[len(got)-1] {
+			t.Fatalf("DoneKeys = %v", got[:5])
+		}
+		if got, err := db.DoneKeys(ctx, "m1", nil); err != nil || len(got) != 0 {
+			t.Fatalf("no keys: %v %v", got, err)
+		}
+	})
+
 	t.Run("CheckpointMonotonic", func(t *testing.T) {
 		s := h.New(t)
 		for uid := uint32(1); uid <= 5; uid++ {
