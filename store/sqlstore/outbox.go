@@ -56,7 +56,7 @@ const recCols = `id, message_id, mailbox_id, state, attempts, enqueued_ns, next_
 	decision_reason, contract_id, CAST(message AS TEXT), CAST(recipients AS TEXT), claim_token, claimed_until_ns`
 
 // selectRecs reads records with their bodies: recCols, then the body's
-// text and html ('' for a record without a body row).
+// text and html (empty for a record without a body row).
 const selectRecs = "SELECT " + recCols + `, coalesce(b.text, ''), coalesce(b.html, '')
 	FROM correio_outbox LEFT JOIN correio_outbox_bodies b ON b.record_id = correio_outbox.id`
 
