@@ -166,8 +166,10 @@ type Outbox interface {
 	// c.Now+c.Lease and returns them.
 	Claim(ctx context.Context, c Claim) ([]*OutboxRecord, error)
 	// Update saves a claimed record's new state (Sent, Dead, or Queued
-	// with a new NextAttempt), its recipients, attempts and errors, and
-	// ends the claim.
+	// with a new NextAttempt), its recipients, attempts and errors, its
+	// routing (a failover's new Mailbox and Message-ID), and ends the
+	// claim. The content stays the one Put stored: Update never changes
+	// the Message's Text, HTML or attachments.
 	Update(ctx context.Context, r *OutboxRecord, token string) error
 	// Release ends a claim without any change: the record is due again at
 	// once (claimed but not sent).

@@ -149,7 +149,9 @@ func (o *Outbox) Update(_ context.Context, r *store.OutboxRecord, token string) 
 		return err
 	}
 	c := clone(r)
-	c.Message.Attachments = cur.Message.Attachments // content never changes
+	// The content never changes: body and attachments are the ones Put
+	// stored.
+	c.Message.Text, c.Message.HTML, c.Message.Attachments = cur.Message.Text, cur.Message.HTML, cur.Message.Attachments
 	c.ClaimToken, c.ClaimedUntil = "", time.Time{}
 	if c.MessageID != cur.MessageID {
 		delete(o.byMsgID, strings.ToLower(cur.MessageID))

@@ -322,16 +322,21 @@ func (d driver) Read(ctx context.Context, fn func(sqlstore.Q) error) error {
 	return inTx(ctx, d.reader, fn)
 }
 
-// Auto runs fn's statements, a write of its own (an outbox Put, Update or
-// Release), in a group commit: concurrent callers' writes share one
-// transaction on the writer, each inside a savepoint so one failing leaves
-// the others, and every caller returns once that transaction committed
+// Auto runs fn's statements, a write of its own (an outbox Put, Claim,
+// Update or Release), in a group commit: concurrent callers' writes share
+// one transaction on the writer (alone, fn still runs in a transaction:
+// its statements commit together), each inside a savepoint so one failing
+// leaves the others, and every caller returns once that transaction committed
 // (as durable as a transaction of its own, see Open's synchronous
 // setting). One commit for several writes saves SQLite writing the pages
 // they share (the outbox's indexes) to the WAL once per write.
 func (d driver) Auto(ctx context.Context, fn func(sqlstore.Q) error) error {
 	return d.group.run(ctx, d.writer, fn)
 }
+
+// AutoAtomic reports that Auto runs all of fn's statements in one
+// transaction (alone or in a group).
+func (driver) AutoAtomic() bool { return true }
 
 // group is the group commit of Auto: the first caller while none runs
 // becomes the leader and commits every write queued meanwhile, batch after
@@ -390,13 +395,15 @@ func commitGroup(db *stmts, ops []*groupOp) {
 			close(op.done)
 		}
 	}
+	ctx := context.WithoutCancel(ops[0].ctx)
 	if len(ops) == 1 { // nobody to share with: the write on its own
 		op := ops[0]
-		op.err = op.fn(dbQ{db})
+		if op.err = op.ctx.Err(); op.err == nil {
+			op.err = inTx(op.ctx, db, op.fn) // its statements commit together
+		}
 		close(op.done)
 		return
 	}
-	ctx := context.WithoutCancel(ops[0].ctx)
 	db.prepareWanted(ctx)
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -47,9 +47,10 @@ const (
 //
 // What only some databases can do is an optional interface the Driver may
 // also implement (the database/sql/driver pattern), each a capability the
-// Store uses when present: Autocommitter, AutoReader, CatalogNotifier, ClaimLocker,
-// LeaseChecker, EnqueueNotifier and HostTxer. store/sqlite implements
-// Autocommitter and AutoReader; store/postgres implements them all.
+// Store uses when present: Autocommitter, AtomicAutocommitter, AutoReader,
+// CatalogNotifier, ClaimLocker, LeaseChecker, EnqueueNotifier and HostTxer.
+// store/sqlite implements Autocommitter, AtomicAutocommitter and
+// AutoReader; store/postgres all but AtomicAutocommitter.
 type Driver interface {
 	// Write runs fn in a writing transaction. Catalog writes are serialized
 	// by the version row every write updates first.
@@ -67,6 +68,17 @@ type Driver interface {
 // BEGIN/COMMIT round trips). Without it those writes go through Write.
 type Autocommitter interface {
 	Auto(ctx context.Context, fn func(Q) error) error
+}
+
+// AtomicAutocommitter is an Autocommitter whose Auto runs all of fn's
+// statements in one transaction, alone or shared with concurrent callers
+// (store/sqlite's group commit): when AutoAtomic reports true the Store
+// also uses Auto for writes of several statements that must commit
+// together (an outbox Put: the record and its body; a claim). Without it
+// those writes go through Write.
+type AtomicAutocommitter interface {
+	Autocommitter
+	AutoAtomic() bool
 }
 
 // AutoReader runs a read of one statement outside an explicit

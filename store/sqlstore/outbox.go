@@ -17,7 +17,9 @@ import (
 	"github.com/correio-dev/correio/threading"
 )
 
-// msgJSON is store.Message without its attachments (stored apart).
+// msgJSON is store.Message without its attachments (stored apart). Text
+// and HTML are in correio_outbox_bodies; rows written before that table
+// had them here, and a record without a body row still reads them.
 type msgJSON struct {
 	Mailbox           mailbox.ID      `json:"mailbox"`
 	To                []store.Address `json:"to,omitempty"`
@@ -35,8 +37,10 @@ type msgJSON struct {
 	IgnoreSuppression bool            `json:"ignore_suppression,omitempty"`
 }
 
+// encodeMsg encodes m without its body (Text and HTML, kept in
+// correio_outbox_bodies) and attachments.
 func encodeMsg(m *store.Message) (string, error) {
-	b, err := json.Marshal(msgJSON{m.Mailbox, m.To, m.Cc, m.Bcc, m.Subject, m.Text, m.HTML, m.InReplyTo, m.References, m.Thread, m.Contract, m.Rule, m.Reason, m.IgnoreSuppression})
+	b, err := json.Marshal(msgJSON{m.Mailbox, m.To, m.Cc, m.Bcc, m.Subject, "", "", m.InReplyTo, m.References, m.Thread, m.Contract, m.Rule, m.Reason, m.IgnoreSuppression})
 	return string(b), err
 }
 
@@ -51,13 +55,24 @@ func encodeRcpts(rs []store.RecipientStatus) (string, error) {
 const recCols = `id, message_id, mailbox_id, state, attempts, enqueued_ns, next_ns, last_error, reason, rule,
 	decision_reason, contract_id, CAST(message AS TEXT), CAST(recipients AS TEXT), claim_token, claimed_until_ns`
 
-func scanRec(s Scanner) (*store.OutboxRecord, error) {
+// selectRecs reads records with their bodies: recCols, then the body's
+// text and html (empty for a record without a body row).
+const selectRecs = "SELECT " + recCols + `, coalesce(b.text, ''), coalesce(b.html, '')
+	FROM correio_outbox LEFT JOIN correio_outbox_bodies b ON b.record_id = correio_outbox.id`
+
+// scanRec reads recCols, and the body's text and html after them when
+// withBody.
+func scanRec(s Scanner, withBody bool) (*store.OutboxRecord, error) {
 	var r store.OutboxRecord
-	var mb, ct, msg, rc string
+	var mb, ct, msg, rc, text, html string
 	var st, rule int
 	var enq, next, until int64
-	if err := s.Scan(&r.ID, &r.MessageID, &mb, &st, &r.Attempts, &enq, &next, &r.LastError, &r.Reason, &rule,
-		&r.DecisionReason, &ct, &msg, &rc, &r.ClaimToken, &until); err != nil {
+	dest := []any{&r.ID, &r.MessageID, &mb, &st, &r.Attempts, &enq, &next, &r.LastError, &r.Reason, &rule,
+		&r.DecisionReason, &ct, &msg, &rc, &r.ClaimToken, &until}
+	if withBody {
+		dest = append(dest, &text, &html)
+	}
+	if err := s.Scan(dest...); err != nil {
 		return nil, err
 	}
 	r.Mailbox, r.Contract, r.State, r.Rule = mailbox.ID(mb), contract.ID(ct), store.OutboxState(st), routing.Rule(rule)
@@ -68,6 +83,9 @@ func scanRec(s Scanner) (*store.OutboxRecord, error) {
 	}
 	r.Message = store.Message{Mailbox: m.Mailbox, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
 		InReplyTo: m.InReplyTo, References: m.References, Thread: m.Thread, Contract: m.Contract, Rule: m.Rule, Reason: m.Reason, IgnoreSuppression: m.IgnoreSuppression}
+	if text != "" || html != "" {
+		r.Message.Text, r.Message.HTML = text, html
+	}
 	if err := json.Unmarshal([]byte(rc), &r.Recipients); err != nil {
 		return nil, fmt.Errorf("outbox record %q: recipients: %w", r.ID, err)
 	}
@@ -109,11 +127,8 @@ func (d *Outbox) Put(ctx context.Context, r *store.OutboxRecord) error {
 			return d.put(ctx, q, r, atts)
 		}
 	}
-	if len(atts) == 0 {
-		// One statement: its own transaction.
-		return d.auto(ctx, func(q Q) error { return d.put(ctx, q, r, atts) })
-	}
-	return d.write(ctx, func(q Q) error { return d.put(ctx, q, r, atts) })
+	// The record and its body (and attachments) commit together.
+	return d.autoTx(ctx, func(q Q) error { return d.put(ctx, q, r, atts) })
 }
 
 // put inserts r inside q's transaction; atts are the attachments' bytes.
@@ -139,6 +154,10 @@ func (d *Outbox) put(ctx context.Context, q Q, r *store.OutboxRecord, atts [][]b
 		if d.drv.Violation(err) == Unique {
 			return fmt.Errorf("outbox record %q exists: %w", r.ID, err)
 		}
+		return err
+	}
+	if _, err := q.Exec(ctx, "INSERT INTO correio_outbox_bodies (record_id, text, html) VALUES (?, ?, ?)",
+		r.ID, r.Message.Text, r.Message.HTML); err != nil {
 		return err
 	}
 	for i, a := range r.Message.Attachments {
@@ -196,14 +215,18 @@ func (d *Outbox) opener(id string, idx int) func() (io.ReadCloser, error) {
 	}
 }
 
-func (d *Outbox) queryRecs(ctx context.Context, q Q, sql string, args ...any) ([]*store.OutboxRecord, error) {
+// queryRecs runs sql, which returns recCols and, when withBody, the
+// body's text and html after them (selectRecs); without, the bodies are
+// read by a query of their own (a claim's UPDATE ... RETURNING cannot
+// join). Then the attachments.
+func (d *Outbox) queryRecs(ctx context.Context, q Q, withBody bool, sql string, args ...any) ([]*store.OutboxRecord, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
 	var out []*store.OutboxRecord
 	for rows.Next() {
-		r, err := scanRec(rows)
+		r, err := scanRec(rows, withBody)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -214,7 +237,41 @@ func (d *Outbox) queryRecs(ctx context.Context, q Q, sql string, args ...any) ([
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if !withBody {
+		if err := d.bodies(ctx, q, out); err != nil {
+			return nil, err
+		}
+	}
 	return out, d.attach(ctx, q, out)
+}
+
+// bodies reads the text and html of recs from correio_outbox_bodies.
+func (d *Outbox) bodies(ctx context.Context, q Q, recs []*store.OutboxRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	byID := make(map[string]*store.OutboxRecord, len(recs))
+	args := make([]any, len(recs))
+	for i, r := range recs {
+		byID[r.ID] = r
+		args[i] = r.ID
+	}
+	rows, err := q.Query(ctx, "SELECT record_id, text, html FROM correio_outbox_bodies WHERE record_id IN (?"+
+		strings.Repeat(", ?", len(recs)-1)+")", args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, text, html string
+		if err := rows.Scan(&id, &text, &html); err != nil {
+			return err
+		}
+		if r := byID[id]; r != nil && (text != "" || html != "") {
+			r.Message.Text, r.Message.HTML = text, html
+		}
+	}
+	return rows.Err()
 }
 
 // Claim implements store.Outbox. With a ClaimLocker driver the due rows
@@ -228,9 +285,12 @@ func (d *Outbox) Claim(ctx context.Context, c store.Claim) ([]*store.OutboxRecor
 	}
 	now := ns(c.Now)
 	var out []*store.OutboxRecord
-	err := d.write(ctx, func(q Q) error {
+	// One statement and the reads of the claimed records' bodies and
+	// attachments: on SQLite a group commit shared with the Puts and
+	// Updates waiting meanwhile.
+	err := d.autoTx(ctx, func(q Q) error {
 		var err error
-		out, err = d.queryRecs(ctx, q, `UPDATE correio_outbox SET claim_token = ?, claimed_until_ns = ?
+		out, err = d.queryRecs(ctx, q, false, `UPDATE correio_outbox SET claim_token = ?, claimed_until_ns = ?
 			WHERE id IN (SELECT id FROM correio_outbox
 				WHERE state = 1 AND mailbox_id = ? AND next_ns <= ? AND (claim_token = '' OR claimed_until_ns <= ?)
 				ORDER BY next_ns, enqueued_ns, id LIMIT ?`+d.claimLock+`)
@@ -266,7 +326,12 @@ func (d *Outbox) held(ctx context.Context, q Q, id string) error {
 	return fmt.Errorf("%w: %q", store.ErrClaimLost, id)
 }
 
-// Update implements store.Outbox.
+// Update implements store.Outbox. The body (and attachments) stay the
+// ones Put stored. The usual update (sent, or a retry) leaves the indexed
+// columns of the record's routing as they are: it runs a statement that
+// does not set them (so the database does not rewrite their index
+// entries), which matches no row when one changed (a failover); then the
+// statement that sets them all runs.
 func (d *Outbox) Update(ctx context.Context, r *store.OutboxRecord, token string) error {
 	msg, err := encodeMsg(&r.Message)
 	if err != nil {
@@ -277,12 +342,24 @@ func (d *Outbox) Update(ctx context.Context, r *store.OutboxRecord, token string
 		return err
 	}
 	return d.auto(ctx, func(q Q) error {
-		n, err := q.Exec(ctx, `UPDATE correio_outbox SET message_id = ?, mailbox_id = ?, state = ?, attempts = ?, next_ns = ?,
+		now := time.Now().UnixNano()
+		n, err := q.Exec(ctx, `UPDATE correio_outbox SET state = ?, attempts = ?, next_ns = ?,
+			last_error = ?, reason = ?, rule = ?, decision_reason = ?, message = ?, recipients = ?,
+			claim_token = '', claimed_until_ns = 0, updated_ns = ?
+			WHERE id = ? AND claim_token = ? AND claim_token <> ''
+				AND message_id = ? AND mailbox_id = ? AND contract_id = ? AND thread = ?`,
+			int(r.State), r.Attempts, ns(r.NextAttempt), r.LastError, r.Reason, int(r.Rule),
+			r.DecisionReason, msg, rc, now, r.ID, token,
+			r.MessageID, string(r.Mailbox), string(r.Contract), r.Message.Thread)
+		if err != nil || n > 0 {
+			return err
+		}
+		n, err = q.Exec(ctx, `UPDATE correio_outbox SET message_id = ?, mailbox_id = ?, state = ?, attempts = ?, next_ns = ?,
 			last_error = ?, reason = ?, rule = ?, decision_reason = ?, contract_id = ?, thread = ?, message = ?, recipients = ?,
 			claim_token = '', claimed_until_ns = 0, updated_ns = ?
 			WHERE id = ? AND claim_token = ? AND claim_token <> ''`,
 			r.MessageID, string(r.Mailbox), int(r.State), r.Attempts, ns(r.NextAttempt), r.LastError, r.Reason, int(r.Rule),
-			r.DecisionReason, string(r.Contract), r.Message.Thread, msg, rc, time.Now().UnixNano(), r.ID, token)
+			r.DecisionReason, string(r.Contract), r.Message.Thread, msg, rc, now, r.ID, token)
 		if err != nil {
 			return err
 		}
@@ -383,7 +460,7 @@ func (d *Outbox) Stats(ctx context.Context, mb mailbox.ID) (store.QueueStats, er
 func (d *Outbox) Get(ctx context.Context, id string) (*store.OutboxRecord, error) {
 	var r *store.OutboxRecord
 	err := d.read(ctx, func(q Q) error {
-		recs, err := d.queryRecs(ctx, q, "SELECT "+recCols+" FROM correio_outbox WHERE id = ?", id)
+		recs, err := d.queryRecs(ctx, q, true, selectRecs+" WHERE id = ?", id)
 		if err != nil {
 			return err
 		}
@@ -414,7 +491,7 @@ func (d *Outbox) list(ctx context.Context, f store.OutboxFilter, ct contract.ID)
 	var out []*store.OutboxRecord
 	err := d.read(ctx, func(q Q) error {
 		var err error
-		out, err = d.queryRecs(ctx, q, "SELECT "+recCols+` FROM correio_outbox
+		out, err = d.queryRecs(ctx, q, true, selectRecs+`
 			WHERE (? = 0 OR state = ?) AND (? = '' OR mailbox_id = ?) AND (? = '' OR contract_id = ?)
 			ORDER BY enqueued_ns, id LIMIT ?`,
 			int(f.State), int(f.State), string(f.Mailbox), string(f.Mailbox), string(ct), string(ct), limit(f.Limit))

@@ -57,7 +57,7 @@ func (d *Outbox) Cancel(ctx context.Context, id, reason string) error {
 		if err != nil {
 			return err
 		}
-		recs, err := d.queryRecs(ctx, q, "SELECT "+recCols+" FROM correio_outbox WHERE id = ?", id)
+		recs, err := d.queryRecs(ctx, q, true, selectRecs+" WHERE id = ?", id)
 		if err != nil {
 			return err
 		}

@@ -57,6 +57,9 @@ type db struct {
 	enqueue   EnqueueNotifier
 	hostTx    HostTxer
 	claimLock string // " FOR UPDATE SKIP LOCKED" or ""
+	// atomicAuto: ac runs all of fn's statements in one transaction
+	// (AtomicAutocommitter).
+	atomicAuto bool
 }
 
 func (d *db) write(ctx context.Context, fn func(Q) error) error { return d.drv.Write(ctx, fn) }
@@ -67,6 +70,16 @@ func (d *db) noRows(err error) bool                             { return d.drv.N
 // the driver can, else in a transaction.
 func (d *db) auto(ctx context.Context, fn func(Q) error) error {
 	if d.ac != nil {
+		return d.ac.Auto(ctx, fn)
+	}
+	return d.drv.Write(ctx, fn)
+}
+
+// autoTx runs a write of several statements that must commit together:
+// through Auto when the driver's Auto is one transaction (a group commit
+// shared with other writers), else in a transaction of its own.
+func (d *db) autoTx(ctx context.Context, fn func(Q) error) error {
+	if d.atomicAuto {
 		return d.ac.Auto(ctx, fn)
 	}
 	return d.drv.Write(ctx, fn)
@@ -87,6 +100,9 @@ func (d *db) readOne(ctx context.Context, fn func(Q) error) error {
 func New(ctx context.Context, drv Driver, opts Options) (*Store, error) {
 	d := &db{drv: drv}
 	d.ac, _ = drv.(Autocommitter)
+	if a, ok := drv.(AtomicAutocommitter); ok && a.AutoAtomic() {
+		d.atomicAuto = true
+	}
 	d.ar, _ = drv.(AutoReader)
 	d.lease, _ = drv.(LeaseChecker)
 	d.enqueue, _ = drv.(EnqueueNotifier)

@@ -115,6 +115,62 @@ func runOutboxContract(t *testing.T, newOutbox func(t *testing.T) store.Outbox) 
 		}
 	})
 
+	// The body is the content Put stored: claims return it, an update
+	// keeps it (Update saves the delivery state, never the content).
+	t.Run("BodyKeptAcrossClaimAndUpdate", func(t *testing.T) {
+		ob := newOutbox(t)
+		r := contractRecord("body", "mb", t0)
+		r.Message.Text, r.Message.HTML = "plain \"body\"\r\nline 2 \u00e9", "<p>html body</p>"
+		if err := ob.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		got := claim(ob, "mb", t0, 1, "tok")
+		if len(got) != 1 || got[0].Message.Text != r.Message.Text || got[0].Message.HTML != r.Message.HTML {
+			t.Fatalf("claimed %+v", got)
+		}
+		got[0].Message.Text, got[0].Message.HTML = "changed", ""
+		got[0].State, got[0].Attempts, got[0].Recipients[0].State = store.Sent, 1, store.Delivered
+		if err := ob.Update(ctx, got[0], "tok"); err != nil {
+			t.Fatal(err)
+		}
+		g, err := ob.Get(ctx, "body")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.State != store.Sent || g.Message.Text != r.Message.Text || g.Message.HTML != r.Message.HTML || g.Message.Subject != "s body" {
+			t.Fatalf("after the update %+v", g.Message)
+		}
+		if l, err := ob.List(ctx, store.OutboxFilter{Mailbox: "mb"}); err != nil || len(l) != 1 || l[0].Message.Text != r.Message.Text {
+			t.Fatalf("listed %+v %v", l, err)
+		}
+	})
+
+	// A failover changes the record's routing (mailbox, Message-ID,
+	// rule): the update saves it and the record is found by its new
+	// Message-ID and claimed on its new mailbox.
+	t.Run("UpdateChangesRouting", func(t *testing.T) {
+		ob := newOutbox(t)
+		if err := ob.Put(ctx, contractRecord("fo", "mb", t0)); err != nil {
+			t.Fatal(err)
+		}
+		got := claim(ob, "mb", t0, 1, "tok")
+		if len(got) != 1 {
+			t.Fatalf("claimed %v", ids(got))
+		}
+		r := got[0]
+		r.Mailbox, r.Message.Mailbox, r.MessageID, r.Rule, r.DecisionReason = "sys", "sys", "fo2@example.com", routing.RuleFailover, "failover"
+		if err := ob.Update(ctx, r, "tok"); err != nil {
+			t.Fatal(err)
+		}
+		if left := claim(ob, "mb", t0, 0, "tok2"); len(left) != 0 {
+			t.Fatalf("still on the old mailbox: %v", ids(left))
+		}
+		moved := claim(ob, "sys", t0, 0, "tok3")
+		if len(moved) != 1 || moved[0].MessageID != "fo2@example.com" || moved[0].Rule != routing.RuleFailover || moved[0].Message.Text != "t" {
+			t.Fatalf("on the system mailbox: %+v", moved)
+		}
+	})
+
 	t.Run("UpdateReleaseStale", func(t *testing.T) {
 		ob := newOutbox(t)
 		for _, id := range []string{"a", "b", "c"} {
