@@ -176,14 +176,8 @@ func (d *Outbox) attach(ctx context.Context, q Q, recs []*store.OutboxRecord) er
 	if len(recs) == 0 {
 		return nil
 	}
-	byID := make(map[string]*store.OutboxRecord, len(recs))
-	args := make([]any, len(recs))
-	for i, r := range recs {
-		byID[r.ID] = r
-		args[i] = r.ID
-	}
-	rows, err := q.Query(ctx, "SELECT record_id, idx, name, content_type FROM correio_outbox_attachments WHERE record_id IN (?"+
-		strings.Repeat(", ?", len(recs)-1)+") ORDER BY record_id, idx", args...)
+	byID, in, args := byRecordID(recs)
+	rows, err := q.Query(ctx, "SELECT record_id, idx, name, content_type FROM correio_outbox_attachments WHERE record_id IN "+in+" ORDER BY record_id, idx", args...)
 	if err != nil {
 		return err
 	}
@@ -245,19 +239,25 @@ func (d *Outbox) queryRecs(ctx context.Context, q Q, withBody bool, sql string, 
 	return out, d.attach(ctx, q, out)
 }
 
-// bodies reads the text and html of recs from correio_outbox_bodies.
-func (d *Outbox) bodies(ctx context.Context, q Q, recs []*store.OutboxRecord) error {
-	if len(recs) == 0 {
-		return nil
-	}
+// byRecordID indexes recs (not empty) by ID and returns the "(?, ?, ...)"
+// list and the arguments of a WHERE record_id IN over them.
+func byRecordID(recs []*store.OutboxRecord) (map[string]*store.OutboxRecord, string, []any) {
 	byID := make(map[string]*store.OutboxRecord, len(recs))
 	args := make([]any, len(recs))
 	for i, r := range recs {
 		byID[r.ID] = r
 		args[i] = r.ID
 	}
-	rows, err := q.Query(ctx, "SELECT record_id, text, html FROM correio_outbox_bodies WHERE record_id IN (?"+
-		strings.Repeat(", ?", len(recs)-1)+")", args...)
+	return byID, "(?" + strings.Repeat(", ?", len(recs)-1) + ")", args
+}
+
+// bodies reads the text and html of recs from correio_outbox_bodies.
+func (d *Outbox) bodies(ctx context.Context, q Q, recs []*store.OutboxRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	byID, in, args := byRecordID(recs)
+	rows, err := q.Query(ctx, "SELECT record_id, text, html FROM correio_outbox_bodies WHERE record_id IN "+in, args...)
 	if err != nil {
 		return err
 	}
