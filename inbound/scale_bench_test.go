@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -89,10 +90,16 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // set to n (MaxConnections and MaxConnectionsPerHost), and reports:
 // start-up from Run until every mailbox is waiting in push mode
 // (startup-s), goroutines, heap and stack per mailbox, the CPU this
-// process spent over an idle window (CORREIO_BENCH_IDLE, default 20 s)
-// scaled to a minute (cpu-s/idle-min; the window may miss the collection
-// the Go runtime forces every 2 minutes, so gc-cpu-s is the CPU of one
-// full collection of the idle heap), HealthAll while idle, and the
+// process spent over an idle window (CORREIO_BENCH_IDLE, default 260 s)
+// scaled to a minute (cpu-s/idle-min). The default window holds two of
+// the collections the Go runtime forces every 2 minutes (a shorter one
+// may hold none and understate an idle minute); idle-gc-cycles counts the
+// collections in the window, idle-gc-cpu-share is the share of the
+// window's CPU the runtime attributes to the collector
+// (/cpu/classes/gc/total), gc-cpu-s is the CPU of one full collection of
+// the idle heap, and idle-reconnects counts sessions started (an event
+// with state connecting) in the window, which must be 0. Then HealthAll
+// while idle, and the
 // latency from an APPEND on the server to the handler call over
 // sequential appends to different mailboxes (newmail-p50/p99/max-ms).
 // Issue 12's target at 10,000: at most 40 KiB heap per mailbox, all
@@ -108,7 +115,7 @@ func BenchmarkPush(b *testing.B) {
 func push(b *testing.B, n int) {
 	srv := startServerProcess(b, fmt.Sprintf("CORREIO_USERS=%d", n))
 	defer srv.stop()
-	idleWindow := benchDuration("CORREIO_BENCH_IDLE", 20*time.Second)
+	idleWindow := benchDuration("CORREIO_BENCH_IDLE", 260*time.Second)
 	samples := min(n, 500)
 
 	var appended sync.Map // mailbox ID -> time.Time of the APPEND
@@ -125,9 +132,17 @@ func push(b *testing.B, n int) {
 	var upMu sync.Mutex
 	up := make(map[mailbox.ID]bool, n)
 	allUp := make(chan struct{})
+	var idling atomic.Bool
+	var idleConnects, idleEvents atomic.Int64
 	p, err := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(),
 		MaxConnections: n, MaxConnectionsPerHost: n,
 		OnEvent: func(e inbound.Event) {
+			if idling.Load() {
+				idleEvents.Add(1)
+				if e.Health.State == engine.StateConnecting {
+					idleConnects.Add(1)
+				}
+			}
 			if e.Health.State != engine.StateWaiting || !e.Health.Push {
 				return
 			}
@@ -191,9 +206,16 @@ func push(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	gc0 := gcCPUSeconds()
+	idling.Store(true)
 	c0 := cpuTime()
 	time.Sleep(idleWindow)
 	idleCPU := cpuTime() - c0
+	idling.Store(false)
+	gcShare := (gcCPUSeconds() - gc0) / idleCPU.Seconds()
+	runtime.ReadMemStats(&ms1)
 	pprof.StopCPUProfile()
 	if f := os.Getenv("CORREIO_BENCH_HEAPPROFILE"); f != "" { // the heap of n idle sessions
 		out, err := os.Create(f)
@@ -228,11 +250,26 @@ func push(b *testing.B, n int) {
 	b.ReportMetric(float64(s1-min(s0, s1))/float64(n)/1024, "stackKiB/mailbox")
 	b.ReportMetric(idleCPU.Seconds()*float64(time.Minute)/float64(idleWindow), "cpu-s/idle-min")
 	b.ReportMetric(gcCPU.Seconds(), "gc-cpu-s")
+	b.ReportMetric(float64(ms1.NumGC-ms0.NumGC), "idle-gc-cycles")
+	b.ReportMetric(gcShare, "idle-gc-cpu-share")
+	b.ReportMetric(float64(idleConnects.Load()), "idle-reconnects")
+	b.ReportMetric(float64(idleEvents.Load()), "idle-events")
 	b.ReportMetric(ms(quantile(hts, 0.5)), "healthall-idle-p50-ms")
 	b.ReportMetric(ms(quantile(lat, 0.5)), "newmail-p50-ms")
 	b.ReportMetric(ms(quantile(lat, 0.99)), "newmail-p99-ms")
 	b.ReportMetric(ms(quantile(lat, 1)), "newmail-max-ms")
 	b.ReportMetric(loadAvg(), "load1")
+}
+
+// gcCPUSeconds is the CPU the runtime attributes to the garbage collector
+// so far (an estimate: runtime/metrics /cpu/classes/gc/total).
+func gcCPUSeconds() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return s[0].Value.Float64()
 }
 
 // threadCPU is the CPU time of the calling thread (Linux; 0 elsewhere).
