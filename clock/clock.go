@@ -159,6 +159,8 @@ func (t *fakeTimer) Stop() bool {
 	return was
 }
 
+// Reset re-arms t to fire d after the fake now; d <= 0 fires it at once,
+// as time.Timer does.
 func (t *fakeTimer) Reset(d time.Duration) {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
@@ -167,4 +169,7 @@ func (t *fakeTimer) Reset(d time.Duration) {
 		return
 	}
 	t.at = t.f.now.Add(d)
+	if d <= 0 {
+		t.f.fire(t) // Advance drops it from the waiters (inactive now)
+	}
 }

@@ -50,6 +50,15 @@ func TestFake(t *testing.T) {
 	if !fired(f.After(0)) {
 		t.Fatal("zero duration should fire at once")
 	}
+	z := f.NewTimer(time.Hour)
+	z.Reset(0)
+	if !fired(z.C()) {
+		t.Fatal("an active timer reset to zero should fire at once")
+	}
+	f.Advance(2 * time.Hour)
+	if fired(z.C()) {
+		t.Fatal("a timer fired by Reset(0) fired again")
+	}
 	var c clock.Clock
 	if _, ok := clock.OrReal(c).(clock.Real); !ok {
 		t.Fatal("OrReal(nil) is not Real")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/mailbox"
 	"github.com/correio-dev/correio/transport"
@@ -90,21 +91,22 @@ func (w *worker) waitKick(ctx context.Context) bool {
 	}
 }
 
-// kicked returns a channel that fires when c does or on CheckNow, for a
-// kept session's wait; stop ends its goroutine.
-func (w *worker) kicked(c <-chan time.Time) (_ <-chan time.Time, stop func()) {
-	out := make(chan time.Time, 1)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case v := <-c:
-			out <- v
-		case <-w.kick:
-			out <- w.p.clk.Now()
-		case <-done:
-		}
-	}()
-	return out, func() { close(done) }
+// armWait records t, the timer of a kept session's wait (nil once the
+// wait ended), for CheckNow to fire; a CheckNow that came before the wait
+// fires it at once. No goroutine per waiting mailbox: CheckNow resets the
+// timer the wait already selects on.
+func (w *worker) armWait(t clock.Timer) {
+	w.waitMu.Lock()
+	defer w.waitMu.Unlock()
+	w.waitTimer = t
+	if t == nil {
+		return
+	}
+	select {
+	case <-w.kick:
+		t.Reset(0)
+	default:
+	}
 }
 
 // CheckNow makes the Poller check mailbox id now: a mailbox waiting for
@@ -127,6 +129,12 @@ func (p *Poller) CheckNow(_ context.Context, id mailbox.ID) error {
 		return fmt.Errorf("inbound: mailbox %q: %w", id, engine.ErrUnknownMailbox)
 	case inactive:
 		return fmt.Errorf("inbound: mailbox %q: %w", id, engine.ErrInactive)
+	}
+	w.waitMu.Lock()
+	defer w.waitMu.Unlock()
+	if w.waitTimer != nil { // a kept session waits: wake it now
+		w.waitTimer.Reset(0)
+		return nil
 	}
 	select {
 	case w.kick <- struct{}{}:

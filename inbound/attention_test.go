@@ -232,3 +232,30 @@ func TestTLSRefusedIsOneEvent(t *testing.T) {
 		t.Errorf("log lines: %d, want 1", n)
 	}
 }
+
+// CheckNow wakes a kept session's wait at once (here a polling session
+// with an hour to its next poll, on a clock that never moves), every time
+// it is called.
+func TestCheckNowWakesKeptSession(t *testing.T) {
+	srv := newServer(t)
+	srv.AddUser("desk", "pw-desk")
+	srv.Append("desk", "INBOX", rawMsg("desk", 1))
+	m := mb("desk", "desk", srv.Host(), srv.Port())
+	m.Inbound.Idle = mailbox.IdleOff
+	m.Inbound.PollInterval = time.Hour
+	clk := clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	rec := newRecorder()
+	o := fastOptions(memory.NewInboundStore(), rec)
+	o.Clock = clk
+	r := start(t, o, m)
+	for want := 1; want <= 3; want++ {
+		eventually(t, "waiting for the next poll", func() bool {
+			return rec.count("desk") == want && r.health("desk").State == engine.StateWaiting && clk.Waiters() > 0
+		})
+		srv.Append("desk", "INBOX", rawMsg("desk", want+1))
+		if err := r.p.CheckNow(context.Background(), "desk"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the last message handed after CheckNow", func() bool { return rec.count("desk") == 4 })
+}

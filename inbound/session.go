@@ -3,10 +3,12 @@ package inbound
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/correio-dev/correio/clock"
 	"github.com/correio-dev/correio/engine"
 	"github.com/correio-dev/correio/internal/breaker"
 	"github.com/correio-dev/correio/internal/telemetry"
@@ -45,6 +47,10 @@ type worker struct {
 	hold      engine.State
 	authFails int
 	kick      chan struct{}
+	// waitTimer is the timer of the kept session's wait in progress (nil
+	// outside it), fired by CheckNow; guarded by waitMu.
+	waitMu    sync.Mutex
+	waitTimer clock.Timer
 	// keyPrefix prefixes the keys of a released quarantined message.
 	keyPrefix string
 
@@ -367,9 +373,9 @@ func (w *worker) session(ctx context.Context, g *grant, attempt *int) (_ time.Du
 			t.Stop()
 			return 0, nil // revoked: the budget is needed for the rotation
 		}
-		wake, stopWake := w.kicked(t.C())
-		err := s.Wait(ctx, wake)
-		stopWake()
+		w.armWait(t)
+		err := s.Wait(ctx, t.C())
+		w.armWait(nil)
 		p.sched.setTimer(g, nil)
 		t.Stop()
 		if err != nil {
