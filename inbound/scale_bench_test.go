@@ -134,6 +134,8 @@ func push(b *testing.B, n int) {
 	allUp := make(chan struct{})
 	var idling atomic.Bool
 	var idleConnects, idleEvents atomic.Int64
+	var idleErrMu sync.Mutex
+	idleErrs := map[string]int{} // LastError of the events while idle
 	p, err := inbound.New(inbound.Options{Catalog: cat, Store: memory.NewInboundStore(),
 		MaxConnections: n, MaxConnectionsPerHost: n,
 		OnEvent: func(e inbound.Event) {
@@ -141,6 +143,11 @@ func push(b *testing.B, n int) {
 				idleEvents.Add(1)
 				if e.Health.State == engine.StateConnecting {
 					idleConnects.Add(1)
+				}
+				if e.Health.LastError != "" {
+					idleErrMu.Lock()
+					idleErrs[string(e.Health.State)+": "+e.Health.LastError]++
+					idleErrMu.Unlock()
 				}
 			}
 			if e.Health.State != engine.StateWaiting || !e.Health.Push {
@@ -253,6 +260,11 @@ func push(b *testing.B, n int) {
 	b.ReportMetric(float64(ms1.NumGC-ms0.NumGC), "idle-gc-cycles")
 	b.ReportMetric(gcShare, "idle-gc-cpu-share")
 	b.ReportMetric(float64(idleConnects.Load()), "idle-reconnects")
+	idleErrMu.Lock()
+	for e, k := range idleErrs {
+		b.Logf("while idle, %d events: %s", k, e)
+	}
+	idleErrMu.Unlock()
 	b.ReportMetric(float64(idleEvents.Load()), "idle-events")
 	b.ReportMetric(ms(quantile(hts, 0.5)), "healthall-idle-p50-ms")
 	b.ReportMetric(ms(quantile(lat, 0.5)), "newmail-p50-ms")
