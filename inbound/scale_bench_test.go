@@ -224,6 +224,17 @@ func push(b *testing.B, n int) {
 	gcShare := (gcCPUSeconds() - gc0) / idleCPU.Seconds()
 	runtime.ReadMemStats(&ms1)
 	pprof.StopCPUProfile()
+	if f := os.Getenv("CORREIO_BENCH_GOROUTINES"); f != "" { // the stacks of n idle sessions
+		out, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = pprof.Lookup("goroutine").WriteTo(out, 1)
+		out.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	if f := os.Getenv("CORREIO_BENCH_HEAPPROFILE"); f != "" { // the heap of n idle sessions
 		out, err := os.Create(f)
 		if err != nil {
