@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -146,7 +147,7 @@ func push(b *testing.B, n int) {
 				}
 				if e.Health.LastError != "" {
 					idleErrMu.Lock()
-					idleErrs[string(e.Health.State)+": "+e.Health.LastError]++
+					idleErrs[string(e.Health.State)+": "+addrs.ReplaceAllString(e.Health.LastError, "$1:port")]++
 					idleErrMu.Unlock()
 				}
 			}
@@ -283,6 +284,10 @@ func push(b *testing.B, n int) {
 	b.ReportMetric(ms(quantile(lat, 1)), "newmail-max-ms")
 	b.ReportMetric(loadAvg(), "load1")
 }
+
+// addrs matches host:port in an error, for grouping errors that differ
+// only in their ports.
+var addrs = regexp.MustCompile(`(\d+\.\d+\.\d+\.\d+):\d+`)
 
 // gcCPUSeconds is the CPU the runtime attributes to the garbage collector
 // so far (an estimate: runtime/metrics /cpu/classes/gc/total).

@@ -845,7 +845,7 @@ func (s *Session) Idle(ctx context.Context, renew <-chan time.Time, max time.Dur
 	if max <= 0 {
 		max = DefaultIdleRenew
 	}
-	var woke bool
+	var woke, closed bool
 	w := watch(context.Background(), s.conn, max+s.cfg.timeout())
 	err := func() error {
 		cmd, err := s.c.Idle()
@@ -861,6 +861,7 @@ func (s *Session) Idle(ctx context.Context, renew <-chan time.Time, max time.Dur
 		case <-timer.C:
 		case <-ctx.Done():
 		case <-s.c.Closed():
+			closed = true
 		}
 		w.reset(s.cfg.timeout())
 		if err := cmd.Close(); err != nil {
@@ -871,10 +872,22 @@ func (s *Session) Idle(ctx context.Context, renew <-chan time.Time, max time.Dur
 	if timedOut := w.stop(); err != nil {
 		if timedOut {
 			err = errors.Join(ErrTimeout, err)
+		} else if rerr := s.readErr(); closed && rerr != nil {
+			// go-imap's reader ended and closed the connection, so the
+			// DONE could not be written: the reader's error is the cause.
+			err = fmt.Errorf("connection closed while idle: %w", rerr)
 		}
 		return woke, s.classify("idle", err)
 	}
 	return woke, nil
+}
+
+// readErr is the first error the connection's reads returned, if any.
+func (s *Session) readErr() error {
+	if s.fr == nil {
+		return nil
+	}
+	return s.fr.ReadErr()
 }
 
 // Close logs out (bounded by a short deadline) and closes the connection.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -336,5 +337,36 @@ func TestProbeRespectsAddressPolicy(t *testing.T) {
 	}
 	if ok, failed := srv.Logins(); ok+failed != 0 {
 		t.Fatal("the server was contacted")
+	}
+}
+
+// A server that closes the connection during IDLE ends the IDLE with the
+// cause the reader saw (EOF), not with the DONE that could no longer be
+// written on the closed connection.
+func TestIdleServerCloseNamesTheCause(t *testing.T) {
+	srv := newServer(t, nil)
+	px, err := mailtest.NewProxy(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	s := dial(t, inbound(px.Host(), px.Port()))
+	ctx := context.Background()
+	if _, err := s.Select(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		px.CloseConns()
+	}()
+	_, err = s.Idle(ctx, nil, time.Minute)
+	if err == nil {
+		t.Fatal("IDLE on a closed connection: no error")
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("err %v: want the reader's EOF or reset", err)
+	}
+	if strings.Contains(err.Error(), "use of closed network connection") {
+		t.Errorf("err %v names our own closed connection, not the cause", err)
 	}
 }

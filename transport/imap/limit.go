@@ -63,7 +63,8 @@ type framer struct {
 	maxLit  int64 // any literal but a message body
 	maxBody int64 // a BODY[] literal
 	err     error
-	errUID  UID // the UID on the line of a literal refused, if any
+	errUID  UID   // the UID on the line of a literal refused, if any
+	readErr error // the first error of the connection's Read (EOF, reset, closed)
 	// stream state (only the reading goroutine changes it, under mu)
 	line   int64  // bytes of the current line outside literals
 	head   []byte // the line's first bytes (up to headLen)
@@ -98,6 +99,14 @@ func (f *framer) Err() (UID, error) {
 	return f.errUID, f.err
 }
 
+// ReadErr returns the first error the connection's Read returned (nil
+// while every read succeeded): why go-imap's reader ended.
+func (f *framer) ReadErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.readErr
+}
+
 const maxDigits = 1 << 62 / 10
 
 func (f *framer) Read(p []byte) (int, error) {
@@ -110,6 +119,9 @@ func (f *framer) Read(p []byte) (int, error) {
 	n, err := f.Conn.Read(p)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err != nil && f.readErr == nil {
+		f.readErr = err
+	}
 	if lerr := f.scan(p[:n]); lerr != nil {
 		f.err = lerr
 		_ = f.Conn.Close()
