@@ -2,6 +2,7 @@ package mailtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -93,7 +95,10 @@ func NewIMAPServer(opts *IMAPOptions) (*IMAPServer, error) {
 		so.TLSConfig = opts.TLSConfig
 	}
 	s.srv = imapserver.New(so)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Keep-alive as transport.DefaultKeepAlive: Go's 15 s default on
+	// thousands of loopback connections overflows the kernel's backlog.
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 2 * time.Minute, Interval: 30 * time.Second, Count: 5}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}

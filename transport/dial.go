@@ -40,7 +40,8 @@ var ErrAddressRefused = errors.New("transport: address refused by policy")
 var AllowAll AddressPolicy = AddressPolicyFunc(func(string, netip.Addr) error { return nil })
 
 // Net bundles how a transport reaches servers. The zero Net dials with a
-// net.Dialer, the system resolver, AllowAll and a 30 s dial timeout.
+// net.Dialer using DefaultKeepAlive, the system resolver, AllowAll and a
+// 30 s dial timeout.
 type Net struct {
 	Dialer   Dialer
 	Resolver Resolver
@@ -51,6 +52,17 @@ type Net struct {
 
 // DefaultDialTimeout bounds a dial when Net.DialTimeout is zero.
 const DefaultDialTimeout = 30 * time.Second
+
+// DefaultKeepAlive is the TCP keep-alive of the connections the zero Net
+// dials: the first probe after 2 idle minutes (under the 4 minutes after
+// which some load balancers and NATs drop an idle connection), then every
+// 30 s, the connection given up after 5 unanswered probes. Go's own
+// default probes every 15 s: 10,000 idle connections opened together
+// send bursts of 10,000 probes 4 times a minute, which cost CPU and, on
+// loopback, overflowed the kernel's backlog (net.core.netdev_max_backlog)
+// until sessions were aborted (BenchmarkPush). A host that supplies its
+// own Dialer sets its own.
+var DefaultKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 2 * time.Minute, Interval: 30 * time.Second, Count: 5}
 
 // Dial resolves host, checks every address against the policy, then dials
 // the checked addresses in order (never the name again, so DNS cannot
@@ -88,7 +100,7 @@ func (n Net) Dial(ctx context.Context, protocol, host string, port int) (net.Con
 	}
 	d := n.Dialer
 	if d == nil {
-		d = &net.Dialer{}
+		d = &net.Dialer{KeepAliveConfig: DefaultKeepAlive}
 	}
 	var lastErr error
 	for _, a := range addrs {
