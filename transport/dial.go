@@ -53,8 +53,8 @@ type Net struct {
 // DefaultDialTimeout bounds a dial when Net.DialTimeout is zero.
 const DefaultDialTimeout = 30 * time.Second
 
-// DefaultKeepAlive is the TCP keep-alive of the connections the zero Net
-// dials: the first probe after 2 idle minutes (under the 4 minutes after
+// DefaultKeepAlive returns the TCP keep-alive of the connections the zero
+// Net dials: the first probe after 2 idle minutes (under the 4 minutes after
 // which some load balancers and NATs drop an idle connection), then every
 // 30 s, the connection given up after 5 unanswered probes. Go's own
 // default probes every 15 s: 10,000 idle connections opened together
@@ -62,7 +62,9 @@ const DefaultDialTimeout = 30 * time.Second
 // loopback, overflowed the kernel's backlog (net.core.netdev_max_backlog)
 // until sessions were aborted (BenchmarkPush). A host that supplies its
 // own Dialer sets its own.
-var DefaultKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 2 * time.Minute, Interval: 30 * time.Second, Count: 5}
+func DefaultKeepAlive() net.KeepAliveConfig {
+	return net.KeepAliveConfig{Enable: true, Idle: 2 * time.Minute, Interval: 30 * time.Second, Count: 5}
+}
 
 // Dial resolves host, checks every address against the policy, then dials
 // the checked addresses in order (never the name again, so DNS cannot
@@ -100,7 +102,7 @@ func (n Net) Dial(ctx context.Context, protocol, host string, port int) (net.Con
 	}
 	d := n.Dialer
 	if d == nil {
-		d = &net.Dialer{KeepAliveConfig: DefaultKeepAlive}
+		d = &net.Dialer{KeepAliveConfig: DefaultKeepAlive()}
 	}
 	var lastErr error
 	for _, a := range addrs {

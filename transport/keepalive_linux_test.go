@@ -39,7 +39,7 @@ func TestZeroNetKeepAlive(t *testing.T) {
 		}
 		return v
 	}
-	ka := transport.DefaultKeepAlive
+	ka := transport.DefaultKeepAlive()
 	if got := opt(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE); got != 1 {
 		t.Errorf("SO_KEEPALIVE %d", got)
 	}
