@@ -28,15 +28,19 @@ func storeTable(rs Results, name, rawLabel, what string) string {
 	}
 	t.Add(row...)
 	for _, k := range storeKinds {
-		row := []string{"correio, " + k.name}
-		found := false
-		for _, r := range runs {
-			v, ok := r.Values[k.key+"-msgs/s"]
-			found = found || ok
-			row = append(row, numOr(v, ok), ratioOr(r.Values[k.key+"-ratio"], ok))
-		}
-		if found {
-			t.Add(row...)
+		// key: the serial case; key-par: several goroutines enqueueing
+		// (BenchmarkSendStores), when the benchmark reports it.
+		for _, v := range []struct{ key, label string }{{k.key, ""}, {k.key + "-par", ", 4 enqueuers"}} {
+			row := []string{"correio, " + k.name + v.label}
+			found := false
+			for _, r := range runs {
+				x, ok := r.Values[v.key+"-msgs/s"]
+				found = found || ok
+				row = append(row, numOr(x, ok), ratioOr(r.Values[v.key+"-ratio"], ok))
+			}
+			if found {
+				t.Add(row...)
+			}
 		}
 	}
 	var meds []string
