@@ -318,9 +318,13 @@ func (d *Inbound) CommitBatch(ctx context.Context, rs []store.InboundRecord) err
 			}
 			last[k] = i
 		}
+		owners, err := d.contractsOf(ctx, q, rs)
+		if err != nil {
+			return err
+		}
 		for start := 0; start < len(rs); start += batchRows {
 			chunk := rs[start:min(len(rs), start+batchRows)]
-			if err := insertKeys(ctx, q, chunk); err != nil {
+			if err := insertKeys(ctx, q, chunk, owners); err != nil {
 				return err
 			}
 			if err := insertReceipts(ctx, q, chunk); err != nil {
@@ -341,13 +345,42 @@ func (d *Inbound) CommitBatch(ctx context.Context, rs []store.InboundRecord) err
 // stays far below SQLite's and Postgres's parameter limits).
 const batchRows = 200
 
+// contractsOf returns the contract owning each mailbox of rs that has a
+// record without one (nil when no contract owns it), one query per such
+// mailbox in the caller's transaction: what insertKey's per-row subquery
+// reads, looked up once per batch instead of once per row (the subquery
+// cost about a third of a batch insert's CPU in SQLite).
+func (d *Inbound) contractsOf(ctx context.Context, q Q, rs []store.InboundRecord) (map[mailbox.ID]any, error) {
+	owners := map[mailbox.ID]any{}
+	for _, r := range rs {
+		if r.Contract != "" {
+			continue
+		}
+		if _, ok := owners[r.Mailbox]; ok {
+			continue
+		}
+		var owner string
+		err := q.QueryRow(ctx, "SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?", string(r.Mailbox)).Scan(&owner)
+		switch {
+		case d.noRows(err):
+			owners[r.Mailbox] = nil
+		case err != nil:
+			return nil, fmt.Errorf("commit: contract of %s: %w", r.Mailbox, err)
+		default:
+			owners[r.Mailbox] = owner
+		}
+	}
+	return owners, nil
+}
+
 // insertKeys is insertKey for several records in one statement; a key
-// already there (or twice in rs) keeps its first record.
-func insertKeys(ctx context.Context, q Q, rs []store.InboundRecord) error {
+// already there (or twice in rs) keeps its first record. owners holds the
+// contract (or nil) of each mailbox of a record without one (contractsOf).
+func insertKeys(ctx context.Context, q Q, rs []store.InboundRecord, owners map[mailbox.ID]any) error {
 	type mk struct{ mb, key string }
 	seen := make(map[mk]bool, len(rs))
 	var b strings.Builder
-	args := make([]any, 0, 9*len(rs))
+	args := make([]any, 0, 8*len(rs))
 	b.WriteString(`INSERT INTO correio_inbound_handled (mailbox_id, key, folder, uid_validity, uid, outcome, contract_id, at_ns) VALUES `)
 	n := 0
 	for _, r := range rs {
@@ -359,9 +392,13 @@ func insertKeys(ctx context.Context, q Q, rs []store.InboundRecord) error {
 			b.WriteString(", ")
 		}
 		n++
-		b.WriteString("(?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT contract_id FROM correio_contract_inbound WHERE mailbox_id = ?)), ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		var contract any = string(r.Contract)
+		if r.Contract == "" {
+			contract = owners[r.Mailbox]
+		}
 		args = append(args, string(r.Mailbox), r.Key, r.Folder, int64(r.Checkpoint.UIDValidity), int64(r.Checkpoint.LastUID), int(r.Outcome),
-			string(r.Contract), string(r.Mailbox), ns(r.At))
+			contract, ns(r.At))
 	}
 	b.WriteString(" ON CONFLICT (mailbox_id, key) DO NOTHING")
 	_, err := q.Exec(ctx, b.String(), args...)

@@ -163,6 +163,35 @@ func RunRetention(t *testing.T, h RetentionHarness) {
 		}
 	})
 
+	// A batch commit (store.BatchCommitter) of records without a
+	// Contract records each under its mailbox's owner, as Commit does,
+	// and under none for an unowned mailbox; a record's own Contract wins.
+	t.Run("BatchOwner", func(t *testing.T) {
+		s := setup(t)
+		bc, ok := s.Inbound.(store.BatchCommitter)
+		if !ok {
+			t.Skip("the store has no CommitBatch")
+		}
+		must(t, s.Catalog.PutMailbox(ctx, Inbound("in-3")))
+		cp := store.Checkpoint{UIDValidity: 1, LastUID: 9}
+		must(t, bc.CommitBatch(ctx, []store.InboundRecord{
+			{Mailbox: "in-1", Folder: "INBOX", Key: "b1", Checkpoint: cp, Outcome: store.Handled, At: time.Now()},
+			{Mailbox: "in-2", Folder: "INBOX", Key: "b2", Checkpoint: cp, Outcome: store.Handled, At: time.Now()},
+			{Mailbox: "in-3", Folder: "INBOX", Key: "b3", Checkpoint: cp, Outcome: store.Handled, At: time.Now()},
+			{Mailbox: "in-1", Folder: "INBOX", Key: "b4", Checkpoint: cp, Outcome: store.Handled, At: time.Now(), Contract: "c2"},
+		}))
+		got1, err := s.Received(ctx, "c1")
+		must(t, err)
+		got2, err := s.Received(ctx, "c2")
+		must(t, err)
+		if !slices.Contains(got1, "b1") || slices.Contains(got1, "b2") || slices.Contains(got1, "b3") || slices.Contains(got1, "b4") {
+			t.Fatalf("c1 received %v: want b1 and not b2, b3, b4", got1)
+		}
+		if !slices.Contains(got2, "b2") || !slices.Contains(got2, "b4") || slices.Contains(got2, "b3") {
+			t.Fatalf("c2 received %v: want b2 and b4, not b3", got2)
+		}
+	})
+
 	t.Run("EraseContract", func(t *testing.T) {
 		s := setup(t)
 		must(t, s.Erase(ctx, "c1"))
