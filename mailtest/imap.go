@@ -12,12 +12,13 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-sasl"
+
+	"github.com/correio-dev/correio/transport"
 )
 
 // IMAPOptions configure an IMAPServer. The zero value serves plaintext IMAP
@@ -95,9 +96,9 @@ func NewIMAPServer(opts *IMAPOptions) (*IMAPServer, error) {
 		so.TLSConfig = opts.TLSConfig
 	}
 	s.srv = imapserver.New(so)
-	// Keep-alive as transport.DefaultKeepAlive: Go's 15 s default on
-	// thousands of loopback connections overflows the kernel's backlog.
-	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 2 * time.Minute, Interval: 30 * time.Second, Count: 5}}
+	// The clients' keep-alive: Go's 15 s default on thousands of
+	// loopback connections overflows the kernel's backlog.
+	lc := net.ListenConfig{KeepAliveConfig: transport.DefaultKeepAlive()}
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
